@@ -1,0 +1,88 @@
+"""Shared command-line plumbing: one-line errors with exit status 2, progress bars, common options."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from typing import Callable, Iterable, Sequence
+
+from .errors import UserError
+
+_QUIET = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence probekit's progress bars and the chatter of transformers (its own bars and logs)."""
+    global _QUIET
+    _QUIET = quiet
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        if quiet:
+            hf_logging.disable_progress_bar()
+        else:
+            hf_logging.enable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def is_quiet() -> bool:
+    return _QUIET
+
+
+def progress(iterable: Iterable | None = None, *, desc: str = "", total: int | None = None, unit: str = "it"):
+    """A tqdm bar on stderr, off under ``--quiet``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=_QUIET, leave=False, file=sys.stderr)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and exit status 2 like every other user error."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, batch_size: int = 32) -> None:
+    parser.add_argument("--model", default=None,
+                        help="Hugging Face model id or local folder (default: the bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="sentences per forward pass (default %(default)s)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="truncate inputs to this many tokens (default: the model's maximum)")
+    parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user's cache directory)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the activation cache")
+    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16",
+                        help="precision of stored activations (default %(default)s)")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:
+    """Run ``main``; a :class:`UserError` becomes ``probekit: error: …`` on stderr and exit status 2."""
+
+    def run(argv: Sequence[str] | None = None) -> int:
+        warnings.filterwarnings("ignore", message=".*TRANSFORMERS_CACHE.*")
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        try:
+            return int(main(argv) or 0)
+        except UserError as exc:
+            msg = " ".join(str(exc).split("\n"))
+            print(f"probekit: error: {msg}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("probekit: interrupted", file=sys.stderr)
+            return 130
+
+    return run

