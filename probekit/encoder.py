@@ -133,6 +133,13 @@ def _is_local(path: str) -> bool:
     return os.path.isdir(path) or os.path.isfile(path)
 
 
+def _needs_prefix_space(tokenizer) -> bool:
+    from tokenizers import pre_tokenizers
+
+    pre = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    return isinstance(pre, pre_tokenizers.ByteLevel) and not pre.add_prefix_space
+
+
 def load_encoder(name_or_path: str | None = None, *, attention: bool = False, device: str = "cpu") -> Encoder:
     """Load model and fast tokenizer with transformers' Auto classes.
 
@@ -155,13 +162,10 @@ def load_encoder(name_or_path: str | None = None, *, attention: bool = False, de
         raise UserError(f"cannot load model from {source}: {str(exc).splitlines()[0]}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise UserError(f"model {name!r} has no fast tokenizer; word alignment needs one")
-    if getattr(tokenizer, "add_prefix_space", None) is False and hasattr(tokenizer, "backend_tokenizer"):
-        # BPE tokenizers (RoBERTa) need a prefix space to tokenise pre-split words as mid-sentence words.
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None,
-                                                      use_fast=True, add_prefix_space=True)
-        except (OSError, ValueError, TypeError):
-            pass
+    if _needs_prefix_space(tokenizer):
+        # Byte-level BPE (RoBERTa) encodes pre-split words as sentence-initial unless told to add a space.
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None, use_fast=True,
+                                                  add_prefix_space=True)
     model.eval().to(device)
     return Encoder(name=name, source=source, model=model, tokenizer=tokenizer, attention=attention, device=device)
 

@@ -52,6 +52,11 @@ class Encoded:
         return len(self.input_ids)
 
 
+def _clean(text: str) -> str:
+    """Single spaces only: byte-level BPE turns runs of spaces into empty pseudo-words."""
+    return " ".join(text.split())
+
+
 def _tokenize(encoder: Encoder, examples: Sequence[Example], max_length: int, truncation: bool):
     tok = encoder.tokenizer
     kwargs = dict(truncation=truncation, max_length=max_length if truncation else None,
@@ -67,7 +72,7 @@ def _tokenize(encoder: Encoder, examples: Sequence[Example], max_length: int, tr
             second = [list(examples[i].words_b) for i in idx] if pair else None
             batch = tok(first, second, is_split_into_words=True, **kwargs)
         else:
-            first = [examples[i].text for i in idx]
+            first = [_clean(examples[i].text) for i in idx]
             second = [" ".join(examples[i].words_b) for i in idx] if pair else None
             batch = tok(first, second, **kwargs)
         for j, i in enumerate(idx):
@@ -104,7 +109,8 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
             align = token_alignment(tokens, [1 if (t in specials and w is None) else 0
                                              for t, w in zip(ids, enc.word_ids)])
         else:
-            align = align_encoding(enc, tokens, ex.words, ex.words_b, ex.text)
+            align = align_encoding(enc, tokens, ex.words, ex.words_b,
+                                   None if ex.text is None else _clean(ex.text))
         if tt is not None and segment_ids == "zero":
             tt = [0] * len(tt)
         encoded.append(Encoded(index=i, input_ids=list(ids), token_type_ids=None if tt is None else list(tt),

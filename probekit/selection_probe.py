@@ -1,0 +1,148 @@
+"""Selection probes: score every word of a sentence and predict the argmax over its real words.
+
+Linear (one score per word, ``w·h + b``) or MLP with one hidden layer. Lin et al. scored each wordpiece with a
+2-way classifier and took the argmax of the class-1 logit (padding included); here the scores go through a
+softmax over the sentence's real words only, which is the same decision rule without the padding bug.
+
+``K`` independent probes (one per task key, e.g. n = 1…9) are trained side by side: every parameter has a
+leading ``K`` axis and the loss is their sum, so with Adam each probe trains exactly as it would alone, only
+faster. The epoch kept for each probe is the one with the lowest dev loss (Lin et al.'s model selection).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+KINDS = ("linear", "mlp")
+
+
+@dataclass
+class Sentences:
+    """Word vectors of a set of sentences: ``flat`` [N_units, D]; ``index`` [N, U] rows of ``flat`` (−1 =
+    padding); ``candidate`` [N, U] True for the words a probe may pick (not specials, not padding)."""
+
+    flat: torch.Tensor
+    index: torch.Tensor
+    candidate: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(word vectors [n, D] of the real units, where they sit in the [B, U] grid, candidate mask [B, U])."""
+        idx = self.index[rows]
+        present = idx >= 0
+        return self.flat[idx[present]], present, self.candidate[rows]
+
+
+class SelectionProbe:
+    """scikit-learn style: hyperparameters in ``__init__``, then ``fit`` / ``predict`` / ``score``."""
+
+    def __init__(self, kind: str = "linear", hidden: int = 128, epochs: int = 8, lr: float = 1e-3,
+                 weight_decay: float = 0.01, batch_size: int = 32, dropout: float = 0.1, seed: int = 0):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}")
+        self.kind, self.hidden, self.epochs, self.lr = kind, hidden, epochs, lr
+        self.weight_decay, self.batch_size, self.dropout, self.seed = weight_decay, batch_size, dropout, seed
+        self.params_: list[torch.Tensor] | None = None
+        self.best_epoch_: np.ndarray | None = None
+
+    def _init(self, K: int, D: int, gen: torch.Generator) -> list[torch.Tensor]:
+        def normal(*shape, std=0.02):
+            return (torch.randn(*shape, generator=gen) * std).requires_grad_()
+
+        if self.kind == "linear":
+            return [normal(K, D), torch.zeros(K, requires_grad=True)]
+        return [normal(K, D, self.hidden, std=(2.0 / D) ** 0.5), torch.zeros(K, self.hidden, requires_grad=True),
+                normal(K, self.hidden, std=(1.0 / self.hidden) ** 0.5), torch.zeros(K, requires_grad=True)]
+
+    def _scores(self, params, x: torch.Tensor, present: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Scores of the real units only ([n, D] → [n, K]), laid out as [B, U, K] with −inf off candidates."""
+        if self.kind == "linear":
+            w, b = params
+            s = x @ w.T + b
+        else:
+            w1, b1, w2, b2 = params
+            K, D, Hd = w1.shape
+            h = torch.relu((x @ w1.permute(1, 0, 2).reshape(D, K * Hd)).view(-1, K, Hd) + b1)
+            s = (h * w2).sum(-1) + b2
+        grid = s.new_full((*present.shape, s.shape[-1]), float("-inf"))
+        grid[present] = s
+        return grid.masked_fill(~cand.unsqueeze(-1), float("-inf"))
+
+    def _loss(self, params, data: Sentences, targets: torch.Tensor, rows: torch.Tensor, train: bool):
+        """Summed over keys, mean over sentences with a target: (total loss, per-key loss sums, counts)."""
+        x, present, cand = data.batch(rows)
+        if train and self.dropout:
+            x = torch.nn.functional.dropout(x, self.dropout, training=True)
+        scores = self._scores(params, x, present, cand)
+        y = targets[rows]                                    # [B, K]
+        has = y >= 0
+        logp = torch.log_softmax(scores, dim=1)              # over units
+        picked = logp.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)   # [B, K]
+        per = torch.where(has, -picked, torch.zeros_like(picked))
+        counts = has.sum(0)
+        total = (per.sum(0) / counts.clamp(min=1)).sum()
+        return total, per.sum(0).detach(), counts
+
+    def fit(self, data: Sentences, targets: np.ndarray, dev: tuple[Sentences, np.ndarray] | None = None):
+        """Train on ``targets`` [N, K] (unit positions, −1 = no target); keep each key's best dev-loss epoch."""
+        gen = torch.Generator().manual_seed(self.seed)
+        y = torch.as_tensor(targets, dtype=torch.long)
+        K, D = y.shape[1], data.flat.shape[1]
+        params = self._init(K, D, gen)
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        best = [p.detach().clone() for p in params]
+        best_loss = torch.full((K,), float("inf"))
+        self.best_epoch_ = np.zeros(K, dtype=int)
+        usable = torch.nonzero((y >= 0).any(1)).squeeze(1)
+        for epoch in range(self.epochs):
+            order = usable[torch.randperm(len(usable), generator=gen)]
+            for start in range(0, len(order), self.batch_size):
+                loss, _, _ = self._loss(params, data, y, order[start:start + self.batch_size], train=True)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            if dev is None:
+                best = [p.detach().clone() for p in params]
+                self.best_epoch_[:] = epoch
+                continue
+            dev_loss = self._mean_loss(params, *dev)
+            improved = dev_loss < best_loss
+            best_loss = torch.where(improved, dev_loss, best_loss)
+            for b, p in zip(best, params):
+                b[improved] = p.detach()[improved]
+            self.best_epoch_[improved.numpy()] = epoch
+        self.params_ = best
+        return self
+
+    @torch.no_grad()
+    def _mean_loss(self, params, data: Sentences, targets: np.ndarray) -> torch.Tensor:
+        y = torch.as_tensor(targets, dtype=torch.long)
+        sums = torch.zeros(y.shape[1])
+        counts = torch.zeros(y.shape[1])
+        for start in range(0, len(data), 256):
+            _, s, c = self._loss(params, data, y, torch.arange(start, min(start + 256, len(data))), train=False)
+            sums += s
+            counts += c
+        return sums / counts.clamp(min=1)
+
+    @torch.no_grad()
+    def predict(self, data: Sentences) -> np.ndarray:
+        """[N, K]: the unit position each probe picks in each sentence."""
+        out = []
+        for start in range(0, len(data), 256):
+            rows = torch.arange(start, min(start + 256, len(data)))
+            scores = self._scores(self.params_, *data.batch(rows))
+            out.append(scores.argmax(1))
+        return torch.cat(out).numpy()
+
+    def score(self, data: Sentences, targets: np.ndarray) -> np.ndarray:
+        """Accuracy per key over the sentences that have a target (NaN where none has)."""
+        pred = self.predict(data)
+        has = targets >= 0
+        correct = ((pred == targets) & has).sum(0)
+        n = has.sum(0)
+        return np.where(n > 0, correct / np.maximum(n, 1), np.nan)
