@@ -131,7 +131,7 @@ function draw() {
     if (h !== last) { ctx.strokeStyle = colour(h); last = h; }
     ctx.globalAlpha = v / 255;
     ctx.beginPath(); ctx.moveTo(0, yi); ctx.lineTo(MID, yj); ctx.stroke();
-    n++; sum = (sum + (h + 1) * 1000003 + i * 7919 + j * 104729 + v) % 2147483647;
+    n++; sum = (sum + (((h * U + i) * U + j) + 1) * v) % 2147483647;
   });
   ctx.globalAlpha = 1;
   api.drawn = n; api.inView = total; api.checksum = sum; api.draws++;

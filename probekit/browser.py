@@ -13,7 +13,9 @@ so it needs the internet and grows to hundreds of MB at 512 tokens. Here each he
   are far smaller).
 
 The page draws lines on a viewport-sized canvas (redrawn on scroll, only lines crossing the view), so
-long inputs scroll instead of growing the drawing. Text is inserted with ``textContent`` only and the data
+long inputs scroll instead of growing the drawing; beyond 8,000 lines in view only the strongest are drawn
+(a software-rendered canvas strokes some tens of thousands of lines a second) and the page says so, while
+hovering a token always shows all of its lines. Text is inserted with ``textContent`` only and the data
 block is JSON with ``<``, ``>`` and ``&`` escaped, so input text can never become markup; a Content Security
 Policy allows only the page's own script (by hash) and no network requests.
 """
@@ -234,6 +236,8 @@ click to pin.</div>
 <details id="pk-about"><summary>How the weights are stored</summary>
 <p>Line opacity is the attention weight. Weights are stored as round(255·w) in one byte; those that round to 0
 (w &lt; 0.002) are not stored, and {html.escape(cap)}. <span id="pk-dropped"></span>
+To stay responsive, at most 8,000 lines are drawn at once: when more cross the view, the faintest are left
+out and a note under the drawing says so; hovering a token always shows all of its lines.
 The page works offline: it loads nothing and sends nothing.</p></details>
 <section id="pk-gallery"><h2>All heads</h2>
 <div id="pk-sortbar"><span id="pk-source"></span> <label>Sort by <select id="pk-sort"></select></label>
