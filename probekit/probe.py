@@ -32,9 +32,9 @@ def build_parser(task_name: str | None = DEFAULT_TASK) -> Parser:
                         help="how a word's vector is pooled from its sub-tokens")
     parser.add_argument("--size", choices=["quick", "paper"], default="quick",
                         help="generated data size: quick, or the paper's 40k/10k/10k")
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs per probe")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--mlp-hidden", type=int, default=128, help="hidden units of the MLP probe")
+    parser.add_argument("--epochs", type=int, default=6, help="training epochs per probe")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--mlp-hidden", type=int, default=64, help="hidden units of the MLP probe")
     add_model_options(parser)
     add_cache_options(parser)
     add_common_options(parser)

@@ -72,11 +72,16 @@ class SelectionProbe:
         grid[present] = s
         return grid.masked_fill(~cand.unsqueeze(-1), float("-inf"))
 
-    def _loss(self, params, data: Sentences, targets: torch.Tensor, rows: torch.Tensor, train: bool):
-        """Summed over keys, mean over sentences with a target: (total loss, per-key loss sums, counts)."""
+    def _loss(self, params, data: Sentences, targets: torch.Tensor, rows: torch.Tensor,
+              gen: torch.Generator | None = None):
+        """Summed over keys, mean over sentences with a target: (total loss, per-key loss sums, counts).
+
+        With ``gen`` (training) inputs get dropout drawn from that generator, so runs are reproducible.
+        """
         x, present, cand = data.batch(rows)
-        if train and self.dropout:
-            x = torch.nn.functional.dropout(x, self.dropout, training=True)
+        if gen is not None and self.dropout:
+            keep = torch.rand(x.shape, generator=gen) >= self.dropout
+            x = x * keep / (1.0 - self.dropout)
         scores = self._scores(params, x, present, cand)
         y = targets[rows]                                    # [B, K]
         has = y >= 0
@@ -101,7 +106,7 @@ class SelectionProbe:
         for epoch in range(self.epochs):
             order = usable[torch.randperm(len(usable), generator=gen)]
             for start in range(0, len(order), self.batch_size):
-                loss, _, _ = self._loss(params, data, y, order[start:start + self.batch_size], train=True)
+                loss, _, _ = self._loss(params, data, y, order[start:start + self.batch_size], gen)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -124,7 +129,7 @@ class SelectionProbe:
         sums = torch.zeros(y.shape[1])
         counts = torch.zeros(y.shape[1])
         for start in range(0, len(data), 256):
-            _, s, c = self._loss(params, data, y, torch.arange(start, min(start + 256, len(data))), train=False)
+            _, s, c = self._loss(params, data, y, torch.arange(start, min(start + 256, len(data))))
             sums += s
             counts += c
         return sums / counts.clamp(min=1)
