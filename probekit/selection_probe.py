@@ -1,6 +1,6 @@
 """Selection probes: score every word of a sentence and predict the argmax over its real words.
 
-Linear (one score per word, ``w·h + b``) or MLP with one hidden layer. Lin et al. scored each wordpiece with a
+Linear (one score per word, ``w·h``) or MLP with one hidden layer. Lin et al. scored each wordpiece with a
 2-way classifier and took the argmax of the class-1 logit (padding included); here the scores go through a
 softmax over the sentence's real words only, which is the same decision rule without the padding bug.
 
@@ -49,25 +49,29 @@ class SelectionProbe:
         self.params_: list[torch.Tensor] | None = None
         self.best_epoch_: np.ndarray | None = None
 
-    def _init(self, K: int, D: int, gen: torch.Generator) -> list[torch.Tensor]:
-        def normal(*shape, std=0.02):
-            return (torch.randn(*shape, generator=gen) * std).requires_grad_()
+    def _init(self, K: int, D: int) -> list[torch.Tensor]:
+        """Each key's parameters from its own seed, so a probe starts the same whatever its siblings."""
+        def one(k: int) -> list[torch.Tensor]:
+            g = torch.Generator().manual_seed(self.seed * 7919 + k)
+            # No output bias: a softmax over positions ignores a constant shift, so it could never learn.
+            if self.kind == "linear":
+                return [torch.randn(D, generator=g) * 0.02]
+            return [torch.randn(D, self.hidden, generator=g) * (2.0 / D) ** 0.5, torch.zeros(self.hidden),
+                    torch.randn(self.hidden, generator=g) * (1.0 / self.hidden) ** 0.5]
 
-        if self.kind == "linear":
-            return [normal(K, D), torch.zeros(K, requires_grad=True)]
-        return [normal(K, D, self.hidden, std=(2.0 / D) ** 0.5), torch.zeros(K, self.hidden, requires_grad=True),
-                normal(K, self.hidden, std=(1.0 / self.hidden) ** 0.5), torch.zeros(K, requires_grad=True)]
+        per_key = [one(k) for k in range(K)]
+        return [torch.stack(ps).requires_grad_() for ps in zip(*per_key)]
 
     def _scores(self, params, x: torch.Tensor, present: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         """Scores of the real units only ([n, D] → [n, K]), laid out as [B, U, K] with −inf off candidates."""
         if self.kind == "linear":
-            w, b = params
-            s = x @ w.T + b
+            (w,) = params
+            s = x @ w.T
         else:
-            w1, b1, w2, b2 = params
+            w1, b1, w2 = params
             K, D, Hd = w1.shape
             h = torch.relu((x @ w1.permute(1, 0, 2).reshape(D, K * Hd)).view(-1, K, Hd) + b1)
-            s = (h * w2).sum(-1) + b2
+            s = (h * w2).sum(-1)
         grid = s.new_full((*present.shape, s.shape[-1]), float("-inf"))
         grid[present] = s
         return grid.masked_fill(~cand.unsqueeze(-1), float("-inf"))
@@ -97,7 +101,7 @@ class SelectionProbe:
         gen = torch.Generator().manual_seed(self.seed)
         y = torch.as_tensor(targets, dtype=torch.long)
         K, D = y.shape[1], data.flat.shape[1]
-        params = self._init(K, D, gen)
+        params = self._init(K, D)
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         best = [p.detach().clone() for p in params]
         best_loss = torch.full((K,), float("inf"))

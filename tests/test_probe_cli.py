@@ -1,0 +1,102 @@
+"""``python -m probekit.probe`` end to end on a tiny model, its outputs, determinism and its errors."""
+import json
+import subprocess
+import sys
+import zipfile
+
+import pandas as pd
+import pytest
+
+from probekit.grammar import Grammar, generate
+from probekit.probe import main, run_probe
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    p = tmp_path_factory.mktemp("corpus") / "sents.txt"
+    sents = generate(Grammar.load("english"), 90, seed=5, keep=lambda s: 6 <= len(s.words) <= 25)
+    p.write_text("\n".join(" ".join(s.words) for s in sents) + "\n", encoding="utf-8")
+    return p
+
+
+def args_for(model, corpus, out, cache, *extra):
+    return ["--task", "nth_token", "--model", str(model), "--corpus", str(corpus), "--out", str(out),
+            "--cache-dir", str(cache), "--n", "1,3", "--epochs", "2", "--quiet", *extra]
+
+
+def test_run_writes_tidy_results_and_is_deterministic(tiny_model_dirs, corpus, tmp_path, capsys):
+    model = tiny_model_dirs["bert"]
+    assert main(args_for(model, corpus, tmp_path / "a", tmp_path / "cache")) == 0
+    assert "results" in capsys.readouterr().out
+    df = pd.read_csv(tmp_path / "a" / "results.csv")
+    assert list(df.columns)[:8] == ["task", "n", "model", "layer", "probe", "split", "metric", "value"]
+    assert set(df["probe"]) == {"linear", "mlp", "linear-nopos", "mlp-nopos"}
+    assert set(df["split"]) == {"train", "dev", "gen"} and set(df["n"]) == {1, 3}
+    assert sorted(df[df.probe == "linear"]["layer"].unique()) == [0, 1, 2]
+    assert df["value"].between(0, 1).all()
+    assert (df[df.probe.str.endswith("nopos")]["layer"] == 0).all()
+    for name in ("results.md", "accuracy_by_layer.png", "config.json"):
+        assert (tmp_path / "a" / name).stat().st_size > 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["seed"] == 0 and config["model"]["fingerprint"] and config["versions"]["torch"]
+    assert config["arguments"]["n"] == [1, 3]
+    # same seed, same command → identical results.csv (second run is served from the cache)
+    assert main(args_for(model, corpus, tmp_path / "b", tmp_path / "cache")) == 0
+    assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
+    # ... and without the cache too
+    assert main(args_for(model, corpus, tmp_path / "c", tmp_path / "cache", "--no-cache")) == 0
+    assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "c" / "results.csv").read_bytes()
+
+
+def test_python_function_returns_the_same_table(tiny_model_dirs, corpus, tmp_path):
+    df = run_probe("nth_token", model=str(tiny_model_dirs["bert"]), corpus=str(corpus), n=[1, 3], epochs=2,
+                   quiet=True, cache_dir=str(tmp_path))
+    assert set(df["n"]) == {1, 3} and len(df) == 2 * 3 * (3 * 2 + 2)
+    assert "value" in df and df["task"].eq("nth_token").all()
+
+
+def run_cli(*argv):
+    return subprocess.run([sys.executable, "-m", "probekit.probe", *argv], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: ["--task", "nope"], "unknown task 'nope'; known tasks:"),
+    (lambda d: ["--model", "no-such-org/no-such-model"], "neither a local folder nor in the Hugging Face cache"),
+    (lambda d: ["--corpus", str(d / "missing.txt")], "does not exist"),
+    (lambda d: ["--corpus", str(d / "empty.txt")], "is empty"),
+    (lambda d: ["--corpus", str(d / "latin1.txt")], "latin1.txt:2: not UTF-8"),
+    (lambda d: ["--corpus", str(d / "short.txt"), "--n", "7"], "at least 7 words"),
+])
+def test_bad_input_is_one_line_exit_2_nothing_written(tiny_model_dirs, tmp_path, make, message):
+    (tmp_path / "empty.txt").write_text("\n\n")
+    (tmp_path / "latin1.txt").write_bytes("fine line\ncaf\xe9 au lait\n".encode("latin-1"))
+    (tmp_path / "short.txt").write_text("one two three\nfour five\n")
+    argv = ["--model", str(tiny_model_dirs["bert"]), "--out", str(tmp_path / "run"), "--quiet",
+            "--cache-dir", str(tmp_path / "cache")]
+    r = run_cli(*argv, *make(tmp_path))
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+def test_short_sentences_are_skipped_and_counted(tiny_model_dirs, corpus, tmp_path):
+    text = corpus.read_text() + "too short\n"
+    p = tmp_path / "c.txt"
+    p.write_text(text)
+    assert main(args_for(tiny_model_dirs["bert"], p, tmp_path / "run", tmp_path / "cache")) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    skipped = config["data"]["sentences_shorter_than_n_skipped"]
+    assert skipped["3"] >= 1 and skipped["3"] >= skipped["1"]
+
+
+def test_wheel_ships_task_definitions_and_grammars(tmp_path):
+    """``pip install .`` (not only -e) must carry probes/ and data/ inside the package."""
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(root)], check=True, capture_output=True)
+    [wheel] = tmp_path.glob("probekit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "probekit/_probes/nth_token.py" in names
+    assert "probekit/_data/english.gr" in names
