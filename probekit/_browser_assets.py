@@ -52,7 +52,7 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 const $ = (id) => document.getElementById(id);
 const st = {level: D.level, layer: D.initial.layer, head: D.initial.head, focus: null, pinned: false};
 const cache = new Map();
-const api = {state: st, drawn: 0, checksum: 0, draws: 0, errors: []};
+const api = {state: st, drawn: 0, checksum: 0, draws: 0, errors: [], ready: false};
 window.probekitView = api;
 let marked = [];
 
@@ -65,12 +65,21 @@ function bytes(b64) {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
+async function inflate(b64) {
+  // zlib data (Python's zlib.compress) through the browser's own DecompressionStream: no library, no network.
+  const stream = new Blob([bytes(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+async function prepare(level) {
+  const v = D.views[level];
+  if (!v.buf) { v.buf = await inflate(v.heads); v.px = await inflate(v.thumbs); }
+}
 function view() { return D.views[st.level]; }
 function headMap(l, h) {
   const key = st.level + ":" + l + ":" + h;
   let m = cache.get(key);
   if (m) return m;
-  const U = view().units.length, b = bytes(view().heads[l][h]);
+  const v = view(), U = v.units.length, b = v.buf.subarray(v.offsets[l * D.H + h], v.offsets[l * D.H + h + 1]);
   const ptr = new Uint32Array(U + 1);
   for (let i = 0; i < U; i++) ptr[i + 1] = ptr[i] + (b[2 * i] | (b[2 * i + 1] << 8));
   const nnz = ptr[U], c0 = 2 * U, v0 = c0 + 2 * nnz, col = new Uint16Array(nnz);
@@ -250,11 +259,12 @@ function buildControls() {
     $("pk-levels").hidden = false;
     for (const r of document.getElementsByName("pk-level")) {
       r.checked = r.value === st.level;
-      r.addEventListener("change", () => { if (r.checked) setLevel(r.value); });
+      r.addEventListener("change", () => { if (r.checked) setLevel(r.value).catch(fail); });
     }
   }
 }
-function setLevel(level) {
+async function setLevel(level) {
+  await prepare(level);
   st.level = level; st.pinned = false; st.focus = null;
   buildColumns(); buildGallery(); select(st.layer, st.head);
   const n = D.storage.notes[level];
@@ -264,7 +274,7 @@ function setLevel(level) {
 
 let cells = [], desc = true;
 function buildGallery() {
-  const grid = $("pk-grid"), v = view(), B = v.thumbB, px = bytes(v.thumbs), S = D.stats;
+  const grid = $("pk-grid"), v = view(), B = v.thumbB, px = v.px, S = D.stats;
   grid.textContent = "";
   cells = [];
   for (let l = 0; l < D.L; l++) for (let h = 0; h < D.H; h++) {
@@ -329,10 +339,17 @@ function buildSortBar() {
 }
 
 window.addEventListener("error", (e) => api.errors.push(String(e.message)));
+function fail(e) {
+  api.errors.push(String(e));
+  $("pk-info").textContent = "This page could not start: " + e +
+    (typeof DecompressionStream === "undefined" ? " (it needs a browser with DecompressionStream: Chrome 80+, " +
+     "Firefox 113+, Safari 16.4+)" : "");
+  console.error(e);
+}
 buildControls();
 buildSortBar();
 scroll.addEventListener("scroll", redrawSoon, {passive: true});
 window.addEventListener("resize", () => { sizeCanvas(); redrawSoon(); });
-setLevel(st.level);
+Promise.all(Object.keys(D.views).map(prepare)).then(() => setLevel(st.level)).then(() => { api.ready = true; document.body.dataset.ready = "1"; }, fail);
 })();
 """

@@ -80,6 +80,17 @@ def page(tmp_path_factory):
     return write_page(tmp_path_factory.mktemp("page") / "page.html", html)
 
 
+def _open(d, path):
+    """Load a page and wait until it has inflated its data and drawn the first view."""
+    d.get(path.as_uri())
+    ok = d.execute_async_script(
+        "const done = arguments[arguments.length - 1], t0 = performance.now();"
+        "(function wait() { const v = window.probekitView;"
+        "  if (v && (v.ready || v.errors.length)) requestAnimationFrame(() => done(v.ready));"
+        "  else if (performance.now() - t0 > 30000) done(false); else setTimeout(wait, 20); })();")
+    assert ok, d.execute_script("return window.probekitView && window.probekitView.errors")
+
+
 def _state(d):
     return d.execute_script(
         "const v = window.probekitView, c = document.getElementById('pk-canvas');"
@@ -101,7 +112,7 @@ def _severe(d):
 
 def test_lines_drawn_and_redrawn(driver, page):
     d = driver
-    d.get(page.as_uri())
+    _open(d, page)
     s = _state(d)
     assert s["key"] == "token:1:2"                      # the initial head from render_head_view
     assert s["drawn"] > 0 and s["lines"] == s["drawn"] and s["ink"] > 0
@@ -123,7 +134,7 @@ def test_hover_isolates_a_token(driver, page):
     from selenium.webdriver.common.by import By
 
     d = driver
-    d.get(page.as_uri())
+    _open(d, page)
     _choose(d, "pk-head", "-1")
     everything = _state(d)["drawn"]
     left = d.find_elements(By.CSS_SELECTOR, "#pk-left .pk-tok")
@@ -141,7 +152,7 @@ def test_injected_text_stays_text(driver, page):
     from selenium.webdriver.common.by import By
 
     d = driver
-    d.get(page.as_uri())
+    _open(d, page)
     assert d.execute_script("return [typeof window.__pkInjected, typeof window.__pkImg]") == ["undefined"] * 2
     assert len(d.find_elements(By.TAG_NAME, "script")) == 2 and d.find_elements(By.TAG_NAME, "img") == []
     texts = [e.get_attribute("textContent") for e in d.find_elements(By.CSS_SELECTOR, "#pk-left .pk-tok")]
@@ -154,7 +165,7 @@ def test_gallery_sorts_and_selects(driver, page):
     from selenium.webdriver.common.by import By
 
     d = driver
-    d.get(page.as_uri())
+    _open(d, page)
     cells = d.find_elements(By.CSS_SELECTOR, "#pk-grid .pk-cell")
     assert len(cells) == 8
     first = [c.find_element(By.TAG_NAME, "b").text for c in cells]
@@ -170,11 +181,13 @@ def test_gallery_sorts_and_selects(driver, page):
 
 def test_word_level_toggle(driver, page):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     d = driver
-    d.get(page.as_uri())
+    _open(d, page)
     assert len(d.find_elements(By.CSS_SELECTOR, "#pk-left .pk-tok")) == 9
     d.find_element(By.CSS_SELECTOR, "input[name='pk-level'][value='word']").click()
+    WebDriverWait(d, 10).until(lambda d: _state(d)["key"].startswith("word:"))
     assert len(d.find_elements(By.CSS_SELECTOR, "#pk-left .pk-tok")) == 8
     s = _state(d)
     assert s["key"] == "word:1:2" and s["drawn"] > 0 and s["ink"] > 0
@@ -187,7 +200,7 @@ def test_long_input_stays_within_the_line_budget(driver, tmp_path):
     a = rng.dirichlet(np.full(U, 0.3), size=(2, 12, U)).astype(np.float32)
     p = write_page(tmp_path / "long.html", render_head_view([f"w{i}" for i in range(U)], a, title="long"))
     d = driver
-    d.get(p.as_uri())
+    _open(d, p)
     s = _state(d)
     assert s["key"] == "token:1:all" and 0 < s["drawn"] <= 8000
     assert "strongest" in d.execute_script("return document.getElementById('pk-status').textContent")
