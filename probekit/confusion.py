@@ -234,10 +234,16 @@ def load_items(args) -> list[Item]:
     if args.sentences < 1:
         raise UserError("--sentences must be at least 1")
     names = parse_conditions(args.conditions) if (args.conditions or not args.data) else []
-    external = [it for path in (args.data or []) for it in read_items(path)]
-    clash = {it.condition for it in external} & (set(CONDITIONS) | set(PART_OF))
-    if clash:
-        raise UserError(f"--data file named like a built-in condition ({', '.join(sorted(clash))}); rename it")
+    external: list[Item] = []
+    used = set(CONDITIONS) | set(PART_OF)
+    for path in args.data or []:
+        items = read_items(path)
+        # A file is a condition of its own, named after it; never merged with a built-in or another file.
+        name = next(n for n in (Path(path).stem, Path(path).name, str(path)) if n not in used)
+        used.add(name)
+        for it in items:
+            it.condition = it.part = name
+        external += items
     return generate_items(names, args.sentences, args.seed) + external
 
 
