@@ -31,14 +31,14 @@ h2{font-size:16px;margin:18px 0 6px 0}
 #pk-sortbar{font-size:14px;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
 .pk-note{font-size:12px;color:#666;margin:4px 0}
 #pk-grid{display:flex;flex-wrap:wrap;gap:8px}
-.pk-cell{border:1px solid #ddd;border-radius:4px;padding:4px;width:112px;cursor:pointer;font-size:11px}
+.pk-cell{border:1px solid #ddd;border-radius:4px;padding:4px;width:136px;cursor:pointer;font-size:10.5px}
 .pk-cell:hover{border-color:#888}
 .pk-cell.pk-on{border-color:#c33;box-shadow:0 0 0 1px #c33}
-.pk-cell canvas{width:104px;height:104px;image-rendering:pixelated;display:block;border:1px solid #eee}
+.pk-cell canvas{width:128px;height:128px;image-rendering:pixelated;display:block;border:1px solid #eee}
 .pk-cell b{font-size:12px}
-.pk-cell table{border-collapse:collapse;width:100%}
-.pk-cell td{padding:0;vertical-align:top;overflow-wrap:anywhere}
-.pk-cell td.pk-v{text-align:right;padding-left:4px}
+.pk-cell table{border-collapse:collapse;width:100%;table-layout:fixed}
+.pk-cell td{padding:0;vertical-align:top;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.pk-cell td.pk-v{text-align:right;padding-left:3px;width:58px}
 .pk-cell tr.pk-key{font-weight:bold}
 """
 
@@ -297,7 +297,7 @@ function buildGallery() {
       const tb = document.createElement("table");
       S.names.forEach((name, s) => {
         const tr = document.createElement("tr"), a = document.createElement("td"), z = document.createElement("td");
-        a.textContent = name; z.textContent = fmt(S.values[s][idx]); z.className = "pk-v";
+        a.textContent = name; a.title = name; z.textContent = fmt(S.values[s][idx]); z.className = "pk-v";
         tr.dataset.s = String(s); tr.appendChild(a); tr.appendChild(z); tb.appendChild(tr);
       });
       cell.appendChild(tb);

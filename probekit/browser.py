@@ -249,8 +249,9 @@ The page works offline: it loads nothing and sends nothing.</p></details>
 <section id="pk-gallery"><h2>All heads</h2>
 <div id="pk-sortbar"><span id="pk-source"></span> <label>Sort by <select id="pk-sort"></select></label>
 <button id="pk-dir" type="button">descending</button></div>
-<p class="pk-note">Each thumbnail is the head's attention map (rows = from, columns = to), block-averaged and
-scaled to its own maximum. Click one to show that head above.</p>
+<p class="pk-note">Each thumbnail is the head's attention map on this input (rows = from, columns = to),
+block-averaged and scaled to its own maximum; the statistics, when given, are those of the statistics run over its
+corpus. Click a head to show it above.</p>
 <div id="pk-grid"></div></section>
 <script type="application/json" id="pk-data">{_script_json(data)}</script>
 <script>{JS}</script>
