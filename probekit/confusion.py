@@ -239,7 +239,8 @@ def load_items(args) -> list[Item]:
     for path in args.data or []:
         items = read_items(path)
         # A file is a condition of its own, named after it; never merged with a built-in or another file.
-        name = next(n for n in (Path(path).stem, Path(path).name, str(path)) if n not in used)
+        name = next((n for n in (Path(path).stem, Path(path).name, str(path)) if n not in used),
+                    f"{path} ({len(used)})")
         used.add(name)
         for it in items:
             it.condition = it.part = name
