@@ -25,10 +25,10 @@ def build_parser() -> Parser:
                            "(and optionally PNG/SVG figures of a head or a layer).")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", help="the input text")
-    src.add_argument("--corpus", help="a .txt file (one sentence per line) or a .conllu file")
-    p.add_argument("--sentence", type=int, default=1,
+    src.add_argument("--corpus", metavar="FILE", help="a .txt file (one sentence per line) or a .conllu file")
+    p.add_argument("--sentence", type=int, default=None, metavar="N",
                    help="which sentence of --corpus, counting from 1 (non-empty lines of a .txt; default 1)")
-    p.add_argument("--out", help="the HTML page to write")
+    p.add_argument("--out", metavar="PAGE.html", help="the HTML page to write")
     p.add_argument("--level", choices=LEVELS, default="token",
                    help="units shown first and used for figures: sub-tokens or words (default %(default)s)")
     p.add_argument("--one-level", action="store_true",
@@ -36,11 +36,11 @@ def build_parser() -> Parser:
     p.add_argument("--stats", metavar="RUN_DIR",
                    help="a statistics run folder (python -m probekit.attention); its stats.csv adds a sortable "
                         "gallery of all heads")
-    p.add_argument("--layer", type=int, help="layer (1..L) for the figures and the page's first view")
-    p.add_argument("--head", type=int, help="head (1..H); without it the figures show the layer's grid of heads")
-    p.add_argument("--png", help="write a PNG figure of --layer (and --head) here")
-    p.add_argument("--svg", help="write an SVG figure of --layer (and --head) here")
-    p.add_argument("--top-k", type=int, default=64,
+    p.add_argument("--layer", type=int, metavar="L", help="layer (1..L) for the figures and the page's first view")
+    p.add_argument("--head", type=int, metavar="H", help="head (1..H); without it the figures show the layer's grid of heads")
+    p.add_argument("--png", metavar="PATH", help="write a PNG figure of --layer (and --head) here")
+    p.add_argument("--svg", metavar="PATH", help="write an SVG figure of --layer (and --head) here")
+    p.add_argument("--top-k", type=int, default=64, metavar="K",
                    help="largest weights kept per row in the page (default %(default)s; 0 = no cap)")
     p.add_argument("--bertviz", action="store_true",
                    help="also write bertviz's head_view and model_view pages beside --out (they need the internet)")
@@ -149,6 +149,8 @@ def _main(argv=None) -> int:
 
     if args.text is None and args.corpus is None:
         raise UserError("give the input with --text or --corpus FILE [--sentence N]")
+    if args.sentence is not None and args.corpus is None:
+        raise UserError("--sentence picks a sentence of --corpus FILE; give --corpus too")
     if not (args.out or args.png or args.svg):
         raise UserError("nothing to write: give --out PAGE.html and/or --png/--svg PATH")
     if args.bertviz and not args.out:
@@ -165,7 +167,7 @@ def _main(argv=None) -> int:
             raise UserError("--text is empty")
         example, source = Example(words=None, text=args.text), args.text
     else:
-        example = read_sentence(args.corpus, args.sentence)
+        example = read_sentence(args.corpus, 1 if args.sentence is None else args.sentence)
         source = " ".join(example.words)
     stats, stats_path = load_stats(args.stats) if args.stats else (None, None)
 

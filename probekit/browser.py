@@ -117,6 +117,7 @@ def _check_map(m: HeadMap, name: str) -> tuple[list[str], np.ndarray, list[bool]
 
 def _view_payload(m: HeadMap, name: str, top_k: int | None) -> tuple[dict, dict]:
     units, a, special = _check_map(m, name)
+    a = np.nan_to_num(np.asarray(a, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
     blobs, dropped, masses = [], 0.0, []
     for layer in a:
         b, d, mass = _encode_layer(layer, top_k)

@@ -195,6 +195,7 @@ def test_read_sentence(tmp_path):
     (["--corpus", "{d}/missing.txt", "--out", "{d}/p.html"], "does not exist"),
     (["--corpus", "{d}/c.txt", "--sentence", "7", "--out", "{d}/p.html"], "out of range"),
     (["--text", "hi"], "nothing to write"),
+    (["--text", "hi", "--sentence", "2", "--out", "{d}/p.html"], "give --corpus too"),
     (["--text", "hi", "--png", "{d}/f.png"], "need --layer"),
     (["--text", "hi", "--png", "{d}/f.svg", "--layer", "1"], "must end in .png"),
     (["--text", "hi", "--out", "{d}/p.html", "--stats", "{d}"], "stats.csv does not exist"),
