@@ -109,7 +109,7 @@ def heatmaps(scores: DependencyHeadScores, best: pd.DataFrame, path, model: str,
     cols = min(3, n)
     nrows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 0.32 * scores.L * nrows + 1.6 * nrows),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, r in zip(axes.flat, rows.itertuples(index=False)):
