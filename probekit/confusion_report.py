@@ -85,10 +85,17 @@ def plot_by_layer(scores, path, model: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     layers = list(range(1, scores.L + 1))
+    palette = plt.get_cmap("tab20").colors
+    colour: dict[str, tuple] = {}
     for name in _ordered(scores.names):
         is_part = name in PART_OF and name not in CONDITIONS
-        ax.plot(layers, scores.by_layer(name), marker="." if is_part else "o", linestyle="--" if is_part else "-",
-                linewidth=0.9 if is_part else 1.5, label=_label(name))
+        owner = PART_OF[name] if is_part else name
+        c = colour.setdefault(owner, palette[(2 * len(colour)) % 20 + (len(colour) // 10) % 2])
+        family = CONDITIONS[owner].family if owner in CONDITIONS else "data"
+        marker = {"srel": "^", "orel": "v"}.get(name.split("-")[-1]) if is_part else \
+            {"agreement": "o", "reflexive": "s"}.get(family, "D")
+        ax.plot(layers, scores.by_layer(name), color=c, marker=marker, linestyle="--" if is_part else "-",
+                linewidth=0.9 if is_part else 1.6, markersize=4 if is_part else 5, label=_label(name))
     for level in sorted({round(scores.chance(n), 6) for n in scores.names}):
         ax.axhline(level, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("layer")
