@@ -37,6 +37,19 @@ class Alignment:
     def n_tokens(self) -> int:
         return len(self.token_unit)
 
+    @property
+    def is_identity(self) -> bool:
+        """True when every unit is one token: word level then *is* token level, nothing to convert."""
+        return self.n_units == self.n_tokens
+
+    def matrices(self, pooling: str = "mean", attention_from: str = "mean"):
+        """(pool [U,T], from_ [U,T], to [T,U]) of this input alone, as float32 torch tensors."""
+        import torch
+
+        pool, frm, to = alignment_matrices([self], self.n_tokens, pooling, attention_from,
+                                           want_hidden=True, want_attention=True)
+        return torch.from_numpy(pool[0]), torch.from_numpy(frm[0]), torch.from_numpy(to[0])
+
 
 def align_encoding(encoding, tokens: list[str], words_a: list[str] | None, words_b: list[str] | None,
                    text: str | None) -> Alignment:

@@ -163,7 +163,7 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
     units: list[list[str]] = [[] for _ in encoded]
     for act in extract(encoder, examples, hidden=hidden, attention=attention, pooling=pooling,
                        attention_from=attention_from, batch_size=batch_size, no_position=no_position,
-                       encoded=encoded):
+                       encoded=encoded, dtype=dtype):
         i = act.index
         rows = slice(int(offsets[i]), int(offsets[i + 1]))
         special[rows] = act.special

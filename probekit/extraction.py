@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from .alignment import Alignment, align_encoding, alignment_matrices, token_alignment
+from .alignment import Alignment, align_encoding, token_alignment
 from .cli import progress
 from .encoder import Encoder
 from .examples import Example
@@ -181,10 +181,12 @@ def embeddings_without_positions(encoder: Encoder):
 def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = True, attention: bool = False,
             level: str = "word", pooling: str = "mean", attention_from: str = "mean", batch_size: int = 32,
             max_length: int | None = None, segment_ids: str = "standard", no_position: bool = False,
-            encoded: Sequence[Encoded] | None = None, desc: str = "extracting") -> Iterator[Activations]:
+            encoded: Sequence[Encoded] | None = None, desc: str = "extracting",
+            dtype: str = "float32") -> Iterator[Activations]:
     """Yield word-level (``level="word"``) or token-level activations for every example, batch by batch.
 
-    Yields in length-sorted order; ``Activations.index`` says which example it belongs to.
+    Yields in length-sorted order; ``Activations.index`` says which example it belongs to. Arrays are views
+    into the batch's arrays, in ``dtype`` (the cache asks for its storage precision directly).
     """
     if level not in ("word", "token"):
         raise ValueError("level must be 'word' or 'token'")
@@ -202,7 +204,7 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
                 out = encoder.model(**inputs, output_hidden_states=hidden, output_attentions=attention,
                                     return_dict=True)
                 yield from _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from,
-                                     inputs["input_ids"].shape[1])
+                                     inputs["input_ids"].shape[1], getattr(torch, dtype))
                 nopos.clear()
                 bar.update(len(batch))
     finally:
@@ -220,31 +222,30 @@ class _nullcontext:
         return False
 
 
-def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from, T) -> Iterator[Activations]:
-    aligns = [e.alignment for e in batch]
-    if level == "word":
-        pool, frm, to = alignment_matrices(aligns, T, pooling, attention_from,
-                                           want_hidden=hidden or bool(nopos), want_attention=attention)
-    hid = att = npos = None
-    if hidden:
-        hs = torch.stack(out.hidden_states)  # [L+1, B, T, D]
-        hid = (torch.matmul(torch.from_numpy(pool), hs) if level == "word" else hs).float().numpy()
-    if nopos:
-        e = nopos[0]
-        npos = (torch.matmul(torch.from_numpy(pool), e) if level == "word" else e).float().numpy()
-    if attention:
-        maps = []
-        for a in out.attentions:  # [B, H, T, T] per layer
-            if level == "word":
-                a = torch.matmul(torch.matmul(torch.from_numpy(frm)[:, None], a), torch.from_numpy(to)[:, None])
-            maps.append(a)
-        att = torch.stack(maps, 1).float().numpy()  # [B, L, H, U, U]
+def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from, T,
+              dtype) -> Iterator[Activations]:
+    """Split one batch's outputs into per-example Activations, converting to units at the word level.
+
+    A sentence with no split word needs no conversion (its word map is its token map); the others get two
+    small matmuls of their exact size (Clark et al.'s sum-to / mean-from rule).
+    """
+    hs = torch.stack(out.hidden_states) if hidden else None           # [L+1, B, T, D]
+    at = torch.stack(out.attentions) if attention else None           # [L, B, H, T, T]
+    emb = nopos[0] if nopos else None                                 # [B, T, D]
+    # one dtype conversion per batch; unconverted sentences are then views of it
+    cast = {k: (v.to(dtype).numpy() if v is not None else None) for k, v in (("h", hs), ("a", at), ("p", emb))}
     for b, e in enumerate(batch):
         al = e.alignment
-        n = al.n_units
-        yield Activations(
-            index=e.index, units=al.units, special=al.special, word_ids=al.word_ids,
-            hidden=None if hid is None else np.ascontiguousarray(hid[:, b, :n]),
-            attention=None if att is None else np.ascontiguousarray(att[b, :, :, :n, :n]),
-            no_position=None if npos is None else np.ascontiguousarray(npos[b, :n]),
-            truncated=e.truncated)
+        n = al.n_tokens
+        convert = level == "word" and not al.is_identity
+        if convert:
+            pool, frm, to = al.matrices(pooling, attention_from)
+        h = a = p = None
+        if hs is not None:
+            h = (pool @ hs[:, b, :n]).to(dtype).numpy() if convert else cast["h"][:, b, :n]
+        if at is not None:
+            a = (frm @ at[:, b, :, :n, :n] @ to).to(dtype).numpy() if convert else cast["a"][:, b, :, :n, :n]
+        if emb is not None:
+            p = (pool @ emb[b, :n]).to(dtype).numpy() if convert else cast["p"][b, :n]
+        yield Activations(index=e.index, units=al.units, special=al.special, word_ids=al.word_ids,
+                          hidden=h, attention=a, no_position=p, truncated=e.truncated)
