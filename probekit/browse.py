@@ -110,11 +110,11 @@ def load_stats(run_dir: str):
     return df, str(csv)
 
 
-def _attention(encoder, example, level: str, max_length):
+def _attention(encoder, example, level: str, max_length, warn: bool = True):
     from .extraction import extract
 
     acts = list(extract(encoder, [example], hidden=False, attention=True, level=level, max_length=max_length,
-                        batch_size=1, desc=f"{level} attention"))
+                        batch_size=1, desc=f"{level} attention", warn=warn))
     return acts[0]
 
 
@@ -180,7 +180,7 @@ def _main(argv=None) -> int:
     if args.head is not None and not 1 <= args.head <= H:
         raise UserError(f"--head {args.head} is out of range: {encoder.name} has heads 1..{H}")
     levels = [args.level] if args.one_level else [args.level, LEVELS[1 - LEVELS.index(args.level)]]
-    acts = {lvl: _attention(encoder, example, lvl, args.max_length) for lvl in levels}
+    acts = {lvl: _attention(encoder, example, lvl, args.max_length, warn=i == 0) for i, lvl in enumerate(levels)}
     shown = acts[args.level]
     if len(shown.units) <= 2 and bool(shown.special.all()):
         raise UserError("the input has no tokens once tokenised")

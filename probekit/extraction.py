@@ -182,18 +182,20 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
             level: str = "word", pooling: str = "mean", attention_from: str = "mean", batch_size: int = 32,
             max_length: int | None = None, segment_ids: str = "standard", no_position: bool = False,
             encoded: Sequence[Encoded] | None = None, desc: str = "extracting",
-            dtype: str = "float32") -> Iterator[Activations]:
+            dtype: str = "float32", warn: bool = True) -> Iterator[Activations]:
     """Yield word-level (``level="word"``) or token-level activations for every example, batch by batch.
 
     Yields in length-sorted order; ``Activations.index`` says which example it belongs to. Arrays are views
-    into the batch's arrays, in ``dtype`` (the cache asks for its storage precision directly).
+    into the batch's arrays, in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
+    silences the truncation warning (for a second pass over the same inputs).
     """
     if level not in ("word", "token"):
         raise ValueError("level must be 'word' or 'token'")
     if attention and not encoder.attention:
         raise ValueError("load the encoder with attention=True to extract attention")
     if encoded is None:
-        encoded = encode_examples(encoder, examples, max_length=max_length, level=level, segment_ids=segment_ids)
+        encoded = encode_examples(encoder, examples, max_length=max_length, level=level, segment_ids=segment_ids,
+                                  warn=warn)
     batches = length_batches(encoded, batch_size)
     bar = progress(total=len(encoded), desc=desc, unit="sent")
     hook = embeddings_without_positions(encoder) if no_position else _nullcontext([])
