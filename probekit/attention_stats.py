@@ -1,0 +1,250 @@
+"""Clark et al. (2019) §3 surface statistics of attention, accumulated one input at a time.
+
+For every layer × head and every input (Clark's "document": one forward pass), a statistic is averaged over
+the input's query rows; inputs are then averaged with equal weight (or a caller-given weight). Nothing keeps
+attention maps beyond a small buffer for the head-similarity pass, so memory does not grow with the corpus.
+
+Statistics (``STATS``; α is one head's map, rows = queries, n = units in the input):
+
+- ``cls`` / ``sep`` / ``punct``: (1/n) Σ_i Σ_{j ∈ class} α_ij, class = the model's own [CLS] (or <s>), its
+  [SEP] (or </s>, every occurrence), or a unit that is exactly "." or "," (word-start markers Ġ/▁ ignored).
+- ``self`` (α_ii), ``prev`` (α_{i,i−1}), ``next`` (α_{i,i+1}): averaged over all n rows, as in Clark's code
+  (the first / last row has no neighbour and contributes 0).
+- ``sep_sep``: Σ_{i,j ∈ SEP} α_ij / #SEP rows (Clark hard-coded 2); ``rest_sep``: Σ_{i ∉ SEP, j ∈ SEP} α_ij /
+  #other rows. Inputs without a [SEP] (or without other rows) do not count towards these.
+- ``entropy``: mean over rows of −Σ_j α'_ij ln α'_ij in nats, α' = (1−1e-4)α + 1e-4/n; ``entropy_cls``: the
+  same for the [CLS] row; ``uniform_entropy``: the mean of ln n (the entropy of uniform attention, Clark's
+  reference line; identical for every head).
+- ``max_weight``: mean over rows of the row's largest weight (a "broad" head keeps it ≤ 0.1).
+
+Head similarity: Jensen–Shannon divergence in nats (scipy's ``jensenshannon`` squared) between the rows of
+every pair of heads, α' = (1−1e-3)α + 1e-3/n, averaged over rows and inputs — the dissimilarity Clark fed to
+MDS (he summed instead of averaging; a constant factor that MDS does not care about).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+STATS = {
+    "cls": "attention to [CLS]",
+    "sep": "attention to [SEP]",
+    "punct": 'attention to "." or ","',
+    "self": "attention to the token itself",
+    "prev": "attention to the previous token",
+    "next": "attention to the next token",
+    "sep_sep": "[SEP] → [SEP] (over [SEP] rows)",
+    "rest_sep": "other → [SEP] (over the other rows)",
+    "entropy": "entropy of a row (nats)",
+    "entropy_cls": "entropy of the [CLS] row (nats)",
+    "uniform_entropy": "entropy of uniform attention, mean ln n (nats)",
+    "max_weight": "largest weight of a row",
+}
+PUNCT = frozenset({".", ","})
+ENTROPY_SMOOTHING = 1e-4
+JS_SMOOTHING = 1e-3
+_WORD_MARKERS = "Ġ▁"
+_JS_BUFFER_ELEMENTS = 1 << 22   # K × rows × width of the buffered maps before the JS pass runs
+_JS_CHUNK_ELEMENTS = 1 << 19    # K × rows × width processed at once (fits in a core's cache)
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The model's own sequence-start and separator strings ([CLS]/[SEP], <s>/</s>, …)."""
+
+    cls: str | None
+    sep: str | None
+
+    @classmethod
+    def of(cls, tokenizer) -> "SpecialTokens":
+        return cls(cls=getattr(tokenizer, "cls_token", None) or getattr(tokenizer, "bos_token", None),
+                   sep=getattr(tokenizer, "sep_token", None) or getattr(tokenizer, "eos_token", None))
+
+
+def is_punct(unit: str) -> bool:
+    return unit.lstrip(_WORD_MARKERS) in PUNCT
+
+
+def unit_classes(units, special, specials: SpecialTokens) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean masks (is [CLS], is [SEP], is "." or ",") over an input's units."""
+    special = np.asarray(special, dtype=bool)
+    is_cls = special & np.array([u == specials.cls for u in units], dtype=bool)
+    is_sep = special & np.array([u == specials.sep for u in units], dtype=bool)
+    punct = ~special & np.array([is_punct(u) for u in units], dtype=bool)
+    return is_cls, is_sep, punct
+
+
+def input_stats(attention: np.ndarray, is_cls: np.ndarray, is_sep: np.ndarray,
+                punct: np.ndarray) -> dict[str, np.ndarray | None]:
+    """Every statistic of one input's maps ``attention`` [L, H, n, n], each as an [L, H] array.
+
+    A statistic that is undefined for this input (no [SEP] rows, no [CLS]) is None.
+    """
+    A = np.asarray(attention, dtype=np.float64)
+    n = A.shape[-1]
+    received = A.sum(axis=2)                                   # [L, H, n]: Σ over queries
+    out: dict[str, np.ndarray | None] = {
+        "cls": received[..., is_cls].sum(-1) / n,
+        "sep": received[..., is_sep].sum(-1) / n,
+        "punct": received[..., punct].sum(-1) / n,
+        "self": np.einsum("lhii->lh", A) / n,
+        "prev": np.diagonal(A, offset=-1, axis1=2, axis2=3).sum(-1) / n,
+        "next": np.diagonal(A, offset=1, axis1=2, axis2=3).sum(-1) / n,
+    }
+    n_sep = int(is_sep.sum())
+    to_sep = A[..., is_sep].sum(-1)                            # [L, H, n]: each row's mass on [SEP]s
+    out["sep_sep"] = to_sep[..., is_sep].sum(-1) / n_sep if n_sep else None
+    out["rest_sep"] = to_sep[..., ~is_sep].sum(-1) / (n - n_sep) if n - n_sep else None
+    smooth = (1.0 - ENTROPY_SMOOTHING) * A + ENTROPY_SMOOTHING / n
+    rows = -(smooth * np.log(smooth)).sum(-1)                  # [L, H, n]
+    out["entropy"] = rows.mean(-1)
+    out["entropy_cls"] = rows[..., int(np.argmax(is_cls))] if is_cls.any() else None
+    out["uniform_entropy"] = np.full(A.shape[:2], np.log(n))
+    out["max_weight"] = A.max(-1).mean(-1)
+    return out
+
+
+class AttentionStatistics:
+    """Streaming accumulator: ``add`` each input's maps, then read ``means()``, ``head_distances()``, ``frame()``."""
+
+    def __init__(self, num_layers: int, num_heads: int, specials: SpecialTokens, *, similarity: bool = True):
+        self.L, self.H = num_layers, num_heads
+        self.specials = specials
+        self.similarity = similarity
+        self._sum = {s: np.zeros((num_layers, num_heads)) for s in STATS}
+        self._weight = {s: 0.0 for s in STATS}
+        K = num_layers * num_heads
+        self._js = np.zeros((K, K))
+        self._js_weight = 0.0
+        self._buffer: list[tuple[np.ndarray, float]] = []
+        self._rows = self._width = 0
+        self.n_inputs = 0
+
+    def add(self, units, special, attention: np.ndarray, weight: float = 1.0) -> None:
+        """Accumulate one input: its unit strings, special mask and maps [L, H, n, n]."""
+        n = len(units)
+        if attention.shape != (self.L, self.H, n, n):
+            raise ValueError(f"attention of shape {attention.shape} does not match {self.L} layers × "
+                             f"{self.H} heads × {len(units)} units")
+        classes = unit_classes(units, special, self.specials)
+        for name, value in input_stats(attention, *classes).items():
+            if value is not None:
+                self._sum[name] += weight * value
+                self._weight[name] += weight
+        self.n_inputs += 1
+        if self.similarity:
+            self._buffer.append((attention, weight))
+            self._rows += n
+            self._width = max(self._width, n)
+            if self.L * self.H * self._rows * self._width >= _JS_BUFFER_ELEMENTS:
+                self._flush()
+
+    def add_activations(self, act, weight: float = 1.0) -> None:
+        """Accumulate an :class:`~probekit.extraction.Activations` (token or word level)."""
+        self.add(act.units, act.special, act.attention, weight)
+
+    def _flush(self) -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)   # many small ops: one thread avoids synchronisation costs on busy machines
+        try:
+            self._js_pass()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _js_pass(self) -> None:
+        """Pairwise JS between all L·H heads for the buffered inputs.
+
+        Rows of every buffered input are stacked into X [K, R, width]; padding is 1.0 in every head, so it adds
+        1·ln 1 = 0 to every sum. JS = Σ_j m ln m subtracted from the mean of Σ_j p ln p and Σ_j q ln q, with
+        m = (p + q)/2; rows are processed in cache-sized chunks with preallocated buffers.
+        """
+        if not self._buffer:
+            return
+        K = self.L * self.H
+        width = max(a.shape[-1] for a, _ in self._buffer)
+        R = sum(a.shape[-1] for a, _ in self._buffer)
+        X = torch.ones((K, R, width), dtype=torch.float32)
+        row_weight = torch.empty(R, dtype=torch.float64)
+        r = 0
+        for a, w in self._buffer:
+            n = a.shape[-1]
+            p = torch.from_numpy(np.asarray(a, dtype=np.float32)).reshape(K, n, n)
+            X[:, r:r + n, :n] = (1.0 - JS_SMOOTHING) * p + JS_SMOOTHING / n
+            row_weight[r:r + n] = w / n
+            self._js_weight += w
+            r += n
+        neg_entropy = (X * torch.log(X)).sum(-1)                 # [K, R] = Σ_j p ln p
+        row_sum = X.sum(-1)                                        # [K, R], padding included
+        chunk = max(1, _JS_CHUNK_ELEMENTS // (K * width))
+        s_buf = torch.empty((K, min(chunk, R), width))
+        log_buf = torch.empty_like(s_buf)
+        acc = torch.zeros((K, K), dtype=torch.float64)
+        for r0 in range(0, R, chunk):
+            Xc = X[:, r0:r0 + chunk].contiguous()
+            rc = Xc.shape[1]
+            slogs = torch.zeros((K, K, rc))                    # Σ_j s ln s, s = p + q (upper triangle)
+            for a in range(K - 1):
+                s_ = torch.add(Xc[a], Xc[a + 1:], out=s_buf[:K - a - 1, :rc])
+                torch.log(s_, out=log_buf[:K - a - 1, :rc]).mul_(s_)
+                torch.sum(log_buf[:K - a - 1, :rc], -1, out=slogs[a, a + 1:])
+            ne, rs = neg_entropy[:, r0:r0 + rc], row_sum[:, r0:r0 + rc]
+            # Σ_j m ln m = ½ Σ_j s ln s − ½ ln 2 · Σ_j s   (m = s/2, elementwise)
+            mlogm = 0.5 * slogs - 0.5 * math.log(2.0) * (rs[:, None] + rs[None, :])
+            js = (0.5 * (ne[:, None] + ne[None, :]) - mlogm).clamp_(min=0)
+            acc += torch.triu(torch.einsum("abr,r->ab", js.double(), row_weight[r0:r0 + rc]), diagonal=1)
+        self._js += acc.numpy()
+        self._buffer.clear()
+        self._rows = self._width = 0
+
+    def means(self) -> dict[str, np.ndarray]:
+        """Weighted mean of every statistic, [L, H] each (NaN where no input defined it)."""
+        return {s: (self._sum[s] / self._weight[s] if self._weight[s] else np.full((self.L, self.H), np.nan))
+                for s in STATS}
+
+    def head_distances(self) -> np.ndarray:
+        """[L·H, L·H] mean JS divergence between heads (row-major: index = (layer−1)·H + head−1)."""
+        if not self.similarity:
+            raise ValueError("head similarity was not accumulated (similarity=False)")
+        self._flush()
+        upper = self._js / self._js_weight if self._js_weight else np.full_like(self._js, np.nan)
+        return upper + upper.T
+
+    def frame(self) -> pd.DataFrame:
+        """Tidy rows: layer (1…L), head (1…H), stat, value."""
+        rows = []
+        for stat, value in self.means().items():
+            for l in range(self.L):
+                for h in range(self.H):
+                    rows.append((l + 1, h + 1, stat, float(value[l, h])))
+        return pd.DataFrame(rows, columns=["layer", "head", "stat", "value"])
+
+
+def distance_frame(distances: np.ndarray, num_heads: int) -> pd.DataFrame:
+    """Tidy head-pair rows (layer_a, head_a, layer_b, head_b, value) of a [K, K] distance matrix."""
+    K = distances.shape[0]
+    idx = np.arange(K)
+    a, b = np.meshgrid(idx, idx, indexing="ij")
+    return pd.DataFrame({"layer_a": a.ravel() // num_heads + 1, "head_a": a.ravel() % num_heads + 1,
+                         "layer_b": b.ravel() // num_heads + 1, "head_b": b.ravel() % num_heads + 1,
+                         "value": distances.ravel()})
+
+
+def mds_map(distances: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D metric MDS embedding [K, 2] of a precomputed dissimilarity matrix (scikit-learn)."""
+    import inspect
+
+    from sklearn.manifold import MDS
+
+    params = inspect.signature(MDS).parameters
+    kwargs = {"n_components": 2, "random_state": seed, "max_iter": 1000, "eps": 1e-9}
+    if "metric_mds" in params:   # scikit-learn ≥ 1.8 renamed dissimilarity= to metric=
+        kwargs.update(metric="precomputed", metric_mds=True, init="classical_mds", n_init=1)
+    else:
+        kwargs.update(dissimilarity="precomputed", n_init=4)
+    if "normalized_stress" in params:
+        kwargs["normalized_stress"] = "auto"
+    return MDS(**kwargs).fit_transform(np.asarray(distances, dtype=np.float64))
