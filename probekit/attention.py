@@ -77,6 +77,8 @@ def run_attention(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | 
     _check(args)
     docs, how = read_documents(args.corpus, limit=args.limit, seed=args.seed, generated=GENERATED_DEFAULT)
     encoder = load_encoder(args.model, attention=True, device=args.device)
+    if args.gradients and args.objective == "mlm" and encoder.mlm_model is None:
+        raise UserError(f"--objective mlm: {encoder.name} has no trained masked-LM head; use --objective probe")
     tok = encoder.tokenizer
     max_length = args.max_length
     if args.pairs:
