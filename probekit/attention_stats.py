@@ -24,6 +24,7 @@ MDS (he summed instead of averaging; a constant factor that MDS does not care ab
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,7 @@ PUNCT = frozenset({".", ","})
 ENTROPY_SMOOTHING = 1e-4
 JS_SMOOTHING = 1e-3
 _WORD_MARKERS = "Ġ▁"
-_JS_BUFFER_ELEMENTS = 1 << 22   # K × rows × width of the buffered maps before the JS pass runs
+_JS_BUFFER_ELEMENTS = 1 << 21   # K × rows × width of the buffered maps before the JS pass runs
 _JS_CHUNK_ELEMENTS = 1 << 19    # K × rows × width processed at once (fits in a core's cache)
 
 
@@ -122,6 +123,9 @@ class AttentionStatistics:
         self._js_weight = 0.0
         self._buffer: list[tuple[np.ndarray, float]] = []
         self._rows = self._width = 0
+        self._scratch_bufs: dict[str, torch.Tensor] = {}
+        self._workers = 1
+        self._pool: ThreadPoolExecutor | None = None
         self.n_inputs = 0
 
     def add(self, units, special, attention: np.ndarray, weight: float = 1.0) -> None:
@@ -149,56 +153,90 @@ class AttentionStatistics:
 
     def _flush(self) -> None:
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)   # many small ops: one thread avoids synchronisation costs on busy machines
+        # Many mid-sized ops: each worker thread runs them single-threaded (no OpenMP barriers, which stall
+        # badly on a busy machine) and the pairs of heads are shared among up to `threads` Python threads.
+        self._workers = max(1, min(threads, 4))
+        torch.set_num_threads(1)
         try:
-            self._js_pass()
+            with torch.inference_mode():   # also makes the reusable work arrays inference tensors, always
+                self._js_pass()
         finally:
             torch.set_num_threads(threads)
+
+    def _scratch(self, name: str, *shape: int) -> torch.Tensor:
+        """A reusable float32 work array: the same memory serves every pass, so the heap does not fragment."""
+        numel = math.prod(shape)
+        buf = self._scratch_bufs.get(name)
+        if buf is None or buf.numel() < numel:
+            buf = self._scratch_bufs[name] = torch.empty(numel, dtype=torch.float32)
+        return buf[:numel].view(*shape)
 
     def _js_pass(self) -> None:
         """Pairwise JS between all L·H heads for the buffered inputs.
 
-        Rows of every buffered input are stacked into X [K, R, width]; padding is 1.0 in every head, so it adds
-        1·ln 1 = 0 to every sum. JS = Σ_j m ln m subtracted from the mean of Σ_j p ln p and Σ_j q ln q, with
-        m = (p + q)/2; rows are processed in cache-sized chunks with preallocated buffers.
+        Rows of the buffered inputs are copied, smoothed, into chunks X [K, rows, width]; padding is 1.0 in every
+        head, so it adds 1·ln 1 = 0 to every sum. Per row, JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m with
+        m = (p + q)/2. Chunks are sized to stay in a core's cache and all work arrays are reused.
         """
         if not self._buffer:
             return
         K = self.L * self.H
         width = max(a.shape[-1] for a, _ in self._buffer)
-        R = sum(a.shape[-1] for a, _ in self._buffer)
-        X = torch.ones((K, R, width), dtype=torch.float32)
-        row_weight = torch.empty(R, dtype=torch.float64)
-        r = 0
+        chunk = max(1, _JS_CHUNK_ELEMENTS // (K * width))
+        X = self._scratch("x", K, chunk, width)
+        row_weight = torch.empty(chunk, dtype=torch.float64)
+        acc = torch.zeros((K, K), dtype=torch.float64)
+        filled = 0
+        X.fill_(1.0)
         for a, w in self._buffer:
             n = a.shape[-1]
             p = torch.from_numpy(np.asarray(a, dtype=np.float32)).reshape(K, n, n)
-            X[:, r:r + n, :n] = (1.0 - JS_SMOOTHING) * p + JS_SMOOTHING / n
-            row_weight[r:r + n] = w / n
             self._js_weight += w
-            r += n
-        neg_entropy = (X * torch.log(X)).sum(-1)                 # [K, R] = Σ_j p ln p
-        row_sum = X.sum(-1)                                        # [K, R], padding included
-        chunk = max(1, _JS_CHUNK_ELEMENTS // (K * width))
-        s_buf = torch.empty((K, min(chunk, R), width))
-        log_buf = torch.empty_like(s_buf)
-        acc = torch.zeros((K, K), dtype=torch.float64)
-        for r0 in range(0, R, chunk):
-            Xc = X[:, r0:r0 + chunk].contiguous()
-            rc = Xc.shape[1]
-            slogs = torch.zeros((K, K, rc))                    # Σ_j s ln s, s = p + q (upper triangle)
-            for a in range(K - 1):
-                s_ = torch.add(Xc[a], Xc[a + 1:], out=s_buf[:K - a - 1, :rc])
-                torch.log(s_, out=log_buf[:K - a - 1, :rc]).mul_(s_)
-                torch.sum(log_buf[:K - a - 1, :rc], -1, out=slogs[a, a + 1:])
-            ne, rs = neg_entropy[:, r0:r0 + rc], row_sum[:, r0:r0 + rc]
-            # Σ_j m ln m = ½ Σ_j s ln s − ½ ln 2 · Σ_j s   (m = s/2, elementwise)
-            mlogm = 0.5 * slogs - 0.5 * math.log(2.0) * (rs[:, None] + rs[None, :])
-            js = (0.5 * (ne[:, None] + ne[None, :]) - mlogm).clamp_(min=0)
-            acc += torch.triu(torch.einsum("abr,r->ab", js.double(), row_weight[r0:r0 + rc]), diagonal=1)
+            r = 0
+            while r < n:
+                take = min(n - r, chunk - filled)
+                X[:, filled:filled + take, :n].copy_(p[:, r:r + take]).mul_(1.0 - JS_SMOOTHING).add_(JS_SMOOTHING / n)
+                row_weight[filled:filled + take] = w / n
+                filled += take
+                r += take
+                if filled == chunk:
+                    self._js_chunk(X, row_weight, acc)
+                    X.fill_(1.0)
+                    filled = 0
+        if filled:
+            self._js_chunk(X[:, :filled], row_weight[:filled], acc)
         self._js += acc.numpy()
         self._buffer.clear()
         self._rows = self._width = 0
+
+    def _js_chunk(self, X: torch.Tensor, row_weight: torch.Tensor, acc: torch.Tensor) -> None:
+        """Add Σ_rows weight · JS(head a, head b) for a < b to ``acc`` [K, K]; X [K, rc, width] smoothed rows."""
+        K, rc, width = X.shape
+        Xc = X if X.is_contiguous() else self._scratch("chunk", K, rc, width).copy_(X)
+        slogs = self._scratch("slogs", K, K, rc).zero_()               # Σ_j s ln s, s = p + q (a < b)
+
+        def pairs(worker: int) -> None:
+            with torch.inference_mode():   # thread-local, like the thread count
+                s_buf = self._scratch(f"sum{worker}", K, rc, width)
+                log_buf = self._scratch(f"log{worker}", K, rc, width)
+                for a in range(worker, K - 1, self._workers):
+                    s_ = torch.add(Xc[a], Xc[a + 1:], out=s_buf[:K - a - 1])
+                    torch.log(s_, out=log_buf[:K - a - 1]).mul_(s_)
+                    torch.sum(log_buf[:K - a - 1], -1, out=slogs[a, a + 1:])
+
+        if self._workers > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="probekit-js")
+            list(self._pool.map(pairs, range(self._workers)))
+        else:
+            pairs(0)
+        log_buf = self._scratch("log0", K, rc, width)
+        ne = torch.log(Xc, out=log_buf).mul_(Xc).sum(-1).double() @ row_weight      # [K]: Σ_r w Σ_j p ln p
+        rs = Xc.sum(-1).double() @ row_weight                                     # [K], padding included
+        sl = (slogs.view(K * K, rc) @ row_weight.float()).view(K, K).double()     # [K, K]
+        # per row JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m, and Σ_j m ln m = ½ Σ_j s ln s − ½ ln 2 · Σ_j s
+        js = 0.5 * (ne[:, None] + ne[None, :]) - 0.5 * sl + 0.5 * math.log(2.0) * (rs[:, None] + rs[None, :])
+        acc += torch.triu(js, diagonal=1)
 
     def means(self) -> dict[str, np.ndarray]:
         """Weighted mean of every statistic, [L, H] each (NaN where no input defined it)."""
@@ -210,8 +248,11 @@ class AttentionStatistics:
         if not self.similarity:
             raise ValueError("head similarity was not accumulated (similarity=False)")
         self._flush()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         upper = self._js / self._js_weight if self._js_weight else np.full_like(self._js, np.nan)
-        return upper + upper.T
+        return np.maximum(upper + upper.T, 0.0)   # rounding can leave −1e-8 where two heads are identical
 
     def frame(self) -> pd.DataFrame:
         """Tidy rows: layer (1…L), head (1…H), stat, value."""
