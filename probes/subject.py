@@ -2,7 +2,7 @@
 
 Sentences come from ``data/sbjn.gr``. In training and development sentences no noun comes before the subject's
 head noun ("the big dog can run"), so "the first noun" would do. Two generalization splits, reported apart,
-put a noun first: a compound modifier ("the farm dog can run", ``gen_compound``) or a possessor ("the queen 's
+put a noun first: a compound modifier ("the guard dog can run", ``gen_compound``) or a possessor ("the queen 's
 dog can run", ``gen_possessive``; "'s" is a word of its own and word alignment handles its pieces).
 """
 from __future__ import annotations
@@ -19,8 +19,12 @@ def head_noun(s: Sentence) -> int:
 
 
 def kind(s: Sentence) -> str:
-    """plain (no noun before the head noun), compound, possessive, or both (used nowhere)."""
-    before = set(s.tags[:head_noun(s)])
+    """plain (no noun before the head noun), compound, possessive, both, or "repeat" (a noun before the head
+    noun is the head noun itself, "the dog 's dog"; both of the last are used nowhere)."""
+    t = head_noun(s)
+    before = set(s.tags[:t])
+    if any(s.words[i] in (s.words[t], s.words[t] + "s") for i in range(t) if s.tags[i] in ("NMod", "NPoss")):
+        return "repeat"
     compound, possessive = "NMod" in before, "NPoss" in before
     return {(False, False): "plain", (True, False): "compound", (False, True): "possessive"}.get(
         (compound, possessive), "both")

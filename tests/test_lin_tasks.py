@@ -13,6 +13,7 @@ from probekit.lin_conditions import CONDITIONS, PART_OF, generate_condition, gen
 from probekit.probe import main as probe_main
 from probekit.tasks import get_task
 from probekit.errors import UserError
+from probekit.grammar import Grammar
 
 
 def build(task, seed=0, sizes=(60, 20, 20)):
@@ -62,6 +63,22 @@ def test_subject_splits_follow_the_rule():
                 assert "NMod" not in nouns_before and nouns_before[-1] == "NPoss"
                 poss = ex.tags.index("Poss")
                 assert ex.words[poss] == "'s" and ex.tags[poss - 1] == "NPoss" and poss < t
+
+
+def test_subject_modifiers_are_also_training_head_nouns():
+    """Compound modifiers and possessors are words that head training subjects too: word identity alone
+    cannot tell the head noun in the generalization splits."""
+    g = Grammar.load("sbjn")
+    words = {tag: {r.children[0].symbol for r in g.rules[tag]} for tag in ("MN", "NMod", "NPoss")}
+    assert words["NMod"] <= words["MN"] and words["NPoss"] <= words["MN"]
+    d = build("subject", sizes=(400, 10, 40))
+    heads = {ex.words[ex.meta["targets"][0]] for ex in by_split(d)["train"]}
+    for split in ("gen_compound", "gen_possessive"):
+        for ex in by_split(d)[split]:
+            t = ex.meta["targets"][0]
+            mods = [w for w, tag in zip(ex.words[:t], ex.tags[:t]) if tag in ("NMod", "NPoss")]
+            assert mods and ex.words[t] not in mods
+    assert len(heads & words["NMod"]) >= 5
 
 
 def test_generation_is_deterministic_in_the_seed():
