@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .corpus import read_utf8_lines
 from .errors import UserError, where
 from .examples import Example
 
@@ -25,18 +26,6 @@ class _Bad(Exception):
         super().__init__(message)
         self.line = line
         self.message = message
-
-
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise UserError(f"CoNLL-U file {path} does not exist")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise UserError(f"{where(path, line)}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
-    return text.lstrip("\ufeff").splitlines()
 
 
 def _blocks(lines: list[str]):
@@ -125,7 +114,7 @@ def read_conllu(path: str | Path, *, skip_bad: bool = False, problems: list[str]
     """
     path = Path(path)
     out: list[Example] = []
-    for block in _blocks(_read_lines(path)):
+    for block in _blocks(read_utf8_lines(path, what="CoNLL-U file")):
         if limit is not None and len(out) >= limit:
             break
         if all(line.startswith("#") for _, line in block):

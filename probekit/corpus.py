@@ -7,18 +7,24 @@ from .errors import UserError
 from .examples import Example
 
 
-def read_text_lines(path: str | Path) -> list[tuple[int, str]]:
-    """(line number, text) of every line, with one clear error for a missing, empty or non-UTF-8 file."""
+def read_utf8_lines(path: str | Path, what: str = "corpus") -> list[str]:
+    """The lines of a UTF-8 file; a missing or non-UTF-8 file is one clear error naming file and line."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"corpus {p} does not exist")
+        raise UserError(f"{what} {p} does not exist")
     raw = p.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise UserError(f"{p}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
-    lines = [(i, line.strip()) for i, line in enumerate(text.lstrip("\ufeff").splitlines(), 1)]
+    return text.lstrip("\ufeff").splitlines()
+
+
+def read_text_lines(path: str | Path) -> list[tuple[int, str]]:
+    """(line number, stripped text) of every line; an empty file is an error too."""
+    p = Path(path)
+    lines = [(i, line.strip()) for i, line in enumerate(read_utf8_lines(p), 1)]
     if not any(t for _, t in lines):
         raise UserError(f"corpus {p} is empty")
     return lines
