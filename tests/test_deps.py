@@ -226,7 +226,7 @@ def test_deps_cli_writes_tables_and_counts_too_long(tmp_path, tiny_model_dirs):
     path = _write(tmp_path, text)
     out = tmp_path / "run"
     rc = deps.main(["--conllu", str(path), "--out", str(out), "--quiet", "--model", str(tiny_model_dirs["bert"]),
-                    "--min-count", "1", "--strip-subtypes"])
+                    "--min-count", "1", "--strip-subtypes", "--min-offset", "-2", "--max-offset", "2"])
     assert rc == 0
     df = pd.read_csv(out / "results.csv")
     assert {"relation", "layer", "head", "direction", "offset", "value", "n"} <= set(df.columns)
@@ -234,6 +234,7 @@ def test_deps_cli_writes_tables_and_counts_too_long(tmp_path, tiny_model_dirs):
     assert set(heads.layer) == {1, 2} and set(heads["head"]) == {1, 2, 3, 4}
     assert heads.value.between(0, 1).all()
     assert (df.query("relation == 'all' and probe == 'offset'").n == 11).all()  # long sentence left out
+    assert sorted(df.offset.dropna().unique()) == [-2, -1, 0, 1, 2]
     md = (out / "results.md").read_text()
     assert "| relation | count | best head | direction | accuracy | baseline | offset |" in md
     assert "1 longer than" in md and "nmod |" in md
