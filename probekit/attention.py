@@ -46,6 +46,8 @@ def build_parser() -> Parser:
                         "document counts once in total")
     p.add_argument("--no-similarity", action="store_true",
                    help="skip the Jensen-Shannon head distances and the MDS map (the costliest part)")
+    p.add_argument("--similarity-limit", type=int, default=None, metavar="N",
+                   help="compute head distances on the first N inputs of the corpus only (default: all)")
     p.add_argument("--gradients", action="store_true", help="also average |dL/d attention| per layer (Figure 3)")
     p.add_argument("--objective", choices=["auto", "mlm", "probe"], default="auto",
                    help="loss for --gradients: masked LM (needs a trained head), a last-layer probe, or auto")
@@ -59,7 +61,7 @@ def build_parser() -> Parser:
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("budget", "batch_size", "grad_limit", "limit", "max_length"):
+    for name in ("budget", "batch_size", "grad_limit", "limit", "max_length", "similarity_limit"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
@@ -94,7 +96,8 @@ def run_attention(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | 
     for act in extract(encoder, inputs.examples, hidden=False, attention=True, level=level,
                        attention_from=args.attention_from, batch_size=args.batch_size, max_length=max_length,
                        segment_ids=args.segment_ids, desc="attention statistics"):
-        acc.add_activations(act, weights[act.index])
+        acc.add_activations(act, weights[act.index],
+                            similarity=args.similarity_limit is None or act.index < args.similarity_limit)
         truncated += bool(act.truncated)
     stats = acc.frame()
     distances = None
@@ -125,6 +128,7 @@ def run_attention(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | 
                    "attention_from": args.attention_from if args.word_level else None,
                    "weighting": args.weight, "documents": how, "n_documents": inputs.n_documents,
                    "n_sentences": inputs.n_sentences, "n_inputs": len(inputs.examples), "n_truncated": truncated,
+                   "n_inputs_head_distances": acc.n_similarity_inputs if not args.no_similarity else 0,
                    "special_tokens": {"cls": specials.cls, "sep": specials.sep}},
         "statistics": STATS,
         "smoothing": {"entropy": 1e-4, "jensen_shannon": 1e-3},

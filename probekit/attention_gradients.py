@@ -29,7 +29,7 @@ from .encoder import Encoder
 from .examples import Example
 from .extraction import encode_examples, length_batches, model_inputs
 
-CLASSES = {"grad_sep": "[SEP]", "grad_punct": '". or ,"', "grad_unmasked": "all unmasked tokens"}
+CLASSES = {"grad_sep": "[SEP]", "grad_punct": '"." or ","', "grad_unmasked": "all unmasked tokens"}
 MASK_RATE = 0.15
 
 

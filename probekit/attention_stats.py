@@ -127,9 +127,13 @@ class AttentionStatistics:
         self._workers = 1
         self._pool: ThreadPoolExecutor | None = None
         self.n_inputs = 0
+        self.n_similarity_inputs = 0
 
-    def add(self, units, special, attention: np.ndarray, weight: float = 1.0) -> None:
-        """Accumulate one input: its unit strings, special mask and maps [L, H, n, n]."""
+    def add(self, units, special, attention: np.ndarray, weight: float = 1.0, similarity: bool = True) -> None:
+        """Accumulate one input: its unit strings, special mask and maps [L, H, n, n].
+
+        ``similarity=False`` leaves this input out of the head distances only (to bound their cost).
+        """
         n = len(units)
         if attention.shape != (self.L, self.H, n, n):
             raise ValueError(f"attention of shape {attention.shape} does not match {self.L} layers × "
@@ -140,16 +144,17 @@ class AttentionStatistics:
                 self._sum[name] += weight * value
                 self._weight[name] += weight
         self.n_inputs += 1
-        if self.similarity:
+        if self.similarity and similarity:
+            self.n_similarity_inputs += 1
             self._buffer.append((attention, weight))
             self._rows += n
             self._width = max(self._width, n)
             if self.L * self.H * self._rows * self._width >= _JS_BUFFER_ELEMENTS:
                 self._flush()
 
-    def add_activations(self, act, weight: float = 1.0) -> None:
+    def add_activations(self, act, weight: float = 1.0, similarity: bool = True) -> None:
         """Accumulate an :class:`~probekit.extraction.Activations` (token or word level)."""
-        self.add(act.units, act.special, act.attention, weight)
+        self.add(act.units, act.special, act.attention, weight, similarity)
 
     def _flush(self) -> None:
         threads = torch.get_num_threads()

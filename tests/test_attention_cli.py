@@ -142,6 +142,7 @@ def test_cli_outputs_and_segment_ids_matter(tiny_model_dirs, corpus, tmp_path, c
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"]["segment_ids"] == "standard" and config["inputs"]["budget"] == 40
     assert config["gradients"]["objective"] == "mlm"
+    assert config["inputs"]["n_inputs_head_distances"] == config["inputs"]["n_inputs"] > 0
     assert "mlm" in (out / "summary.md").read_text()
     code, _ = run([*base, "--out", tmp_path / "zero", "--segment-ids", "zero", "--no-similarity"], capsys)
     assert code == 0

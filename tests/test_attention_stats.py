@@ -176,6 +176,13 @@ def test_head_distances_match_scipy_and_are_symmetric_with_zero_diagonal(monkeyp
     for u, s, a in inputs:
         small.add(u, s, a)
     assert np.allclose(small.head_distances(), D, atol=1e-6)
+    # inputs left out of the head distances still count for every other statistic
+    part = AttentionStatistics(2, 3, BERT)
+    for k, (u, s, a) in enumerate(inputs):
+        part.add(u, s, a, similarity=k < 2)
+    assert part.n_inputs == 5 and part.n_similarity_inputs == 2
+    assert np.allclose(part.head_distances(), reference_js(inputs[:2], 2, 3), atol=2e-6)
+    assert np.allclose(part.means()["entropy"], acc.means()["entropy"])
 
 
 def test_identical_heads_have_zero_distance_and_mds_keeps_them_together():
