@@ -4,7 +4,7 @@ Streams the corpus through the model once and writes, into a run directory: ``st
 head, stat, value — per-layer gradient rows have no head), ``head_distances.csv`` (Jensen–Shannon divergence of
 every pair of heads), ``attention_to.png`` (Figure 2), ``entropy.png`` (Figure 4), ``head_map.png``
 (Figure 6), ``gradients.png`` (Figure 3, with ``--gradients``), ``summary.md`` and ``config.json``.
-:func:`run_attention` does the same work from Python and returns the tables.
+:func:`attention_statistics` does the same from Python and returns the ``stats.csv`` table.
 """
 from __future__ import annotations
 
@@ -170,6 +170,22 @@ def write_run(args: argparse.Namespace, stats: pd.DataFrame, distances, grads, r
         run.write_text("summary.md", summary_markdown(per_head, distances, H, header, grads, record["gradients"]))
         run.write_json("config.json", config_record({**vars(args), "out": str(out)}, seed=args.seed, **record))
         return run.commit()
+
+
+def attention_statistics(corpus: str | None = None, out: str | None = None, **options) -> pd.DataFrame:
+    """The command's job from Python: ``attention_statistics("dev.conllu", pairs=True, quiet=True)`` → the tidy
+    ``stats.csv`` table. Options are the command-line options with underscores; ``out`` also writes the run."""
+    args = build_parser().parse_args([])
+    for key, value in {"corpus": corpus, **options}.items():
+        if not hasattr(args, key):
+            raise UserError(f"unknown option {key!r}")
+        setattr(args, key, None if value is None else str(value) if key in ("corpus", "model") else value)
+    args.out = out
+    set_quiet(args.quiet)
+    stats, distances, grads, record = run_attention(args)
+    if out is not None:
+        write_run(args, stats, distances, grads, record)
+    return stats
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import probekit.attention_gradients as ag
-from probekit.attention import build_parser, main, run_attention
+from probekit.attention import attention_statistics, build_parser, main, run_attention
 from probekit.attention_gradients import GradientStats, attention_gradients, mask_tokens, mlm_gradients
 from probekit.attention_inputs import pair_inputs, read_documents, single_inputs
 from probekit.encoder import load_encoder
@@ -179,6 +179,9 @@ def test_roberta_specials_are_found(tiny_model_dirs, corpus, tmp_path, capsys):
     df, _, _, record = run_attention(args)
     assert record["inputs"]["special_tokens"] == {"cls": "<s>", "sep": "</s>"}
     assert df[df.stat.isin(["cls", "sep", "sep_sep"])]["value"].gt(0).all()
+    same = attention_statistics(corpus, model=tiny_model_dirs["roberta"], pairs=True, budget=60,
+                                no_similarity=True, quiet=True)
+    assert same.equals(df)
 
 
 def test_mlm_masking_is_deterministic_and_never_touches_specials(tiny_model_dirs):
