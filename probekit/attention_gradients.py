@@ -53,11 +53,11 @@ class GradientStats:
             H = g.shape[1]
             received = (g.abs().double() * real[:, None, :, None]).sum((1, 2))   # [B, T]: Σ_h Σ_i |g_hij|
             for c, mask in keys.items():
-                m = (mask & real).double()
+                m = (mask.to(real.device) & real).double()
                 size = m.sum(1)
                 has = size > 0
                 per = (received * m).sum(1) / (H * n * size.clamp(min=1))
-                self.sums[c][l] += float(per[has].sum())
+                self.sums[c][l] += float(per[has].sum().cpu())
                 self.counts[c][l] += float(has.sum())
 
     def frame(self) -> pd.DataFrame:
@@ -224,14 +224,14 @@ def probe_gradients(encoder: Encoder, examples: Sequence[Example], probe: Linear
         with torch.enable_grad():
             out = encoder.model(**inputs, output_hidden_states=True, output_attentions=True, return_dict=True)
             pool, _, _ = alignment_matrices([e.alignment for e in batch], T, "mean")
-            words = torch.from_numpy(pool) @ out.hidden_states[-1]            # [B, U, D]
+            words = torch.from_numpy(pool).to(out.hidden_states[-1].device) @ out.hidden_states[-1]   # [B, U, D]
             U = words.shape[1]
             cand = torch.zeros((len(batch), U), dtype=torch.bool)
             y = torch.full((len(batch), probe.weight.shape[0]), -1, dtype=torch.long)
             for b, e in enumerate(batch):
                 cand[b, :e.alignment.n_units] = torch.from_numpy(~e.alignment.special)
                 y[b] = torch.tensor(_unit_targets(e.alignment.word_ids, examples[e.index].meta["targets"]))
-            per_input = _probe_loss(probe.weight, words, cand, y)
+            per_input = _probe_loss(probe.weight.to(words.device), words, cand.to(words.device), y.to(words.device))
             grads = torch.autograd.grad(per_input.sum(), out.attentions)
         real = inputs["attention_mask"].bool()
         keys = _key_classes(encoder, _original_ids(batch, T, encoder))
