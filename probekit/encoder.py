@@ -114,11 +114,18 @@ class Encoder:
         """The same checkpoint with its masked-LM head, or None when the checkpoint has no trained head."""
         from transformers import AutoModelForMaskedLM
 
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity(hf_logging.CRITICAL)   # a missing head is expected here, not news
         try:
             mlm, info = AutoModelForMaskedLM.from_pretrained(
-                self.source, attn_implementation="eager", output_loading_info=True)
+                self.source, attn_implementation="eager", output_loading_info=True,
+                local_files_only=not _is_local(self.source) or None)
         except (OSError, ValueError):
             return None
+        finally:
+            hf_logging.set_verbosity(level)
         head_missing = [k for k in info.get("missing_keys", []) if not k.startswith(self.config.model_type + ".")]
         if head_missing:
             return None

@@ -200,14 +200,18 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
     bar = progress(total=len(encoded), desc=desc, unit="sent")
     hook = embeddings_without_positions(encoder) if no_position else _nullcontext([])
     try:
-        with torch.inference_mode(), hook as nopos:
+        with hook as nopos:
             for batch in batches:
-                inputs = model_inputs(encoder, batch)
-                out = encoder.model(**inputs, output_hidden_states=hidden, output_attentions=attention,
-                                    return_dict=True)
-                yield from _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from,
-                                     inputs["input_ids"].shape[1], getattr(torch, dtype))
-                nopos.clear()
+                # inference mode only around the model: the caller's code between batches runs normally
+                with torch.inference_mode():
+                    inputs = model_inputs(encoder, batch)
+                    out = encoder.model(**inputs, output_hidden_states=hidden, output_attentions=attention,
+                                        return_dict=True)
+                    acts = list(_to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from,
+                                          inputs["input_ids"].shape[1], getattr(torch, dtype)))
+                    nopos.clear()
+                    del out
+                yield from acts
                 bar.update(len(batch))
     finally:
         bar.close()
