@@ -30,11 +30,11 @@ class Sentences:
     def __len__(self) -> int:
         return self.index.shape[0]
 
-    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(word vectors [n, D] of the real units, where they sit in the [B, U] grid, candidate mask [B, U])."""
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(padded word vectors [B, U, D], candidate mask [B, U]) of the chosen sentences."""
         idx = self.index[rows]
-        present = idx >= 0
-        return self.flat[idx[present]], present, self.candidate[rows]
+        x = self.flat[idx.clamp(min=0)] * (idx >= 0).unsqueeze(-1)
+        return x, self.candidate[rows]
 
 
 class SelectionProbe:
@@ -62,19 +62,16 @@ class SelectionProbe:
         per_key = [one(k) for k in range(K)]
         return [torch.stack(ps).requires_grad_() for ps in zip(*per_key)]
 
-    def _scores(self, params, x: torch.Tensor, present: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        """Scores of the real units only ([n, D] → [n, K]), laid out as [B, U, K] with −inf off candidates."""
+    def _scores(self, params, x: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """[B, U, D] → [B, U, K], −inf where a unit may not be picked."""
         if self.kind == "linear":
             (w,) = params
-            s = x @ w.T
+            s = torch.einsum("bud,kd->buk", x, w)
         else:
             w1, b1, w2 = params
-            K, D, Hd = w1.shape
-            h = torch.relu((x @ w1.permute(1, 0, 2).reshape(D, K * Hd)).view(-1, K, Hd) + b1)
-            s = (h * w2).sum(-1)
-        grid = s.new_full((*present.shape, s.shape[-1]), float("-inf"))
-        grid[present] = s
-        return grid.masked_fill(~cand.unsqueeze(-1), float("-inf"))
+            h = torch.relu(torch.einsum("bud,kdh->bukh", x, w1) + b1)
+            s = torch.einsum("bukh,kh->buk", h, w2)
+        return s.masked_fill(~cand.unsqueeze(-1), float("-inf"))
 
     def _loss(self, params, data: Sentences, targets: torch.Tensor, rows: torch.Tensor,
               gen: torch.Generator | None = None):
@@ -82,11 +79,11 @@ class SelectionProbe:
 
         With ``gen`` (training) inputs get dropout drawn from that generator, so runs are reproducible.
         """
-        x, present, cand = data.batch(rows)
+        x, cand = data.batch(rows)
         if gen is not None and self.dropout:
             keep = torch.rand(x.shape, generator=gen) >= self.dropout
             x = x * keep / (1.0 - self.dropout)
-        scores = self._scores(params, x, present, cand)
+        scores = self._scores(params, x, cand)
         y = targets[rows]                                    # [B, K]
         has = y >= 0
         logp = torch.log_softmax(scores, dim=1)              # over units
