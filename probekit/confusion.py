@@ -231,8 +231,8 @@ def build_parser() -> Parser:
 
 
 def load_items(args) -> list[Item]:
-    if args.sentences < 1:
-        raise UserError("--sentences must be at least 1")
+    if args.sentences < 1 or args.batch_size < 1:
+        raise UserError("--sentences and --batch-size must be at least 1")
     names = parse_conditions(args.conditions) if (args.conditions or not args.data) else []
     external: list[Item] = []
     used = set(CONDITIONS) | set(PART_OF)
