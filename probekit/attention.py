@@ -25,8 +25,7 @@ GENERATED_DEFAULT = 1000
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m probekit.attention", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog="python -m probekit.attention", description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", default=None,
                    help=".txt (one sentence per line, a blank line between documents) or .conllu (documents start "
                         f"at '# newdoc'); default: {GENERATED_DEFAULT} sentences generated from the english grammar")

@@ -23,8 +23,7 @@ CONDITION_TASKS = tuple(FAMILIES)      # agreement, reflexive
 
 def build_parser(task_name: str | None = None) -> Parser:
     tasks = sorted(available_tasks()) + list(CONDITION_TASKS)
-    p = Parser(prog="python -m probekit.data", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog="python -m probekit.data", description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, help=f"one of: {', '.join(tasks)}")
     p.add_argument("--out", required=True, help="folder to write <task>.jsonl and config.json into")
     p.add_argument("--size", choices=["quick", "paper"], default="quick", help="probing tasks: data size")

@@ -21,8 +21,7 @@ DEFAULT_TASK = "nth_token"
 
 def build_parser(task_name: str | None = DEFAULT_TASK) -> Parser:
     tasks = available_tasks()
-    parser = Parser(prog="python -m probekit.probe", description=__doc__.split("\n\n")[0],
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog="python -m probekit.probe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default=DEFAULT_TASK,
                         help=f"probing task: {', '.join(sorted(tasks))}")
     parser.add_argument("--out", default=None, help="run directory (default runs/<task>-<model>-<time>)")
