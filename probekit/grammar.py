@@ -19,6 +19,8 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
 from pathlib import Path
 
 from .errors import UserError, where
@@ -41,7 +43,7 @@ class Rule:
     weight: float
     line: int
 
-    @property
+    @cached_property
     def head_index(self) -> int:
         marked = [i for i, c in enumerate(self.children) if c.head]
         return marked[0] if marked else 0
@@ -82,6 +84,8 @@ class Grammar:
         self.rules: dict[str, list[Rule]] = {}
         for r in rules:
             self.rules.setdefault(r.lhs, []).append(r)
+        # Cumulative weights once per symbol: sampling draws with them exactly as ``weights=`` would.
+        self._cum_weights = {lhs: list(accumulate(r.weight for r in alts)) for lhs, alts in self.rules.items()}
         self.upos = upos
         self.source = source
 
@@ -144,17 +148,18 @@ class Grammar:
         tags: list[str] = []
         heads: dict[int, tuple[int, str]] = {}
         nodes: list[Node] = []
+        rules, cum_weights, choices = self.rules, self._cum_weights, rng.choices
 
         def expand(symbol: str, depth: int) -> Node:
             if depth > max_depth:
                 raise RecursionError("grammar derivation too deep")
-            alts = self.rules[symbol]
-            rule = rng.choices(alts, weights=[a.weight for a in alts])[0] if len(alts) > 1 else alts[0]
+            alts = rules[symbol]
+            rule = choices(alts, cum_weights=cum_weights[symbol])[0] if len(alts) > 1 else alts[0]
             node = Node(symbol, len(words), len(words), -1, depth)
             nodes.append(node)
             child_heads: list[int] = []
             for c in rule.children:
-                if self.is_nonterminal(c.symbol):
+                if c.symbol in rules:
                     sub = expand(c.symbol, depth + 1)
                     node.children.append(sub)
                     child_heads.append(sub.head)
