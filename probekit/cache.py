@@ -151,11 +151,16 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
     total = int(offsets[-1])
     L, H, D = encoder.num_layers, encoder.num_heads, encoder.hidden_size
     np_dtype = np.dtype(dtype)
-    hid_files = ([np.lib.format.open_memmap(out / f"hidden_{l:02d}.npy", mode="w+", dtype=np_dtype,
-                                            shape=(total, D)) for l in range(L + 1)] if hidden else [])
+
+    def new_file(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        # A plain ndarray view of the mapping: per-sentence writes skip np.memmap's subclass overhead. The
+        # pages reach the file through the OS page cache, which a killed process does not lose, so there is
+        # no msync; the rename below is what makes the entry visible.
+        return np.lib.format.open_memmap(out / name, mode="w+", dtype=np_dtype, shape=shape).view(np.ndarray)
+
+    hid_files = [new_file(f"hidden_{l:02d}.npy", (total, D)) for l in range(L + 1)] if hidden else []
     att_offsets = np.concatenate([[0], np.cumsum(H * counts * counts)]).astype(np.int64)
-    att_files = ([np.lib.format.open_memmap(out / f"attention_{l:02d}.npy", mode="w+", dtype=np_dtype,
-                                            shape=(int(att_offsets[-1]),)) for l in range(1, L + 1)]
+    att_files = ([new_file(f"attention_{l:02d}.npy", (int(att_offsets[-1]),)) for l in range(1, L + 1)]
                  if attention else [])
     nopos_file = None
     special = np.zeros(total, dtype=bool)
@@ -175,11 +180,8 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
             f[int(att_offsets[i]):int(att_offsets[i + 1])] = act.attention[l].reshape(-1)
         if no_position:
             if nopos_file is None:
-                nopos_file = np.lib.format.open_memmap(out / "no_position.npy", mode="w+", dtype=np_dtype,
-                                                       shape=(total, act.no_position.shape[-1]))
+                nopos_file = new_file("no_position.npy", (total, act.no_position.shape[-1]))
             nopos_file[rows] = act.no_position
-    for f in hid_files + att_files + ([nopos_file] if nopos_file is not None else []):
-        f.flush()
     del hid_files, att_files, nopos_file
     np.save(out / "offsets.npy", offsets, allow_pickle=False)
     np.save(out / "special.npy", special, allow_pickle=False)

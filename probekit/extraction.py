@@ -236,22 +236,22 @@ def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_fr
     small matmuls of their exact size (Clark et al.'s sum-to / mean-from rule).
     """
     hs = torch.stack(out.hidden_states) if hidden else None           # [L+1, B, T, D]
-    at = torch.stack(out.attentions) if attention else None           # [L, B, H, T, T]
+    at = out.attentions if attention else None                        # L × [B, H, T, T], never stacked whole
     emb = nopos[0] if nopos else None                                 # [B, T, D]
-    # one dtype conversion per batch; unconverted sentences are then views of it
-    cast = {k: (v.to(dtype).numpy() if v is not None else None) for k, v in (("h", hs), ("a", at), ("p", emb))}
     for b, e in enumerate(batch):
         al = e.alignment
         n = al.n_tokens
         convert = level == "word" and not al.is_identity
         if convert:
             pool, frm, to = al.matrices(pooling, attention_from)
+        # each sentence's own block is converted to ``dtype``: padding never is
         h = a = p = None
         if hs is not None:
-            h = (pool @ hs[:, b, :n]).to(dtype).numpy() if convert else cast["h"][:, b, :n]
+            h = (pool @ hs[:, b, :n] if convert else hs[:, b, :n]).to(dtype).numpy()
         if at is not None:
-            a = (frm @ at[:, b, :, :n, :n] @ to).to(dtype).numpy() if convert else cast["a"][:, b, :, :n, :n]
+            a = torch.stack([layer[b, :, :n, :n] for layer in at])          # [L, H, n, n]
+            a = (frm @ a @ to if convert else a).to(dtype).numpy()
         if emb is not None:
-            p = (pool @ emb[b, :n]).to(dtype).numpy() if convert else cast["p"][b, :n]
+            p = (pool @ emb[b, :n] if convert else emb[b, :n]).to(dtype).numpy()
         yield Activations(index=e.index, units=al.units, special=al.special, word_ids=al.word_ids,
                           hidden=h, attention=a, no_position=p, truncated=e.truncated)
