@@ -194,6 +194,8 @@ class AttentionStatistics:
         filled = 0
         X.fill_(1.0)
         for a, w in self._buffer:
+            if w <= 0:             # adds nothing (and c ln c below needs c > 0)
+                continue
             n = a.shape[-1]
             p = torch.from_numpy(np.asarray(a, dtype=np.float32)).reshape(K, n, n)
             self._js_weight += w
@@ -215,19 +217,27 @@ class AttentionStatistics:
         self._rows = self._width = 0
 
     def _js_chunk(self, X: torch.Tensor, row_weight: torch.Tensor, acc: torch.Tensor) -> None:
-        """Add Σ_rows weight · JS(head a, head b) for a < b to ``acc`` [K, K]; X [K, rc, width] smoothed rows."""
+        """Add Σ_rows weight · JS(head a, head b) for a < b to ``acc`` [K, K]; X [K, rc, width] smoothed rows.
+
+        The costly term is Σ_r c_r Σ_j s ln s for every pair (s = p + q, c_r the row's weight). Summing it
+        row by row is slow (short rows), so each pair takes one flat sum over the whole chunk of the weighted
+        rows c·s instead: Σ c s ln(c s) = Σ c s ln s + Σ_r c_r ln c_r Σ_j s, whose last part splits into one
+        known term per head.
+        """
         K, rc, width = X.shape
         Xc = X if X.is_contiguous() else self._scratch("chunk", K, rc, width).copy_(X)
-        slogs = self._scratch("slogs", K, K, rc).zero_()               # Σ_j s ln s, s = p + q (a < b)
+        c = row_weight.double()
+        Xw = torch.mul(Xc, c.float().view(1, rc, 1), out=self._scratch("xw", K, rc, width)).view(K, rc * width)
+        total = self._scratch("total", K, K).zero_()                   # Σ (c s) ln (c s) over the chunk (a < b)
 
         def pairs(worker: int) -> None:
             with torch.inference_mode():   # thread-local, like the thread count
-                s_buf = self._scratch(f"sum{worker}", K, rc, width)
-                log_buf = self._scratch(f"log{worker}", K, rc, width)
+                s_buf = self._scratch(f"sum{worker}", K, rc * width)
+                log_buf = self._scratch(f"log{worker}", K, rc * width)
                 for a in range(worker, K - 1, self._workers):
-                    s_ = torch.add(Xc[a], Xc[a + 1:], out=s_buf[:K - a - 1])
+                    s_ = torch.add(Xw[a], Xw[a + 1:], out=s_buf[:K - a - 1])
                     torch.log(s_, out=log_buf[:K - a - 1]).mul_(s_)
-                    torch.sum(log_buf[:K - a - 1], -1, out=slogs[a, a + 1:])
+                    torch.sum(log_buf[:K - a - 1], -1, out=total[a, a + 1:])
 
         if self._workers > 1:
             if self._pool is None:
@@ -236,9 +246,11 @@ class AttentionStatistics:
         else:
             pairs(0)
         log_buf = self._scratch("log0", K, rc, width)
-        ne = torch.log(Xc, out=log_buf).mul_(Xc).sum(-1).double() @ row_weight      # [K]: Σ_r w Σ_j p ln p
-        rs = Xc.sum(-1).double() @ row_weight                                     # [K], padding included
-        sl = (slogs.view(K * K, rc) @ row_weight.float()).view(K, K).double()     # [K, K]
+        ne = torch.log(Xc, out=log_buf).mul_(Xc).sum(-1).double() @ c          # [K]: Σ_r c Σ_j p ln p
+        row_sums = Xc.sum(-1).double()                                       # [K, rc], padding included
+        rs = row_sums @ c                                                      # [K]: Σ_r c Σ_j p
+        u = row_sums @ (c * torch.log(c))                                     # [K]: Σ_r c ln c Σ_j p
+        sl = total.double() - u[:, None] - u[None, :]                         # [K, K]: Σ_r c Σ_j s ln s
         # per row JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m, and Σ_j m ln m = ½ Σ_j s ln s − ½ ln 2 · Σ_j s
         js = 0.5 * (ne[:, None] + ne[None, :]) - 0.5 * sl + 0.5 * math.log(2.0) * (rs[:, None] + rs[None, :])
         acc += torch.triu(js, diagonal=1)
