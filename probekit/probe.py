@@ -113,21 +113,29 @@ def markdown_report(df: pd.DataFrame, key_names: Sequence[str]) -> str:
 
 
 def plot_by_layer(df: pd.DataFrame, path, key_names: Sequence[str]) -> None:
-    """Layers on x; one line per probe × split (task keys averaged); no-position probes as markers at 0."""
+    """Layers on x; one line per probe × split (task keys averaged); no-position probes as markers at 0.
+
+    Colour is the split, line style and marker the probe, so a split reads the same across probes.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     mean = df.groupby(["probe", "split", "layer"])["value"].mean().reset_index()
-    styles = {"train": ":", "dev": "-"}
+    palette = plt.get_cmap("tab10").colors
+    colour = {s: palette[i % 10] for i, s in enumerate(dict.fromkeys(mean["split"]))}
+    line = {"linear": ("-", "o"), "mlp": ("--", "s")}
+    cross = {"linear-nopos": "x", "mlp-nopos": "+"}
     for (probe, split), g in mean.groupby(["probe", "split"], sort=False):
         if probe.endswith("-nopos"):
-            ax.scatter(g["layer"], g["value"], marker="x", label=f"{probe} / {split}")
+            ax.scatter(g["layer"], g["value"], marker=cross.get(probe, "x"), s=45, color=colour[split],
+                       label=f"{probe} / {split}")
         else:
-            ax.plot(g["layer"], g["value"], marker="o", linestyle=styles.get(split, "--"),
-                    label=f"{probe} / {split}")
+            style, marker = line.get(probe, (":", "^"))
+            ax.plot(g["layer"], g["value"], linestyle=style, marker=marker, markersize=4, color=colour[split],
+                    alpha=0.6 if split == "train" else 1.0, label=f"{probe} / {split}")
     keys = [k for k in key_names if k in df.columns]
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel("accuracy" + (f" (mean over {', '.join(keys)})" if keys else ""))
@@ -135,7 +143,7 @@ def plot_by_layer(df: pd.DataFrame, path, key_names: Sequence[str]) -> None:
     ax.set_ylim(0, 1.02)
     ax.set_xticks(sorted(mean["layer"].unique()))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
