@@ -83,7 +83,7 @@ def plot_by_layer(scores, path, model: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     layers = list(range(1, scores.L + 1))
     palette = plt.get_cmap("tab20").colors
     colour: dict[str, tuple] = {}
@@ -103,7 +103,7 @@ def plot_by_layer(scores, path, model: str) -> None:
     ax.set_title(f"Attention confusion by layer — {model}")
     ax.set_xticks(layers)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
