@@ -63,6 +63,7 @@ class ActivationStore:
         self._att_offsets = (np.load(self.path / "attention_offsets.npy", allow_pickle=False)
                              if self.meta["attention"] else None)
         self._units: list[list[str]] | None = None
+        self._att_files: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -86,13 +87,30 @@ class ActivationStore:
     def no_position(self) -> np.ndarray:
         return np.load(self.path / "no_position.npy", mmap_mode="r", allow_pickle=False)
 
-    def attention(self, index: int, layer: int) -> np.ndarray:
-        """[H, U, U] word-level attention of sentence ``index`` in layer ``layer`` (1…L)."""
-        flat = np.load(self.path / f"attention_{layer:02d}.npy", mmap_mode="r", allow_pickle=False)
+    def _attention_files(self) -> list[np.ndarray]:
+        """The per-layer attention files, memory-mapped once (index 0 = layer 1)."""
+        if self._att_files is None:
+            self._att_files = [np.load(self.path / f"attention_{l:02d}.npy", mmap_mode="r", allow_pickle=False)
+                               for l in range(1, self.num_layers + 1)]
+        return self._att_files
+
+    def _attention_block(self, index: int) -> tuple[int, int]:
         n = int(self.offsets[index + 1] - self.offsets[index])
-        start = int(self._att_offsets[index])
+        return int(self._att_offsets[index]), n
+
+    def attention(self, index: int, layer: int) -> np.ndarray:
+        """[H, U, U] word-level attention of sentence ``index`` in layer ``layer`` (1…L), float32."""
+        start, n = self._attention_block(index)
         H = int(self.meta["num_heads"])
+        flat = self._attention_files()[layer - 1]
         return np.asarray(flat[start:start + H * n * n], dtype=np.float32).reshape(H, n, n)
+
+    def sentence_attention(self, index: int) -> np.ndarray:
+        """[L, H, U, U] word-level attention of sentence ``index`` in every layer, in the stored dtype."""
+        start, n = self._attention_block(index)
+        H = int(self.meta["num_heads"])
+        files = self._attention_files()
+        return np.stack([f[start:start + H * n * n] for f in files]).reshape(len(files), H, n, n)
 
     def rows(self, index: int) -> slice:
         return slice(int(self.offsets[index]), int(self.offsets[index + 1]))

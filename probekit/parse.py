@@ -21,23 +21,14 @@ from .examples import Example
 
 
 class StoredAttention:
-    """Sentence i's word-level attention [L, H, U, U] from a cache store, the per-layer files mapped once."""
+    """Sentence i of a split (``indices[i]`` in its store): word-level attention [L, H, U, U] and special mask."""
 
     def __init__(self, store, indices: list[int]):
         self.store, self.indices = store, indices
-        path = Path(store.path)
-        self.H = int(store.meta["num_heads"])
-        self.flat = [np.load(path / f"attention_{l:02d}.npy", mmap_mode="r", allow_pickle=False)
-                     for l in range(1, store.num_layers + 1)]
-        self.starts = np.load(path / "attention_offsets.npy", allow_pickle=False)
 
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         k = self.indices[i]
-        rows = self.store.rows(k)
-        n = rows.stop - rows.start
-        s = int(self.starts[k])
-        att = np.stack([f[s:s + self.H * n * n] for f in self.flat]).reshape(len(self.flat), self.H, n, n)
-        return att, self.store.special[rows]
+        return self.store.sentence_attention(k), self.store.special[self.store.rows(k)]
 
 
 def trees_for(examples: list[Example], keep: list[int], vocab: dict[str, int], lowercase: bool) -> list[Tree]:

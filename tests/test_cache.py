@@ -7,6 +7,7 @@ import pytest
 from probekit.cache import get_activations
 from probekit.encoder import load_encoder
 from probekit.examples import Example
+from probekit.extraction import extract
 
 SENTS = [["the", "cat", "sat"], ["a", "dog", "barked", "loudly"], ["birds", "sing"]]
 
@@ -50,6 +51,16 @@ def test_store_layout_is_numpy_only(enc, tmp_path):
     assert sorted(p.name for p in s.path.iterdir() if p.name.startswith("hidden_")) == \
         [f"hidden_{l:02d}.npy" for l in range(enc.num_layers + 1)]
 
+
+
+def test_stored_attention_is_what_extraction_gives(enc, tmp_path):
+    s = get_activations(enc, examples(), cache_dir=tmp_path, attention=True, dtype="float32")
+    for act in extract(enc, examples(), hidden=False, attention=True):
+        got = s.sentence_attention(act.index)
+        assert got.shape == (enc.num_layers, enc.num_heads, len(act.units), len(act.units))
+        np.testing.assert_array_equal(got, act.attention)
+        for layer in range(1, enc.num_layers + 1):
+            np.testing.assert_array_equal(s.attention(act.index, layer), got[layer - 1])
 
 def test_damaged_entry_is_reported_and_recomputed(enc, tmp_path, capsys):
     s = get_activations(enc, examples(), cache_dir=tmp_path)
