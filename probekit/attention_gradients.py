@@ -15,7 +15,6 @@ Clark released no code for this (attention-analysis issue #8); the protocol here
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from typing import Sequence
 

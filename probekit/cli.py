@@ -62,6 +62,13 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
+def peek_task(argv: Sequence[str], default: str | None = None) -> str | None:
+    """The ``--task`` in ``argv`` before full parsing, so a task's own options can join the parser."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default=default)
+    return pre.parse_known_args(argv)[0].task
+
+
 def add_model_options(parser: argparse.ArgumentParser, *, batch_size: int = 32) -> None:
     parser.add_argument("--model", default=None,
                         help="Hugging Face model id or local folder (default: the bundled all-MiniLM-L6-v2)")

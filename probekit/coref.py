@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .cli import (Parser, add_common_options, add_model_options, main_wrapper, progress, set_quiet)
+from .cli import Parser, add_common_options, add_model_options, main_wrapper, set_quiet
 from .errors import UserError
 from .examples import Example
 

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Sequence
 
-from .cli import Parser, add_common_options, main_wrapper, set_quiet
+from .cli import Parser, add_common_options, main_wrapper, peek_task, set_quiet
 from .errors import UserError
 from .lin_conditions import FAMILIES, generate_items, parse_conditions
 from .report import RunDir, config_record
@@ -39,12 +39,6 @@ def build_parser(task_name: str | None = None) -> Parser:
         group = p.add_argument_group(f"options of --task {task_name}")
         get_task(task_name).add_arguments(group)
     return p
-
-
-def _task_from_argv(argv: Sequence[str]) -> str | None:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", default=None)
-    return pre.parse_known_args(argv)[0].task
 
 
 def probing_records(task_name: str, options: argparse.Namespace) -> list[dict]:
@@ -86,7 +80,7 @@ def tsv_line(item) -> str:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    task_name = _task_from_argv(argv)
+    task_name = peek_task(argv)
     args = build_parser(task_name).parse_args(argv)
     set_quiet(args.quiet)
     known = set(available_tasks()) | set(CONDITION_TASKS)

@@ -47,20 +47,21 @@ class Encoder:
     def config(self):
         return self.model.config
 
+    def _config_int(self, name: str, distilbert_name: str) -> int:
+        """A size from the config; DistilBERT's config spells it differently."""
+        return int(getattr(self.config, name, None) or getattr(self.config, distilbert_name))
+
     @property
     def num_layers(self) -> int:
-        c = self.config
-        return int(getattr(c, "num_hidden_layers", None) or getattr(c, "n_layers"))
+        return self._config_int("num_hidden_layers", "n_layers")
 
     @property
     def num_heads(self) -> int:
-        c = self.config
-        return int(getattr(c, "num_attention_heads", None) or getattr(c, "n_heads"))
+        return self._config_int("num_attention_heads", "n_heads")
 
     @property
     def hidden_size(self) -> int:
-        c = self.config
-        return int(getattr(c, "hidden_size", None) or getattr(c, "dim"))
+        return self._config_int("hidden_size", "dim")
 
     @property
     def max_length(self) -> int:
@@ -72,13 +73,6 @@ class Encoder:
         if isinstance(tok_max, int) and 0 < tok_max < limit:
             limit = tok_max
         return limit
-
-    @property
-    def model_type(self) -> str:
-        return str(self.config.model_type)
-
-    def special_token_strings(self) -> set[str]:
-        return set(self.tokenizer.all_special_tokens)
 
     @property
     def position_embeddings(self) -> torch.nn.Module | None:
@@ -130,10 +124,6 @@ class Encoder:
         if head_missing:
             return None
         return mlm.to(self.device).eval()
-
-    @property
-    def has_mlm_head(self) -> bool:
-        return self.mlm_model is not None
 
 
 def _is_local(path: str) -> bool:

@@ -8,7 +8,7 @@ model and drops out of the alignment matrices.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -185,8 +185,8 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
             dtype: str = "float32", warn: bool = True) -> Iterator[Activations]:
     """Yield word-level (``level="word"``) or token-level activations for every example, batch by batch.
 
-    Yields in length-sorted order; ``Activations.index`` says which example it belongs to. Arrays are views
-    into the batch's arrays, in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
+    Yields in length-sorted order; ``Activations.index`` says which example it belongs to. Arrays are each
+    sentence's own block (padding cut), in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
     silences the truncation warning (for a second pass over the same inputs).
     """
     if level not in ("word", "token"):
@@ -198,7 +198,7 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
                                   warn=warn)
     batches = length_batches(encoded, batch_size)
     bar = progress(total=len(encoded), desc=desc, unit="sent")
-    hook = embeddings_without_positions(encoder) if no_position else _nullcontext([])
+    hook = embeddings_without_positions(encoder) if no_position else nullcontext([])
     try:
         with hook as nopos:
             for batch in batches:
@@ -208,7 +208,7 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
                     out = encoder.model(**inputs, output_hidden_states=hidden, output_attentions=attention,
                                         return_dict=True)
                     acts = list(_to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from,
-                                          inputs["input_ids"].shape[1], getattr(torch, dtype)))
+                                          getattr(torch, dtype)))
                     nopos.clear()
                     del out
                 yield from acts
@@ -217,19 +217,7 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
         bar.close()
 
 
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from, T,
-              dtype) -> Iterator[Activations]:
+def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from, dtype) -> Iterator[Activations]:
     """Split one batch's outputs into per-example Activations, converting to units at the word level.
 
     A sentence with no split word needs no conversion (its word map is its token map); the others get two

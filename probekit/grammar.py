@@ -139,9 +139,6 @@ class Grammar:
             raise UserError(f"no grammar {name_or_path!r} (looked for a file and for {p})")
         return cls.parse(p.read_text(encoding="utf-8"), str(p))
 
-    def is_nonterminal(self, symbol: str) -> bool:
-        return symbol in self.rules
-
     def sample(self, rng: random.Random, start: str = "S", max_depth: int = 40) -> Sentence:
         """One sentence. Raises ``RecursionError`` past ``max_depth`` (callers resample)."""
         words: list[str] = []

@@ -11,7 +11,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from .cli import (Parser, add_cache_options, add_common_options, add_model_options, main_wrapper, set_quiet)
+from .cli import (Parser, add_cache_options, add_common_options, add_model_options, main_wrapper, peek_task,
+                  set_quiet)
 from .errors import UserError
 from .report import RunDir, config_record, default_run_dir, markdown_table, ordered, write_tidy
 from .tasks import available_tasks, get_task
@@ -41,13 +42,6 @@ def build_parser(task_name: str | None = DEFAULT_TASK) -> Parser:
         group = parser.add_argument_group(f"options of --task {task_name}")
         tasks[task_name].add_arguments(group)
     return parser
-
-
-def _task_from_argv(argv: Sequence[str]) -> str:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", default=DEFAULT_TASK)
-    known, _ = pre.parse_known_args(argv)
-    return known.task
 
 
 def run_job(options: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
@@ -162,7 +156,7 @@ def write_run(args: argparse.Namespace, df: pd.DataFrame, record: dict):
 
 def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(_task_from_argv(argv)).parse_args(argv)
+    args = build_parser(peek_task(argv, DEFAULT_TASK)).parse_args(argv)
     set_quiet(args.quiet)
     df, record = run_job(args)
     path = write_run(args, df, record)

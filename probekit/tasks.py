@@ -7,6 +7,7 @@ task means adding one file to ``probes/`` that defines ``TASK``.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 from dataclasses import dataclass, field
 from typing import Callable
@@ -42,8 +43,9 @@ class Task:
     key_names: tuple[str, ...] = ()
 
 
+@functools.cache
 def available_tasks() -> dict[str, Task]:
-    """Every ``TASK`` defined in ``probes/*.py``, by name."""
+    """Every ``TASK`` defined in ``probes/*.py``, by name (the files are run once per process)."""
     tasks: dict[str, Task] = {}
     for path in sorted(probes_dir().glob("*.py")):
         if path.name.startswith("_"):
@@ -62,10 +64,3 @@ def get_task(name: str) -> Task:
     if name not in tasks:
         raise UserError(f"unknown task {name!r}; known tasks: {', '.join(sorted(tasks))}")
     return tasks[name]
-
-
-def split_by_length(sentences, n_train: int, n_dev: int, n_gen: int, max_train_len: int):
-    """Train/dev from sentences up to ``max_train_len`` words, the generalization split from longer ones."""
-    short = [s for s in sentences if len(s.words) <= max_train_len]
-    long = [s for s in sentences if len(s.words) > max_train_len]
-    return short[:n_train], short[n_train:n_train + n_dev], long[:n_gen]
