@@ -18,8 +18,9 @@ Statistics (``STATS``; α is one head's map, rows = queries, n = units in the in
 - ``max_weight``: mean over rows of the row's largest weight (a "broad" head keeps it ≤ 0.1).
 
 Head similarity: Jensen–Shannon divergence in nats (scipy's ``jensenshannon`` squared) between the rows of
-every pair of heads, α' = (1−1e-3)α + 1e-3/n, averaged over rows and inputs — the dissimilarity Clark fed to
-MDS (he summed instead of averaging; a constant factor that MDS does not care about).
+every pair of heads, α' = (1−1e-3)α + 1e-3/n (each row renormalised first, as scipy does), averaged over rows
+and inputs — the dissimilarity Clark fed to MDS (he summed instead of averaging; a constant factor that MDS does
+not care about). Its costly inner sum runs in the compiled loop of :mod:`probekit.xlogx`.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+
+from . import xlogx
 
 STATS = {
     "cls": "attention to [CLS]",
@@ -49,8 +52,7 @@ PUNCT = frozenset({".", ","})
 ENTROPY_SMOOTHING = 1e-4
 JS_SMOOTHING = 1e-3
 _WORD_MARKERS = "Ġ▁"
-_JS_BUFFER_ELEMENTS = 1 << 21   # K × rows × width of the buffered maps before the JS pass runs
-_JS_CHUNK_ELEMENTS = 1 << 19    # K × rows × width processed at once (fits in a core's cache)
+_JS_BUFFER_ELEMENTS = 1 << 21   # attention weights buffered (K · Σ n²) before the head-distance sums run
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,13 @@ class AttentionStatistics:
         self._sum = {s: np.zeros((num_layers, num_heads)) for s in STATS}
         self._weight = {s: 0.0 for s in STATS}
         K = num_layers * num_heads
-        self._js = np.zeros((K, K))
+        self._pair_xlogx = np.zeros((K, K))   # Σ c s ln s, s = p + q, for heads a < b (upper triangle)
+        self._head_xlogx = np.zeros(K)        # Σ c p ln p
+        self._head_mass = np.zeros(K)         # Σ c p (the total row weight, up to rounding)
         self._js_weight = 0.0
         self._buffer: list[tuple[np.ndarray, float]] = []
-        self._rows = self._width = 0
-        self._scratch_bufs: dict[str, torch.Tensor] = {}
-        self._workers = 1
+        self._elements = 0
+        self._x = self._c = np.empty(0, dtype=np.float32)   # reused work arrays of the flush
         self._pool: ThreadPoolExecutor | None = None
         self.n_inputs = 0
         self.n_similarity_inputs = 0
@@ -147,9 +150,8 @@ class AttentionStatistics:
         if self.similarity and similarity:
             self.n_similarity_inputs += 1
             self._buffer.append((attention, weight))
-            self._rows += n
-            self._width = max(self._width, n)
-            if self.L * self.H * self._rows * self._width >= _JS_BUFFER_ELEMENTS:
+            self._elements += self.L * self.H * n * n
+            if self._elements >= _JS_BUFFER_ELEMENTS:
                 self._flush()
 
     def add_activations(self, act, weight: float = 1.0, similarity: bool = True) -> None:
@@ -157,103 +159,44 @@ class AttentionStatistics:
         self.add(act.units, act.special, act.attention, weight, similarity)
 
     def _flush(self) -> None:
-        threads = torch.get_num_threads()
-        # Many mid-sized ops: each worker thread runs them single-threaded (no OpenMP barriers, which stall
-        # badly on a busy machine) and the pairs of heads are shared among up to `threads` Python threads.
-        self._workers = max(1, min(threads, 4))
-        torch.set_num_threads(1)
-        try:
-            with torch.inference_mode():   # also makes the reusable work arrays inference tensors, always
-                self._js_pass()
-        finally:
-            torch.set_num_threads(threads)
+        """Add the buffered inputs to the head-distance sums.
 
-    def _scratch(self, name: str, *shape: int) -> torch.Tensor:
-        """A reusable float32 work array: the same memory serves every pass, so the heap does not fragment."""
-        numel = math.prod(shape)
-        buf = self._scratch_bufs.get(name)
-        if buf is None or buf.numel() < numel:
-            buf = self._scratch_bufs[name] = torch.empty(numel, dtype=torch.float32)
-        return buf[:numel].view(*shape)
-
-    def _js_pass(self) -> None:
-        """Pairwise JS between all L·H heads for the buffered inputs.
-
-        Rows of the buffered inputs are copied, smoothed, into chunks X [K, rows, width]; padding is 1.0 in every
-        head, so it adds 1·ln 1 = 0 to every sum. Per row, JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m with
-        m = (p + q)/2. Chunks are sized to stay in a core's cache and all work arrays are reused.
+        Every smoothed row of every buffered input goes, unpadded, into one flat X [K, E] with its weight
+        c = w/n per element; then for each pair of heads Σ_e c s ln s (s = p + q) and for each head Σ_e c p ln p
+        and Σ_e c p are accumulated. The pairs are shared among threads (the compiled loop releases the GIL).
         """
-        if not self._buffer:
+        live = [(a, w) for a, w in self._buffer if w > 0]   # weight 0 adds nothing (and ln needs p > 0)
+        self._buffer.clear()
+        self._elements = 0
+        if not live:
             return
         K = self.L * self.H
-        width = max(a.shape[-1] for a, _ in self._buffer)
-        chunk = max(1, _JS_CHUNK_ELEMENTS // (K * width))
-        X = self._scratch("x", K, chunk, width)
-        row_weight = torch.empty(chunk, dtype=torch.float64)
-        acc = torch.zeros((K, K), dtype=torch.float64)
-        filled = 0
-        X.fill_(1.0)
-        for a, w in self._buffer:
-            if w <= 0:             # adds nothing (and c ln c below needs c > 0)
-                continue
+        E = sum(a.shape[-1] ** 2 for a, _ in live)
+        if self._x.size < K * E:
+            self._x = np.empty(K * E, dtype=np.float32)
+            self._c = np.empty(E, dtype=np.float32)
+        X, c = self._x[:K * E].reshape(K, E), self._c[:E]
+        at = 0
+        for a, w in live:
             n = a.shape[-1]
-            p = torch.from_numpy(np.asarray(a, dtype=np.float32)).reshape(K, n, n)
+            rows = a.reshape(K, n, n)
+            # rows renormalised first, as scipy's jensenshannon does: half-precision maps sum to 1 ± 1e-3
+            scale = (1.0 - JS_SMOOTHING) / rows.sum(-1, dtype=np.float32, keepdims=True)
+            block = X[:, at:at + n * n].reshape(K, n, n)
+            np.multiply(rows, scale, out=block, casting="unsafe")
+            block += JS_SMOOTHING / n
+            c[at:at + n * n] = w / n
             self._js_weight += w
-            r = 0
-            while r < n:
-                take = min(n - r, chunk - filled)
-                X[:, filled:filled + take, :n].copy_(p[:, r:r + take]).mul_(1.0 - JS_SMOOTHING).add_(JS_SMOOTHING / n)
-                row_weight[filled:filled + take] = w / n
-                filled += take
-                r += take
-                if filled == chunk:
-                    self._js_chunk(X, row_weight, acc)
-                    X.fill_(1.0)
-                    filled = 0
-        if filled:
-            self._js_chunk(X[:, :filled], row_weight[:filled], acc)
-        self._js += acc.numpy()
-        self._buffer.clear()
-        self._rows = self._width = 0
-
-    def _js_chunk(self, X: torch.Tensor, row_weight: torch.Tensor, acc: torch.Tensor) -> None:
-        """Add Σ_rows weight · JS(head a, head b) for a < b to ``acc`` [K, K]; X [K, rc, width] smoothed rows.
-
-        The costly term is Σ_r c_r Σ_j s ln s for every pair (s = p + q, c_r the row's weight). Summing it
-        row by row is slow (short rows), so each pair takes one flat sum over the whole chunk of the weighted
-        rows c·s instead: Σ c s ln(c s) = Σ c s ln s + Σ_r c_r ln c_r Σ_j s, whose last part splits into one
-        known term per head.
-        """
-        K, rc, width = X.shape
-        Xc = X if X.is_contiguous() else self._scratch("chunk", K, rc, width).copy_(X)
-        c = row_weight.double()
-        Xw = torch.mul(Xc, c.float().view(1, rc, 1), out=self._scratch("xw", K, rc, width)).view(K, rc * width)
-        total = self._scratch("total", K, K).zero_()                   # Σ (c s) ln (c s) over the chunk (a < b)
-
-        def pairs(worker: int) -> None:
-            with torch.inference_mode():   # thread-local, like the thread count
-                s_buf = self._scratch(f"sum{worker}", K, rc * width)
-                log_buf = self._scratch(f"log{worker}", K, rc * width)
-                for a in range(worker, K - 1, self._workers):
-                    s_ = torch.add(Xw[a], Xw[a + 1:], out=s_buf[:K - a - 1])
-                    torch.log(s_, out=log_buf[:K - a - 1]).mul_(s_)
-                    torch.sum(log_buf[:K - a - 1], -1, out=total[a, a + 1:])
-
-        if self._workers > 1:
+            at += n * n
+        workers = max(1, min(torch.get_num_threads(), 8))
+        if workers > 1:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="probekit-js")
-            list(self._pool.map(pairs, range(self._workers)))
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probekit-js")
+            list(self._pool.map(lambda rows: xlogx.pair_sums(X, c, rows, self._pair_xlogx),
+                                [np.arange(i, K - 1, workers) for i in range(workers)]))
         else:
-            pairs(0)
-        log_buf = self._scratch("log0", K, rc, width)
-        ne = torch.log(Xc, out=log_buf).mul_(Xc).sum(-1).double() @ c          # [K]: Σ_r c Σ_j p ln p
-        row_sums = Xc.sum(-1).double()                                       # [K, rc], padding included
-        rs = row_sums @ c                                                      # [K]: Σ_r c Σ_j p
-        u = row_sums @ (c * torch.log(c))                                     # [K]: Σ_r c ln c Σ_j p
-        sl = total.double() - u[:, None] - u[None, :]                         # [K, K]: Σ_r c Σ_j s ln s
-        # per row JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m, and Σ_j m ln m = ½ Σ_j s ln s − ½ ln 2 · Σ_j s
-        js = 0.5 * (ne[:, None] + ne[None, :]) - 0.5 * sl + 0.5 * math.log(2.0) * (rs[:, None] + rs[None, :])
-        acc += torch.triu(js, diagonal=1)
+            xlogx.pair_sums(X, c, np.arange(K - 1), self._pair_xlogx)
+        xlogx.head_sums(X, c, self._head_xlogx, self._head_mass)
 
     def means(self) -> dict[str, np.ndarray]:
         """Weighted mean of every statistic, [L, H] each (NaN where no input defined it)."""
@@ -268,7 +211,12 @@ class AttentionStatistics:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        upper = self._js / self._js_weight if self._js_weight else np.full_like(self._js, np.nan)
+        if not self._js_weight:
+            return np.full_like(self._pair_xlogx, np.nan)
+        # per row JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m, and Σ m ln m = ½ Σ s ln s − ½ ln 2 · Σ s with s = p + q
+        ne, mass = self._head_xlogx, self._head_mass
+        js = 0.5 * (ne[:, None] + ne[None, :]) - 0.5 * self._pair_xlogx + 0.5 * math.log(2.0) * (mass[:, None] + mass[None, :])
+        upper = np.triu(js, 1) / self._js_weight
         return np.maximum(upper + upper.T, 0.0)   # rounding can leave −1e-8 where two heads are identical
 
     def frame(self) -> pd.DataFrame:

@@ -161,7 +161,7 @@ def reference_js(inputs, L, H):
 
 def test_head_distances_match_scipy_and_are_symmetric_with_zero_diagonal(monkeypatch):
     rng = np.random.default_rng(3)
-    inputs = make_inputs(rng, [4, 11, 7, 23, 5])
+    inputs = make_inputs(rng, [4, 11, 7, 23, 5, 70])   # 70² weights per head: more than one block of the kernel
     acc = AttentionStatistics(2, 3, BERT)
     for u, s, a in inputs:
         acc.add(u, s, a)
@@ -171,7 +171,6 @@ def test_head_distances_match_scipy_and_are_symmetric_with_zero_diagonal(monkeyp
     assert (D[~np.eye(6, dtype=bool)] > 0).all()
     # flushing after every input (streaming) gives the same matrix as one pass over a big buffer
     monkeypatch.setattr(st, "_JS_BUFFER_ELEMENTS", 1)
-    monkeypatch.setattr(st, "_JS_CHUNK_ELEMENTS", 7)
     small = AttentionStatistics(2, 3, BERT)
     for u, s, a in inputs:
         small.add(u, s, a)
@@ -180,9 +179,27 @@ def test_head_distances_match_scipy_and_are_symmetric_with_zero_diagonal(monkeyp
     part = AttentionStatistics(2, 3, BERT)
     for k, (u, s, a) in enumerate(inputs):
         part.add(u, s, a, similarity=k < 2)
-    assert part.n_inputs == 5 and part.n_similarity_inputs == 2
+    assert part.n_inputs == 6 and part.n_similarity_inputs == 2
     assert np.allclose(part.head_distances(), reference_js(inputs[:2], 2, 3), atol=2e-6)
     assert np.allclose(part.means()["entropy"], acc.means()["entropy"])
+
+
+def test_head_distances_weigh_inputs_and_take_float16_maps():
+    rng = np.random.default_rng(5)
+    inputs = make_inputs(rng, [6, 15, 9])
+    weighted, twice = AttentionStatistics(2, 3, BERT), AttentionStatistics(2, 3, BERT)
+    for k, (u, s, a) in enumerate(inputs):
+        weighted.add(u, s, a, weight=2.0 if k == 1 else 1.0)
+        for _ in range(2 if k == 1 else 1):
+            twice.add(u, s, a)
+    assert np.allclose(weighted.head_distances(), twice.head_distances(), atol=1e-7)
+    assert not np.allclose(weighted.head_distances(), reference_js(inputs, 2, 3), atol=1e-4)
+    # half-precision maps (as a float16 cache stores them) give the distances of the same values in float64
+    half = [(u, s, a.astype(np.float16)) for u, s, a in inputs]
+    acc = AttentionStatistics(2, 3, BERT)
+    for u, s, a in half:
+        acc.add(u, s, a)
+    assert np.allclose(acc.head_distances(), reference_js(half, 2, 3), atol=2e-6)
 
 
 def test_identical_heads_have_zero_distance_and_mds_keeps_them_together():
