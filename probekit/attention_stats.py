@@ -102,12 +102,14 @@ def input_stats(attention: np.ndarray, is_cls: np.ndarray, is_sep: np.ndarray,
     to_sep = A[..., is_sep].sum(-1)                            # [L, H, n]: each row's mass on [SEP]s
     out["sep_sep"] = to_sep[..., is_sep].sum(-1) / n_sep if n_sep else None
     out["rest_sep"] = to_sep[..., ~is_sep].sum(-1) / (n - n_sep) if n - n_sep else None
-    smooth = (1.0 - ENTROPY_SMOOTHING) * A + ENTROPY_SMOOTHING / n
-    rows = -(smooth * np.log(smooth)).sum(-1)                  # [L, H, n]
+    flat = np.ascontiguousarray(attention, dtype=np.float32).reshape(-1, n)
+    rows, largest = np.empty(len(flat)), np.empty(len(flat))   # per row, in one compiled pass
+    xlogx.row_entropy_and_max(flat, ENTROPY_SMOOTHING, rows, largest)
+    rows, largest = rows.reshape(A.shape[:3]), largest.reshape(A.shape[:3])   # [L, H, n]
     out["entropy"] = rows.mean(-1)
     out["entropy_cls"] = rows[..., int(np.argmax(is_cls))] if is_cls.any() else None
     out["uniform_entropy"] = np.full(A.shape[:2], np.log(n))
-    out["max_weight"] = A.max(-1).mean(-1)
+    out["max_weight"] = largest.mean(-1)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Weighted Σ s ln s sums, the inner loop of the Jensen–Shannon head distances, compiled with numba.
+"""Σ x ln x sums compiled with numba: the inner loop of the Jensen–Shannon head distances, and row entropies.
 
 Head distances need Σ_e w_e s_e ln s_e with s = p + q for every pair of heads (p, q) and every attention
 weight e: about L·H²/2 · Σ n² logarithms per corpus. Done with separate tensor operations (add, log, multiply,
@@ -111,3 +111,22 @@ def head_sums(X, w, xlogx_out, mass_out):
             xlogx, mass = _head_block(X[a, start:stop], w[start:stop])
             xlogx_out[a] += xlogx
             mass_out[a] += mass
+
+
+@njit(**_JIT)
+def row_entropy_and_max(A, smoothing, entropy_out, max_out):
+    """For each row r of A [R, n] (float32): ``entropy_out[r] = −Σ_j a ln a`` with a = (1 − smoothing)·A + smoothing/n
+    (nats), and ``max_out[r] = max_j A[r, j]``, in one pass. ``smoothing`` must be > 0 (ln needs a > 0)."""
+    R, n = A.shape
+    keep = np.float32(1.0 - smoothing)
+    floor = np.float32(smoothing / n)
+    for r in range(R):
+        row = A[r]
+        total = np.float32(0.0)
+        largest = row[0]
+        for j in range(n):
+            a = keep * row[j] + floor
+            total += a * _ln(a)
+            largest = max(largest, row[j])
+        entropy_out[r] = -total
+        max_out[r] = largest

@@ -39,8 +39,9 @@ def test_every_formula_on_a_hand_computed_map():
     assert s["uniform_entropy"] == pytest.approx(np.log(4))
     smooth = 0.9999 * A + 1e-4 / 4
     rows = [scipy_entropy(r) for r in smooth]                      # nats
-    assert s["entropy"] == pytest.approx(np.mean(rows), rel=1e-9)
-    assert s["entropy_cls"] == pytest.approx(rows[0], rel=1e-9)
+    # row entropies are summed in float32, like the maps themselves (a few ulps)
+    assert s["entropy"] == pytest.approx(np.mean(rows), rel=1e-6)
+    assert s["entropy_cls"] == pytest.approx(rows[0], rel=1e-6)
 
 
 def test_sep_to_sep_divides_by_the_number_of_sep_rows_not_two():
@@ -89,7 +90,7 @@ def test_entropy_of_uniform_attention_is_the_uniform_reference_and_undefined_sta
     one = np.eye(n)[None, None]
     e = input_stats(one, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))["entropy"][0, 0]
     big, small = 0.9999 + 1e-4 / n, 1e-4 / n
-    assert e == pytest.approx(-(big * np.log(big) + (n - 1) * small * np.log(small)))
+    assert e == pytest.approx(-(big * np.log(big) + (n - 1) * small * np.log(small)), abs=1e-8)   # float32 sums
 
 
 def random_maps(rng, L, H, n, sharp=1.0):

@@ -33,3 +33,16 @@ def test_pair_and_head_sums_match_float64_over_several_blocks():
     xlogx.head_sums(X, w, xl, mass)
     assert np.allclose(xl, 1.0 + (wd * Xd * np.log(Xd)).sum(1), rtol=1e-6)
     assert np.allclose(mass, (wd * Xd).sum(1), rtol=1e-6)
+
+
+def test_row_entropy_and_max_match_float64():
+    rng = np.random.default_rng(2)
+    for n in (1, 5, 77, 300):
+        A = rng.dirichlet(np.full(n, 0.3), size=40).astype(np.float32)
+        A[0] = 0.0
+        A[0, n - 1] = 1.0                                            # one-hot: entropy of the smoothing alone
+        entropy, largest = np.empty(40), np.empty(40)
+        xlogx.row_entropy_and_max(A, 1e-4, entropy, largest)
+        smooth = (1 - 1e-4) * A.astype(np.float64) + 1e-4 / n
+        assert np.allclose(entropy, -(smooth * np.log(smooth)).sum(1), rtol=1e-6, atol=1e-8)
+        assert np.array_equal(largest, A.max(1))
