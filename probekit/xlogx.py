@@ -5,7 +5,8 @@ weight e: about L·H²/2 · Σ n² logarithms per corpus. Done with separate ten
 sum) the logarithm alone costs about 1 ns an element on the CPU and every pass goes through memory. Here one
 loop does it all, and the logarithm is written out so that the loop vectorizes: s = 2^k · m with m in
 [√½, √2) read off the float's bits, then ln m = 2 atanh z = 2(z + z³/3 + … + z⁹/9) with z = (m − 1)/(m + 1),
-|z| ≤ 0.172 (the next term is below 1e-9). It is accurate to a few float32 ulps and about ten times faster.
+|z| ≤ 0.172 (the next term is below 1e-9). It is accurate to a few float32 ulps; a pair of heads costs about
+0.25 ns an element on one core here, against about 1.2 ns for the four tensor operations.
 """
 from __future__ import annotations
 
