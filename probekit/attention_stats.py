@@ -191,13 +191,10 @@ class AttentionStatistics:
             self._js_weight += w
             at += n * n
         workers = max(1, min(torch.get_num_threads(), 8))
-        if workers > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probekit-js")
-            list(self._pool.map(lambda rows: xlogx.pair_sums(X, c, rows, self._pair_xlogx),
-                                [np.arange(i, K - 1, workers) for i in range(workers)]))
-        else:
-            xlogx.pair_sums(X, c, np.arange(K - 1), self._pair_xlogx)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probekit-js")
+        list(self._pool.map(lambda rows: xlogx.pair_sums(X, c, rows, self._pair_xlogx),
+                            [np.arange(i, K - 1, workers) for i in range(workers)]))
         xlogx.head_sums(X, c, self._head_xlogx, self._head_mass)
 
     def means(self) -> dict[str, np.ndarray]:
@@ -217,7 +214,8 @@ class AttentionStatistics:
             return np.full_like(self._pair_xlogx, np.nan)
         # per row JS = ½(Σ p ln p + Σ q ln q) − Σ m ln m, and Σ m ln m = ½ Σ s ln s − ½ ln 2 · Σ s with s = p + q
         ne, mass = self._head_xlogx, self._head_mass
-        js = 0.5 * (ne[:, None] + ne[None, :]) - 0.5 * self._pair_xlogx + 0.5 * math.log(2.0) * (mass[:, None] + mass[None, :])
+        js = (0.5 * (ne[:, None] + ne[None, :]) - 0.5 * self._pair_xlogx
+              + 0.5 * math.log(2.0) * (mass[:, None] + mass[None, :]))
         upper = np.triu(js, 1) / self._js_weight
         return np.maximum(upper + upper.T, 0.0)   # rounding can leave −1e-8 where two heads are identical
 

@@ -116,8 +116,8 @@ def head_sums(X, w, xlogx_out, mass_out):
 
 @njit(**_JIT)
 def row_entropy_and_max(A, smoothing, entropy_out, max_out):
-    """For each row r of A [R, n] (float32): ``entropy_out[r] = −Σ_j a ln a`` with a = (1 − smoothing)·A + smoothing/n
-    (nats), and ``max_out[r] = max_j A[r, j]``, in one pass. ``smoothing`` must be > 0 (ln needs a > 0)."""
+    """For each row r of A [R, n] (float32), in one pass: ``entropy_out[r] = −Σ_j a ln a`` in nats with
+    a = (1 − smoothing)·A + smoothing/n, and ``max_out[r] = max_j A[r, j]``. ``smoothing`` > 0 (ln needs a > 0)."""
     R, n = A.shape
     keep = np.float32(1.0 - smoothing)
     floor = np.float32(smoothing / n)
