@@ -14,12 +14,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .attention_inputs import pair_inputs, read_documents, single_inputs
-from .attention_stats import STATS, AttentionStatistics, SpecialTokens, distance_frame, mds_map
+from .corpora.documents import pair_inputs, read_documents, single_inputs
+from .heads.statistics import STATS, AttentionStatistics, SpecialTokens, distance_frame, mds_map
 from .cli import Parser, add_common_options, add_model_options, main_wrapper, set_quiet
-from .errors import UserError
-from .extraction import SEGMENT_IDS
-from .report import RunDir, config_record, default_run_dir, write_tidy
+from .core.errors import UserError
+from .core.extraction import SEGMENT_IDS
+from .report.rundir import RunDir, config_record, default_run_dir, write_tidy
 
 GENERATED_DEFAULT = 1000
 
@@ -65,15 +65,15 @@ def _check(args: argparse.Namespace) -> None:
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
     if args.gradients and args.objective != "mlm":
-        from .tasks import get_task
+        from .probing.registry import get_task
 
         get_task(args.task)
 
 
 def run_attention(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame | None, dict]:
     """Statistics rows, head distances [K, K] (or None), gradient rows (or None) and the run record."""
-    from .encoder import load_encoder
-    from .extraction import extract
+    from .core.encoder import load_encoder
+    from .core.extraction import extract
 
     _check(args)
     docs, how = read_documents(args.corpus, limit=args.limit, seed=args.seed, generated=GENERATED_DEFAULT)
@@ -110,7 +110,7 @@ def run_attention(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | 
                 "stat": name, "value": coords[:, axis]})], ignore_index=True)
     grads, grad_record = None, None
     if args.gradients:
-        from .attention_gradients import attention_gradients
+        from .heads.gradients import attention_gradients
 
         grads, grad_record = attention_gradients(
             encoder, inputs.examples, objective=args.objective, task=args.task, corpus=args.corpus,
@@ -137,7 +137,7 @@ def run_attention(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | 
 
 
 def write_run(args: argparse.Namespace, stats: pd.DataFrame, distances, grads, record: dict):
-    from .attention_report import (plot_attention_to, plot_entropy, plot_gradients, plot_head_map,
+    from .report.attention import (plot_attention_to, plot_entropy, plot_gradients, plot_head_map,
                                    summary_markdown)
 
     model = record["model"]["name"]

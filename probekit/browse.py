@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .cli import Parser, add_common_options, add_model_options, is_quiet, main_wrapper, set_quiet
-from .errors import UserError, where
+from .core.errors import UserError, where
 
 LEVELS = ("token", "word")
 
@@ -51,7 +51,7 @@ def build_parser() -> Parser:
 
 def read_sentence(path: str, n: int):
     """The n-th sentence (from 1) of a .txt (non-empty lines) or .conllu file (FORM column) as an Example."""
-    from .examples import Example
+    from .core.examples import Example
 
     p = Path(path)
     if not p.is_file():
@@ -111,7 +111,7 @@ def load_stats(run_dir: str):
 
 
 def _attention(encoder, example, level: str, max_length, warn: bool = True):
-    from .extraction import extract
+    from .core.extraction import extract
 
     acts = list(extract(encoder, [example], hidden=False, attention=True, level=level, max_length=max_length,
                         batch_size=1, desc=f"{level} attention", warn=warn))
@@ -125,7 +125,7 @@ def _bertviz_pages(out: Path, units, attention) -> list[Path]:
         from bertviz import head_view, model_view
     except ImportError:
         raise UserError("--bertviz needs the bertviz package (pip install 'bertviz>=1.4.1')") from None
-    from .browser import write_page
+    from .viz.browser import write_page
 
     layers = tuple(torch.from_numpy(a[None]) for a in attention)
     written = []
@@ -145,7 +145,7 @@ def _say(msg: str) -> None:
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     set_quiet(args.quiet)
-    from .examples import Example
+    from .core.examples import Example
 
     if args.text is None and args.corpus is None:
         raise UserError("give the input with --text or --corpus FILE [--sentence N]")
@@ -171,7 +171,7 @@ def _main(argv=None) -> int:
         source = " ".join(example.words)
     stats, stats_path = load_stats(args.stats) if args.stats else (None, None)
 
-    from .encoder import load_encoder
+    from .core.encoder import load_encoder
 
     encoder = load_encoder(args.model, attention=True, device=args.device)
     L, H = encoder.num_layers, encoder.num_heads
@@ -186,7 +186,7 @@ def _main(argv=None) -> int:
         raise UserError("the input has no tokens once tokenised")
 
     if args.out:
-        from .browser import HeadMap, render_head_view, write_page
+        from .viz.browser import HeadMap, render_head_view, write_page
 
         t0 = time.perf_counter()
         short = source if len(source) <= 90 else source[:87] + "…"
@@ -211,7 +211,7 @@ def _main(argv=None) -> int:
                   "so they need an internet connection to display (the probekit page does not)", file=sys.stderr)
 
     if args.png or args.svg:
-        from .headplots import plot_head, plot_layer_grid
+        from .viz.headplots import plot_head, plot_layer_grid
 
         li = args.layer - 1
         for path in (args.png, args.svg):

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .cli import Parser, add_common_options, add_model_options, main_wrapper, set_quiet
-from .errors import UserError, where
-from .lin_conditions import CONDITIONS, PART_OF, Item, generate_items, parse_conditions
+from .core.errors import UserError, where
+from .corpora.conditions import CONDITIONS, PART_OF, Item, generate_items, parse_conditions
 
 # Attention can underflow to exactly 0 in float32; a floor keeps every score finite (≤ ~126 bits) and
 # changes nothing for any mass that is not itself below it.
@@ -190,7 +190,7 @@ def score_items(encoder, items: Sequence[Item], *, batch_size: int = 32, max_len
                 attention_from: str = "mean") -> tuple[ConfusionScores, int]:
     """Stream word-level attention for every item into a :class:`ConfusionScores`; also the count of items
     left out because truncation cut off a word they need."""
-    from .extraction import extract
+    from .core.extraction import extract
 
     scores = ConfusionScores(encoder.num_layers, encoder.num_heads)
     examples = [it.to_example() for it in items]
@@ -251,8 +251,8 @@ def load_items(args) -> list[Item]:
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     set_quiet(args.quiet)
-    from .confusion_report import write_run
-    from .encoder import load_encoder
+    from .report.confusion import write_run
+    from .core.encoder import load_encoder
 
     items = load_items(args)
     encoder = load_encoder(args.model, attention=True, device=args.device)

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .cli import Parser, add_common_options, add_model_options, main_wrapper, set_quiet
-from .errors import UserError
-from .examples import Example
+from .core.errors import UserError
+from .core.examples import Example
 
 GROUPS = ("all", "masculine", "feminine")
 
@@ -175,10 +175,10 @@ def build_parser() -> Parser:
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     set_quiet(args.quiet)
-    from .encoder import load_encoder
-    from .extraction import extract
-    from .gap import GapStats, read_gap
-    from .report import RunDir, config_record, default_run_dir, markdown_table, write_tidy
+    from .core.encoder import load_encoder
+    from .core.extraction import extract
+    from .corpora.gap import GapStats, read_gap
+    from .report.rundir import RunDir, config_record, default_run_dir, markdown_table, write_tidy
 
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")

@@ -13,10 +13,10 @@ import sys
 from typing import Sequence
 
 from .cli import Parser, add_common_options, main_wrapper, peek_task, set_quiet
-from .errors import UserError
-from .lin_conditions import FAMILIES, generate_items, parse_conditions
-from .report import RunDir, config_record
-from .tasks import NO_TARGET, available_tasks, get_task
+from .core.errors import UserError
+from .corpora.conditions import FAMILIES, generate_items, parse_conditions
+from .report.rundir import RunDir, config_record
+from .probing.registry import NO_TARGET, available_tasks, get_task
 
 CONDITION_TASKS = tuple(FAMILIES)      # agreement, reflexive
 

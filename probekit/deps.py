@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from .cli import Parser, add_common_options, add_model_options, main_wrapper, set_quiet
-from .depheads import ALL, ALL_NOPUNCT, CLARK_OFFSETS, DEFAULT_OFFSETS, DependencyHeadScores
-from .errors import UserError
-from .examples import Example
+from .syntax.dependency_heads import ALL, ALL_NOPUNCT, CLARK_OFFSETS, DEFAULT_OFFSETS, DependencyHeadScores
+from .core.errors import UserError
+from .core.examples import Example
 
 
 def generated_treebank(n: int, seed: int, grammar: str = "english") -> list[Example]:
     """``n`` distinct grammar sentences with their gold trees, as CoNLL-U-like Examples."""
-    from .grammar import Grammar, generate
+    from .corpora.grammar import Grammar, generate
 
     sentences = generate(Grammar.load(grammar), n, seed)
     return [Example(words=list(s.words), tags=list(s.upos),
@@ -61,7 +61,7 @@ def load_examples(args) -> tuple[list[Example], list[str], str]:
     if args.conllu is None:
         n = args.sentences if args.limit is None else min(args.sentences, args.limit)
         return generated_treebank(n, args.seed, args.grammar), [], f"generated-{args.grammar}"
-    from .conllu import read_conllu
+    from .corpora.conllu import read_conllu
 
     problems: list[str] = []
     examples = read_conllu(args.conllu, skip_bad=args.skip_bad, problems=problems, limit=args.limit)
@@ -73,7 +73,7 @@ def load_examples(args) -> tuple[list[Example], list[str], str]:
 def score(encoder, examples: list[Example], *, offsets=DEFAULT_OFFSETS, strip_subtypes: bool = False,
           batch_size: int = 32, max_length: int | None = None, attention_from: str = "mean"):
     """Stream word-level attention through :class:`DependencyHeadScores`; returns (scores, truncated count)."""
-    from .extraction import extract
+    from .core.extraction import extract
 
     scores = DependencyHeadScores(encoder.num_layers, encoder.num_heads, offsets=offsets,
                                   strip_subtypes=strip_subtypes)
@@ -130,8 +130,8 @@ def heatmaps(scores: DependencyHeadScores, best: pd.DataFrame, path, model: str,
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     set_quiet(args.quiet)
-    from .encoder import load_encoder
-    from .report import RunDir, config_record, default_run_dir, markdown_table, write_tidy
+    from .core.encoder import load_encoder
+    from .report.rundir import RunDir, config_record, default_run_dir, markdown_table, write_tidy
 
     if args.min_offset > args.max_offset:
         raise UserError(f"--min-offset {args.min_offset} is larger than --max-offset {args.max_offset}")

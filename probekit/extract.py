@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .cli import Parser, add_common_options, add_model_options, main_wrapper, set_quiet
-from .errors import UserError
+from .core.errors import UserError
 
 
 def build_parser() -> Parser:
@@ -38,9 +38,9 @@ def build_parser() -> Parser:
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     set_quiet(args.quiet)
-    from .cache import write_store
-    from .corpus import read_sentences
-    from .encoder import load_encoder
+    from .core.cache import write_store
+    from .corpora.text import read_sentences
+    from .core.encoder import load_encoder
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .attnprobe import (LABELS, PROBES, ParsingProbe, Tree, evaluate_probe, evaluate_right_branching,
+from .syntax.parsing_probes import (LABELS, PROBES, ParsingProbe, Tree, evaluate_probe, evaluate_right_branching,
                         top_weights, train_probe)
 from .cli import (Parser, add_cache_options, add_common_options, add_model_options, main_wrapper, progress,
                   set_quiet)
-from .conllu import strip_subtype
-from .errors import UserError
-from .examples import Example
+from .corpora.conllu import strip_subtype
+from .core.errors import UserError
+from .core.examples import Example
 
 
 class StoredAttention:
@@ -32,7 +32,7 @@ class StoredAttention:
 
 
 def trees_for(examples: list[Example], keep: list[int], vocab: dict[str, int], lowercase: bool) -> list[Tree]:
-    from .wordvectors import word_rows
+    from .syntax.word_vectors import word_rows
 
     out = []
     for k in keep:
@@ -67,7 +67,7 @@ def build_parser() -> Parser:
 
 
 def _read(path: str, args, problems: list[str]) -> list[Example]:
-    from .conllu import read_conllu
+    from .corpora.conllu import read_conllu
 
     ex = read_conllu(path, skip_bad=args.skip_bad, problems=problems, limit=args.limit)
     if not ex:
@@ -84,10 +84,10 @@ def _main(argv=None) -> int:
         raise UserError(f"--probes: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(PROBES)}")
     if args.epochs < 1 or (args.limit is not None and args.limit < 1):
         raise UserError("--epochs and --limit must be at least 1")
-    from .cache import get_activations
-    from .encoder import load_encoder
-    from .report import RunDir, config_record, default_run_dir, markdown_table, write_tidy
-    from .wordvectors import glove_vectors, model_vectors, vocabulary
+    from .core.cache import get_activations
+    from .core.encoder import load_encoder
+    from .report.rundir import RunDir, config_record, default_run_dir, markdown_table, write_tidy
+    from .syntax.word_vectors import glove_vectors, model_vectors, vocabulary
 
     torch.manual_seed(args.seed)
     problems: list[str] = []
@@ -103,7 +103,7 @@ def _main(argv=None) -> int:
                                             batch_size=args.batch_size, dtype=args.dtype)
             cut = set(stores[split].meta["truncated"])
         else:
-            from .extraction import encode_examples
+            from .core.extraction import encode_examples
 
             cut = {e.index for e in encode_examples(encoder, ex, max_length=limit, warn=False) if e.truncated}
         keep[split] = [i for i in range(len(ex)) if i not in cut]

@@ -13,9 +13,9 @@ import pandas as pd
 
 from .cli import (Parser, add_cache_options, add_common_options, add_model_options, main_wrapper, peek_task,
                   set_quiet)
-from .errors import UserError
-from .report import RunDir, config_record, default_run_dir, markdown_table, ordered, write_tidy
-from .tasks import available_tasks, get_task
+from .core.errors import UserError
+from .report.rundir import RunDir, config_record, default_run_dir, markdown_table, ordered, write_tidy
+from .probing.registry import available_tasks, get_task
 
 DEFAULT_TASK = "nth_token"
 
@@ -46,8 +46,8 @@ def build_parser(task_name: str | None = DEFAULT_TASK) -> Parser:
 
 def run_job(options: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     """Build the task's data, extract (cached), sweep every layer; (tidy results, run record)."""
-    from .encoder import load_encoder
-    from .probing import activations_for, sweep
+    from .core.encoder import load_encoder
+    from .probing.sweep import activations_for, sweep
 
     task = get_task(options.task)
     if options.batch_size < 1 or options.epochs < 1:

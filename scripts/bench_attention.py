@@ -39,7 +39,7 @@ def corpus_path() -> str | None:
 
 
 def load_inputs(encoder, corpus: str | None, pairs: bool, limit: int | None, factor: int = 1):
-    from probekit.attention_inputs import pair_inputs, read_documents, single_inputs
+    from probekit.corpora.documents import pair_inputs, read_documents, single_inputs
 
     docs, _ = read_documents(corpus, limit=limit, generated=2000)
     docs = docs * factor
@@ -48,8 +48,8 @@ def load_inputs(encoder, corpus: str | None, pairs: bool, limit: int | None, fac
 
 def statistics_pass(encoder, inputs, similarity: bool, batch_size: int, pairs: bool) -> float:
     """One statistics pass; returns the seconds spent in the statistics themselves (the rest is extraction)."""
-    from probekit.attention_stats import AttentionStatistics, SpecialTokens, mds_map
-    from probekit.extraction import extract
+    from probekit.heads.statistics import AttentionStatistics, SpecialTokens, mds_map
+    from probekit.core.extraction import extract
 
     acc = AttentionStatistics(encoder.num_layers, encoder.num_heads, SpecialTokens.of(encoder.tokenizer),
                               similarity=similarity)
@@ -67,7 +67,7 @@ def statistics_pass(encoder, inputs, similarity: bool, batch_size: int, pairs: b
 
 
 def extraction_pass(encoder, inputs, batch_size: int, pairs: bool) -> int:
-    from probekit.extraction import extract
+    from probekit.core.extraction import extract
 
     n = 0
     for act in extract(encoder, inputs.examples, hidden=False, attention=True, level="token",
@@ -79,7 +79,7 @@ def extraction_pass(encoder, inputs, batch_size: int, pairs: bool) -> int:
 def child_memory(args) -> int:
     """Run in a subprocess: one statistics pass on ``factor`` copies of the corpus, then report ru_maxrss."""
     from probekit.cli import set_quiet
-    from probekit.encoder import load_encoder
+    from probekit.core.encoder import load_encoder
 
     set_quiet(True)
     encoder = load_encoder(args.model, attention=True)
@@ -107,7 +107,7 @@ def memory(args) -> list[dict]:
 
 def timing(args) -> dict:
     from probekit.cli import set_quiet
-    from probekit.encoder import load_encoder
+    from probekit.core.encoder import load_encoder
 
     set_quiet(True)
     encoder = load_encoder(args.model, attention=True)

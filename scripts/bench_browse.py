@@ -89,11 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the figures here as JSON")
     args = ap.parse_args(argv)
 
-    from probekit.browser import HeadMap, render_head_view, write_page
+    from probekit.viz.browser import HeadMap, render_head_view, write_page
     from probekit.cli import set_quiet
-    from probekit.encoder import load_encoder
-    from probekit.examples import Example
-    from probekit.extraction import extract
+    from probekit.core.encoder import load_encoder
+    from probekit.core.examples import Example
+    from probekit.core.extraction import extract
 
     set_quiet(True)
     enc = load_encoder(args.model, attention=True)

@@ -42,8 +42,8 @@ def phase(kind: str, args) -> dict:
     import matplotlib.pyplot  # noqa: F401
     import transformers.models.bert.modeling_bert  # noqa: F401
 
-    import probekit.confusion_report  # noqa: F401
-    import probekit.extraction  # noqa: F401
+    import probekit.report.confusion  # noqa: F401
+    import probekit.core.extraction  # noqa: F401
     if kind == "e2e":
         from probekit.confusion import main
 
@@ -53,9 +53,9 @@ def phase(kind: str, args) -> dict:
         if main(argv) != 0:
             raise SystemExit("confusion run failed")
     else:
-        from probekit.encoder import load_encoder
-        from probekit.extraction import extract
-        from probekit.lin_conditions import CONDITIONS, generate_items
+        from probekit.core.encoder import load_encoder
+        from probekit.core.extraction import extract
+        from probekit.corpora.conditions import CONDITIONS, generate_items
 
         examples = [it.to_example() for it in generate_items(list(CONDITIONS), args.sentences, 0)]
         start, cpu = time.perf_counter(), cpu_seconds()

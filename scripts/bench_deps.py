@@ -22,13 +22,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from probekit.attnprobe import ParsingProbe, evaluate_probe, evaluate_right_branching, train_probe  # noqa: E402
+from probekit.syntax.parsing_probes import ParsingProbe, evaluate_probe, evaluate_right_branching, train_probe  # noqa: E402
 from probekit.cli import set_quiet  # noqa: E402
-from probekit.conllu import read_conllu  # noqa: E402
+from probekit.corpora.conllu import read_conllu  # noqa: E402
 from probekit.deps import score, table1  # noqa: E402
-from probekit.encoder import load_encoder  # noqa: E402
-from probekit.extraction import extract  # noqa: E402
-from probekit.report import markdown_table  # noqa: E402
+from probekit.core.encoder import load_encoder  # noqa: E402
+from probekit.core.extraction import extract  # noqa: E402
+from probekit.report.rundir import markdown_table  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/ud-english-ewt")
 
@@ -95,9 +95,9 @@ def main() -> int:
     if not train_path.is_file():
         print(f"no EWT train treebank at {train_path}; probe benchmark skipped")
         return 0
-    from probekit.cache import get_activations
+    from probekit.core.cache import get_activations
     from probekit.parse import StoredAttention, trees_for
-    from probekit.wordvectors import model_vectors, vocabulary
+    from probekit.syntax.word_vectors import model_vectors, vocabulary
 
     train = read_conllu(train_path, limit=args.train_limit)
     t_store = {}

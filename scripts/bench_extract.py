@@ -32,7 +32,7 @@ def cpu_seconds() -> float:
 
 
 def load_examples(conllu: str | None, limit: int | None):
-    from probekit.examples import Example
+    from probekit.core.examples import Example
 
     path = Path(conllu) if conllu else EWT_DEV
     if path.is_file():
@@ -50,7 +50,7 @@ def load_examples(conllu: str | None, limit: int | None):
             out.append(Example(words=words))
         source = str(path)
     else:
-        from probekit.grammar import Grammar, generate
+        from probekit.corpora.grammar import Grammar, generate
 
         out = [Example(words=s.words) for s in generate(Grammar.load("english"), 2000, seed=0)]
         source = "generated (english.gr)"
@@ -60,10 +60,10 @@ def load_examples(conllu: str | None, limit: int | None):
 def phase(name: str, args) -> dict:
     import torch
 
-    from probekit.cache import get_activations
+    from probekit.core.cache import get_activations
     from probekit.cli import set_quiet
-    from probekit.encoder import load_encoder
-    from probekit.extraction import encode_examples, length_batches, model_inputs
+    from probekit.core.encoder import load_encoder
+    from probekit.core.extraction import encode_examples, length_batches, model_inputs
 
     set_quiet(True)
     torch.set_grad_enabled(False)

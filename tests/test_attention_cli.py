@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-import probekit.attention_gradients as ag
+import probekit.heads.gradients as ag
 from probekit.attention import attention_statistics, build_parser, main, run_attention
-from probekit.attention_gradients import GradientStats, attention_gradients, mask_tokens, mlm_gradients
-from probekit.attention_inputs import pair_inputs, read_documents, single_inputs
-from probekit.encoder import load_encoder
-from probekit.examples import Example
-from probekit.extraction import encode_examples
-from probekit.grammar import Grammar, generate
-from probekit.tasks import ProbingData
+from probekit.heads.gradients import GradientStats, attention_gradients, mask_tokens, mlm_gradients
+from probekit.corpora.documents import pair_inputs, read_documents, single_inputs
+from probekit.core.encoder import load_encoder
+from probekit.core.examples import Example
+from probekit.core.extraction import encode_examples
+from probekit.corpora.grammar import Grammar, generate
+from probekit.probing.registry import ProbingData
 
 TEXT = """The old teacher walked slowly to the village school every morning .
 A young doctor helped the tired farmer carry heavy boxes across the river .

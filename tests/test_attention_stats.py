@@ -5,8 +5,8 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy as scipy_entropy
 
-import probekit.attention_stats as st
-from probekit.attention_stats import (AttentionStatistics, SpecialTokens, distance_frame, input_stats, mds_map,
+import probekit.heads.statistics as st
+from probekit.heads.statistics import (AttentionStatistics, SpecialTokens, distance_frame, input_stats, mds_map,
                                       unit_classes)
 
 BERT = SpecialTokens("[CLS]", "[SEP]")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from probekit.browse import main as browse_main, read_sentence
-from probekit.browser import DEFAULT_TOP_K, HeadMap, encode_head, render_head_view, stats_payload, thumbnails
-from probekit.errors import UserError
-from probekit.headplots import plot_head, plot_layer_grid
+from probekit.viz.browser import DEFAULT_TOP_K, HeadMap, encode_head, render_head_view, stats_payload, thumbnails
+from probekit.core.errors import UserError
+from probekit.viz.headplots import plot_head, plot_layer_grid
 
 EVIL = ["[CLS]", "<script>window.__pk_injected=1</script>", "</script><script>x=1</script>", "a&amp;b",
         "<!--", "\u2028line", "$5", "[SEP]"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probekit.browser import HeadMap, render_head_view, write_page
+from probekit.viz.browser import HeadMap, render_head_view, write_page
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")

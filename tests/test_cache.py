@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from probekit.cache import get_activations
-from probekit.encoder import load_encoder
-from probekit.examples import Example
-from probekit.extraction import extract
+from probekit.core.cache import get_activations
+from probekit.core.encoder import load_encoder
+from probekit.core.examples import Example
+from probekit.core.extraction import extract
 
 SENTS = [["the", "cat", "sat"], ["a", "dog", "barked", "loudly"], ["birds", "sing"]]
 
@@ -76,7 +76,7 @@ def test_damaged_entry_is_reported_and_recomputed(enc, tmp_path, capsys):
 
 
 def test_interrupted_write_leaves_no_entry(enc, tmp_path, monkeypatch):
-    import probekit.cache as cache
+    import probekit.core.cache as cache
 
     def dies(*a, **k):
         yield from ()

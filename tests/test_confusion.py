@@ -12,10 +12,10 @@ import pytest
 from probekit import confusion
 from probekit.confusion import (ConfusionScores, chance_level, group_mass, item_scores, read_items,
                                 score_items)
-from probekit.encoder import load_encoder
-from probekit.errors import UserError
-from probekit.extraction import extract
-from probekit.lin_conditions import Item
+from probekit.core.encoder import load_encoder
+from probekit.core.errors import UserError
+from probekit.core.extraction import extract
+from probekit.corpora.conditions import Item
 
 
 def test_hand_computed_example():

@@ -9,8 +9,8 @@ import pytest
 
 from probekit import coref
 from probekit.coref import CorefHeadScores, baseline_choices, window
-from probekit.errors import UserError
-from probekit.gap import GapStats, read_gap, segment
+from probekit.core.errors import UserError
+from probekit.corpora.gap import GapStats, read_gap, segment
 
 HEADER = "ID\tText\tPronoun\tPronoun-offset\tA\tA-offset\tA-coref\tB\tB-offset\tB-coref\tURL"
 
@@ -101,7 +101,7 @@ def test_baselines_nearest_and_first():
 
 def test_window_keeps_mentions_and_respects_budget():
     words = [f"w{i}" for i in range(20)]
-    from probekit.examples import Example
+    from probekit.core.examples import Example
 
     ex = Example(words=words, meta={"pronoun": 12, "a": [8, 9], "b": [14], "a_coref": True, "b_coref": False})
     pieces = np.array([1, 2] * 10)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from probekit import deps
-from probekit.conllu import read_conllu
-from probekit.depheads import (DependencyHeadScores, head_predictions, offset_predictions, parse_offsets,
+from probekit.corpora.conllu import read_conllu
+from probekit.syntax.dependency_heads import (DependencyHeadScores, head_predictions, offset_predictions, parse_offsets,
                                scored_positions)
-from probekit.errors import UserError
+from probekit.core.errors import UserError
 
 GOOD = """\
 # sent_id = s1

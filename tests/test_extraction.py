@@ -4,9 +4,9 @@ import pytest
 import torch
 from tiny_models import SPLIT_SENTENCE
 
-from probekit.encoder import load_encoder
-from probekit.examples import Example
-from probekit.extraction import encode_examples, extract
+from probekit.core.encoder import load_encoder
+from probekit.core.examples import Example
+from probekit.core.extraction import encode_examples, extract
 
 
 def by_index(acts):
@@ -124,7 +124,7 @@ def test_no_position_variant_differs_only_by_positions(default_model_path):
 
 
 def test_absent_model_is_one_clear_error():
-    from probekit.errors import UserError
+    from probekit.core.errors import UserError
 
     with pytest.raises(UserError, match="neither a local folder nor in the Hugging Face cache"):
         load_encoder("no-such-org/no-such-model-xyz")

@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from probekit.errors import UserError
-from probekit.grammar import Grammar, generate
+from probekit.core.errors import UserError
+from probekit.corpora.grammar import Grammar, generate
 
 TOY = """
 S  -> NP:nsubj *VP Punct:punct

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from probekit import data as data_cli
-from probekit.lin_conditions import CONDITIONS, PART_OF, generate_condition, generate_items, parse_conditions
+from probekit.corpora.conditions import CONDITIONS, PART_OF, generate_condition, generate_items, parse_conditions
 from probekit.probe import main as probe_main
-from probekit.tasks import get_task
-from probekit.errors import UserError
-from probekit.grammar import Grammar
+from probekit.probing.registry import get_task
+from probekit.core.errors import UserError
+from probekit.corpora.grammar import Grammar
 
 
 def build(task, seed=0, sizes=(60, 20, 20)):

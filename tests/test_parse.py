@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from probekit import parse
-from probekit.attnprobe import (ParsingProbe, Tree, UAS, attention_maps, distance_features, evaluate_probe,
+from probekit.syntax.parsing_probes import (ParsingProbe, Tree, UAS, attention_maps, distance_features, evaluate_probe,
                                 evaluate_right_branching, right_branching, train_probe)
-from probekit.wordvectors import glove_vectors, vocabulary
+from probekit.syntax.word_vectors import glove_vectors, vocabulary
 
 L, H = 2, 3
 
@@ -121,7 +121,7 @@ def test_glove_file_reader(tmp_path):
     assert found == 2 and table.shape == (4, 2)
     assert table[vocab["the"]].tolist() == pytest.approx([0.1, 0.2]) and table[vocab["zebra"]].abs().sum() == 0
     (tmp_path / "bad.txt").write_text("the 0.1 0.2\ndog 1\n", encoding="utf-8")
-    from probekit.errors import UserError
+    from probekit.core.errors import UserError
 
     with pytest.raises(UserError, match=r"bad.txt:2:"):
         glove_vectors(tmp_path / "bad.txt", vocab)

@@ -7,7 +7,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from probekit.grammar import Grammar, generate
+from probekit.corpora.grammar import Grammar, generate
 from probekit.probe import main, run_probe
 
 
@@ -92,11 +92,12 @@ def test_short_sentences_are_skipped_and_counted(tiny_model_dirs, corpus, tmp_pa
 
 
 def test_wheel_ships_task_definitions_and_grammars(tmp_path):
-    """``pip install .`` (not only -e) must carry probes/ and data/ inside the package."""
+    """``pip install .`` (not only -e) must carry the task modules, grammars and page assets."""
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path), str(root)], check=True, capture_output=True)
     [wheel] = tmp_path.glob("probekit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "probekit/_probes/nth_token.py" in names
-    assert "probekit/_data/english.gr" in names
+    assert "probekit/probing/tasks/nth_token.py" in names
+    assert "probekit/corpora/grammars/english.gr" in names
+    assert {"probekit/viz/assets/browser.js", "probekit/viz/assets/browser.css"} <= set(names)

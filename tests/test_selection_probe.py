@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from probekit.selection_probe import SelectionProbe, Sentences
+from probekit.probing.selection import SelectionProbe, Sentences
 
 
 def synthetic(n=200, U=8, D=6, seed=0):

@@ -1,7 +1,7 @@
 """The compiled Σ w·s ln s kernel behind the head distances, against numpy in float64."""
 import numpy as np
 
-from probekit import xlogx
+from probekit.heads import xlogx
 
 
 def test_log_is_accurate_over_the_float32_range():

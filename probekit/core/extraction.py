@@ -1,0 +1,245 @@
+"""The hook layer: one forward pass per batch gives every layer's hidden states and per-head attention,
+converted to word level on the fly.
+
+Nothing here holds a corpus of attention maps: :func:`extract` yields one :class:`Activations` per example
+and analyses accumulate over them. Batches are sorted by length to cut padding; padding is masked in the
+model and drops out of the alignment matrices.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .alignment import Alignment, align_encoding, token_alignment
+from .progress import progress
+from .encoder import Encoder
+from .examples import Example
+
+SEGMENT_IDS = ("standard", "zero")
+
+
+@dataclass
+class Activations:
+    """Word-level (or token-level) activations of one example."""
+
+    index: int
+    units: list[str]
+    special: np.ndarray
+    word_ids: np.ndarray
+    hidden: np.ndarray | None = None        # [L+1, U, D]
+    attention: np.ndarray | None = None     # [L, H, U, U], rows = from, columns = to
+    no_position: np.ndarray | None = None   # [U, D_emb]: embedding output with position embeddings zeroed
+    truncated: bool = False
+
+
+@dataclass
+class Encoded:
+    """One tokenised example, ready to batch."""
+
+    index: int
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+    alignment: Alignment
+    truncated: bool
+
+    @property
+    def length(self) -> int:
+        return len(self.input_ids)
+
+
+def _clean(text: str) -> str:
+    """Single spaces only: byte-level BPE turns runs of spaces into empty pseudo-words."""
+    return " ".join(text.split())
+
+
+def _tokenize(encoder: Encoder, examples: Sequence[Example], max_length: int, truncation: bool):
+    tok = encoder.tokenizer
+    kwargs = dict(truncation=truncation, max_length=max_length if truncation else None,
+                  return_token_type_ids=True, return_attention_mask=False, return_offsets_mapping=False)
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i, ex in enumerate(examples):
+        kind = "words" if ex.words is not None else "text"
+        groups.setdefault((kind, ex.words_b is not None), []).append(i)
+    out: dict[int, tuple] = {}
+    for (kind, pair), idx in groups.items():
+        if kind == "words":
+            first = [list(examples[i].words) for i in idx]
+            second = [list(examples[i].words_b) for i in idx] if pair else None
+            batch = tok(first, second, is_split_into_words=True, **kwargs)
+        else:
+            first = [_clean(examples[i].text) for i in idx]
+            second = [" ".join(examples[i].words_b) for i in idx] if pair else None
+            batch = tok(first, second, **kwargs)
+        for j, i in enumerate(idx):
+            out[i] = (batch["input_ids"][j], batch.get("token_type_ids", [None] * len(idx))[j], batch.encodings[j])
+    return out
+
+
+def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length: int | None = None,
+                    level: str = "word", segment_ids: str = "standard", warn: bool = True) -> list[Encoded]:
+    """Tokenise and align every example; inputs longer than the model's maximum are truncated and counted."""
+    if segment_ids not in SEGMENT_IDS:
+        raise ValueError(f"segment_ids must be one of {SEGMENT_IDS}")
+    limit = min(max_length or encoder.max_length, encoder.max_length)
+    for ex in examples:
+        if ex.words is not None and any(not isinstance(w, str) or not w or any(c.isspace() for c in w)
+                                        for w in list(ex.words) + list(ex.words_b or [])):
+            raise ValueError(f"words must be non-empty strings without whitespace: {ex.words!r}")
+    full = _tokenize(encoder, examples, limit, truncation=False)
+    long = [i for i, (ids, _, _) in full.items() if len(ids) > limit]
+    if long:
+        cut = _tokenize(encoder, [examples[i] for i in long], limit, truncation=True)
+        for j, i in enumerate(long):
+            full[i] = cut[j]
+    if long and warn:
+        print(f"probekit: warning: {len(long)} of {len(examples)} inputs were longer than {limit} tokens "
+              f"and were truncated", file=sys.stderr)
+    long_set = set(long)
+    specials = set(encoder.tokenizer.all_special_ids)
+    encoded = []
+    for i, ex in enumerate(examples):
+        ids, tt, enc = full[i]
+        tokens = enc.tokens
+        if level == "token":
+            align = token_alignment(tokens, [1 if (t in specials and w is None) else 0
+                                             for t, w in zip(ids, enc.word_ids)])
+        else:
+            align = align_encoding(enc, tokens, ex.words, ex.words_b,
+                                   None if ex.text is None else _clean(ex.text))
+        if tt is not None and segment_ids == "zero":
+            tt = [0] * len(tt)
+        encoded.append(Encoded(index=i, input_ids=list(ids), token_type_ids=None if tt is None else list(tt),
+                               alignment=align, truncated=i in long_set))
+    return encoded
+
+
+def length_batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[Encoded]]:
+    """Batches of similar length (longest first), so little compute goes to padding."""
+    order = sorted(encoded, key=lambda e: (-e.length, e.index))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def model_inputs(encoder: Encoder, batch: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+    """Padded tensors for one batch, with only the inputs this model accepts."""
+    T = max(e.length for e in batch)
+    pad_id = encoder.tokenizer.pad_token_id or 0
+    ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), T), dtype=torch.long)
+    tt = torch.zeros((len(batch), T), dtype=torch.long)
+    for b, e in enumerate(batch):
+        ids[b, :e.length] = torch.tensor(e.input_ids)
+        mask[b, :e.length] = 1
+        if e.token_type_ids is not None:
+            tt[b, :e.length] = torch.tensor(e.token_type_ids)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in encoder.tokenizer.model_input_names and getattr(encoder.config, "type_vocab_size", 0):
+        inputs["token_type_ids"] = tt
+    return {k: v.to(encoder.device) for k, v in inputs.items()}
+
+
+@contextmanager
+def embeddings_without_positions(encoder: Encoder):
+    """While active, every forward pass also computes the embedding output with position embeddings zeroed
+    (Lin et al.'s layer-0 comparison); the results are appended to the yielded list.
+
+    The embedding module is simply run a second time inside its own forward hook, with a hook on the
+    position table that returns zeros, so this works for any architecture that has such a table.
+    """
+    captured: list[torch.Tensor] = []
+    emb, pos = encoder.embeddings, encoder.position_embeddings
+    if emb is None or pos is None:
+        raise ValueError(f"{encoder.name} has no learned position embedding table")
+    state = {"inside": False}
+
+    def zero_positions(module, args, output):
+        return torch.zeros_like(output) if state["inside"] else None
+
+    def rerun(module, args, kwargs, output):
+        if state["inside"]:
+            return None
+        state["inside"] = True
+        try:
+            captured.append(module(*args, **kwargs))
+        finally:
+            state["inside"] = False
+        return None
+
+    handles = [pos.register_forward_hook(zero_positions),
+               emb.register_forward_hook(rerun, with_kwargs=True)]
+    try:
+        yield captured
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = True, attention: bool = False,
+            level: str = "word", pooling: str = "mean", attention_from: str = "mean", batch_size: int = 32,
+            max_length: int | None = None, segment_ids: str = "standard", no_position: bool = False,
+            encoded: Sequence[Encoded] | None = None, desc: str = "extracting",
+            dtype: str = "float32", warn: bool = True) -> Iterator[Activations]:
+    """Yield word-level (``level="word"``) or token-level activations for every example, batch by batch.
+
+    Yields in length-sorted order; ``Activations.index`` says which example it belongs to. Arrays are each
+    sentence's own block (padding cut), in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
+    silences the truncation warning (for a second pass over the same inputs).
+    """
+    if level not in ("word", "token"):
+        raise ValueError("level must be 'word' or 'token'")
+    if attention and not encoder.attention:
+        raise ValueError("load the encoder with attention=True to extract attention")
+    if encoded is None:
+        encoded = encode_examples(encoder, examples, max_length=max_length, level=level, segment_ids=segment_ids,
+                                  warn=warn)
+    batches = length_batches(encoded, batch_size)
+    bar = progress(total=len(encoded), desc=desc, unit="sent")
+    hook = embeddings_without_positions(encoder) if no_position else nullcontext([])
+    try:
+        with hook as nopos:
+            for batch in batches:
+                # inference mode only around the model: the caller's code between batches runs normally
+                with torch.inference_mode():
+                    inputs = model_inputs(encoder, batch)
+                    out = encoder.model(**inputs, output_hidden_states=hidden, output_attentions=attention,
+                                        return_dict=True)
+                    acts = list(_to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from,
+                                          getattr(torch, dtype)))
+                    nopos.clear()
+                    del out
+                yield from acts
+                bar.update(len(batch))
+    finally:
+        bar.close()
+
+
+def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_from, dtype) -> Iterator[Activations]:
+    """Split one batch's outputs into per-example Activations, converting to units at the word level.
+
+    A sentence with no split word needs no conversion (its word map is its token map); the others get two
+    small matmuls of their exact size (Clark et al.'s sum-to / mean-from rule).
+    """
+    hs = torch.stack(out.hidden_states) if hidden else None           # [L+1, B, T, D]
+    at = out.attentions if attention else None                        # L × [B, H, T, T], never stacked whole
+    emb = nopos[0] if nopos else None                                 # [B, T, D]
+    for b, e in enumerate(batch):
+        al = e.alignment
+        n = al.n_tokens
+        convert = level == "word" and not al.is_identity
+        if convert:
+            pool, frm, to = al.matrices(pooling, attention_from)
+        # each sentence's own block is converted to ``dtype``: padding never is
+        h = a = p = None
+        if hs is not None:
+            h = (pool @ hs[:, b, :n] if convert else hs[:, b, :n]).to(dtype).numpy()
+        if at is not None:
+            a = torch.stack([layer[b, :, :n, :n] for layer in at])          # [L, H, n, n]
+            a = (frm @ a @ to if convert else a).to(dtype).numpy()
+        if emb is not None:
+            p = (pool @ emb[b, :n] if convert else emb[b, :n]).to(dtype).numpy()
+        yield Activations(index=e.index, units=al.units, special=al.special, word_ids=al.word_ids,
+                          hidden=h, attention=a, no_position=p, truncated=e.truncated)

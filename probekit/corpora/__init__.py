@@ -1,0 +1,1 @@
+"""Readers and generators of inputs: text, CoNLL-U, GAP, documents, grammars and Lin et al.'s conditions."""

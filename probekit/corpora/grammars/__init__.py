@@ -1,0 +1,1 @@
+"""Grammars shipped with probekit (read with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""What attention heads do: Clark et al.'s statistics, head distances, attention gradients."""

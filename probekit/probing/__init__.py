@@ -1,0 +1,1 @@
+"""Probes on every layer: the selection probe, the layer sweep and the task registry."""

@@ -1,0 +1,1 @@
+"""The built-in probing tasks, one module each; every module defines ``TASK``."""

@@ -1,0 +1,1 @@
+"""The one report writer: run directories, tidy tables, summaries and figures."""

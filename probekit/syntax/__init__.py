@@ -1,0 +1,1 @@
+"""Syntax from attention: dependency heads, attention-only parsing probes, word vectors."""

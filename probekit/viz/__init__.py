@@ -1,0 +1,1 @@
+"""Pictures of attention: the offline head browser and head plots."""
