@@ -155,7 +155,7 @@ def write_run(args: argparse.Namespace, stats: pd.DataFrame, distances, grads, r
               else "every corpus document counts once in total",
               "special tokens": f"{inputs['special_tokens']['cls']} / {inputs['special_tokens']['sep']}"}
     per_head = stats[stats["head"].notna()].drop(columns="model")
-    with RunDir(out) as run:
+    with RunDir(out, overwrite=getattr(args, "overwrite", False)) as run:
         write_tidy(run, stats, "stats.csv")
         plot_attention_to(per_head, run.file("attention_to.png"), model)
         plot_entropy(per_head, run.file("entropy.png"), model)

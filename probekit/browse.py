@@ -194,9 +194,9 @@ def _main(argv=None) -> int:
         other = None
         if len(levels) > 1:
             o = acts[levels[1]]
-            other = HeadMap(o.units, o.attention, o.special)
+            other = HeadMap(o.units, o.attention.array, o.special)
         try:
-            page = render_head_view(shown.units, shown.attention, title=title, level=args.level, stats=stats,
+            page = render_head_view(shown.units, shown.attention.array, title=title, level=args.level, stats=stats,
                                     special=shown.special, other=other, top_k=args.top_k or None,
                                     stats_source=stats_path, initial_layer=args.layer, initial_head=args.head)
         except ValueError as exc:  # statistics of another model
@@ -205,7 +205,7 @@ def _main(argv=None) -> int:
         _say(f"wrote {path} ({len(page.encode('utf-8')) / 1e6:.1f} MB, {len(shown.units)} {args.level}s, "
              f"{time.perf_counter() - t0:.1f} s)")
         if args.bertviz:
-            for p in _bertviz_pages(path, shown.units, shown.attention):
+            for p in _bertviz_pages(path, shown.units, shown.attention.array):
                 _say(f"wrote {p}")
             print("probekit: note: the bertviz pages load require.js, d3 and jQuery from cdnjs.cloudflare.com, "
                   "so they need an internet connection to display (the probekit page does not)", file=sys.stderr)
@@ -213,15 +213,14 @@ def _main(argv=None) -> int:
     if args.png or args.svg:
         from .viz.headplots import plot_head, plot_layer_grid
 
-        li = args.layer - 1
         for path in (args.png, args.svg):
             if not path:
                 continue
             if args.head is not None:
-                plot_head(shown.units, shown.attention[li, args.head - 1], path,
+                plot_head(shown.units, shown.attention[args.layer, args.head - 1], path,
                           title=f"layer {args.layer}, head {args.head} ({encoder.name})")
             else:
-                plot_layer_grid(shown.units, shown.attention[li], path, layer=args.layer,
+                plot_layer_grid(shown.units, shown.attention[args.layer], path, layer=args.layer,
                                 title=f"layer {args.layer} ({encoder.name})")
             _say(f"wrote {path}")
     return 0

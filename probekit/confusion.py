@@ -204,7 +204,7 @@ def score_items(encoder, items: Sequence[Item], *, batch_size: int = 32, max_len
         if any(w not in unit for w in needed):
             skipped += 1
             continue
-        mean, per_head = item_scores(act.attention, unit[it.source], [[unit[w] for w in g] for g in groups])
+        mean, per_head = item_scores(act.attention.array, unit[it.source], [[unit[w] for w in g] for g in groups])
         names = [it.condition] if it.part == it.condition else [it.part, it.condition]
         scores.add(names, mean, per_head, chance_level([len(g) for g in groups]))
     return scores, skipped

@@ -197,9 +197,9 @@ def _main(argv=None) -> int:
         if act.truncated:  # cannot happen after windowing, but never score a cut text silently
             truncated += 1
             continue
-        scores.add(act.attention, act.special, fitted[act.index].meta)
+        scores.add(act.attention.array, act.special, fitted[act.index].meta)
     split = str(args.gap).rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    run = RunDir(args.out or default_run_dir("coref", encoder.name))
+    run = RunDir(args.out or default_run_dir("coref", encoder.name), overwrite=getattr(args, "overwrite", False))
     with run:
         write_tidy(run, scores.tidy(model=encoder.name, split=split))
         table = scores.table(top=args.top)

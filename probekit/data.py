@@ -87,7 +87,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.task not in known:
         raise UserError(f"unknown task {args.task!r}; known tasks: {', '.join(sorted(known))}")
     counts: dict[str, int] = {}
-    with RunDir(args.out) as run:
+    with RunDir(args.out, overwrite=getattr(args, "overwrite", False)) as run:
         if args.task in CONDITION_TASKS:
             items = condition_items(args.task, args)
             records = [it.record() for it in items]

@@ -84,7 +84,7 @@ def score(encoder, examples: list[Example], *, offsets=DEFAULT_OFFSETS, strip_su
             truncated += 1   # a cut sentence has no complete tree to score; counted and reported instead
             continue
         ex = examples[act.index]
-        scores.add(act.attention, act.special, ex.words, ex.meta["heads"], ex.meta["deprels"])
+        scores.add(act.attention.array, act.special, ex.words, ex.meta["heads"], ex.meta["deprels"])
     return scores, truncated
 
 
@@ -145,7 +145,7 @@ def _main(argv=None) -> int:
         raise UserError(f"every sentence is longer than {limit} tokens; nothing to score")
     best = scores.best(min_count=args.min_count)
     table = table1(best)
-    run = RunDir(args.out or default_run_dir("deps", encoder.name))
+    run = RunDir(args.out or default_run_dir("deps", encoder.name), overwrite=getattr(args, "overwrite", False))
     with run:
         write_tidy(run, scores.tidy(model=encoder.name, split=split))
         shown = heatmaps(scores, best, run.file("heads.png"), encoder.name, args.heatmaps)

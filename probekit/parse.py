@@ -147,7 +147,7 @@ def _main(argv=None) -> int:
     df = pd.DataFrame(rows)
     table = pd.DataFrame({"model": [LABELS[k] for k in df["probe"]], "UAS": 100 * df["value"]})
 
-    run = RunDir(args.out or default_run_dir("parse", encoder.name))
+    run = RunDir(args.out or default_run_dir("parse", encoder.name), overwrite=getattr(args, "overwrite", False))
     with run:
         write_tidy(run, df)
         if weights is not None:

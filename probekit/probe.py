@@ -146,7 +146,7 @@ def plot_by_layer(df: pd.DataFrame, path, key_names: Sequence[str]) -> None:
 def write_run(args: argparse.Namespace, df: pd.DataFrame, record: dict):
     task = get_task(args.task)
     out = args.out or default_run_dir(args.task, df["model"].iloc[0])
-    with RunDir(out) as run:
+    with RunDir(out, overwrite=getattr(args, "overwrite", False)) as run:
         write_tidy(run, df)
         run.write_text("results.md", markdown_report(df, task.key_names))
         plot_by_layer(df, run.file("accuracy_by_layer.png"), task.key_names)

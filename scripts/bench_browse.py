@@ -109,9 +109,9 @@ def main(argv=None) -> int:
         word = next(iter(extract(enc, ex, hidden=False, attention=True, level="word")))
         row = {"tokens": len(tok.units), "words": len(word.units), "layers": enc.num_layers, "heads": enc.num_heads,
                "extract_token_s": round(t_extract, 2)}
-        for name, other in (("token", None), ("both", HeadMap(word.units, word.attention, word.special))):
+        for name, other in (("token", None), ("both", HeadMap(word.units, word.attention.array, word.special))):
             t = time.perf_counter()
-            page = render_head_view(tok.units, tok.attention, title=f"bench {n}", special=tok.special, other=other)
+            page = render_head_view(tok.units, tok.attention.array, title=f"bench {n}", special=tok.special, other=other)
             path = write_page(out_dir / f"bench_{n}_{name}.html", page)
             row[f"probekit_{name}_s"] = round(time.perf_counter() - t, 2)
             row[f"probekit_{name}_MB"] = round(path.stat().st_size / 1e6, 2)

@@ -58,7 +58,7 @@ def test_stored_attention_is_what_extraction_gives(enc, tmp_path):
     for act in extract(enc, examples(), hidden=False, attention=True):
         got = s.sentence_attention(act.index)
         assert got.shape == (enc.num_layers, enc.num_heads, len(act.units), len(act.units))
-        np.testing.assert_array_equal(got, act.attention)
+        np.testing.assert_array_equal(got, act.attention.array)
         for layer in range(1, enc.num_layers + 1):
             np.testing.assert_array_equal(s.attention(act.index, layer), got[layer - 1])
 

@@ -137,7 +137,7 @@ def test_scores_use_word_alignment(tiny_model_dirs):
     scores, _ = score_items(enc, [item])
     act = next(extract(enc, [item.to_example()], hidden=False, attention=True))
     unit = {int(w): u for u, w in enumerate(act.word_ids) if w >= 0}
-    rows = act.attention[:, :, unit[7], :].astype(np.float64).mean(1)          # [L, U]
+    rows = act.attention.array[:, :, unit[7], :].astype(np.float64).mean(1)          # [L, U]
     a = rows[:, [unit[0], unit[1]]].sum(-1)
     b = rows[:, [unit[3], unit[6]]].sum(-1)
     assert np.allclose(scores.by_layer("c"), -np.log2(a / (a + b)), atol=1e-9)

@@ -29,9 +29,9 @@ def test_token_level_equals_plain_model_call(tiny_model_dir):
         a = acts[i]
         T = ref.hidden_states[0].shape[1]
         assert a.hidden.shape == (enc.num_layers + 1, T, ref.hidden_states[0].shape[-1])
-        assert a.attention.shape == (enc.num_layers, enc.num_heads, T, T)
+        assert a.attention.array.shape == (enc.num_layers, enc.num_heads, T, T)
         np.testing.assert_allclose(a.hidden, torch.stack(ref.hidden_states)[:, 0].numpy(), atol=2e-5)
-        np.testing.assert_allclose(a.attention, torch.stack(ref.attentions)[:, 0].numpy(), atol=2e-6)
+        np.testing.assert_allclose(a.attention.array, torch.stack(ref.attentions)[:, 0].numpy(), atol=2e-6)
 
 
 def test_word_level_rows_sum_to_one_and_align(tiny_model_dir):
@@ -41,8 +41,8 @@ def test_word_level_rows_sum_to_one_and_align(tiny_model_dir):
     assert a.units[1:-1] == SPLIT_SENTENCE
     assert a.special.tolist() == [True] + [False] * len(SPLIT_SENTENCE) + [True]
     assert a.word_ids.tolist() == [-1] + list(range(len(SPLIT_SENTENCE))) + [-1]
-    assert a.attention.shape == (enc.num_layers, enc.num_heads, U, U)
-    np.testing.assert_allclose(a.attention.sum(-1), 1.0, atol=1e-5)
+    assert a.attention.array.shape == (enc.num_layers, enc.num_heads, U, U)
+    np.testing.assert_allclose(a.attention.array.sum(-1), 1.0, atol=1e-5)
     assert a.hidden.shape[1] == U
 
 
@@ -54,14 +54,14 @@ def test_word_level_rule_sum_to_mean_from(tiny_model_dir):
     [word] = extract(enc, ex, attention=True)
     [first] = extract(enc, ex, attention=True, attention_from="first")
     token_unit = encode_examples(enc, ex)[0].alignment.token_unit
-    U = word.attention.shape[-1]
+    U = word.attention.array.shape[-1]
     to = np.zeros((len(token_unit), U))
     to[np.arange(len(token_unit)), token_unit] = 1
-    summed = tok.attention @ to                                     # [L, H, T, U]
+    summed = tok.attention.array @ to                                     # [L, H, T, U]
     for u in range(U):
         pieces = np.flatnonzero(token_unit == u)
-        np.testing.assert_allclose(word.attention[:, :, u], summed[:, :, pieces].mean(2), atol=1e-5)
-        np.testing.assert_allclose(first.attention[:, :, u], summed[:, :, pieces[0]], atol=1e-5)
+        np.testing.assert_allclose(word.attention.array[:, :, u], summed[:, :, pieces].mean(2), atol=1e-5)
+        np.testing.assert_allclose(first.attention.array[:, :, u], summed[:, :, pieces[0]], atol=1e-5)
         np.testing.assert_allclose(word.hidden[:, u], tok.hidden[:, pieces].mean(1), atol=1e-5)
 
 
@@ -74,7 +74,7 @@ def test_unsplit_sentence_gives_token_level_map(tiny_model_dir):
     ex = [Example(words=whole)]
     [w] = extract(enc, ex, attention=True)
     [t] = extract(enc, ex, attention=True, level="token")
-    np.testing.assert_array_equal(w.attention, t.attention)
+    np.testing.assert_array_equal(w.attention.array, t.attention.array)
     np.testing.assert_allclose(w.hidden, t.hidden, atol=1e-6)
 
 
@@ -85,7 +85,7 @@ def test_batching_and_padding_do_not_change_results(tiny_model_dir):
     alone = by_index(extract(enc, exs, attention=True, batch_size=1))
     batched = by_index(extract(enc, exs, attention=True, batch_size=4))
     for i in range(len(sents)):
-        np.testing.assert_allclose(alone[i].attention, batched[i].attention, atol=1e-5)
+        np.testing.assert_allclose(alone[i].attention.array, batched[i].attention.array, atol=1e-5)
         np.testing.assert_allclose(alone[i].hidden, batched[i].hidden, atol=1e-4)
 
 
@@ -101,7 +101,7 @@ def test_pairs_and_raw_text(tiny_model_dir):
     assert p.special[1 + len(a):first_b].all() and first_b >= 5 and p.special[0] and p.special[-1]
     [r] = extract(enc, [Example(words=None, text="The cat  slept.")], attention=True)
     assert "".join(u for u, s in zip(r.units, r.special) if not s).lower().replace(" ", "") == "thecatslept."
-    np.testing.assert_allclose(r.attention.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(r.attention.array.sum(-1), 1.0, atol=1e-5)
 
 
 def test_truncation_warns_once_with_count(tiny_model_dir, capsys):

@@ -171,7 +171,10 @@ def test_data_cli_writes_valid_json_lines(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["counts"]["gen_possessive"] == 2
 
     assert data_cli.main(["--task", "agreement", "--out", str(out), "--sentences", "4", "--tsv",
-                          "--conditions", "A1", "A3", "--quiet"]) == 0
+                          "--conditions", "A1", "A3", "--quiet"]) == 2          # a second run is refused …
+    assert data_cli.main(["--task", "agreement", "--out", str(out), "--sentences", "4", "--tsv",
+                          "--conditions", "A1", "A3", "--quiet", "--overwrite"]) == 0   # … unless asked for
+    assert not (out / "subject.jsonl").exists()                     # and replaces the old run whole
     recs = [json.loads(line) for line in (out / "agreement.jsonl").read_text().splitlines()]
     assert [r["part"] for r in recs] == ["A1"] * 4 + ["A3-srel"] * 2 + ["A3-orel"] * 2
     for r in recs:

@@ -61,6 +61,7 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
 
 
 def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:

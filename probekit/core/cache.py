@@ -195,7 +195,7 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
         for l, f in enumerate(hid_files):
             f[rows] = act.hidden[l]
         for l, f in enumerate(att_files):
-            f[int(att_offsets[i]):int(att_offsets[i + 1])] = act.attention[l].reshape(-1)
+            f[int(att_offsets[i]):int(att_offsets[i + 1])] = act.attention.array[l].reshape(-1)
         if no_position:
             if nopos_file is None:
                 nopos_file = new_file("no_position.npy", (total, act.no_position.shape[-1]))

@@ -89,11 +89,15 @@ class Encoder:
         return self.model.get_input_embeddings()
 
     def fingerprint(self) -> str:
-        """A hash of the model's name, config and every weight, and of the tokenizer's definition."""
+        """A hash of the model's name, config and every weight, and of the tokenizer's definition.
+
+        The attention implementation (eager for attention maps, SDPA otherwise) is left out: it changes no
+        number, so every command records the same fingerprint for the same model."""
         if self._fingerprint is None:
             h = hashlib.sha256()
             h.update(self.name.encode())
-            h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
+            config = {k: v for k, v in self.config.to_dict().items() if "attn_implementation" not in k}
+            h.update(json.dumps(config, sort_keys=True, default=str).encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 h.update(key.encode())
                 t = tensor.detach().to("cpu").contiguous()

@@ -23,16 +23,73 @@ from .examples import Example
 SEGMENT_IDS = ("standard", "zero")
 
 
+class LayerAttention:
+    """The attention maps of transformer layers 1…L, indexed by layer number as ``hidden`` is.
+
+    ``attention[l]`` is layer l's ``[H, U, U]`` map (rows = from, columns = to), for l = 1…L, so
+    ``hidden[l]`` is that layer's output and ``attention[l]`` the attention inside it; layer 0 (the
+    embeddings) has none and raises ``IndexError``. ``attention[l, h - 1]`` is head h (heads count from 1 in
+    tables, from 0 in arrays). ``.array`` is the plain ``[L, H, U, U]`` stack, where position l-1 holds layer l.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    @property
+    def layers(self) -> range:
+        return range(1, len(self.array) + 1)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def _position(self, layer):
+        if isinstance(layer, slice):
+            if layer.step not in (None, 1):
+                raise IndexError("layer slices take no step")
+            start = None if layer.start is None else self._position(layer.start)
+            stop = None if layer.stop is None else max(self._position(layer.stop - 1) + 1, 0)
+            return slice(start, stop)
+        layer = int(layer)
+        if not 1 <= layer <= len(self.array):
+            raise IndexError(f"layer {layer} has no attention: layers with attention are 1…{len(self.array)} "
+                             f"(0 is the embedding output)")
+        return layer - 1
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self.array[(self._position(key[0]),) + key[1:]]
+        return self.array[self._position(key)]
+
+    def __iter__(self):
+        return iter(self.array)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"LayerAttention(layers 1…{len(self.array)}, shape {tuple(self.array.shape)})"
+
+
 @dataclass
 class Activations:
-    """Word-level (or token-level) activations of one example."""
+    """Word-level (or token-level) activations of one example.
+
+    ``hidden[l]`` is layer l's output (0 = embeddings … L) and ``attention[l]`` layer l's maps (1 … L): both are
+    indexed by the same layer numbers, the numbers used in every table (see :class:`LayerAttention`).
+    """
 
     index: int
     units: list[str]
     special: np.ndarray
     word_ids: np.ndarray
-    hidden: np.ndarray | None = None        # [L+1, U, D]
-    attention: np.ndarray | None = None     # [L, H, U, U], rows = from, columns = to
+    hidden: np.ndarray | None = None              # [L+1, U, D]
+    attention: LayerAttention | None = None       # layers 1…L, each [H, U, U]; .array is [L, H, U, U]
     no_position: np.ndarray | None = None   # [U, D_emb]: embedding output with position embeddings zeroed
     truncated: bool = False
 
@@ -242,4 +299,5 @@ def _to_units(batch, out, nopos, hidden, attention, level, pooling, attention_fr
         if emb is not None:
             p = (pool @ emb[b, :n] if convert else emb[b, :n]).to(dtype).numpy()
         yield Activations(index=e.index, units=al.units, special=al.special, word_ids=al.word_ids,
-                          hidden=h, attention=a, no_position=p, truncated=e.truncated)
+                          hidden=h, attention=None if a is None else LayerAttention(a), no_position=p,
+                          truncated=e.truncated)

@@ -158,7 +158,7 @@ class AttentionStatistics:
 
     def add_activations(self, act, weight: float = 1.0, similarity: bool = True) -> None:
         """Accumulate an :class:`~probekit.extraction.Activations` (token or word level)."""
-        self.add(act.units, act.special, act.attention, weight, similarity)
+        self.add(act.units, act.special, act.attention.array, weight, similarity)
 
     def _flush(self) -> None:
         """Add the buffered inputs to the head-distance sums.

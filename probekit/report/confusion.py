@@ -138,7 +138,7 @@ def markdown(scores, model: str, *, skipped: int, attention_from: str) -> tuple[
 
 def write_run(args, encoder, scores, *, n_items: int, skipped: int):
     """Write the run folder; returns (its path, the Table-2-shaped Markdown)."""
-    run = RunDir(args.out or default_run_dir("confusion", encoder.name))
+    run = RunDir(args.out or default_run_dir("confusion", encoder.name), overwrite=getattr(args, "overwrite", False))
     with run:
         write_tidy(run, scores.tidy(encoder.name))
         md, tables = markdown(scores, encoder.name, skipped=skipped, attention_from=args.attention_from)

@@ -6,6 +6,7 @@ Everything is written into a hidden temporary folder beside the target and moved
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import platform
@@ -14,9 +15,11 @@ import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
+
+from ..core.errors import UserError
 
 RESULT_COLUMNS = ["task", "model", "layer", "probe", "split", "metric", "value"]
 _VERSIONED = ["probekit", "torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn", "pandas",
@@ -41,16 +44,29 @@ def package_versions() -> dict[str, str]:
 
 
 class RunDir:
-    """A run directory under construction; nothing appears at ``path`` until :meth:`commit`."""
+    """A run directory under construction; nothing appears at ``path`` until :meth:`commit`.
 
-    def __init__(self, path: str | os.PathLike):
+    The run is written into a temporary sibling folder and renamed into place whole, so a failed run leaves
+    nothing, two runs into the same folder never mix, and ``overwrite=True`` swaps the old run for the new one
+    in one rename. An existing non-empty folder is refused unless ``overwrite``. ``figure_formats`` are the
+    formats :meth:`save_figure` writes (``png``, ``svg``, ``pdf``).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False,
+                 figure_formats: Sequence[str] = ("png",)):
         self.path = Path(path)
+        self.overwrite = overwrite
+        self.figure_formats = tuple(check_figure_formats(figure_formats))
         if self.path.exists() and not self.path.is_dir():
-            from ..core.errors import UserError
-
             raise UserError(f"--out {self.path} exists and is not a folder")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        if self.path.is_dir() and any(self.path.iterdir()) and not overwrite:
+            raise UserError(f"--out {self.path} already exists and is not empty (pass --overwrite to replace it)")
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=parent))
+        except OSError as exc:
+            raise UserError(f"cannot write the run folder {self.path}: {exc.strerror or exc}") from None
 
     def file(self, name: str) -> Path:
         """Where to write ``name`` now (inside the temporary folder)."""
@@ -68,17 +84,45 @@ class RunDir:
         p.write_text(text, encoding="utf-8")
         return p
 
+    def save_figure(self, fig, stem: str, *, dpi: int = 120) -> list[Path]:
+        """Save a matplotlib figure as ``stem.png`` (and ``.svg`` … per ``figure_formats``) and close it."""
+        paths = []
+        try:
+            for fmt in self.figure_formats:
+                p = self.file(f"{stem}.{fmt}")
+                fig.savefig(p, dpi=dpi, format=fmt)
+                paths.append(p)
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        return paths
+
     def commit(self) -> Path:
-        """Move the finished files into place (replacing same-named files of an earlier run)."""
-        if not self.path.exists():
-            os.replace(self.tmp, self.path)
+        """Rename the finished run into place: whole, never merged with another run's files."""
+        if self.path.is_dir() and not any(self.path.iterdir()):
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+        try:
+            os.rename(self.tmp, self.path)
             return self.path
-        for src in sorted(self.tmp.rglob("*")):
-            if src.is_file():
-                dst = self.path / src.relative_to(self.tmp)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                self.discard()
+                raise UserError(f"cannot write the run folder {self.path}: {exc.strerror or exc}") from None
+        if not self.overwrite:
+            self.discard()
+            raise UserError(f"--out {self.path} was written by another run meanwhile; this run was not kept "
+                            f"(pass --overwrite to replace it)")
+        old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
+        try:
+            os.replace(self.path, old / "run")      # the old run steps aside …
+        except FileNotFoundError:
+            pass
+        os.rename(self.tmp, self.path)              # … and the new one takes its place whole
+        shutil.rmtree(old, ignore_errors=True)
         return self.path
 
     def discard(self) -> None:
@@ -88,8 +132,22 @@ class RunDir:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.discard()
+        if exc_type is None:
+            return
+        self.discard()
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
+            where = exc.filename or self.path
+            raise UserError(f"cannot write {where}: {exc.strerror or exc} (nothing of this run was kept)") from None
+
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def check_figure_formats(formats: Sequence[str]) -> list[str]:
+    from ..core.checks import choices
+
+    return choices("figures", formats, FIGURE_FORMATS)
 
 
 def _jsonable(obj: Any):
@@ -102,8 +160,29 @@ def _jsonable(obj: Any):
     return str(obj)
 
 
+def model_record(encoder) -> dict:
+    """How every command records its model (one fingerprint for one model, whichever command loaded it)."""
+    return {"name": encoder.name, "source": encoder.source, "fingerprint": encoder.fingerprint(),
+            "type": encoder.config.model_type, "layers": encoder.num_layers, "heads": encoder.num_heads,
+            "hidden": encoder.hidden_size, "max_length": encoder.max_length}
+
+
+def run_record(command: str, arguments: dict, *, encoder=None, inputs: dict | None = None,
+               counts: dict | None = None, **extra: Any) -> dict:
+    """``config.json``, one shape for every command: ``command``, ``arguments`` (every option), ``seed``,
+    ``versions``, ``model`` (:func:`model_record`), ``inputs`` (what was read or generated), ``counts`` (what was
+    used, skipped, truncated), ``created``, then what the analysis adds."""
+    arguments = dict(arguments)
+    record = {"command": command, "arguments": arguments, "seed": arguments.get("seed"),
+              "versions": package_versions(), "model": model_record(encoder) if encoder is not None else None,
+              "inputs": dict(inputs or {}), "counts": dict(counts or {}),
+              "created": _dt.datetime.now().isoformat(timespec="seconds")}
+    record.update(extra)
+    return record
+
+
 def config_record(args: Any, **extra: Any) -> dict:
-    """What ``config.json`` holds: every argument, package versions, and whatever the analysis adds."""
+    """Older shape, kept while commands move to :func:`run_record`: every argument, versions, extras."""
     arguments = dict(vars(args)) if not isinstance(args, dict) else dict(args)
     record = {"arguments": arguments, "versions": package_versions(),
               "created": _dt.datetime.now().isoformat(timespec="seconds")}
