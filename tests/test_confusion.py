@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probekit import confusion
+import importlib
+
+confusion = importlib.import_module("probekit.confusion")  # the command module (pk.confusion is the function)
 from probekit.confusion import (ConfusionScores, chance_level, group_mass, item_scores, read_items,
                                 score_items)
 from probekit.core.encoder import load_encoder

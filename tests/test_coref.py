@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probekit import coref
+import importlib
+
+coref = importlib.import_module("probekit.coref")  # the command module (pk.coref is the function)
 from probekit.coref import CorefHeadScores, baseline_choices, window
 from probekit.core.errors import UserError
 from probekit.corpora.gap import GapStats, read_gap, segment

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probekit import deps
+import importlib
+
+deps = importlib.import_module("probekit.deps")  # the command module (pk.deps is the function)
 from probekit.corpora.conllu import read_conllu
 from probekit.syntax.dependency_heads import (DependencyHeadScores, head_predictions, offset_predictions, parse_offsets,
                                scored_positions)

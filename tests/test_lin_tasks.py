@@ -8,7 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from probekit import data as data_cli
+import importlib
+
+data_cli = importlib.import_module("probekit.data")  # the command module (pk.data is the function)
 from probekit.corpora.conditions import CONDITIONS, PART_OF, generate_condition, generate_items, parse_conditions
 from probekit.probe import main as probe_main
 from probekit.probing.registry import get_task

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from probekit import parse
+import importlib
+
+parse = importlib.import_module("probekit.parse")  # the command module (pk.parse is the function)
 from probekit.syntax.parsing_probes import (ParsingProbe, Tree, UAS, attention_maps, distance_features, evaluate_probe,
                                 evaluate_right_branching, right_branching, train_probe)
 from probekit.syntax.word_vectors import glove_vectors, vocabulary
