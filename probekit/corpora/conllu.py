@@ -105,12 +105,13 @@ def _parse_block(block: list[tuple[int, str]], source: Path) -> Example:
 
 
 def read_conllu(path: str | Path, *, skip_bad: bool = False, problems: list[str] | None = None,
-                limit: int | None = None) -> list[Example]:
+                limit: int | None = None, offer_skip: bool = False) -> list[Example]:
     """Every sentence of a CoNLL-U file as an Example.
 
     A malformed sentence raises :class:`UserError` naming ``file:line``; with ``skip_bad=True`` it is left
     out instead and its ``file:line: reason`` appended to ``problems`` (so callers can count and report).
-    ``limit`` stops after that many good sentences.
+    ``limit`` stops after that many good sentences. ``offer_skip`` (for commands that have ``--skip-bad``) adds
+    that hint to the error.
     """
     path = Path(path)
     out: list[Example] = []
@@ -124,7 +125,8 @@ def read_conllu(path: str | Path, *, skip_bad: bool = False, problems: list[str]
         except _Bad as bad:
             msg = f"{where(path, bad.line)}: {bad.message}"
             if not skip_bad:
-                raise UserError(msg + " (use --skip-bad to skip such sentences)") from None
+                hint = " (use --skip-bad to skip such sentences)" if offer_skip else ""
+                raise UserError(msg + hint) from None
             if problems is not None:
                 problems.append(msg)
     return out

@@ -92,11 +92,12 @@ def _parse_row(cols: list[str], text_path: Path, lineno: int) -> Example:
 
 def read_gap(path: str | Path, *, skip_bad: bool = False, problems: list[str] | None = None,
              stats: GapStats | None = None, exactly_one_true: bool = True,
-             limit: int | None = None) -> list[Example]:
+             limit: int | None = None, offer_skip: bool = False) -> list[Example]:
     """GAP rows as Examples over words; ``meta`` has the pronoun's word index and the candidates' word lists.
 
     With ``exactly_one_true`` (the default) rows where neither or both candidates corefer are left out and
-    counted in ``stats``. A malformed row raises :class:`UserError` with ``file:line`` unless ``skip_bad``.
+    counted in ``stats``. A malformed row raises :class:`UserError` with ``file:line`` unless ``skip_bad``
+    (``offer_skip``, for commands that have ``--skip-bad``, adds that hint).
     """
     path = Path(path)
     if not path.is_file():
@@ -121,7 +122,8 @@ def read_gap(path: str | Path, *, skip_bad: bool = False, problems: list[str] | 
         except _Bad as bad:
             msg = f"{where(path, bad.line)}: {bad.message}"
             if not skip_bad:
-                raise UserError(msg + " (use --skip-bad to skip such rows)") from None
+                hint = " (use --skip-bad to skip such rows)" if offer_skip else ""
+                raise UserError(msg + hint) from None
             stats.skipped_bad += 1
             if problems is not None:
                 problems.append(msg)
