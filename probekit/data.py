@@ -43,7 +43,8 @@ def build_parser(task_name: str | None = None) -> Parser:
 
 def probing_records(task_name: str, options: argparse.Namespace) -> list[dict]:
     task = get_task(task_name)
-    data = task.build(options)
+    from .probing.registry import build_data, task_options
+    data = build_data(task, **{k: getattr(options, k) for k in task_options(task) if hasattr(options, k)})
     records = []
     for ex in data.examples:
         targets = ex.meta["targets"]

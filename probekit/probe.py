@@ -52,7 +52,8 @@ def run_job(options: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     task = get_task(options.task)
     if options.batch_size < 1 or options.epochs < 1:
         raise UserError("--batch-size and --epochs must be at least 1")
-    data = task.build(options)
+    from .probing.registry import build_data, task_options
+    data = build_data(task, **{k: getattr(options, k) for k in task_options(task) if hasattr(options, k)})
     encoder = load_encoder(options.model, device=options.device)
     store = activations_for(encoder, data, options)
     df = sweep(store, data, probes=tuple(options.probes), hidden=options.mlp_hidden, epochs=options.epochs,

@@ -2,7 +2,6 @@
 ``python -m probekit.probe --task auxiliary|subject`` end to end on a tiny model."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pandas as pd
@@ -13,13 +12,13 @@ import importlib
 data_cli = importlib.import_module("probekit.data")  # the command module (pk.data is the function)
 from probekit.corpora.conditions import CONDITIONS, PART_OF, generate_condition, generate_items, parse_conditions
 from probekit.probe import main as probe_main
-from probekit.probing.registry import get_task
+from probekit.probing.registry import build_data
 from probekit.core.errors import UserError
 from probekit.corpora.grammar import Grammar
 
 
 def build(task, seed=0, sizes=(60, 20, 20)):
-    return get_task(task).build(argparse.Namespace(seed=seed, size="quick", split_sizes=sizes))
+    return build_data(task, seed=seed, split_sizes=sizes)
 
 
 def by_split(d):

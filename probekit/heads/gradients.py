@@ -62,7 +62,7 @@ class GradientStats:
     def frame(self) -> pd.DataFrame:
         rows = [(l + 1, c, self.sums[c][l] / self.counts[c][l] if self.counts[c][l] else float("nan"))
                 for c in CLASSES for l in range(self.num_layers)]
-        return pd.DataFrame(rows, columns=["layer", "stat", "value"])
+        return pd.DataFrame(rows, columns=["layer", "metric", "value"])
 
 
 def _key_classes(encoder: Encoder, ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -148,14 +148,25 @@ class LinearProbe:
 
 def task_data(task_name: str, *, seed: int, corpus: str | None = None):
     """The probing task's examples, built with the task's default options (as ``probekit.probe`` would)."""
-    from ..probe import build_parser
-    from ..probing.registry import get_task
+    from ..probing.registry import build_data, task_options
 
-    options = build_parser(task_name).parse_args(["--task", task_name])
-    options.seed = seed
-    if corpus is not None and hasattr(options, "corpus"):
-        options.corpus = corpus
-    return get_task(task_name).build(options)
+    extra = {"corpus": corpus} if corpus is not None and "corpus" in task_options(task_name) else {}
+    return build_data(task_name, seed=seed, **extra)
+
+
+def _probe_data(task: str, *, seed: int, corpus=None):
+    """The task's data, built from ``corpus`` when the task reads one (``registry.build_data``)."""
+    from ..probing import registry
+
+    build = getattr(registry, "build_data", None)
+    if build is None:
+        return task_data(task, seed=seed, corpus=None if corpus is None else str(corpus))
+    return build(task, seed=seed, corpus=None if corpus is None else str(corpus))
+
+
+def _from(example: Example, corpus) -> bool:
+    """Whether a sentence was read from ``corpus`` (its ``source`` is ``file:line``)."""
+    return str(example.meta.get("source", "")).rsplit(":", 1)[0] == str(corpus)
 
 
 def _unit_targets(word_ids: np.ndarray, targets: Sequence[int]) -> list[int]:
@@ -249,7 +260,8 @@ def attention_gradients(encoder: Encoder, inputs: Sequence[Example], *, objectiv
 
     ``objective``: ``mlm`` (needs a masked-LM head), ``probe``, or ``auto`` (mlm when there is a head).
     The masked-LM loss is measured on the first ``limit`` analysed ``inputs``; a probe is trained on the task's
-    train split and measured on up to ``limit`` of its dev sentences.
+    train split and measured on up to ``limit`` of its held-out sentences, the task built from ``corpus`` when
+    one is given and the task reads one. ``record["data"]`` says in words which sentences the values came from.
     """
     from ..core.errors import UserError
     from ..probing.registry import NO_TARGET
@@ -265,9 +277,12 @@ def attention_gradients(encoder: Encoder, inputs: Sequence[Example], *, objectiv
         stats = mlm_gradients(encoder, chosen, seed=seed, batch_size=batch_size, max_length=max_length,
                               segment_ids=segment_ids)
         record = {"objective": "mlm", "description": f"masked-LM loss ({MASK_RATE:.0%} of non-special tokens, "
-                  "80/10/10 mask/random/keep), on the analysed inputs", "inputs": len(chosen)}
+                  "80/10/10 mask/random/keep), on the analysed inputs", "inputs": len(chosen),
+                  "data": f"masked-LM loss on the first {len(chosen)} analysed inputs"
+                          + (f" of the corpus {corpus}" if corpus is not None else " (generated sentences)"),
+                  "from_corpus": corpus is not None}
     else:
-        data = task_data(task, seed=seed, corpus=corpus)
+        data = _probe_data(task, seed=seed, corpus=corpus)
         train = [ex for ex in data.examples if ex.meta["split"] == data.splits[0]][:1000]
         evaluate = [ex for ex in data.examples if ex.meta["split"] != data.splits[0]
                     and any(t != NO_TARGET for t in ex.meta["targets"])][:limit]
@@ -276,9 +291,16 @@ def attention_gradients(encoder: Encoder, inputs: Sequence[Example], *, objectiv
         probe = train_last_layer_probe(encoder, train, task, seed=seed, batch_size=batch_size,
                                        max_length=max_length)
         stats = probe_gradients(encoder, evaluate, probe, batch_size=batch_size, max_length=max_length)
+        from_corpus = corpus is not None and all(_from(ex, corpus) for ex in train + evaluate)
+        where = (f"sentences of the corpus {corpus}" if from_corpus else
+                 f"generated sentences of the {task} task" + (f" (the task does not read --corpus {corpus})"
+                                                               if corpus is not None else ""))
         record = {"objective": f"probe:{task}",
                   "description": f"loss of a linear {task} probe trained on layer {encoder.num_layers} "
-                                 f"(no masked-LM head), on the task's held-out sentences",
+                                 f"(no masked-LM head), on held-out sentences",
+                  "data": f"{task} probe trained on {len(train)} and scored on {len(evaluate)} held-out "
+                          f"{where}",
+                  "from_corpus": from_corpus,
                   "inputs": len(evaluate), "probe_train_sentences": probe.n_train,
                   "probe_train_accuracy": round(probe.train_accuracy, 4)}
     return stats.frame(), record

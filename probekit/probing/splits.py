@@ -3,32 +3,45 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.errors import UserError
 from ..core.examples import Example
 from ..corpora.grammar import Sentence
 
 #: Sentences per split: train, dev, and each generalization split.
 SIZES = {"quick": (4000, 1000, 1000), "paper": (40000, 10000, 10000)}
 
+#: The option the grammar tasks share: ``None`` means the sizes of ``--size``.
+OPTIONS = {"split_sizes": None}
 
-def parse_split_sizes(text: str) -> tuple[int, int, int]:
-    """``"400,100,100"`` → (train, dev, gen), each at least 1."""
+
+def parse_split_sizes(value) -> tuple[int, int, int] | None:
+    """``"400,100,100"`` or ``(400, 100, 100)`` → (train, dev, gen), each at least 1; ``None`` stays None."""
+    if value is None:
+        return None
     try:
-        sizes = tuple(int(t) for t in text.replace(" ", "").split(","))
-    except ValueError:
+        parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
+        sizes = tuple(int(t) for t in parts)
+        if any(isinstance(t, bool) or (isinstance(t, float) and not t.is_integer()) for t in parts):
+            sizes = ()
+    except (TypeError, ValueError):
         sizes = ()
     if len(sizes) != 3 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected three positive counts TRAIN,DEV,GEN, got {text!r}")
+        raise UserError(f"--split-sizes: expected three positive counts TRAIN,DEV,GEN, got {value!r}")
     return sizes  # type: ignore[return-value]
 
 
 def add_split_sizes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split-sizes", type=parse_split_sizes, default=None, metavar="TRAIN,DEV,GEN",
+    parser.add_argument("--split-sizes", default=OPTIONS["split_sizes"], metavar="TRAIN,DEV,GEN",
                         help="sentences per split, overriding --size (each generalization split gets GEN)")
 
 
-def split_sizes(options: argparse.Namespace) -> tuple[int, int, int]:
-    given = getattr(options, "split_sizes", None)
-    return tuple(given) if given else SIZES[getattr(options, "size", "quick")]
+def check_split_sizes(options: dict) -> dict:
+    return {**options, "split_sizes": parse_split_sizes(options.get("split_sizes"))}
+
+
+def split_sizes(split_sizes: tuple[int, int, int] | None, size: str = "quick") -> tuple[int, int, int]:
+    """The given sizes, or those of ``size`` (quick / paper)."""
+    return tuple(split_sizes) if split_sizes else SIZES[size]
 
 
 def example(s: Sentence, split: str, target: int) -> Example:

@@ -7,10 +7,8 @@ holds only sentences whose subject carries a relative clause, so that another au
 """
 from __future__ import annotations
 
-import argparse
-
 from probekit.corpora.grammar import Grammar, Sentence, generate
-from probekit.probing.splits import add_split_sizes, example, split_sizes
+from probekit.probing.splits import OPTIONS, add_split_sizes, check_split_sizes, example, split_sizes as sizes_of
 from probekit.probing.registry import ProbingData, Task
 
 
@@ -23,11 +21,11 @@ def rc_before_main(s: Sentence) -> bool:
     return "Rel" in s.tags[:main_aux(s)]
 
 
-def build(options: argparse.Namespace) -> ProbingData:
-    n_train, n_dev, n_gen = split_sizes(options)
+def build(*, seed: int, size: str = "quick", split_sizes=None, **_) -> ProbingData:
+    n_train, n_dev, n_gen = sizes_of(split_sizes, size)
     grammar = Grammar.load("aux")
-    plain = generate(grammar, n_train + n_dev, options.seed, keep=lambda s: not rc_before_main(s))
-    gen = generate(grammar, n_gen, options.seed + 1, keep=rc_before_main)
+    plain = generate(grammar, n_train + n_dev, seed, keep=lambda s: not rc_before_main(s))
+    gen = generate(grammar, n_gen, seed + 1, keep=rc_before_main)
     splits = ["train"] * n_train + ["dev"] * n_dev + ["gen"] * n_gen
     examples = [example(s, sp, main_aux(s)) for s, sp in zip(plain + gen, splits)]
     return ProbingData(examples=examples, keys=[{}], splits=["train", "dev", "gen"],
@@ -35,4 +33,4 @@ def build(options: argparse.Namespace) -> ProbingData:
 
 
 TASK = Task(name="auxiliary", help="the main clause's auxiliary (Lin et al. 2019)", build=build,
-            add_arguments=add_split_sizes)
+            add_arguments=add_split_sizes, options=OPTIONS, check=check_split_sizes)

@@ -19,24 +19,43 @@ SIZES = {"quick": (2000, 500, 500), "paper": (40000, 10000, 10000)}
 MAX_TRAIN_LEN, MIN_LEN, MAX_LEN = 20, 10, 30
 
 
-def parse_n(text: str) -> list[int]:
-    """``1-9`` or ``1,3,5`` → sorted distinct positive integers."""
+#: The task's own options and their defaults.
+OPTIONS = {"n": list(range(1, 10)), "corpus": None}
+
+
+def parse_n(value) -> list[int]:
+    """``"1-9"``, ``"1,3,5"``, ``3`` or ``[1, 3]`` → sorted distinct positive integers."""
     out: set[int] = set()
     try:
-        for part in text.replace(" ", "").split(","):
-            lo, _, hi = part.partition("-")
-            out.update(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected n like '1-9' or '1,3,5', got {text!r}") from None
+        if isinstance(value, str):
+            for part in value.replace(" ", "").split(","):
+                lo, _, hi = part.partition("-")
+                out.update(range(int(lo), int(hi or lo) + 1))
+        else:
+            items = [value] if isinstance(value, int) else list(value)
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+                raise ValueError
+            out.update(items)
+    except (TypeError, ValueError):
+        raise UserError(f"--n: expected positions like '1-9' or '1,3,5', got {value!r}") from None
     if not out or min(out) < 1:
-        raise argparse.ArgumentTypeError("n must be positive")
+        raise UserError(f"--n: positions must be positive (got {value!r})")
     return sorted(out)
 
 
+def check(options: dict) -> dict:
+    corpus = options["corpus"]
+    if corpus is not None:
+        from probekit.core.checks import input_file
+
+        input_file("corpus", corpus)
+    return {"n": parse_n(options["n"]), "corpus": None if corpus is None else str(corpus)}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=parse_n, default=list(range(1, 10)),
+    parser.add_argument("--n", default=OPTIONS["n"],
                         help="which positions to probe, e.g. 1-9 (default) or 1,3,5")
-    parser.add_argument("--corpus", default=None,
+    parser.add_argument("--corpus", default=OPTIONS["corpus"],
                         help="real sentences instead of generated ones: .txt (one per line) or .conllu")
 
 
@@ -63,23 +82,24 @@ def _from_corpus(path: str, seed: int) -> list[Example]:
     return examples
 
 
-def build(options: argparse.Namespace) -> ProbingData:
-    if options.corpus:
-        examples = _from_corpus(options.corpus, options.seed)
+def build(*, seed: int, size: str = "quick", n: list[int] = OPTIONS["n"], corpus: str | None = None,
+          **_) -> ProbingData:
+    if corpus:
+        examples = _from_corpus(corpus, seed)
     else:
-        examples = _generated(options.seed, options.size)
-    ns = options.n
+        examples = _generated(seed, size)
+    ns = n
     skipped = {}
     for ex in examples:
         ex.meta["targets"] = [n - 1 if n <= ex.n_words else NO_TARGET for n in ns]
     for j, n in enumerate(ns):
         skipped[n] = sum(ex.meta["targets"][j] == NO_TARGET for ex in examples)
         if not any(ex.meta["targets"][j] != NO_TARGET and ex.meta["split"] == "train" for ex in examples):
-            where = options.corpus or "the generated sentences"
+            where = corpus or "the generated sentences"
             raise UserError(f"no training sentence in {where} has at least {n} words (n={n})")
     return ProbingData(examples=examples, keys=[{"n": n} for n in ns], splits=["train", "dev", "gen"],
                        notes={"sentences_shorter_than_n_skipped": skipped})
 
 
 TASK = Task(name="nth_token", help="the n-th word of the sentence (Lin et al. 2019)", build=build,
-            add_arguments=add_arguments, key_names=("n",))
+            add_arguments=add_arguments, key_names=("n",), options=OPTIONS, check=check)

@@ -7,10 +7,8 @@ dog can run", ``gen_possessive``; "'s" is a word of its own and word alignment h
 """
 from __future__ import annotations
 
-import argparse
-
 from probekit.corpora.grammar import Grammar, Sentence, generate
-from probekit.probing.splits import add_split_sizes, example, split_sizes
+from probekit.probing.splits import OPTIONS, add_split_sizes, check_split_sizes, example, split_sizes as sizes_of
 from probekit.probing.registry import ProbingData, Task
 
 
@@ -30,12 +28,12 @@ def kind(s: Sentence) -> str:
         (compound, possessive), "both")
 
 
-def build(options: argparse.Namespace) -> ProbingData:
-    n_train, n_dev, n_gen = split_sizes(options)
+def build(*, seed: int, size: str = "quick", split_sizes=None, **_) -> ProbingData:
+    n_train, n_dev, n_gen = sizes_of(split_sizes, size)
     grammar = Grammar.load("sbjn")
-    plain = generate(grammar, n_train + n_dev, options.seed, keep=lambda s: kind(s) == "plain")
-    compound = generate(grammar, n_gen, options.seed + 1, keep=lambda s: kind(s) == "compound")
-    possessive = generate(grammar, n_gen, options.seed + 2, keep=lambda s: kind(s) == "possessive")
+    plain = generate(grammar, n_train + n_dev, seed, keep=lambda s: kind(s) == "plain")
+    compound = generate(grammar, n_gen, seed + 1, keep=lambda s: kind(s) == "compound")
+    possessive = generate(grammar, n_gen, seed + 2, keep=lambda s: kind(s) == "possessive")
     splits = ["train"] * n_train + ["dev"] * n_dev + ["gen_compound"] * n_gen + ["gen_possessive"] * n_gen
     examples = [example(s, sp, head_noun(s)) for s, sp in zip(plain + compound + possessive, splits)]
     return ProbingData(examples=examples, keys=[{}], splits=["train", "dev", "gen_compound", "gen_possessive"],
@@ -43,4 +41,4 @@ def build(options: argparse.Namespace) -> ProbingData:
 
 
 TASK = Task(name="subject", help="the head noun of the subject (Lin et al. 2019)", build=build,
-            add_arguments=add_split_sizes)
+            add_arguments=add_split_sizes, options=OPTIONS, check=check_split_sizes)
