@@ -11,7 +11,7 @@ from ..core.errors import UserError
 from ..core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
 
 __all__ = ["HelpFormatter", "Parser", "peek_task", "add_model_options", "add_cache_options",
-           "add_common_options", "main_wrapper", "is_quiet", "progress", "set_quiet"]
+           "add_common_options", "add_output_options", "main_wrapper", "is_quiet", "progress", "set_quiet"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -56,6 +56,12 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the activation cache")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                         help="precision of stored activations (default %(default)s)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--figures png [svg pdf]``: the formats of every figure a command writes."""
+    parser.add_argument("--figures", nargs="+", choices=["png", "svg", "pdf"], default=["png"], metavar="FORMAT",
+                        help="figure formats, any of png svg pdf (default png)")
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
