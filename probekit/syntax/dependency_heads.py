@@ -13,14 +13,17 @@ word i+k (clamped to the sentence, so off-sentence predictions become ROOT or th
 code); the best offset per relation is the baseline.
 
 Only counts are kept (``[relations, L, H, 2]`` integers), never the maps, so memory does not grow with the
-corpus.
+corpus. :class:`DependencyHeads` wraps the counts as an :class:`~probekit.core.analysis.Analysis`, so
+``pk.analyze`` can feed it in the same pass as other analyses.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from ..core.analysis import Analysis
 from ..corpora.conllu import strip_subtype
+from ..report.result import tidy
 
 DIRECTIONS = ("dep->head", "head<-dep")
 CLARK_OFFSETS = tuple(range(-3, 3))      # Clark's code: range(-3, 3) = -3..+2
@@ -145,7 +148,11 @@ class DependencyHeadScores:
         return out
 
     def tidy(self, *, task: str = "deps", model: str = "", split: str = "") -> pd.DataFrame:
-        """One row per (relation, layer, head, direction) and per (relation, offset): accuracy and count."""
+        """One row per (relation, layer, head, direction) and per (relation, offset): accuracy and count.
+
+        The shared schema (task, relation, direction, model, layer, head, metric, value …): baseline rows have
+        an empty layer/head, ``baseline`` = ``"offset"`` and their offset in ``offset``.
+        """
         rows = []
         for rel, (count, head, off) in self._aggregates().items():
             if count == 0:
@@ -156,16 +163,17 @@ class DependencyHeadScores:
                     for h in range(self.H):
                         rows.append({"task": task, "relation": rel, "model": model, "layer": l + 1, "head": h + 1,
                                      "direction": direction, "offset": pd.NA, "probe": "attention-head",
-                                     "split": split, "metric": "accuracy", "value": float(acc[d, l, h]),
-                                     "n": count})
+                                     "baseline": pd.NA, "split": split, "metric": "accuracy",
+                                     "value": float(acc[d, l, h]), "n": count})
             for k, o in enumerate(self.offsets):
                 rows.append({"task": task, "relation": rel, "model": model, "layer": pd.NA, "head": pd.NA,
-                             "direction": pd.NA, "offset": o, "probe": "offset", "split": split,
-                             "metric": "accuracy", "value": float(off[k] / count), "n": count})
-        df = pd.DataFrame(rows)
-        for c in ("layer", "head", "offset"):
-            df[c] = df[c].astype("Int64")
-        return df
+                             "direction": pd.NA, "offset": o, "probe": "offset", "baseline": "offset",
+                             "split": split, "metric": "accuracy", "value": float(off[k] / count), "n": count})
+        columns = ["task", "relation", "model", "layer", "head", "direction", "offset", "probe", "baseline",
+                   "split", "metric", "value", "n"]
+        df = pd.DataFrame(rows, columns=columns)
+        df["offset"] = df["offset"].astype("Int64")
+        return tidy(df, task=task, model=model, keys=["relation", "direction"])
 
     def best(self, *, min_count: int = 100, skip=("root", "punct")) -> pd.DataFrame:
         """Clark's Table 1: per relation the best head (over layers × heads × directions) and best offset.
@@ -189,3 +197,50 @@ class DependencyHeadScores:
         """[L, H] accuracy of one relation and direction (for heat maps)."""
         count, head, _ = self._aggregates()[relation]
         return head[DIRECTIONS.index(direction)] / max(count, 1)
+
+
+class DependencyHeads(Analysis):
+    """Clark et al.'s dependency-head accuracy as a corpus :class:`~probekit.core.analysis.Analysis`.
+
+    Each example brings its gold tree (``example.words``, ``example.meta["heads"]`` 1-based with 0 = root,
+    ``example.meta["deprels"]``, as :func:`~probekit.corpora.conllu.read_conllu` gives them); ``update`` scores
+    its word-level attention and drops it. Truncated inputs have no complete tree: they are counted in
+    ``truncated``, not scored. ``result()`` is the tidy table (see :meth:`DependencyHeadScores.tidy`);
+    ``scores`` keeps the counts (``best()``, ``layer_head()``)::
+
+        deps, = pk.analyze(encoder, pk.read_conllu("dev.conllu"), [pk.DependencyHeads(encoder)])
+    """
+
+    needs_attention = True
+    needs_hidden = False
+    level = "word"
+
+    def __init__(self, encoder=None, *, num_layers: int | None = None, num_heads: int | None = None,
+                 offsets=DEFAULT_OFFSETS, strip_subtypes: bool = False, model: str | None = None, split: str = ""):
+        if encoder is not None:
+            num_layers = num_layers or encoder.num_layers
+            num_heads = num_heads or encoder.num_heads
+            model = model if model is not None else encoder.name
+        if not num_layers or not num_heads:
+            raise ValueError("DependencyHeads needs an encoder, or num_layers and num_heads")
+        self.scores = DependencyHeadScores(num_layers, num_heads, offsets=offsets, strip_subtypes=strip_subtypes)
+        self.model, self.split = model or "", split
+        self.truncated = 0
+
+    def update(self, activations, example) -> None:
+        from ..core.errors import UserError
+        from .common import check_word_units
+
+        if activations.truncated:
+            self.truncated += 1     # a cut sentence has no complete tree to score; counted and reported instead
+            return
+        meta = example.meta or {}
+        if "heads" not in meta or "deprels" not in meta:
+            raise UserError(f"{meta.get('source') or 'an example'}: DependencyHeads needs a gold tree "
+                            "(meta['heads'] and meta['deprels'], as read_conllu gives them)")
+        check_word_units(activations, example, "dependency scoring")
+        self.scores.add(activations.attention.array, activations.special, list(example.words), meta["heads"],
+                        meta["deprels"])
+
+    def result(self) -> pd.DataFrame:
+        return self.scores.tidy(model=self.model, split=self.split)
