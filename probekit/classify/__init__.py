@@ -1,0 +1,1 @@
+"""Classifiers with explainable pooling heads: readers, heads, the model, training, baselines, saving."""
