@@ -52,11 +52,13 @@ class Alignment:
 
 
 def align_encoding(encoding, tokens: list[str], words_a: list[str] | None, words_b: list[str] | None,
-                   text: str | None) -> Alignment:
+                   text: str | None, replaced: dict[tuple[int, int], str] | None = None) -> Alignment:
     """Alignment of one ``tokenizers.Encoding`` (``batch.encodings[i]``).
 
     With pre-split words, a token's word is ``(sequence id, word id)``; with raw text the tokenizer's
-    pre-tokenisation defines the words and their strings come from the character offsets.
+    pre-tokenisation defines the words and their strings come from the character offsets. ``replaced`` maps
+    character spans of ``text`` that stand in for another word (the unknown token in place of a word that
+    became no token) to that word, so the unit keeps the user's string.
     """
     seq_ids = encoding.sequence_ids
     word_ids = encoding.word_ids
@@ -93,7 +95,7 @@ def align_encoding(encoding, tokens: list[str], words_a: list[str] | None, words
         for u, toks in spans.items():
             start = min(offsets[t][0] for t in toks)
             end = max(offsets[t][1] for t in toks)
-            units[u] = text[start:end]
+            units[u] = (replaced or {}).get((start, end), text[start:end])
     return Alignment(units=units, special=np.array(special, dtype=bool),
                      word_ids=np.array(unit_word, dtype=np.int64), token_unit=token_unit)
 

@@ -10,11 +10,17 @@ A store is a folder readable with numpy alone (``allow_pickle=False``) plus one 
   ``attention_offsets.npy[i]``
 - ``special.npy`` / ``word_ids.npy`` per-unit flags / word indices, aligned with the hidden rows
 
-Writes go to a temporary folder renamed into place, so a killed run leaves no half-written entry; a damaged
-entry fails its checksum, is reported in one line and recomputed.
+- ``meta.json.sha256``  the checksum of ``meta.json``, written last: an entry without it is incomplete
+
+Writes go to a temporary folder renamed into place, so a killed run leaves no half-written entry. Nothing
+invalid is stored: the request is checked before any work and the filled store before the rename (every
+sentence extracted, finite states, attention rows summing to 1). A damaged entry (any file, ``meta.json``
+included) is reported in one line and recomputed; a read-only cache folder is a warning and the run goes on
+without the cache; a full disk is one :class:`UserError` naming the path, with the partial entry removed.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -27,11 +33,32 @@ from typing import Sequence
 
 import numpy as np
 
+from . import checks
+from .alignment import ATTENTION_FROM, POOLINGS
 from .encoder import Encoder
+from .errors import UserError
 from .examples import Example
-from .extraction import encode_examples, extract
+from .extraction import SEGMENT_IDS, encode_examples, extract
 
 FORMAT_VERSION = 1
+DTYPES = ("float16", "float32")
+CHECKSUM = "meta.json.sha256"
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+class NotWritable(UserError):
+    """The cache folder cannot be written (read-only, no permission): callers may go on without the cache."""
+
+
+def check_request(*, batch_size, max_length, dtype, pooling, attention_from, segment_ids) -> None:
+    """Refuse a request that would store garbage (``batch_size=-1`` extracts nothing), before any work."""
+    checks.positive("batch_size", batch_size)
+    checks.max_length(max_length)
+    checks.choice("dtype", dtype, DTYPES)
+    checks.choice("pooling", pooling, POOLINGS)
+    checks.choice("attention_from", attention_from, ATTENTION_FROM)
+    checks.choice("segment_ids", segment_ids, SEGMENT_IDS)
 
 
 def default_cache_dir() -> Path:
@@ -116,14 +143,67 @@ class ActivationStore:
         return slice(int(self.offsets[index]), int(self.offsets[index + 1]))
 
     def verify(self) -> str | None:
-        """None if every file matches its recorded checksum, else what is wrong."""
-        for name, info in self.meta["files"].items():
-            p = self.path / name
-            if not p.is_file():
-                return f"{name} is missing"
-            if p.stat().st_size != info["bytes"] or _crc(p) != info["crc32"]:
-                return f"{name} is damaged"
+        """None if every file (``meta.json`` included) matches its checksum and the arrays fit together, else
+        what is wrong."""
+        return entry_problem(self.path) or self._structure_problem()
+
+    def _structure_problem(self) -> str | None:
+        """Shapes that must agree with each other and with ``meta.json`` (cheap: headers only)."""
+        n, total = len(self), int(self.offsets[-1]) if len(self.offsets) else -1
+        counts = np.diff(self.offsets)
+        if len(self.offsets) != self.meta["n_sentences"] + 1 or (n and (self.offsets[0] != 0 or counts.min() < 1)):
+            return "offsets.npy does not match the sentences"
+        if len(self.units) != n or any(len(u) != c for u, c in zip(self.units, counts.tolist())):
+            return "units.jsonl does not match offsets.npy"
+        if self.special.shape != (total,) or self.word_ids.shape != (total,):
+            return "special.npy or word_ids.npy does not match offsets.npy"
+        if self.meta["hidden"] and total:
+            for layer in range(self.num_layers + 1):
+                if self.hidden(layer).shape != (total, int(self.meta["hidden_size"])):
+                    return f"hidden_{layer:02d}.npy has the wrong shape"
+        if self.meta["attention"] and total:
+            size = int(self._att_offsets[-1])
+            if len(self._att_offsets) != n + 1 or any(f.shape != (size,) for f in self._attention_files()):
+                return "the attention files do not match offsets.npy"
         return None
+
+
+def expected_files(meta: dict) -> list[str]:
+    """Every file an entry described by ``meta`` must have (a dropped layer is a damaged entry)."""
+    L = int(meta["num_layers"])
+    names = ["offsets.npy", "special.npy", "word_ids.npy", "units.jsonl"]
+    if meta["hidden"]:
+        names += [f"hidden_{l:02d}.npy" for l in range(L + 1)]
+    if meta["attention"]:
+        names += ["attention_offsets.npy"] + [f"attention_{l:02d}.npy" for l in range(1, L + 1)]
+    if meta["no_position"] and meta["n_sentences"]:
+        names.append("no_position.npy")
+    return names
+
+
+def entry_problem(path: str | os.PathLike) -> str | None:
+    """What is wrong with the files of the entry at ``path`` (None if nothing), checked without parsing any
+    ``.npy`` header: ``meta.json`` against ``meta.json.sha256``, then every file against ``meta.json``."""
+    path = Path(path)
+    if not (path / CHECKSUM).is_file():
+        return f"{CHECKSUM} is missing (incomplete, or written by an older probekit)"
+    if not (path / "meta.json").is_file():
+        return "meta.json is missing"
+    raw = (path / "meta.json").read_bytes()
+    if hashlib.sha256(raw).hexdigest() != (path / CHECKSUM).read_text(encoding="ascii", errors="replace").strip():
+        return "meta.json does not match its checksum"
+    meta = json.loads(raw)
+    files = meta["files"]
+    for name in expected_files(meta):
+        if name not in files:
+            return f"{name} is not listed in meta.json"
+    for name, info in files.items():
+        p = path / name
+        if not p.is_file():
+            return f"{name} is missing"
+        if p.stat().st_size != info["bytes"] or _crc(p) != info["crc32"]:
+            return f"{name} is damaged"
+    return None
 
 
 def cache_key(encoder: Encoder, examples: Sequence[Example], options: dict) -> str:
@@ -140,25 +220,97 @@ def write_store(encoder: Encoder, examples: Sequence[Example], path: str | os.Pa
                 attention: bool = False, no_position: bool = False, pooling: str = "mean",
                 attention_from: str = "mean", max_length: int | None = None, batch_size: int = 32,
                 dtype: str = "float16", segment_ids: str = "standard", extra_meta: dict | None = None) -> Path:
-    """Extract and write a store at ``path`` atomically (temporary sibling folder, then rename)."""
+    """Extract and write a store at ``path`` atomically (temporary sibling folder, then rename).
+
+    Raises :class:`NotWritable` when ``path``'s folder cannot be written, and :class:`UserError` naming the
+    path on a full disk; either way no temporary folder is left behind.
+    """
+    check_request(batch_size=batch_size, max_length=max_length, dtype=dtype, pooling=pooling,
+                  attention_from=attention_from, segment_ids=segment_ids)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as exc:
+        raise _disk_error(exc, path) from None
     try:
         _fill(encoder, examples, tmp, hidden, attention, no_position, pooling, attention_from, max_length,
               batch_size, dtype, segment_ids, extra_meta or {})
         try:
             os.rename(tmp, path)
         except OSError:
-            if (path / "meta.json").is_file():  # someone else finished the same entry first
+            if path.is_dir() and entry_problem(path) is None:  # someone else finished the same entry first
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 shutil.rmtree(path, ignore_errors=True)
                 os.rename(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _disk_error(exc, path) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _disk_error(exc: OSError, path: Path) -> Exception:
+    """The one-line error for a disk fault while writing the store at ``path`` (other errors pass as they are)."""
+    if exc.errno in _READ_ONLY:
+        return NotWritable(f"cannot write activations to {exc.filename or path.parent}: {exc.strerror}")
+    if exc.errno in _DISK_FULL:
+        return UserError(f"cannot write activations to {path}: {exc.strerror} (the partial files were removed)")
+    return exc
+
+
+def _reserve(f, nbytes: int, path: Path) -> None:
+    """Claim the disk blocks of ``nbytes`` now: a full disk then fails here as ENOSPC, not later as SIGBUS when
+    a write into the memory map finds no block."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        try:
+            fallocate(f.fileno(), 0, nbytes)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
+    f.truncate(nbytes)   # no way to reserve here (not Linux, or a file system without it): a sparse file
+
+
+def _new_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A new ``.npy`` file of ``shape``, its space reserved, mapped for writing.
+
+    A plain ndarray view of the mapping: per-sentence writes skip np.memmap's subclass overhead. The pages reach
+    the file through the OS page cache, which a killed process does not lose, so there is no msync; the rename
+    in :func:`write_store` is what makes the entry visible.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_2_0(f, header)
+        offset = f.tell()
+        _reserve(f, offset + nbytes, path)
+    if nbytes == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r+", offset=offset, shape=shape).view(np.ndarray)
+
+
+def _check_activations(act, n_units: int, source: str, encoder: Encoder) -> None:
+    """Refuse what must never be stored: a sentence without units, non-finite values, attention rows that do
+    not sum to 1 (zero attention), all-zero hidden states."""
+    if len(act.units) != n_units or n_units < 1:
+        raise RuntimeError(f"{source}: extraction gave {len(act.units)} units, the alignment {n_units}; "
+                           f"nothing was cached")
+    for what, arr in (("hidden states", act.hidden), ("no-position embeddings", act.no_position),
+                      ("attention", None if act.attention is None else act.attention.array)):
+        if arr is not None and not np.isfinite(arr).all():
+            raise UserError(f"{source}: model {encoder.name} gives non-finite {what}; nothing was cached")
+    if act.hidden is not None and not act.hidden.any():
+        raise RuntimeError(f"{source}: all hidden states are zero; nothing was cached")
+    if act.attention is not None:
+        sums = act.attention.array.sum(axis=-1, dtype=np.float32)
+        if not np.allclose(sums, 1.0, atol=2e-2):
+            raise RuntimeError(f"{source}: attention rows sum to {sums.min():.3g}…{sums.max():.3g}, not 1; "
+                               f"nothing was cached")
 
 
 def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling, attention_from, max_length,
@@ -169,25 +321,21 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
     total = int(offsets[-1])
     L, H, D = encoder.num_layers, encoder.num_heads, encoder.hidden_size
     np_dtype = np.dtype(dtype)
-
-    def new_file(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        # A plain ndarray view of the mapping: per-sentence writes skip np.memmap's subclass overhead. The
-        # pages reach the file through the OS page cache, which a killed process does not lose, so there is
-        # no msync; the rename below is what makes the entry visible.
-        return np.lib.format.open_memmap(out / name, mode="w+", dtype=np_dtype, shape=shape).view(np.ndarray)
-
-    hid_files = [new_file(f"hidden_{l:02d}.npy", (total, D)) for l in range(L + 1)] if hidden else []
+    hid_files = [_new_npy(out / f"hidden_{l:02d}.npy", np_dtype, (total, D)) for l in range(L + 1)] if hidden else []
     att_offsets = np.concatenate([[0], np.cumsum(H * counts * counts)]).astype(np.int64)
-    att_files = ([new_file(f"attention_{l:02d}.npy", (int(att_offsets[-1]),)) for l in range(1, L + 1)]
-                 if attention else [])
+    att_files = ([_new_npy(out / f"attention_{l:02d}.npy", np_dtype, (int(att_offsets[-1]),))
+                  for l in range(1, L + 1)] if attention else [])
     nopos_file = None
     special = np.zeros(total, dtype=bool)
     word_ids = np.zeros(total, dtype=np.int64)
     units: list[list[str]] = [[] for _ in encoded]
+    seen = np.zeros(len(encoded), dtype=bool)
     for act in extract(encoder, examples, hidden=hidden, attention=attention, pooling=pooling,
                        attention_from=attention_from, batch_size=batch_size, no_position=no_position,
                        encoded=encoded, dtype=dtype):
         i = act.index
+        _check_activations(act, int(counts[i]), examples[i].meta.get("source", f"input {i + 1}"), encoder)
+        seen[i] = True
         rows = slice(int(offsets[i]), int(offsets[i + 1]))
         special[rows] = act.special
         word_ids[rows] = act.word_ids
@@ -198,8 +346,11 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
             f[int(att_offsets[i]):int(att_offsets[i + 1])] = act.attention.array[l].reshape(-1)
         if no_position:
             if nopos_file is None:
-                nopos_file = new_file("no_position.npy", (total, act.no_position.shape[-1]))
+                nopos_file = _new_npy(out / "no_position.npy", np_dtype, (total, act.no_position.shape[-1]))
             nopos_file[rows] = act.no_position
+    if not seen.all():
+        raise RuntimeError(f"extraction skipped {int((~seen).sum())} of {len(seen)} inputs (first: input "
+                           f"{int(np.flatnonzero(~seen)[0]) + 1}); nothing was cached")
     del hid_files, att_files, nopos_file
     np.save(out / "offsets.npy", offsets, allow_pickle=False)
     np.save(out / "special.npy", special, allow_pickle=False)
@@ -216,7 +367,36 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
             "no_position": bool(no_position), "pooling": pooling, "attention_from": attention_from,
             "segment_ids": segment_ids, "max_length": min(max_length or encoder.max_length, encoder.max_length),
             "truncated": [e.index for e in encoded if e.truncated], "files": files, **extra_meta}
-    (out / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    raw = json.dumps(meta, indent=1).encode("utf-8")
+    (out / "meta.json").write_bytes(raw)
+    (out / CHECKSUM).write_text(hashlib.sha256(raw).hexdigest() + "\n", encoding="ascii")  # last: complete
+
+
+def _temporary_store(encoder: Encoder, examples: Sequence[Example], kwargs: dict) -> ActivationStore:
+    """A store in a temporary folder that lives as long as the returned object (``use_cache=False``)."""
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix="probekit-")
+    except OSError as exc:
+        raise UserError(f"cannot create a temporary folder in {tempfile.gettempdir()}: {exc.strerror}") from None
+    try:
+        return ActivationStore(write_store(encoder, examples, Path(tmp.name) / "store", **kwargs), _tmp=tmp)
+    except BaseException:
+        tmp.cleanup()
+        raise
+
+
+def _open_entry(entry: Path) -> tuple[ActivationStore | None, str | None]:
+    """(store, None) for a sound entry, else (None, what is wrong): any failure to read it counts as damage."""
+    try:
+        problem = entry_problem(entry)
+        if problem is None:
+            store = ActivationStore(entry)
+            problem = store._structure_problem()
+            if problem is None:
+                return store, None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail in any way; the entry is then recomputed
+        problem = f"unreadable: {exc.__class__.__name__}"
+    return None, problem
 
 
 def get_activations(encoder: Encoder, examples: Sequence[Example], *, cache_dir: str | os.PathLike | None = None,
@@ -227,27 +407,27 @@ def get_activations(encoder: Encoder, examples: Sequence[Example], *, cache_dir:
 
     The key fingerprints the model (name and weights), tokenizer, inputs, pooling, max length and options, so
     only a truly identical request is served from disk. With ``use_cache=False`` the store lives in a
-    temporary folder for as long as the returned object.
+    temporary folder for as long as the returned object; so does it, after one warning, when the cache folder
+    cannot be written.
     """
+    check_request(batch_size=batch_size, max_length=max_length, dtype=dtype, pooling=pooling,
+                  attention_from=attention_from, segment_ids=segment_ids)
     options = dict(hidden=hidden, attention=attention, no_position=no_position, pooling=pooling,
                    attention_from=attention_from, dtype=dtype, segment_ids=segment_ids,
                    max_length=min(max_length or encoder.max_length, encoder.max_length))
     kwargs = dict(options, batch_size=batch_size)
     if not use_cache:
-        tmp = tempfile.TemporaryDirectory(prefix="probekit-")
-        return ActivationStore(write_store(encoder, examples, Path(tmp.name) / "store", **kwargs), _tmp=tmp)
+        return _temporary_store(encoder, examples, kwargs)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = root / cache_key(encoder, examples, options)
-    if (entry / "meta.json").is_file():
-        try:
-            store = ActivationStore(entry)
-            problem = store.verify()
-        except (ValueError, OSError, KeyError, json.JSONDecodeError) as exc:
-            problem = f"unreadable ({exc.__class__.__name__})"
-        if problem is None:
+    if entry.exists():
+        store, problem = _open_entry(entry)
+        if store is not None:
             return store
         print(f"probekit: warning: cache entry {entry} is damaged ({problem}); recomputing", file=sys.stderr)
         shutil.rmtree(entry, ignore_errors=True)
-    elif entry.exists():
-        shutil.rmtree(entry, ignore_errors=True)
-    return ActivationStore(write_store(encoder, examples, entry, **kwargs))
+    try:
+        return ActivationStore(write_store(encoder, examples, entry, **kwargs))
+    except NotWritable as exc:
+        print(f"probekit: warning: {exc}; running without the cache", file=sys.stderr)
+        return _temporary_store(encoder, examples, kwargs)

@@ -114,32 +114,78 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _tokenize(encoder: Encoder, examples: Sequence[Example], max_length: int, truncation: bool):
+def _inputs(examples: Sequence[Example]) -> list[tuple]:
+    """What the tokenizer is given for each example: ("words", words, words_b) or ("text", text, text_b)."""
+    out = []
+    for ex in examples:
+        if ex.words is not None:
+            out.append(("words", list(ex.words), None if ex.words_b is None else list(ex.words_b)))
+        else:
+            out.append(("text", _clean(ex.text), None if ex.words_b is None else " ".join(ex.words_b)))
+    return out
+
+
+def _tokenize(encoder: Encoder, inputs: Sequence[tuple], max_length: int, truncation: bool) -> list[tuple]:
+    """(input ids, token type ids, ``tokenizers.Encoding``) of each input, one tokenizer call per kind."""
     tok = encoder.tokenizer
     kwargs = dict(truncation=truncation, max_length=max_length if truncation else None,
                   return_token_type_ids=True, return_attention_mask=False, return_offsets_mapping=False)
     groups: dict[tuple[str, bool], list[int]] = {}
-    for i, ex in enumerate(examples):
-        kind = "words" if ex.words is not None else "text"
-        groups.setdefault((kind, ex.words_b is not None), []).append(i)
-    out: dict[int, tuple] = {}
+    for i, (kind, _, second) in enumerate(inputs):
+        groups.setdefault((kind, second is not None), []).append(i)
+    out: list = [None] * len(inputs)
     for (kind, pair), idx in groups.items():
-        if kind == "words":
-            first = [list(examples[i].words) for i in idx]
-            second = [list(examples[i].words_b) for i in idx] if pair else None
-            batch = tok(first, second, is_split_into_words=True, **kwargs)
-        else:
-            first = [_clean(examples[i].text) for i in idx]
-            second = [" ".join(examples[i].words_b) for i in idx] if pair else None
-            batch = tok(first, second, **kwargs)
+        first = [inputs[i][1] for i in idx]
+        second = [inputs[i][2] for i in idx] if pair else None
+        batch = tok(first, second, is_split_into_words=kind == "words", **kwargs)
         for j, i in enumerate(idx):
             out[i] = (batch["input_ids"][j], batch.get("token_type_ids", [None] * len(idx))[j], batch.encodings[j])
     return out
 
 
+def _without_empty_words(inputs: list[tuple], encodings: list[tuple], unk: str) -> dict[int, tuple]:
+    """Inputs in which a word became no token at all (U+200B, a lone soft hyphen U+00AD under BERT's
+    normaliser), rewritten with the unknown token in that word's place, so every word keeps one unit and the
+    word indices stay those of the input. Returns {input index: (rewritten input, {span: original word})}.
+
+    With words the alignment takes each unit's string from the original words; with text the rewritten spans
+    map back to the original characters.
+    """
+    redo: dict[int, tuple] = {}
+    for i, ((kind, first, second), (_, _, enc)) in enumerate(zip(inputs, encodings)):
+        if kind == "words":
+            present = {(s, w) for s, w in zip(enc.sequence_ids, enc.word_ids) if w is not None and s is not None}
+            a = [unk if (0, k) not in present else w for k, w in enumerate(first)]
+            b = None if second is None else [unk if (1, k) not in present else w for k, w in enumerate(second)]
+            if a != first or b != second:
+                redo[i] = ((kind, a, b), {})
+            continue
+        spans = [(s, e) for (s, e), seq in zip(enc.offsets, enc.sequence_ids) if seq == 0 and e > s]
+        pieces, replaced, pos, new_pos, j, changed = [], {}, 0, 0, 0, False
+        for word in first.split(" ") if first else []:
+            start, end = pos, pos + len(word)
+            pos = end + 1
+            while j < len(spans) and spans[j][1] <= start:   # offsets run left to right: one pass
+                j += 1
+            if not (j < len(spans) and spans[j][0] < end):
+                replaced[(new_pos, new_pos + len(unk))] = word
+                word, changed = unk, True
+            pieces.append(word)
+            new_pos += len(word) + 1
+        if changed:
+            redo[i] = ((kind, " ".join(pieces), second), replaced)
+    return redo
+
+
 def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length: int | None = None,
                     level: str = "word", segment_ids: str = "standard", warn: bool = True) -> list[Encoded]:
-    """Tokenise and align every example; inputs longer than the model's maximum are truncated and counted."""
+    """Tokenise and align every example; inputs longer than the model's maximum are truncated and counted.
+
+    A word the tokenizer turns into no token is given the unknown token (one warning), never dropped.
+    """
+    from . import checks
+
+    checks.max_length(max_length)
     if segment_ids not in SEGMENT_IDS:
         raise ValueError(f"segment_ids must be one of {SEGMENT_IDS}")
     limit = min(max_length or encoder.max_length, encoder.max_length)
@@ -147,12 +193,25 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
         if ex.words is not None and any(not isinstance(w, str) or not w or any(c.isspace() for c in w)
                                         for w in list(ex.words) + list(ex.words_b or [])):
             raise ValueError(f"words must be non-empty strings without whitespace: {ex.words!r}")
-    full = _tokenize(encoder, examples, limit, truncation=False)
-    long = [i for i, (ids, _, _) in full.items() if len(ids) > limit]
+    inputs = _inputs(examples)
+    full = _tokenize(encoder, inputs, limit, truncation=False)
+    replaced: dict[int, dict] = {}
+    unk = encoder.tokenizer.unk_token
+    redo = _without_empty_words(inputs, full, unk) if unk is not None else {}
+    if redo:
+        idx = sorted(redo)
+        for i in idx:
+            inputs[i], replaced[i] = redo[i]
+        for i, again in zip(idx, _tokenize(encoder, [inputs[i] for i in idx], limit, truncation=False)):
+            full[i] = again
+        if warn:
+            first = examples[idx[0]].meta.get("source", f"input {idx[0] + 1}")
+            print(f"probekit: warning: {len(idx)} of {len(examples)} inputs have a word that the tokenizer turns "
+                  f"into no token; it is read as {unk} (first: {first})", file=sys.stderr)
+    long = [i for i, (ids, _, _) in enumerate(full) if len(ids) > limit]
     if long:
-        cut = _tokenize(encoder, [examples[i] for i in long], limit, truncation=True)
-        for j, i in enumerate(long):
-            full[i] = cut[j]
+        for i, cut in zip(long, _tokenize(encoder, [inputs[i] for i in long], limit, truncation=True)):
+            full[i] = cut
     if long and warn:
         print(f"probekit: warning: {len(long)} of {len(examples)} inputs were longer than {limit} tokens "
               f"and were truncated", file=sys.stderr)
@@ -167,7 +226,7 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
                                              for t, w in zip(ids, enc.word_ids)])
         else:
             align = align_encoding(enc, tokens, ex.words, ex.words_b,
-                                   None if ex.text is None else _clean(ex.text))
+                                   None if ex.text is None else inputs[i][1], replaced=replaced.get(i))
         if tt is not None and segment_ids == "zero":
             tt = [0] * len(tt)
         encoded.append(Encoded(index=i, input_ids=list(ids), token_type_ids=None if tt is None else list(tt),
@@ -246,6 +305,9 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
     sentence's own block (padding cut), in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
     silences the truncation warning (for a second pass over the same inputs).
     """
+    from . import checks
+
+    checks.positive("batch_size", batch_size)
     if level not in ("word", "token"):
         raise ValueError("level must be 'word' or 'token'")
     if attention and not encoder.attention:
