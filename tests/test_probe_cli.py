@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from probekit.corpora.grammar import Grammar, generate
-from probekit.probe import main, run_probe
+import probekit as pk
+from probekit.core.errors import UserError
+from probekit.probe import main
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,8 @@ def test_run_writes_tidy_results_and_is_deterministic(tiny_model_dirs, corpus, t
     assert main(args_for(model, corpus, tmp_path / "a", tmp_path / "cache")) == 0
     assert "results" in capsys.readouterr().out
     df = pd.read_csv(tmp_path / "a" / "results.csv")
-    assert list(df.columns)[:8] == ["task", "n", "model", "layer", "probe", "split", "metric", "value"]
+    assert list(df.columns)[:9] == ["task", "n", "model", "layer", "head", "metric", "value", "probe", "split"]
+    assert df["head"].isna().all()
     assert set(df["probe"]) == {"linear", "mlp", "linear-nopos", "mlp-nopos"}
     assert set(df["split"]) == {"train", "dev", "gen"} and set(df["n"]) == {1, 3}
     assert sorted(df[df.probe == "linear"]["layer"].unique()) == [0, 1, 2]
@@ -49,10 +52,61 @@ def test_run_writes_tidy_results_and_is_deterministic(tiny_model_dirs, corpus, t
 
 
 def test_python_function_returns_the_same_table(tiny_model_dirs, corpus, tmp_path):
-    df = run_probe("nth_token", model=str(tiny_model_dirs["bert"]), corpus=str(corpus), n=[1, 3], epochs=2,
-                   quiet=True, cache_dir=str(tmp_path))
+    """pk.probe(...).frame is exactly the CLI's results.csv for the same options."""
+    assert main(args_for(tiny_model_dirs["bert"], corpus, tmp_path / "cli", tmp_path / "cache")) == 0
+    result = pk.probe("nth_token", model=str(tiny_model_dirs["bert"]), corpus=str(corpus), n=[1, 3], epochs=2,
+                      quiet=True, cache_dir=str(tmp_path / "cache"))
+    df = result.frame
     assert set(df["n"]) == {1, 3} and len(df) == 2 * 3 * (3 * 2 + 2)
-    assert "value" in df and df["task"].eq("nth_token").all()
+    cli = pd.read_csv(tmp_path / "cli" / "results.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(__import__("io").StringIO(df.to_csv(index=False))), cli)
+    assert result.record["arguments"]["n"] == [1, 3] and result.record["command"] == "probe"
+    written = result.write(tmp_path / "py", figures=("png", "svg"))
+    assert (written / "results.csv").read_bytes() == (tmp_path / "cli" / "results.csv").read_bytes()
+    assert (written / "accuracy_by_layer.svg").stat().st_size > 0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": 0}, "--batch-size must be at least 1 (got 0)"),
+    ({"batch_size": -1}, "--batch-size must be at least 1"),
+    ({"epochs": 0}, "--epochs must be at least 1"),
+    ({"lr": float("nan")}, "--lr must be a finite number"),
+    ({"lr": 0}, "--lr must be greater than 0"),
+    ({"lr": -1e-3}, "--lr must be greater than 0"),
+    ({"mlp_hidden": 0}, "--mlp-hidden must be at least 1"),
+    ({"max_length": 0}, "--max-length must be at least 3"),
+    ({"max_length": 2}, "--max-length must be at least 3"),
+    ({"max_length": -5}, "--max-length must be at least 3"),
+    ({"device": "cuda:7"}, "--device cuda:7"),
+    ({"device": "tpu"}, "--device"),
+    ({"n": "0-2"}, "--n: positions must be positive"),
+    ({"n": "a"}, "--n: expected positions"),
+    ({"probes": ["svm"]}, "--probes: unknown 'svm'"),
+    ({"split_sizes": "1,2,3"}, "task nth_token has no option --split-sizes"),
+])
+def test_bad_values_are_user_errors_in_python_and_exit_2(tiny_model_dirs, tmp_path, capsys, options, message):
+    with pytest.raises(UserError, match=__import__("re").escape(message)):
+        pk.probe("nth_token", model=str(tiny_model_dirs["bert"]), quiet=True, **options)
+    flags = []
+    for key, value in options.items():
+        flags += [f"--{key.replace('_', '-')}", *(value if isinstance(value, list) else [str(value)])]
+    assert main(["--model", str(tiny_model_dirs["bert"]), "--out", str(tmp_path / "run"), "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("probekit: error:") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_split_sizes_as_text_or_tuple_and_tiny_splits_warn(tiny_model_dirs, tmp_path, capsys):
+    a = pk.probe("auxiliary", model=str(tiny_model_dirs["bert"]), split_sizes="30,8,8", epochs=1,
+                 probes=["linear"], no_cache=True, quiet=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dev 8, gen 8" in err and "train 30" in err and "noisy" in err
+    assert "noisy" in a.warning
+    b = pk.probe("auxiliary", model=str(tiny_model_dirs["bert"]), split_sizes=(30, 8, 8), epochs=1,
+                 probes=["linear"], no_cache=True, quiet=True)
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    with pytest.raises(UserError, match="three positive counts"):
+        pk.probe("auxiliary", split_sizes="200,50", quiet=True)
 
 
 def run_cli(*argv):

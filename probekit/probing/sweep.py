@@ -5,8 +5,6 @@ reported as probes ``linear-nopos`` / ``mlp-nopos`` at layer 0).
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pandas as pd
 import torch
@@ -80,8 +78,10 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
     return pd.DataFrame(rows)
 
 
-def activations_for(encoder: Encoder, data: ProbingData, options: argparse.Namespace) -> ActivationStore:
-    return get_activations(encoder, data.examples, cache_dir=options.cache_dir, use_cache=not options.no_cache,
+def activations_for(encoder: Encoder, data: ProbingData, *, pooling: str = "mean", max_length: int | None = None,
+                    batch_size: int = 32, dtype: str = "float16", cache_dir=None,
+                    no_cache: bool = False) -> ActivationStore:
+    """The hidden states of every layer (and layer 0 without positions, where the model has a table), cached."""
+    return get_activations(encoder, data.examples, cache_dir=cache_dir, use_cache=not no_cache,
                            hidden=True, no_position=encoder.position_embeddings is not None,
-                           pooling=options.pooling, max_length=options.max_length,
-                           batch_size=options.batch_size, dtype=options.dtype)
+                           pooling=pooling, max_length=max_length, batch_size=batch_size, dtype=dtype)
