@@ -196,12 +196,39 @@ def test_data_cli_writes_valid_json_lines(tmp_path, capsys):
     (["--task", "nope"], "unknown task 'nope'"),
     (["--task", "agreement", "--conditions", "R1"], "not of --task agreement"),
     (["--task", "auxiliary", "--split-sizes", "5,0,1"], "three positive counts"),
+    (["--task", "auxiliary", "--split-sizes", "200,50"], "three positive counts"),
+    (["--task", "nth_token", "--sentences", "10", "--tsv"], "--sentences, --tsv only apply to --task agreement"),
+    (["--task", "subject", "--conditions", "A1"], "--conditions only apply to --task agreement"),
+    (["--task", "nth_token", "--sentences", "0"], "--sentences only apply"),
+    (["--task", "agreement", "--size", "paper"], "--size: not an option of --task agreement"),
+    (["--task", "agreement", "--sentences", "0"], "--sentences must be at least 1 (got 0)"),
+    (["--task", "reflexive", "--seed", "x"], "--seed"),
 ])
 def test_data_cli_errors(tmp_path, capsys, argv, message):
     assert data_cli.main(argv + ["--out", str(tmp_path / "x"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_data_function_frame_equals_the_written_json_lines(tmp_path):
+    """pk.data(...).frame holds exactly the records the command writes, for the same options."""
+    import probekit as pk
+
+    for task, options, argv in [("agreement", {"conditions": ["A1", "A4"], "sentences": 4, "seed": 2},
+                                 ["--conditions", "A1", "A4", "--sentences", "4", "--seed", "2"]),
+                                ("auxiliary", {"split_sizes": "6,2,2"}, ["--split-sizes", "6,2,2"])]:
+        out = tmp_path / task
+        assert data_cli.main(["--task", task, "--out", str(out), "--quiet", *argv]) == 0
+        written = pd.read_json(out / f"{task}.jsonl", lines=True)
+        result = pk.data(task, **options)
+        assert len(result.frame) == len(written) > 0
+        pd.testing.assert_frame_equal(pd.read_json(__import__("io").StringIO(
+            result.frame.to_json(orient="records", lines=True)), lines=True), written)
+    with pytest.raises(UserError, match="only apply to --task agreement"):
+        pk.data("nth_token", sentences=10, tsv=True)
+    with pytest.raises(UserError, match="three positive counts"):
+        pk.data("subject", split_sizes="200,50")
 
 
 # --- python -m probekit.probe --task auxiliary / subject -------------------------------------------------------
