@@ -162,4 +162,4 @@ def test_parse_cli_end_to_end(tmp_path, tiny_model_dirs, capsys):
     assert len(weights) == 2 * 2 * 4
     assert json.loads((out / "config.json").read_text())["counts"]["train"] == 6
     assert parse.main(["--train", str(train), "--dev", str(dev), "--probes", "attn,nope", "--quiet"]) == 2
-    assert "unknown nope" in capsys.readouterr().err
+    assert "unknown 'nope'" in capsys.readouterr().err
