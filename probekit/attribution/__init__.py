@@ -1,0 +1,6 @@
+"""Which words mattered to a classifier's decision: word attributions, their agreement, coloured-text pages.
+
+``registry`` names the methods (pooling weights, gradients, integrated gradients, occlusion, attention);
+``words`` turns sub-token scores into word scores; ``attribute`` runs them over texts or a data file;
+``render`` draws any attribution frame as an offline HTML page, ANSI text or a figure.
+"""

@@ -1,0 +1,136 @@
+"""Gradient methods on the input word embeddings: gradient norm, gradient × input, integrated gradients.
+
+All three differentiate the target class's *logit* with respect to the output of ``classifier.embedding_layer``
+(the word-embedding table, before position and segment embeddings are added), so they need no special model
+code: a forward hook swaps that output for a tensor that records gradients. The model is in eval mode, so the
+rows of a batch do not interact and one backward pass gives every example's gradient.
+
+Integrated gradients is Captum's ``LayerIntegratedGradients`` on that layer, with the BERT baseline
+``[CLS] [PAD] … [PAD] [SEP]`` (every special token kept, every word piece replaced by the padding token) under
+the *same* attention mask, Gauss–Legendre quadrature with ``steps`` nodes, and ``internal_batch_size`` rows per
+forward pass. The convergence delta δ = Σ attributions − (F(x) − F(x′)) is returned for every example and
+flagged when |δ| > 5 % of |F(x) − F(x′)|; flagged examples can be retried with more steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core.errors import UserError
+from .registry import register
+from .words import model_inputs
+
+#: |δ| above this share of |F(x) − F(x′)| flags an example (Sundararajan et al.'s 5 % rule).
+DELTA_TOLERANCE = 0.05
+
+
+def embedding_gradients(classifier, batch: dict, target: torch.Tensor):
+    """(∂ logit_target / ∂ e, e): both [B, T, E], e the word-embedding layer's output for the batch."""
+    store = {}
+
+    def hook(module, inputs, output):
+        e = output.detach().requires_grad_(True)
+        store["e"] = e
+        return e
+
+    handle = classifier.embedding_layer.register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            logits = classifier(**model_inputs(batch))
+            chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
+            if not chosen.requires_grad:
+                raise UserError("the classifier's logits do not depend on its input embeddings with gradients "
+                                "on (is its encoder run under torch.no_grad?); gradient methods cannot run")
+            (grad,) = torch.autograd.grad(chosen, store["e"])
+    finally:
+        handle.remove()
+    return grad, store["e"].detach()
+
+
+@register("gradient", signed=False, word_rule="l2",
+          summary="L2 norm of ∂ logit_target / ∂ input embedding (word: norm over all its pieces' coordinates)")
+def gradient(classifier, batch, target, **_):
+    """L2 norm of the gradient of the target logit w.r.t. each token's input embedding."""
+    grad, _e = embedding_gradients(classifier, batch, target)
+    return grad.float().norm(dim=-1), {}
+
+
+@register("grad-input", signed=True, word_rule="sum",
+          summary="Σ_d ∂ logit_target / ∂ e_d · e_d, signed (word: sum over pieces)")
+def grad_input(classifier, batch, target, **_):
+    """Gradient × input summed over the embedding dimensions (signed)."""
+    grad, e = embedding_gradients(classifier, batch, target)
+    return (grad.float() * e.float()).sum(-1), {}
+
+
+def baseline_ids(classifier, batch: dict) -> torch.Tensor:
+    """``[CLS] [PAD] … [PAD] [SEP]``: the input with every word piece replaced by the padding token."""
+    pad = classifier.tokenizer.pad_token_id
+    if pad is None:
+        raise UserError("the classifier's tokenizer has no padding token; integrated gradients needs one for "
+                        "its baseline")
+    ids = batch["input_ids"]
+    piece = batch["attention_mask"].bool() & (batch["word_ids"] >= 0)
+    return torch.where(piece, torch.full_like(ids, pad), ids)
+
+
+def _forward(classifier, keys):
+    def f(input_ids, *rest):
+        return classifier(input_ids=input_ids, **dict(zip(keys, rest)))
+
+    return f
+
+
+def _lig(classifier, batch, target, steps: int, internal_batch_size: int | None):
+    from captum.attr import LayerIntegratedGradients
+
+    inputs = model_inputs(batch)
+    keys = [k for k in inputs if k != "input_ids"]
+    f = _forward(classifier, keys)
+    base = baseline_ids(classifier, batch)
+    extra = tuple(inputs[k] for k in keys)
+    lig = LayerIntegratedGradients(f, classifier.embedding_layer)
+    ibs = max(int(internal_batch_size or len(target)), len(target))
+    with torch.enable_grad():
+        attr, delta = lig.attribute(inputs["input_ids"], baselines=base, target=target,
+                                    additional_forward_args=extra, n_steps=int(steps), method="gausslegendre",
+                                    internal_batch_size=ibs, return_convergence_delta=True)
+    with torch.no_grad():
+        idx = target.view(-1, 1)
+        fx = f(inputs["input_ids"], *extra).float().gather(1, idx).view(-1)
+        fb = f(base, *extra).float().gather(1, idx).view(-1)
+    return attr.float().sum(-1), delta.detach().float().view(-1), (fx - fb)
+
+
+def _select(batch: dict, rows) -> dict:
+    rows = list(rows)
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            out[k] = v[rows]
+        elif isinstance(v, (list, tuple)) and len(v) == len(batch["input_ids"]):
+            out[k] = [v[r] for r in rows]
+        else:
+            out[k] = v
+    return out
+
+
+@register("integrated-gradients", signed=True, word_rule="sum",
+          summary="Captum LayerIntegratedGradients on the word embeddings, [CLS] [PAD]… [SEP] baseline "
+                  "(word: sum, so Σ words = F(x) − F(x′) + δ)")
+def integrated_gradients(classifier, batch, target, *, steps: int = 50, internal_batch_size: int | None = None,
+                         retry_steps: int | None = None, **_):
+    """Integrated gradients of the target logit along the straight path from the [PAD] baseline."""
+    scores, delta, diff = _lig(classifier, batch, target, steps, internal_batch_size)
+    used = torch.full_like(delta, float(steps))
+    flagged = delta.abs() > DELTA_TOLERANCE * diff.abs()
+    if retry_steps and int(retry_steps) > int(steps) and bool(flagged.any()):
+        rows = torch.nonzero(flagged).view(-1).tolist()
+        s2, d2, _ = _lig(classifier, _select(batch, rows), target[rows], retry_steps, internal_batch_size)
+        for j, r in enumerate(rows):
+            if abs(float(d2[j])) < abs(float(delta[r])):
+                scores[r], delta[r], used[r] = s2[j], d2[j], float(retry_steps)
+        flagged = delta.abs() > DELTA_TOLERANCE * diff.abs()
+    return scores, {"delta": delta.cpu().numpy().astype(np.float64),
+                    "delta_ratio": (delta.abs() / diff.abs().clamp_min(1e-12)).cpu().numpy().astype(np.float64),
+                    "flagged": flagged.cpu().numpy(), "steps": used.cpu().numpy().astype(np.int64)}

@@ -1,0 +1,82 @@
+"""Occlusion (leave one word out): delete the word from the input, re-tokenise, and report how much the
+target class's probability drops, p(x) − p(x without the word). Positive: the word supported the target.
+
+The word is removed from the text itself (not masked or replaced by [PAD]), as Jain & Wallace's
+``remove_and_run`` does, so the remaining words are re-tokenised and re-encoded. Deleting the only word leaves
+``[CLS] [SEP]``. In a pair the word is removed from its own segment.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core.examples import Example
+from .registry import register
+from .words import model_inputs
+
+
+def without_word(example: Example, words: list[str], i: int) -> Example:
+    """``example`` with its ``i``-th word (counted over both segments of a pair) deleted."""
+    n_b = len(example.words_b or [])
+    n_a = len(words) - n_b
+    a, b = list(words[:n_a]), list(words[n_a:])
+    if i < n_a:
+        del a[i]
+    else:
+        del b[i - n_a]
+    return Example(words=a, words_b=b if example.words_b is not None else None, meta=dict(example.meta))
+
+
+def _empty_input(classifier) -> dict:
+    enc = classifier.tokenizer("", return_tensors="pt")
+    batch = {k: v.to(classifier.device) for k, v in enc.items() if k in ("input_ids", "attention_mask",
+                                                                          "token_type_ids")}
+    if "token_type_ids" in batch and not getattr(classifier, "_uses_token_types", True):
+        del batch["token_type_ids"]
+    batch["word_ids"] = torch.full_like(batch["input_ids"], -1)
+    return batch
+
+
+def probabilities(classifier, examples, target, batch_size: int) -> np.ndarray:
+    """p(target_i | example_i) for every example (batched; an example without words is ``[CLS] [SEP]``)."""
+    out = np.zeros(len(examples))
+    empty = [j for j, e in enumerate(examples) if not (e.words or e.words_b or e.text)]
+    full = [j for j in range(len(examples)) if j not in set(empty)]
+    with torch.no_grad():
+        for start in range(0, len(full), batch_size):
+            rows = full[start:start + batch_size]
+            batch = classifier.encode([examples[j] for j in rows], warn=False)
+            p = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu()
+            out[rows] = p[torch.arange(len(rows)), torch.as_tensor([target[j] for j in rows])].numpy()
+        if empty:
+            p = torch.softmax(classifier(**_empty_input(classifier)).float(), -1).cpu()[0]
+            for j in empty:
+                out[j] = float(p[target[j]])
+    return out
+
+
+@register("occlusion", unit="word", signed=True, word_rule="sum",
+          summary="leave one word out: p_target(x) − p_target(x without the word), re-tokenised")
+def occlusion(classifier, batch, target, *, examples=None, words=None, internal_batch_size: int | None = None,
+              **_):
+    """Drop in the target probability when the word is deleted from the input."""
+    words = words if words is not None else batch["words"]
+    examples = examples if examples is not None else [Example(words=list(w)) for w in words]
+    t = target.cpu().tolist()
+    with torch.no_grad():
+        p0 = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu()
+    p0 = p0[torch.arange(len(t)), torch.as_tensor(t)].numpy()
+    variants, owner = [], []
+    for b, ws in enumerate(words):
+        for i in range(len(ws)):
+            variants.append(without_word(examples[b], ws, i))
+            owner.append(b)
+    p = probabilities(classifier, variants, [t[b] for b in owner], int(internal_batch_size or 16))
+    W = max((len(w) for w in words), default=0)
+    scores = torch.zeros(len(words), max(W, 1), dtype=torch.float64)
+    k = 0
+    for b, ws in enumerate(words):
+        for i in range(len(ws)):
+            scores[b, i] = p0[b] - p[k]
+            k += 1
+    return scores, {}
