@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import probekit.heads.gradients as ag
-from probekit.attention import attention_statistics, build_parser, main, run_attention
+from probekit.attention import main
+from probekit.core.errors import UserError
+from probekit.heads.attention import attention, attention_statistics
 from probekit.heads.gradients import GradientStats, attention_gradients, mask_tokens, mlm_gradients
 from probekit.corpora.documents import pair_inputs, read_documents, single_inputs
 from probekit.core.encoder import load_encoder
@@ -132,25 +134,26 @@ def test_cli_outputs_and_segment_ids_matter(tiny_model_dirs, corpus, tmp_path, c
                  "entropy.png", "head_map.png", "gradients.png"):
         assert (out / name).stat().st_size > 0, name
     df = pd.read_csv(out / "stats.csv")
-    assert list(df.columns) == ["model", "layer", "head", "stat", "value"]
+    assert list(df.columns) == ["task", "model", "layer", "head", "metric", "value", "aggregate"]
     heads = df[df["head"].notna()]
     assert sorted(heads["layer"].unique()) == [1, 2] and sorted(heads["head"].unique()) == [1, 2, 3, 4]
-    assert {"cls", "sep", "sep_sep", "rest_sep", "entropy", "mds_x"} <= set(heads["stat"])
-    grads = df[df["stat"].str.startswith("grad_")]
-    assert grads["head"].isna().all() and len(grads) == 3 * 2
+    assert {"cls", "sep", "sep_sep", "rest_sep", "entropy", "mds_x"} <= set(heads["metric"])
+    assert heads["aggregate"].isna().all() and (df["task"] == "attention").all()
+    grads = df[df["metric"].str.startswith("grad_")]
+    assert grads["head"].isna().all() and len(grads) == 3 * 2 and (grads["aggregate"] == "all heads").all()
     assert np.isfinite(grads["value"]).all() and (grads["value"] >= 0).all()
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"]["segment_ids"] == "standard" and config["inputs"]["budget"] == 40
     assert config["gradients"]["objective"] == "mlm"
-    assert config["inputs"]["n_inputs_head_distances"] == config["inputs"]["n_inputs"] > 0
+    assert config["counts"]["n_inputs_head_distances"] == config["counts"]["n_inputs"] > 0
     assert "mlm" in (out / "summary.md").read_text()
     code, _ = run([*base, "--out", tmp_path / "zero", "--segment-ids", "zero", "--no-similarity"], capsys)
     assert code == 0
     zdf = pd.read_csv(tmp_path / "zero" / "stats.csv")
     assert json.loads((tmp_path / "zero" / "config.json").read_text())["inputs"]["segment_ids"] == "zero"
     assert not (tmp_path / "zero" / "head_distances.csv").exists()
-    a = heads[heads.stat == "sep"].sort_values(["layer", "head"])["value"].to_numpy()
-    b = zdf[zdf.stat == "sep"].sort_values(["layer", "head"])["value"].to_numpy()
+    a = heads[heads.metric == "sep"].sort_values(["layer", "head"])["value"].to_numpy()
+    b = zdf[zdf.metric == "sep"].sort_values(["layer", "head"])["value"].to_numpy()
     assert not np.allclose(a, b)                            # the token type embedding changes attention
 
 
@@ -165,20 +168,19 @@ def test_word_level_equals_token_level_when_no_word_is_split(tiny_model_dirs, tm
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
     frames = {}
     for level in ("token", "word"):
-        extra = ["--word-level"] if level == "word" else []
-        args = build_parser().parse_args(["--model", str(tiny_model_dirs["bert"]), "--corpus", str(p),
-                                          "--no-similarity", "--quiet", *extra])
-        frames[level], _, _, record = run_attention(args)
-        assert record["inputs"]["level"] == level
+        result = attention(p, model=tiny_model_dirs["bert"], no_similarity=True, quiet=True,
+                           word_level=level == "word")
+        frames[level] = result.frame
+        assert result.record["inputs"]["level"] == level
     assert np.allclose(frames["token"]["value"], frames["word"]["value"])
 
 
 def test_roberta_specials_are_found(tiny_model_dirs, corpus, tmp_path, capsys):
-    args = build_parser().parse_args(["--model", str(tiny_model_dirs["roberta"]), "--corpus", str(corpus),
-                                      "--pairs", "--budget", "60", "--no-similarity", "--quiet"])
-    df, _, _, record = run_attention(args)
-    assert record["inputs"]["special_tokens"] == {"cls": "<s>", "sep": "</s>"}
-    assert df[df.stat.isin(["cls", "sep", "sep_sep"])]["value"].gt(0).all()
+    result = attention(corpus, model=tiny_model_dirs["roberta"], pairs=True, budget=60, no_similarity=True,
+                       quiet=True)
+    df = result.frame
+    assert result.record["inputs"]["special_tokens"] == {"cls": "<s>", "sep": "</s>"}
+    assert df[df.metric.isin(["cls", "sep", "sep_sep"])]["value"].gt(0).all()
     same = attention_statistics(corpus, model=tiny_model_dirs["roberta"], pairs=True, budget=60,
                                 no_similarity=True, quiet=True)
     assert same.equals(df)
@@ -217,7 +219,7 @@ def test_gradient_stats_average_over_heads_rows_and_class_keys():
             "grad_unmasked": torch.tensor([[True, True, True]])}
     s = GradientStats(1)
     s.add([g], real, keys)
-    f = s.frame().set_index("stat")["value"]
+    f = s.frame().set_index("metric")["value"]
     assert f["grad_sep"] == pytest.approx((3 * 3 + 6) / (2 * 3 * 1))
     assert f["grad_unmasked"] == pytest.approx((3 * 3 + 6) / (2 * 3 * 3))
     assert np.isnan(f["grad_punct"])              # no input had such a key
@@ -270,8 +272,56 @@ def test_corpus_errors_are_one_line_exit_2_and_write_nothing(setup, message, tin
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
+def test_gradients_without_a_head_use_the_users_corpus_and_say_so(nohead_dir, tmp_path, capsys):
+    """Section 5: the probe objective is built from --corpus (nth_token reads one) and the run names its data."""
+    sents = generate(Grammar.load("english"), 80, seed=4, keep=lambda s: 10 <= len(s.words) <= 16)
+    p = tmp_path / "mine.txt"
+    p.write_text("\n".join(" ".join(s.words) for s in sents) + "\n", encoding="utf-8")
+    code, captured = run(["--model", nohead_dir, "--corpus", p, "--out", tmp_path / "g", "--gradients",
+                          "--no-similarity", "--limit", 6, "--grad-limit", 8], capsys)
+    assert code == 0, captured.err
+    grad = json.loads((tmp_path / "g" / "config.json").read_text())["gradients"]
+    assert grad["objective"] == "probe:nth_token" and grad["from_corpus"] is True
+    assert grad["inputs"] == 8 and grad["probe_train_sentences"] + 8 <= len(sents)
+    assert f"sentences of the corpus {p}" in grad["data"]
+    head = (tmp_path / "g" / "summary.md").read_text().split("## Notable")[0]
+    assert f"**gradients from**: {grad['data']}" in head                # at the top of summary.md
+    assert f"gradients from: {grad['data']}" in captured.out            # and in the console
+    # without a corpus the probe's sentences are generated, and the run says that instead
+    none = attention(model=nohead_dir, limit=4, gradients=True, grad_limit=4, no_similarity=True, quiet=True)
+    assert none.record["gradients"]["from_corpus"] is False and "generated" in none.record["gradients"]["data"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": 0}, "--batch-size must be at least 1 (got 0)"),
+    ({"batch_size": -1}, "--batch-size must be at least 1"),
+    ({"budget": 0}, "--budget must be at least 1"),
+    ({"limit": 0}, "--limit must be at least 1"),
+    ({"grad_limit": 0}, "--grad-limit must be at least 1"),
+    ({"similarity_limit": 0}, "--similarity-limit must be at least 1"),
+    ({"max_length": 2}, "--max-length must be at least 3"),
+    ({"max_length": 0}, "--max-length must be at least 3"),
+    ({"device": "cuda:99"}, "--device"),
+    ({"device": "nonsense"}, "--device"),
+    ({"segment_ids": "one"}, "--segment-ids must be one of"),
+    ({"objective": "x"}, "--objective must be one of"),
+    ({"corpus": "FOLDER"}, "is a folder, not a file"),
+])
+def test_bad_options_from_python_are_one_line_user_errors(options, message, tmp_path, monkeypatch):
+    import probekit.core.encoder as enc
+
+    monkeypatch.setattr(enc, "load_encoder", lambda *a, **k: pytest.fail("the model was loaded"))
+    options = {k: (str(tmp_path) if v == "FOLDER" else v) for k, v in options.items()}
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        attention(**{"corpus": None, **options})
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "--budget"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--max-length", "2"], "--max-length must be at least 3"),
+    (["--device", "cuda:99"], "--device"),
     (["--gradients", "--task", "no_such_task"], "unknown task"),
     (["--segment-ids", "one"], "invalid choice"),
 ])

@@ -139,12 +139,45 @@ def test_frame_is_tidy_and_numbered_from_one():
     for u, s, a in make_inputs(rng, [6, 9]):
         acc.add(u, s, a)
     df = acc.frame()
-    assert list(df.columns) == ["layer", "head", "stat", "value"]
+    assert list(df.columns) == ["layer", "head", "metric", "value"]
     assert sorted(df["layer"].unique()) == [1, 2] and sorted(df["head"].unique()) == [1, 2, 3]
     assert len(df) == 2 * 3 * len(st.STATS)
     m = acc.means()
-    row = df[(df.layer == 2) & (df["head"] == 3) & (df.stat == "prev")]["value"].item()
+    row = df[(df.layer == 2) & (df["head"] == 3) & (df.metric == "prev")]["value"].item()
     assert row == pytest.approx(m["prev"][1, 2])
+
+
+def test_attention_stats_analysis_reads_example_weights_and_the_similarity_limit():
+    """The Analysis form: update(act, example) weighs by example.meta["weight"], result() is the tidy table."""
+    from types import SimpleNamespace
+
+    from probekit.core.analysis import Analysis
+    from probekit.core.examples import Example
+    from probekit.heads.statistics import AttentionStats
+
+    rng = np.random.default_rng(6)
+    inputs = make_inputs(rng, [5, 9, 14])
+    weights = [1.0, 3.0, 0.5]
+    acc = AttentionStats(num_layers=2, num_heads=3, specials=BERT, similarity_limit=2, model="m")
+    ref = AttentionStatistics(2, 3, BERT)
+    assert isinstance(acc, Analysis) and acc.level == "token" and acc.needs_attention and not acc.needs_hidden
+    for k, ((u, s, a), w) in enumerate(zip(inputs, weights)):
+        act = SimpleNamespace(units=u, special=s, attention=SimpleNamespace(array=a), index=k, truncated=k == 0)
+        acc.update(act, Example(words=["x"], meta={"weight": w}))
+        ref.add(u, s, a, weight=w, similarity=k < 2)
+    df = acc.result()
+    assert list(df.columns[:6]) == ["task", "model", "layer", "head", "metric", "value"]
+    assert (df["task"] == "attention").all() and (df["model"] == "m").all() and str(df["head"].dtype) == "Int64"
+    expected = ref.frame()
+    assert np.allclose(df["value"].to_numpy(float), expected["value"].to_numpy(float), equal_nan=True)
+    unweighted = AttentionStatistics(2, 3, BERT, similarity=False)
+    for u, s, a in inputs:
+        unweighted.add(u, s, a)
+    assert not np.allclose(acc.means()["self"], unweighted.means()["self"])   # the weights were used
+    assert acc.n_similarity_inputs == 2 and acc.n_truncated == 1
+    assert np.allclose(acc.head_distances(), ref.head_distances())
+    with pytest.raises(ValueError, match="encoder or num_layers"):
+        AttentionStats()
 
 
 def reference_js(inputs, L, H):

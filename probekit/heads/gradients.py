@@ -154,19 +154,11 @@ def task_data(task_name: str, *, seed: int, corpus: str | None = None):
     return build_data(task_name, seed=seed, **extra)
 
 
-def _probe_data(task: str, *, seed: int, corpus=None):
-    """The task's data, built from ``corpus`` when the task reads one (``registry.build_data``)."""
-    from ..probing import registry
-
-    build = getattr(registry, "build_data", None)
-    if build is None:
-        return task_data(task, seed=seed, corpus=None if corpus is None else str(corpus))
-    return build(task, seed=seed, corpus=None if corpus is None else str(corpus))
-
-
 def _from(example: Example, corpus) -> bool:
     """Whether a sentence was read from ``corpus`` (its ``source`` is ``file:line``)."""
-    return str(example.meta.get("source", "")).rsplit(":", 1)[0] == str(corpus)
+    from pathlib import Path
+
+    return str(example.meta.get("source", "")).rsplit(":", 1)[0] == str(Path(corpus))
 
 
 def _unit_targets(word_ids: np.ndarray, targets: Sequence[int]) -> list[int]:
@@ -282,7 +274,7 @@ def attention_gradients(encoder: Encoder, inputs: Sequence[Example], *, objectiv
                           + (f" of the corpus {corpus}" if corpus is not None else " (generated sentences)"),
                   "from_corpus": corpus is not None}
     else:
-        data = _probe_data(task, seed=seed, corpus=corpus)
+        data = task_data(task, seed=seed, corpus=None if corpus is None else str(corpus))
         train = [ex for ex in data.examples if ex.meta["split"] == data.splits[0]][:1000]
         evaluate = [ex for ex in data.examples if ex.meta["split"] != data.splits[0]
                     and any(t != NO_TARGET for t in ex.meta["targets"])][:limit]

@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 from . import xlogx
+from ..core.analysis import Analysis
 
 STATS = {
     "cls": "attention to [CLS]",
@@ -220,13 +221,54 @@ class AttentionStatistics:
         return np.maximum(upper + upper.T, 0.0)   # rounding can leave −1e-8 where two heads are identical
 
     def frame(self) -> pd.DataFrame:
-        """Tidy rows: layer (1…L), head (1…H), stat, value."""
+        """Rows layer (1…L), head (1…H), metric (a name of ``STATS``), value."""
         rows = []
         for stat, value in self.means().items():
             for l in range(self.L):
                 for h in range(self.H):
                     rows.append((l + 1, h + 1, stat, float(value[l, h])))
-        return pd.DataFrame(rows, columns=["layer", "head", "stat", "value"])
+        return pd.DataFrame(rows, columns=["layer", "head", "metric", "value"])
+
+
+class AttentionStats(AttentionStatistics, Analysis):
+    """The statistics as an :class:`~probekit.core.analysis.Analysis`, so one pass can feed several analyses::
+
+        stats, = pk.analyze(encoder, examples, [pk.AttentionStats(encoder)])
+
+    Built from an encoder (its layers, heads and special tokens) or from ``num_layers``/``num_heads``/``specials``.
+    Each example weighs ``example.meta.get("weight", 1.0)``; inputs at position ``similarity_limit`` or later
+    (by ``Activations.index``) are left out of the head distances only. ``word_level`` reads word-level maps.
+    :meth:`result` is the tidy table (task ``attention``, model, layer, head, metric, value).
+    """
+
+    needs_hidden = False
+    needs_attention = True
+
+    def __init__(self, encoder=None, *, num_layers: int | None = None, num_heads: int | None = None,
+                 specials: SpecialTokens | None = None, similarity: bool = True,
+                 similarity_limit: int | None = None, word_level: bool = False, model: str | None = None):
+        if encoder is not None:
+            num_layers, num_heads = encoder.num_layers, encoder.num_heads
+            specials = specials or SpecialTokens.of(encoder.tokenizer)
+            model = model or encoder.name
+        if num_layers is None or num_heads is None:
+            raise ValueError("AttentionStats needs an encoder or num_layers and num_heads")
+        super().__init__(num_layers, num_heads, specials or SpecialTokens("[CLS]", "[SEP]"), similarity=similarity)
+        self.level = "word" if word_level else "token"
+        self.similarity_limit = similarity_limit
+        self.model = model or "model"
+        self.n_truncated = 0
+
+    def update(self, activations, example) -> None:
+        weight = float(example.meta.get("weight", 1.0)) if example is not None else 1.0
+        self.add_activations(activations, weight, similarity=self.similarity_limit is None
+                             or activations.index < self.similarity_limit)
+        self.n_truncated += bool(getattr(activations, "truncated", False))
+
+    def result(self) -> pd.DataFrame:
+        from ..report.result import tidy
+
+        return tidy(self.frame(), task="attention", model=self.model)
 
 
 def distance_frame(distances: np.ndarray, num_heads: int) -> pd.DataFrame:

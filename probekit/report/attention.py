@@ -2,7 +2,9 @@
 Figure 2 (attention to token classes, heads scattered per layer with the layer mean), Figure 3 (gradients),
 Figure 4 (entropies with the uniform-attention line) and Figure 6 (MDS map of the heads coloured by layer).
 
-Everything reads the tidy ``stats.csv`` frame (layer, head, stat, value), so a run can be re-plotted later.
+Everything reads the tidy ``stats.csv`` frame (layer, head, metric, value), so a run can be re-plotted later.
+Each ``plot_*`` returns a matplotlib :class:`~matplotlib.figure.Figure` (object-oriented API, no backend switch);
+the run saves it with ``run.save_figure`` in every format asked for.
 """
 from __future__ import annotations
 
@@ -19,18 +21,16 @@ SPECIAL_TOKEN_THRESHOLD = 0.6   # Clark's "attends to [CLS] / [SEP] / punctuatio
 BROAD_MAX_WEIGHT = 0.1          # "at most 10% of its attention on any single word"
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A figure of the object-oriented API: no pyplot state, no backend switch (safe inside a notebook)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def per_head(stats: pd.DataFrame, stat: str) -> pd.DataFrame:
     """Rows of one statistic with a head number (per-layer rows, e.g. gradients, have none)."""
-    return stats[(stats["stat"] == stat) & stats["head"].notna()]
+    return stats[(stats["metric"] == stat) & stats["head"].notna()]
 
 
 def layer_means(stats: pd.DataFrame, stat: str) -> pd.Series:
@@ -49,10 +49,10 @@ def _scatter_panel(ax, stats: pd.DataFrame, stat: str, title: str, jitter: np.ra
     ax.grid(alpha=0.25)
 
 
-def plot_attention_to(stats: pd.DataFrame, path, model: str = "") -> None:
+def plot_attention_to(stats: pd.DataFrame, model: str = ""):
     """Figure 2: average attention to each token class, one dot per head, line = layer mean."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 4, figsize=(12, 5.4), sharex=True)
+    fig = _figure(figsize=(12, 5.4))
+    axes = fig.subplots(2, 4, sharex=True)
     rng = np.random.default_rng(0)
     for ax, (stat, title) in zip(axes.ravel(), FIG2_PANELS):
         _scatter_panel(ax, stats, stat, title, rng)
@@ -63,14 +63,13 @@ def plot_attention_to(stats: pd.DataFrame, path, model: str = "") -> None:
         ax.set_ylabel("avg. attention", fontsize=8)
     fig.suptitle(f"Attention to token classes{' — ' + model if model else ''}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def plot_entropy(stats: pd.DataFrame, path, model: str = "") -> None:
+def plot_entropy(stats: pd.DataFrame, model: str = ""):
     """Figure 4: entropy of each head's rows and of the [CLS] row, with uniform attention's entropy."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig = _figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
     rng = np.random.default_rng(0)
     uniform = float(per_head(stats, "uniform_entropy")["value"].mean())
     for ax, (stat, title) in zip(axes, [("entropy", "all tokens"), ("entropy_cls", "[CLS]")]):
@@ -81,19 +80,18 @@ def plot_entropy(stats: pd.DataFrame, path, model: str = "") -> None:
     axes[0].set_ylabel("entropy (nats)", fontsize=8)
     fig.suptitle(model, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def plot_gradients(grads: pd.DataFrame, path, objective: str, model: str = "") -> None:
+def plot_gradients(grads: pd.DataFrame, objective: str, model: str = ""):
     """Figure 3: average |∂L/∂α| per layer for attention to [SEP], to "." / ",", and to every unmasked token."""
     from ..heads.gradients import CLASSES
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = _figure(figsize=(6, 3.8))
+    ax = fig.subplots()
     for stat, label in [("grad_unmasked", CLASSES["grad_unmasked"]), ("grad_sep", CLASSES["grad_sep"]),
                         ("grad_punct", CLASSES["grad_punct"])]:
-        g = grads[grads["stat"] == stat]
+        g = grads[grads["metric"] == stat]
         ax.plot(g["layer"], g["value"], marker="o", label=label)
     ax.set_xlabel("layer")
     ax.set_ylabel("average |∂L/∂α|")
@@ -102,15 +100,14 @@ def plot_gradients(grads: pd.DataFrame, path, objective: str, model: str = "") -
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def plot_head_map(coords: np.ndarray, num_heads: int, path, model: str = "") -> None:
+def plot_head_map(coords: np.ndarray, num_heads: int, model: str = ""):
     """Figure 6: the heads placed by MDS on their Jensen–Shannon distances, coloured by layer."""
-    plt = _pyplot()
     layers = np.arange(len(coords)) // num_heads + 1
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig = _figure(figsize=(6.5, 5.5))
+    ax = fig.subplots()
     sc = ax.scatter(coords[:, 0], coords[:, 1], c=layers, cmap="viridis", s=30)
     for k, (x, y) in enumerate(coords):
         ax.annotate(f"{layers[k]}-{k % num_heads + 1}", (x, y), fontsize=5, alpha=0.7,
@@ -120,8 +117,7 @@ def plot_head_map(coords: np.ndarray, num_heads: int, path, model: str = "") -> 
     ax.set_yticks([])
     ax.set_title(f"Heads by Jensen–Shannon distance (MDS){' — ' + model if model else ''}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def _heads(df: pd.DataFrame, k: int | None = None) -> str:
@@ -192,8 +188,9 @@ def summary_markdown(stats: pd.DataFrame, distances: np.ndarray | None, num_head
     uniform = float(per_head(stats, "uniform_entropy")["value"].mean())
     lines += [f"Uniform attention would have entropy {uniform:.3f} nats (mean ln n over the inputs).", ""]
     if grads is not None and gradient_record is not None:
-        piv = grads.pivot(index="layer", columns="stat", values="value").reset_index()
+        piv = grads.pivot(index="layer", columns="metric", values="value").reset_index()
         lines += ["## Gradients (Figure 3)", "", f"Objective: **{gradient_record['objective']}** — "
-                  f"{gradient_record['description']}; {gradient_record['inputs']} inputs.", "",
+                  f"{gradient_record['description']}; {gradient_record['inputs']} inputs.",
+                  f"Data: {gradient_record['data']}." if gradient_record.get("data") else "", "",
                   markdown_table(piv, floatfmt=".3g")]
     return "\n".join(lines) + "\n"
