@@ -1,0 +1,109 @@
+"""``pk.extract(corpus=…)``: word-level states (and attention) of a corpus as a folder readable with numpy alone.
+
+The folder is an activation store (the format of :mod:`probekit.core.cache`), built through the activation
+cache: an identical rerun makes no model call, and its files are hard-linked (or copied, across file systems)
+from the cache entry into the output folder::
+
+    import probekit as pk
+    states = pk.extract(corpus="sentences.txt", attention=True)
+    states.frame                      # one row per sentence: index, source, n_words, n_units, truncated
+    states.store.hidden(6)            # [total_units, hidden] of layer 6, memory-mapped
+    states.write("states/")           # the store files + sentences.jsonl, sentences.csv, config.json
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+
+import pandas as pd
+
+from . import checks
+from ..report.result import Result
+
+POOLINGS = ("first", "mean", "last")
+ATTENTION_FROM = ("mean", "first")
+DTYPES = ("float16", "float32")
+
+
+class ExtractResult(Result):
+    """``.frame``: one row per sentence (``index`` 0-based, ``source`` file:line, ``n_words``, ``n_units``
+    including the special tokens, ``truncated``); ``.store``: the :class:`~probekit.core.cache.ActivationStore`;
+    ``.examples``: the sentences read."""
+
+    command = "extract"
+    main_table = "sentences.csv"
+
+    def __init__(self, frame: pd.DataFrame, record: dict, store, examples):
+        super().__init__(frame, record)
+        self.store, self.examples = store, examples
+
+    def write_files(self, run) -> None:
+        from ..report.rundir import write_tidy
+
+        for src in sorted(self.store.path.iterdir()):
+            if src.is_file():
+                _link_or_copy(src, run.file(src.name))
+        with open(run.file("sentences.jsonl"), "w", encoding="utf-8") as f:
+            for ex in self.examples:
+                f.write(json.dumps(ex.words if ex.words is not None else ex.text, ensure_ascii=False) + "\n")
+        write_tidy(run, self.frame, self.main_table)
+
+    def files(self) -> list[str]:
+        return ["meta.json", "offsets.npy", "hidden_LL.npy", "sentences.csv"]
+
+
+def _link_or_copy(src, dst) -> None:
+    """A hard link (no second copy of large arrays); a copy where links are not possible."""
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        shutil.copyfile(src, dst)
+
+
+def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention_from: str = "mean",
+            dtype: str = "float16", model: str | None = None, batch_size: int = 32, max_length: int | None = None,
+            device: str = "cpu", cache_dir=None, no_cache: bool = False, seed: int = 0,
+            quiet: bool = False) -> ExtractResult:
+    """Word-level hidden states of every layer (and attention with ``attention=True``) for ``corpus``
+    (``.txt``, one sentence per line, or ``.conllu``); returns an :class:`ExtractResult`."""
+    from .cache import get_activations
+    from .encoder import load_encoder
+    from .progress import set_quiet
+    from ..corpora.text import read_sentences
+    from ..report.rundir import run_record
+
+    checks.choice("pooling", pooling, POOLINGS)
+    checks.choice("attention_from", attention_from, ATTENTION_FROM)
+    checks.choice("dtype", dtype, DTYPES)
+    batch_size = checks.positive("batch_size", batch_size)
+    max_length = checks.max_length(max_length)
+    device = checks.device(device)
+    seed = checks.integer("seed", seed)
+    corpus = checks.input_file("corpus", corpus)
+    set_quiet(quiet)
+    examples = read_sentences(corpus)
+    encoder = load_encoder(model, attention=attention, device=device)
+    store = get_activations(encoder, examples, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
+                            attention=attention, pooling=pooling, attention_from=attention_from,
+                            max_length=max_length, batch_size=batch_size, dtype=dtype)
+    truncated = set(store.meta.get("truncated", []))
+    frame = pd.DataFrame({
+        "index": range(len(examples)),
+        "source": [ex.meta.get("source", "") for ex in examples],
+        "n_words": [len(ex.words) if ex.words is not None else None for ex in examples],
+        "n_units": [int(store.offsets[i + 1] - store.offsets[i]) for i in range(len(examples))],
+        "truncated": [i in truncated for i in range(len(examples))],
+    })
+    arguments = {"corpus": str(corpus), "attention": attention, "pooling": pooling, "attention_from": attention_from,
+                 "dtype": dtype, "model": model, "batch_size": batch_size, "max_length": max_length,
+                 "device": device, "cache_dir": None if cache_dir is None else str(cache_dir), "no_cache": no_cache,
+                 "seed": seed}
+    record = run_record("extract", arguments, encoder=encoder, inputs={"corpus": str(corpus)},
+                        counts={"sentences": len(examples), "truncated": len(truncated),
+                                "units": int(store.offsets[-1])},
+                        task="extract", cache=None if no_cache else str(store.path))
+    return ExtractResult(frame, record, store, examples)
