@@ -254,3 +254,124 @@ def test_deps_cli_default_runs_on_generated_sentences(tmp_path, tiny_model_dirs)
     rels = set(df.relation)
     assert {"det", "nsubj", "punct", "root"} <= rels
     assert df.query("relation == 'all' and probe == 'offset'").n.iloc[0] >= 12 * 3
+
+
+# ---- option checks, inputs, hints (in-process) ---------------------------------------------------------------
+BAD_OPTIONS = [
+    (["--heatmaps", "-1"], "--heatmaps must be at least 0 (got -1)"),
+    (["--min-count", "0"], "--min-count must be at least 1 (got 0)"),
+    (["--sentences", "0"], "--sentences must be at least 1 (got 0)"),
+    (["--limit", "0"], "--limit must be at least 1 (got 0)"),
+    (["--batch-size", "0"], "--batch-size must be at least 1 (got 0)"),
+    (["--batch-size", "-1"], "--batch-size must be at least 1 (got -1)"),
+    (["--max-length", "2"], "--max-length must be at least 3 (got 2)"),
+    (["--max-length", "0"], "--max-length must be at least 3 (got 0)"),
+    (["--device", "nonsense"], "--device 'nonsense' is not a torch device"),
+    (["--device", "cuda:99"], "--device cuda:99"),
+    (["--min-offset", "2", "--max-offset", "-1"], "--min-offset 2 is larger than --max-offset -1"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_bad_option_values_are_one_line_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    # a model that does not exist: had the checks come after loading, the error would be about the model
+    rc = deps.main(["--out", str(out), "--quiet", "--model", str(tmp_path / "no-model"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_facade_raises_the_same_user_errors(tmp_path):
+    import probekit as pk
+
+    with pytest.raises(UserError, match=r"--heatmaps must be at least 0 \(got -1\)"):
+        pk.deps(heatmaps=-1, model=str(tmp_path / "no-model"))
+    with pytest.raises(UserError, match=r"--conllu .* is a folder, not a file"):
+        pk.deps(conllu=tmp_path)
+    with pytest.raises(UserError, match=r"--conllu .* does not exist"):
+        pk.deps(conllu=tmp_path / "missing.conllu")
+
+
+def test_skip_bad_hint_only_where_the_option_exists(tmp_path, capsys):
+    from probekit.corpora.text import read_sentences
+
+    text = GOOD.replace("3\tbarks\tbark\tVERB\tVBZ\t_\t0\troot", "3\tbarks\tbark\tVERB\tVBZ\t_\tzero\troot")
+    path = _write(tmp_path, text)
+    assert deps.main(["--conllu", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "(use --skip-bad to skip such sentences)" in capsys.readouterr().err
+    for read in (read_conllu, read_sentences):       # corpora of commands without --skip-bad
+        with pytest.raises(UserError) as err:
+            read(path)
+        assert f"{path}:5:" in str(err.value) and "skip-bad" not in str(err.value)
+
+
+def test_heatmaps_zero_writes_no_figure_and_figures_svg(tmp_path, tiny_model_dirs):
+    path = _write(tmp_path, GOOD)
+    common = ["--conllu", str(path), "--quiet", "--model", str(tiny_model_dirs["bert"]), "--min-count", "1"]
+    assert deps.main([*common, "--out", str(tmp_path / "none"), "--heatmaps", "0"]) == 0
+    assert not list((tmp_path / "none").glob("heads.*"))
+    assert "No heads figure" in (tmp_path / "none" / "results.md").read_text()
+    assert deps.main([*common, "--out", str(tmp_path / "svg"), "--heatmaps", "2", "--figures", "png", "svg"]) == 0
+    assert (tmp_path / "svg" / "heads.png").stat().st_size > 1000
+    assert "<svg" in (tmp_path / "svg" / "heads.svg").read_text()[:500]
+
+
+def test_tidy_schema_baselines_have_no_layer_or_head(tmp_path, tiny_model_dirs):
+    path = _write(tmp_path, GOOD)
+    out = tmp_path / "run"
+    assert deps.main(["--conllu", str(path), "--out", str(out), "--quiet", "--model", str(tiny_model_dirs["bert"]),
+                      "--min-count", "1"]) == 0
+    df = pd.read_csv(out / "results.csv")
+    assert list(df.columns[:8]) == ["task", "relation", "direction", "model", "layer", "head", "metric", "value"]
+    base = df[df.probe == "offset"]
+    assert base.layer.isna().all() and base["head"].isna().all() and (base.baseline == "offset").all()
+    heads = df[df.probe == "attention-head"]
+    assert df.layer.dtype.kind in "fi" and df["head"].dtype.kind in "fi"     # numbers only, never "mean"
+    assert heads.baseline.isna().all() and set(heads.layer) == {1, 2} and set(heads["head"]) == {1, 2, 3, 4}
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["command"] == "deps" and cfg["arguments"]["min_count"] == 1 and cfg["model"]["fingerprint"]
+    assert cfg["inputs"] == {"conllu": str(path)} and cfg["counts"]["scored"] == 2
+
+
+# ---- words that the tokenizer turns into no token ------------------------------------------------------------
+ZERO_WIDTH = """\
+# text = The dog barks.
+1\tThe\tthe\tDET\t_\t_\t3\tdet\t_\t_
+2\t\u200b\t_\tX\t_\t_\t3\tdep\t_\t_
+3\tdog\tdog\tNOUN\t_\t_\t4\tnsubj\t_\t_
+4\tbarks\tbark\tVERB\t_\t_\t0\troot\t_\t_
+5\t\u00ad\t_\tX\t_\t_\t4\tdep\t_\t_
+6\t.\t.\tPUNCT\t_\t_\t4\tpunct\t_\t_
+"""
+
+
+def test_a_word_without_tokens_keeps_its_unit_and_is_scored(tmp_path, tiny_model_dirs, capsys):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dirs["bert"])
+    ids = tok(["\u200b", "\u00ad"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    assert ids == []                                      # the case: both words vanish in this tokenizer
+    path = _write(tmp_path, ZERO_WIDTH)
+    out = tmp_path / "run"
+    rc = deps.main(["--conllu", str(path), "--out", str(out), "--quiet", "--model", str(tiny_model_dirs["bert"]),
+                    "--min-count", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "Traceback" not in err and f"{path}:1" in err
+    df = pd.read_csv(out / "results.csv")
+    assert (df.query("relation == 'all'").n == 6).all()   # every word scored, none dropped
+    assert (df.query("relation == 'dep'").n == 2).all()
+
+
+def test_dependency_heads_refuses_a_sentence_whose_words_lost_their_units():
+    from probekit.core.examples import Example
+    from probekit.core.extraction import Activations, LayerAttention
+    from probekit.syntax.dependency_heads import DependencyHeads
+
+    ex = Example(words=["The", "\u200b", "dog"], meta={"heads": [3, 3, 0], "deprels": ["det", "dep", "root"],
+                                                           "source": "t.conllu:7"})
+    act = Activations(index=0, units=["[CLS]", "The", "dog", "[SEP]"], special=_special(2),
+                      word_ids=np.array([-1, 0, 2, -1]), attention=LayerAttention(_map(2, {})))
+    a = DependencyHeads(num_layers=1, num_heads=1)
+    with pytest.raises(UserError, match=r"t.conllu:7: 3 words but the tokenizer kept 2 .*word 2 '\\u200b'"):
+        a.update(act, ex)
