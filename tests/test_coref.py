@@ -137,3 +137,55 @@ def test_coref_cli_end_to_end(tmp_path, tiny_model_dirs, capsys):
     assert coref.main(["--gap", str(bad), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2:" in err and "B-coref must be TRUE or FALSE" in err
+
+
+# ---- option checks, inputs, hints (in-process) ---------------------------------------------------------------
+BAD_OPTIONS = [
+    (["--top", "-1"], "--top must be at least 1 (got -1)"),
+    (["--top", "0"], "--top must be at least 1 (got 0)"),
+    (["--limit", "0"], "--limit must be at least 1 (got 0)"),
+    (["--batch-size", "-1"], "--batch-size must be at least 1 (got -1)"),
+    (["--max-length", "2"], "--max-length must be at least 3 (got 2)"),
+    (["--device", "nonsense"], "--device 'nonsense' is not a torch device"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_bad_option_values_are_one_line_before_any_work(tmp_path, capsys, argv, message):
+    path = _gap(tmp_path, [_row("t-1", TEXT1, "she", "Mary Ann", "Sue", "FALSE", "TRUE")])
+    out = tmp_path / "run"
+    rc = coref.main(["--gap", str(path), "--out", str(out), "--quiet", "--model", str(tmp_path / "no-model"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_gap_folder_missing_file_and_skip_bad_hint(tmp_path, capsys):
+    import probekit as pk
+
+    with pytest.raises(UserError, match=r"--gap .* is a folder, not a file"):
+        pk.coref(gap=tmp_path)
+    assert coref.main(["--gap", str(tmp_path / "nope.tsv"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = _gap(tmp_path, [_row("t-1", TEXT1, "she", "Mary Ann", "Sue", "FALSE", "maybe")], "bad.tsv")
+    assert coref.main(["--gap", str(bad), "--quiet"]) == 2
+    assert f"{bad}:2:" in capsys.readouterr().err.split("(use --skip-bad to skip such rows)")[0]
+    with pytest.raises(UserError) as err:                 # the reader alone does not offer an option it lacks
+        read_gap(bad)
+    assert f"{bad}:2:" in str(err.value) and "skip-bad" not in str(err.value)
+
+
+def test_tidy_schema_and_a_pronoun_text_with_an_invisible_word(tmp_path, tiny_model_dirs, capsys):
+    text = "Mary met Sue \u200b there . Then she left ."            # U+200B is its own GAP word: no token in BERT
+    path = _gap(tmp_path, [_row("t-1", text, "she", "Mary", "Sue", "TRUE", "FALSE"),
+                           _row("t-2", TEXT2, "he", "John Smith", "Peter", "TRUE", "FALSE")])
+    out = tmp_path / "run"
+    rc = coref.main(["--gap", str(path), "--out", str(out), "--quiet", "--model", str(tiny_model_dirs["bert"]),
+                     "--figures", "svg"])
+    assert rc == 0 and "Traceback" not in capsys.readouterr().err
+    df = pd.read_csv(out / "results.csv")
+    assert list(df.columns[:7]) == ["task", "group", "model", "layer", "head", "metric", "value"]
+    base = df[df.probe != "attention-head"]
+    assert set(base.baseline) == {"nearest", "first"} and base.layer.isna().all() and base["head"].isna().all()
+    assert (df.query("group == 'all'").n == 2).all()      # both rows scored
+    assert (out / "heads.svg").is_file() and not (out / "heads.png").exists()
