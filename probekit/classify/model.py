@@ -83,6 +83,11 @@ class Classifier(nn.Module):
                 p.requires_grad_(encoder_mode == "finetune")
         self.options = dict(dropout=dropout, attention_dim=attention_dim, n_heads=n_heads)
         self.head = make_head(head, dim, len(self.labels), model_type=encoder.config.model_type, **self.options)
+        pooler = getattr(getattr(encoder.model, "pooler", None), "dense", getattr(encoder.model, "pooler", None))
+        if head == "cls" and isinstance(pooler, nn.Linear) and pooler.weight.shape == self.head.dense.weight.shape:
+            with torch.no_grad():   # start from the checkpoint's own pooler (BERT, ALBERT), as HF heads do
+                self.head.dense.weight.copy_(pooler.weight)
+                self.head.dense.bias.copy_(pooler.bias)
         self._uses_token_types = ("token_type_ids" in self.tokenizer.model_input_names
                                   and bool(getattr(encoder.config, "type_vocab_size", 0)))
         self._special_ids = sorted(set(self.tokenizer.all_special_ids))
@@ -145,10 +150,18 @@ class Classifier(nn.Module):
         """Padded tensors for ``examples`` (on the classifier's device): ``input_ids``, ``attention_mask``,
         ``token_type_ids`` (models that use them), ``word_ids``, and ``words``: the units of each example (its
         words, or sub-tokens at token level), indexed as ``word_ids`` and the pooling weights are."""
+        return self.collate(self.tokenize(examples, warn=warn))
+
+    def tokenize(self, examples: Sequence[Example], *, warn: bool = True) -> list:
+        """``core.extraction.Encoded`` inputs at this classifier's level and max length (long inputs are
+        truncated, counted and warned about once)."""
         from ..core.extraction import encode_examples
 
-        encoded = encode_examples(self._source, list(examples), max_length=self.max_length, level=self.level,
-                                  warn=warn)
+        return encode_examples(self._source, list(examples), max_length=self.max_length, level=self.level,
+                               warn=warn)
+
+    def collate(self, encoded: Sequence) -> dict:
+        """The padded batch of :meth:`encode` from already tokenised inputs."""
         T = max(e.length for e in encoded)
         B = len(encoded)
         pad = self.tokenizer.pad_token_id or 0

@@ -1,0 +1,84 @@
+"""``python -m probekit.classify``: train a classifier with an explainable pooling head, evaluate, save.
+
+``--train F --dev F [--test F] --out DIR`` trains (files: JSON Lines, TSV/CSV; or shared sets by name,
+``rt:train``); ``--load DIR --test F --out DIR2`` evaluates a saved classifier. From Python:
+``pk.classify(train, dev, test, **options)`` (:mod:`probekit.classify.train`).
+
+(The command lives in the package's ``__main__`` because ``probekit/classify/`` is the package; in tests,
+``from probekit.classify.__main__ import main``.)
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Sequence
+
+from ..cli import (Parser, add_cache_options, add_common_options, add_model_options, add_output_options,
+                  main_wrapper)
+from .heads import HEADS
+from .train import DEFAULT_EPOCHS, DEFAULT_LR, classify
+
+DEFAULTS = {k: p.default for k, p in inspect.signature(classify).parameters.items() if p.default is not p.empty}
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m probekit.classify", description=__doc__.split("\n\n")[0])
+    data = p.add_argument_group("data")
+    data.add_argument("--train", default=None, help="training data: .jsonl, .tsv/.txt, .csv, or a named set "
+                      "NAME:SPLIT (rt, amazon, imdb, yelp, sls, hatexplain, snli; splits train/dev/test)")
+    data.add_argument("--dev", default=None, help="dev data (model selection: the best dev epoch is kept)")
+    data.add_argument("--test", default=None, help="test data (optional)")
+    data.add_argument("--data-root", default=None,
+                      help="folder of the named sets (default $PROBEKIT_DATA, else ../shared/data if it exists)")
+    data.add_argument("--load", default=None, metavar="DIR",
+                      help="evaluate the classifier saved in DIR on --test (and/or --dev) instead of training")
+    m = p.add_argument_group("classifier")
+    m.add_argument("--head", choices=HEADS, default=DEFAULTS["head"], help="pooling head")
+    m.add_argument("--encoder", choices=["frozen", "none"], default=DEFAULTS["encoder"],
+                   help="frozen encoder (cached word vectors) or none: pool the input word embeddings")
+    m.add_argument("--finetune", action="store_true", help="fine-tune the encoder with the head")
+    m.add_argument("--level", choices=["word", "token"], default=DEFAULTS["level"],
+                   help="pool word vectors (mean of their sub-tokens) or sub-tokens")
+    m.add_argument("--layer", type=int, default=None, help="hidden layer the head reads (default: the last)")
+    m.add_argument("--attention-dim", type=int, default=DEFAULTS["attention_dim"],
+                   help="size of W in the attention score vᵀtanh(W h)")
+    m.add_argument("--n-heads", type=int, default=DEFAULTS["n_heads"], help="pooling heads of attention-multi")
+    m.add_argument("--dropout", type=float, default=DEFAULTS["dropout"], help="dropout before the output layer")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs (default {DEFAULT_EPOCHS['frozen']} frozen/none, {DEFAULT_EPOCHS['finetune']} "
+                        f"fine-tuning)")
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"AdamW learning rate (default {DEFAULT_LR['frozen']:g} frozen/none, "
+                        f"{DEFAULT_LR['finetune']:g} fine-tuning)")
+    t.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"], help="AdamW weight decay")
+    t.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
+                   help="share of the steps for linear warm-up (then linear decay to 0)")
+    t.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the TF-IDF + logistic-regression and majority-class rows")
+    p.add_argument("--out", default=None, help="run folder (default runs/classify-<model>-<time>)")
+    add_model_options(p, batch_size=DEFAULTS["batch_size"])
+    add_cache_options(p)
+    add_output_options(p)
+    add_common_options(p)
+    return p
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    options = vars(build_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
+    out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
+    result = classify(**options)
+    path = result.write(out, overwrite=overwrite, figures=figures)
+    if not options["quiet"]:
+        from ..report.classify import summary_table
+        from ..report.rundir import markdown_table
+
+        print(markdown_table(summary_table(result.frame)))
+    print(f"results: {', '.join(str(path / f) for f in result.files())}")
+    return 0
+
+
+main = main_wrapper(_main)
+
+if __name__ == "__main__":
+    raise SystemExit(main())

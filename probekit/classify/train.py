@@ -1,0 +1,377 @@
+"""``pk.classify``: train a pooling-head classifier (frozen encoder, fine-tuned, or no encoder), evaluate it
+beside TF-IDF + logistic regression and the majority class, and save it.
+
+Frozen (the default): word vectors come from the activation cache (``core.cache.get_activations``), so the
+model runs once per data set and model; every later head, seed or learning rate on the same data makes no
+model call and trains in seconds. ``encoder="none"`` pools the input word embeddings (no positions, no layers),
+computed by a table lookup. ``finetune=True`` trains encoder and head together: AdamW, linear warm-up and decay,
+gradient clipping at 1.0, seeded batches, and the weights of the best dev epoch kept. Every mode keeps the
+best dev epoch (accuracy, then loss). Same seed → same numbers.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..core import checks
+from ..core.errors import UserError
+from ..core.examples import Example
+from .datasets import load_split
+from .features import Features, cached_features, live_features
+from .heads import HEADS
+from .metrics import metric_rows
+from .model import Classifier
+from ..report.classify import ClassifyResult
+
+#: mode-dependent defaults (``None`` in the signature picks these)
+DEFAULT_EPOCHS = {"frozen": 20, "none": 20, "finetune": 3}
+DEFAULT_LR = {"frozen": 1e-3, "none": 1e-3, "finetune": 5e-5}
+
+
+def classify(train=None, dev=None, test=None, *, head: str = "attention", encoder: str = "frozen",
+             finetune: bool = False, level: str = "word", layer: int | None = None, model: str | None = None,
+             epochs: int | None = None, lr: float | None = None, batch_size: int = 32,
+             weight_decay: float = 0.01, dropout: float = 0.1, warmup: float = 0.1, attention_dim: int = 128,
+             n_heads: int = 4, max_length: int | None = None, device: str = "cpu", seed: int = 0,
+             cache_dir=None, no_cache: bool = False, dtype: str = "float16", quiet: bool = False, load=None,
+             data_root=None, baselines: bool = True, **ignored) -> ClassifyResult:
+    """Train (or, with ``load=DIR``, only evaluate) a classifier; returns a :class:`ClassifyResult`.
+
+    ``train``/``dev``/``test`` are files (JSON Lines, TSV/CSV), shared-set names (``"rt:train"``; see
+    ``probekit.classify.datasets``) or lists of Examples with ``meta["label"]``. ``epochs``/``lr`` default to
+    20 / 1e-3 for a frozen encoder or none, 3 / 5e-5 for fine-tuning. ``ignored`` takes the command's own
+    options (``out``, ``overwrite``, ``figures``), which are :meth:`ClassifyResult.write`'s business.
+    """
+    from ..core.progress import set_quiet
+
+    arguments = {k: v for k, v in locals().items() if k not in ("ignored", "set_quiet")}
+    arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
+    unknown = [k for k in ignored if k not in ("out", "overwrite", "figures", "command")]
+    if unknown:
+        raise UserError(f"unknown option {unknown[0]!r} for classify")
+    checks.choice("head", head, HEADS)
+    checks.choice("encoder", encoder, ("frozen", "none"))
+    checks.choice("level", level, ("word", "token"))
+    checks.choice("dtype", dtype, ("float16", "float32"))
+    if finetune and encoder == "none":
+        raise UserError("--finetune needs an encoder (got --encoder none)")
+    if encoder == "none" and head == "cls":
+        raise UserError("--head cls reads the encoder's [CLS] vector; --encoder none has none (use mean, max "
+                        "or attention)")
+    mode = "finetune" if finetune else encoder
+    epochs = checks.positive("epochs", DEFAULT_EPOCHS[mode] if epochs is None else epochs)
+    lr = checks.number("lr", DEFAULT_LR[mode] if lr is None else lr, above=0)
+    checks.positive("batch_size", batch_size)
+    checks.positive("attention_dim", attention_dim)
+    checks.positive("n_heads", n_heads)
+    checks.number("weight_decay", weight_decay, minimum=0)
+    checks.number("dropout", dropout, minimum=0, maximum=0.99)
+    checks.number("warmup", warmup, minimum=0, maximum=1)
+    checks.max_length(max_length)
+    checks.device(device)
+    checks.integer("seed", seed)
+    checks.integer("layer", layer, minimum=0, optional=True)
+    set_quiet(quiet)
+    if load is not None:
+        return _evaluate_saved(load, dev=dev, test=test, batch_size=batch_size, device=device,
+                               data_root=data_root, arguments=arguments)
+    if train is None or dev is None:
+        raise UserError("--train and --dev are required (or --load DIR with --test to evaluate a saved classifier)")
+    splits = {"train": load_split(train, what="--train", data_root=data_root),
+              "dev": load_split(dev, what="--dev", data_root=data_root)}
+    if test is not None:
+        splits["test"] = load_split(test, what="--test", data_root=data_root)
+    labels = sorted({ex.meta["label"] for ex in splits["train"]})
+    if len(labels) < 2:
+        raise UserError(f"--train has only one label ({labels[0]!r}); a classifier needs at least two")
+    y = {name: label_ids(exs, labels, name) for name, exs in splits.items()}
+
+    from ..core.encoder import load_encoder
+
+    enc = load_encoder(model, device=device)
+    if layer is not None and layer > enc.num_layers:
+        raise UserError(f"--layer {layer}: {enc.name} has layers 0…{enc.num_layers}")
+    torch.manual_seed(seed)
+    clf = Classifier(enc, labels, head=head, level=level, encoder_mode=mode, layer=layer, dropout=dropout,
+                     attention_dim=attention_dim, n_heads=n_heads, max_length=max_length).to(device)
+    opts = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup=warmup, seed=seed)
+    start = time.perf_counter()
+    counts = {f"{name}_examples": len(exs) for name, exs in splits.items()}
+    if mode == "finetune":
+        history, logits, truncated, extract_s = _finetune(clf, splits, y, **opts)
+        feats = None
+    else:
+        t0 = time.perf_counter()
+        feats = {name: _features(clf, exs, cache_dir=cache_dir, no_cache=no_cache, dtype=dtype,
+                                 batch_size=batch_size) for name, exs in splits.items()}
+        extract_s = time.perf_counter() - t0
+        truncated = {name: f.truncated for name, f in feats.items()}
+        history = fit_head(clf.head, feats["train"], y["train"], feats["dev"], y["dev"], device=device, **opts)
+        logits = {name: head_logits(clf.head, f, device=device) for name, f in feats.items()}
+    train_s = time.perf_counter() - start - extract_s
+    counts.update({f"{name}_truncated": n for name, n in truncated.items()})
+    rows = []
+    for name, lg in logits.items():
+        rows += metric_rows(lg, y[name], labels, split=name, probe=head, model=enc.name, layer=clf.layer,
+                            encoder=mode, level=level)
+    base_info = {}
+    if baselines:
+        base_rows, base_info = _baselines(splits, y, labels, seed)
+        rows += base_rows
+    record_extra = {"classifier": {"head": head, "encoder_mode": mode, "level": level, "layer": clf.layer,
+                                   "labels": labels, "max_length": clf.max_length},
+                    "best_epoch": int(history.loc[history["best"], "epoch"].iloc[0]) if len(history) else None,
+                    "timing": {"features_s": round(extract_s, 3), "train_s": round(train_s, 3)},
+                    "baselines": base_info,
+                    "cache": None if feats is None or no_cache else feats["train"].cache}
+    eval_split = "test" if "test" in splits else "dev"
+    return ClassifyResult.build(rows, history=history, classifier=clf, splits=splits, logits=logits,
+                                labels=labels, eval_split=eval_split, arguments=arguments, encoder=enc,
+                                counts=counts, inputs=_inputs(train, dev, test), extra=record_extra)
+
+
+def _inputs(train, dev, test) -> dict:
+    def name(spec):
+        return None if spec is None else (f"{len(spec)} examples" if isinstance(spec, (list, tuple)) else str(spec))
+
+    return {"train": name(train), "dev": name(dev), "test": name(test)}
+
+
+def label_ids(examples: Sequence[Example], labels: Sequence[str], split: str) -> np.ndarray:
+    """Class indices; a label the training split never had is an error at its file:line."""
+    index = {l: i for i, l in enumerate(labels)}
+    out = np.empty(len(examples), dtype=np.int64)
+    for i, ex in enumerate(examples):
+        lab = ex.meta["label"]
+        if lab not in index:
+            raise UserError(f"{ex.meta.get('source', f'--{split} item {i}')}: label {lab!r} is not one of the "
+                            f"training labels ({', '.join(labels)})")
+        out[i] = index[lab]
+    return out
+
+
+def _features(clf: Classifier, examples, *, cache_dir, no_cache, dtype, batch_size) -> Features:
+    if clf.encoder is not None and clf.level == "word":
+        return cached_features(clf, examples, cache_dir=cache_dir, use_cache=not no_cache, dtype=dtype,
+                               batch_size=batch_size)
+    return live_features(clf, examples, batch_size=batch_size)
+
+
+# --- training a head on fixed vectors ----------------------------------------------------------------------
+
+def _schedule(optimizer, total_steps: int, warmup: float):
+    """Linear warm-up over ``warmup`` of the steps, then linear decay to 0."""
+    warm = int(round(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: int, lr: float, batch_size: int,
+             weight_decay: float, warmup: float, seed: int, device="cpu"):
+    """Train ``head`` on fixed unit vectors (AdamW, warm-up + linear decay); keeps the best dev epoch.
+
+    Returns the learning curve (epoch, train_loss, dev_loss, dev_accuracy, best)."""
+    import pandas as pd
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    head.to(device)
+    train, dev = train.to(device), dev.to(device)
+    yt = torch.as_tensor(y_train, device=device)
+    steps = math.ceil(len(train) / batch_size) * epochs
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = _schedule(opt, steps, warmup)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rows, best, best_state = [], None, None
+    for epoch in range(1, epochs + 1):
+        head.train()
+        order = torch.randperm(len(train), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            units, mask, cls = train.batch(idx)
+            logits = head(units, mask, cls)[0]
+            loss = loss_fn(logits, yt[idx.to(device)])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        dev_logits = head_logits(head, dev, device=device)
+        dev_loss, dev_acc = _loss_acc(dev_logits, y_dev)
+        rows.append({"epoch": epoch, "train_loss": total / len(train), "dev_loss": dev_loss,
+                     "dev_accuracy": dev_acc})
+        if best is None or (dev_acc, -dev_loss) > best:
+            best = (dev_acc, -dev_loss)
+            best_state = copy.deepcopy(head.state_dict())
+    head.load_state_dict(best_state)
+    head.eval()
+    return _history(rows)
+
+
+def _history(rows):
+    import pandas as pd
+
+    hist = pd.DataFrame(rows)
+    best = max(range(len(rows)), key=lambda i: (rows[i]["dev_accuracy"], -rows[i]["dev_loss"]))
+    hist["best"] = [i == best for i in range(len(rows))]
+    return hist
+
+
+def _loss_acc(logits: np.ndarray, y) -> tuple[float, float]:
+    lg = torch.as_tensor(logits, dtype=torch.float64)
+    y = torch.as_tensor(np.asarray(y))
+    return float(torch.nn.functional.cross_entropy(lg, y)), float((lg.argmax(1) == y).double().mean())
+
+
+@torch.no_grad()
+def head_logits(head, feats: Features, *, device="cpu", batch_size: int = 256) -> np.ndarray:
+    """[N, C] float64 logits of ``head`` (eval mode) on fixed vectors, in example order."""
+    was = head.training
+    head.eval()
+    feats = feats.to(device)
+    out = []
+    for i in range(0, len(feats), batch_size):
+        idx = torch.arange(i, min(i + batch_size, len(feats)))
+        out.append(head(*feats.batch(idx))[0].double().cpu())
+    head.train(was)
+    return torch.cat(out).numpy()
+
+
+# --- fine-tuning -----------------------------------------------------------------------------------------------
+
+def _batches(encoded, batch_size: int, gen: torch.Generator | None):
+    """Batches of similar length: shuffled (seeded) in pools of 50 batches, sorted by length inside a pool."""
+    n = len(encoded)
+    order = torch.randperm(n, generator=gen).tolist() if gen is not None else list(range(n))
+    pool = batch_size * 50
+    batches = []
+    for p in range(0, n, pool):
+        chunk = sorted(order[p:p + pool], key=lambda i: encoded[i].length)
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if gen is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+    return batches
+
+
+@torch.no_grad()
+def live_logits(clf: Classifier, encoded, batch_size: int = 64) -> np.ndarray:
+    """[N, C] float64 logits of the classifier's own forward pass, in example order."""
+    was = clf.training
+    clf.eval()
+    out = np.zeros((len(encoded), clf.n_classes))
+    for idx in _batches(encoded, batch_size, None):
+        batch = clf.collate([encoded[i] for i in idx])
+        batch.pop("words")
+        out[idx] = clf(**batch).double().cpu().numpy()
+    clf.train(was)
+    return out
+
+
+def _finetune(clf: Classifier, splits, y, *, epochs, lr, batch_size, weight_decay, warmup, seed):
+    from ..core.progress import progress
+
+    encoded = {name: clf.tokenize(exs) for name, exs in splits.items()}
+    truncated = {name: int(sum(e.truncated for e in enc)) for name, enc in encoded.items()}
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in clf.parameters() if p.requires_grad]
+    no_decay = [p for n, p in clf.named_parameters() if p.requires_grad and (p.ndim < 2)]
+    decay = [p for p in params if all(p is not q for q in no_decay)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    n_batches = math.ceil(len(encoded["train"]) / batch_size)
+    sched = _schedule(opt, n_batches * epochs, warmup)
+    yt = torch.as_tensor(y["train"])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rows, best, best_state = [], None, None
+    for epoch in range(1, epochs + 1):
+        clf.train()
+        total, t0 = 0.0, time.perf_counter()
+        bar = progress(total=n_batches, desc=f"fine-tuning epoch {epoch}", unit="batch")
+        for idx in _batches(encoded["train"], batch_size, gen):
+            batch = clf.collate([encoded["train"][i] for i in idx])
+            batch.pop("words")
+            loss = loss_fn(clf(**batch), yt[idx].to(clf.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            bar.update(1)
+        bar.close()
+        epoch_s = time.perf_counter() - t0
+        dev_loss, dev_acc = _loss_acc(live_logits(clf, encoded["dev"]), y["dev"])
+        rows.append({"epoch": epoch, "train_loss": total / len(encoded["train"]), "dev_loss": dev_loss,
+                     "dev_accuracy": dev_acc, "epoch_s": epoch_s})
+        if best is None or (dev_acc, -dev_loss) > best:
+            best = (dev_acc, -dev_loss)
+            best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
+    clf.load_state_dict(best_state)
+    clf.eval()
+    logits = {name: live_logits(clf, enc) for name, enc in encoded.items()}
+    history = _history(rows)
+    timing_cols = history.pop("epoch_s")
+    history.attrs["epoch_s"] = timing_cols.tolist()   # timing stays out of the deterministic tables
+    return history, logits, truncated, 0.0
+
+
+# --- baselines and saved classifiers ---------------------------------------------------------------------------
+
+def _baselines(splits, y, labels, seed):
+    from .baselines import majority, tfidf_logreg
+
+    rows = []
+    predict, C = tfidf_logreg(splits["train"], y["train"], splits["dev"], y["dev"], seed=seed)
+    for name, exs in splits.items():
+        p = predict(exs)
+        rows += metric_rows(np.log(np.clip(p, 1e-12, None)), y[name], labels, split=name, probe="tfidf-logreg",
+                            model="tfidf", layer=None, encoder=None, level=None)
+    maj = majority(y["train"], len(labels))
+    for name in splits:
+        rows.append({"split": name, "probe": "majority", "model": "majority", "layer": None, "encoder": None,
+                     "level": None, "metric": "accuracy", "value": float((y[name] == maj).mean()), "class": None})
+    return rows, {"tfidf_logreg_C": C, "majority_label": labels[maj]}
+
+
+def _evaluate_saved(folder, *, dev, test, batch_size, device, data_root, arguments) -> ClassifyResult:
+    from .saved import load_classifier
+
+    clf = load_classifier(folder, device=device)
+    splits = {}
+    if dev is not None:
+        splits["dev"] = load_split(dev, what="--dev", data_root=data_root)
+    if test is not None:
+        splits["test"] = load_split(test, what="--test", data_root=data_root)
+    if not splits:
+        raise UserError("--load needs --test (or --dev) data to evaluate on")
+    labels = clf.labels
+    y = {name: label_ids(exs, labels, name) for name, exs in splits.items()}
+    encoded = {name: clf.tokenize(exs) for name, exs in splits.items()}
+    logits = {name: live_logits(clf, enc, batch_size) for name, enc in encoded.items()}
+    rows = []
+    for name, lg in logits.items():
+        rows += metric_rows(lg, y[name], labels, split=name, probe=clf.head_type, model=clf._source.name,
+                            layer=clf.layer, encoder=clf.encoder_mode, level=clf.level)
+    counts = {f"{name}_examples": len(exs) for name, exs in splits.items()}
+    counts.update({f"{name}_truncated": int(sum(e.truncated for e in enc)) for name, enc in encoded.items()})
+    eval_split = "test" if "test" in splits else "dev"
+    return ClassifyResult.build(rows, history=None, classifier=clf, splits=splits, logits=logits, labels=labels,
+                                eval_split=eval_split, arguments=arguments, encoder=clf._source, counts=counts,
+                                inputs={"load": str(folder), "dev": None if dev is None else str(dev),
+                                        "test": None if test is None else str(test)},
+                                extra={"classifier": {"loaded_from": str(folder), "head": clf.head_type,
+                                                      "encoder_mode": clf.encoder_mode, "level": clf.level,
+                                                      "layer": clf.layer, "labels": labels}},
+                                save=False)
