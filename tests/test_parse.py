@@ -163,3 +163,51 @@ def test_parse_cli_end_to_end(tmp_path, tiny_model_dirs, capsys):
     assert json.loads((out / "config.json").read_text())["counts"]["train"] == 6
     assert parse.main(["--train", str(train), "--dev", str(dev), "--probes", "attn,nope", "--quiet"]) == 2
     assert "unknown 'nope'" in capsys.readouterr().err
+
+
+# ---- option checks (in-process, before anything is read or extracted) ---------------------------------------
+BAD_OPTIONS = [
+    (["--batch-size", "-1"], "--batch-size must be at least 1 (got -1)"),
+    (["--batch-size", "0"], "--batch-size must be at least 1 (got 0)"),
+    (["--epochs", "0"], "--epochs must be at least 1 (got 0)"),
+    (["--lr", "nan"], "--lr must be a finite number (got nan)"),
+    (["--lr", "0"], "--lr must be greater than 0 (got 0)"),
+    (["--lr", "-0.1"], "--lr must be greater than 0 (got -0.1)"),
+    (["--limit", "0"], "--limit must be at least 1 (got 0)"),
+    (["--max-length", "2"], "--max-length must be at least 3 (got 2)"),
+    (["--max-length", "-5"], "--max-length must be at least 3 (got -5)"),
+    (["--device", "nonsense"], "--device 'nonsense' is not a torch device"),
+    (["--probes", ""], "--probes needs at least one of"),
+    (["--word-vectors", "missing-glove.txt"], "--word-vectors missing-glove.txt does not exist"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_bad_option_values_refused_before_any_extraction(tmp_path, capsys, argv, message, tiny_model_dirs):
+    train = tmp_path / "train.conllu"
+    train.write_text(CONLLU, encoding="utf-8")
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    rc = parse.main(["--train", str(train), "--dev", str(train), "--out", str(out), "--quiet", "--cache-dir",
+                     str(cache), "--model", str(tiny_model_dirs["bert"]), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists() and not cache.exists()        # nothing extracted, nothing invalid cached
+
+
+def test_a_refused_batch_size_leaves_the_cache_usable(tmp_path, tiny_model_dirs):
+    import probekit as pk
+    from probekit.core.errors import UserError
+
+    train = tmp_path / "train.conllu"
+    train.write_text(CONLLU, encoding="utf-8")
+    opts = dict(train=train, dev=train, probes=["attn"], model=str(tiny_model_dirs["bert"]), cache_dir=tmp_path / "c",
+                quiet=True)
+    with pytest.raises(UserError, match="--batch-size must be at least 1"):
+        pk.parse(batch_size=-1, **opts)
+    with pytest.raises(UserError, match=r"--train .* is a folder, not a file"):
+        pk.parse(**{**opts, "train": tmp_path})
+    result = pk.parse(batch_size=2, **opts)
+    assert 0 <= result.frame.value.iloc[0] <= 1 and len(result.weights) == 2 * 2 * 4
+    again = pk.parse(batch_size=2, **opts)                # served from the cache: the same numbers
+    pd.testing.assert_frame_equal(result.frame.drop(columns="seconds_per_epoch"),
+                                  again.frame.drop(columns="seconds_per_epoch"))
