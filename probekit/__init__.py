@@ -32,6 +32,7 @@ _NAMES = {
     "browse": "probekit.viz.browse",
     "classify": "probekit.classify.train",
     "attribute": "probekit.attribution.attribute",
+    "structural": "probekit.probing.structural_run",
     # building blocks
     "load_encoder": "probekit.core.encoder",
     "Encoder": "probekit.core.encoder",
@@ -74,7 +75,7 @@ __all__ = sorted(_NAMES)
 
 #: the command modules (``python -m probekit.probe``) share their names with the facade functions
 _COMMANDS = ("probe", "data", "extract", "confusion", "attention", "deps", "coref", "parse", "browse", "classify",
-             "attribute")
+             "attribute", "structural")
 
 
 def __getattr__(name: str):
