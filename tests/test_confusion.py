@@ -11,9 +11,12 @@ import pytest
 
 import importlib
 
+import probekit as pk
+
 confusion = importlib.import_module("probekit.confusion")  # the command module (pk.confusion is the function)
-from probekit.confusion import (ConfusionScores, chance_level, group_mass, item_scores, read_items,
-                                score_items)
+from probekit.corpora.conditions import read_items
+from probekit.heads.confusion import (ConfusionScores, chance_level, confusion_bits, group_mass, item_scores,
+                                      score_items)
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.extraction import extract
@@ -51,8 +54,8 @@ def test_no_distractor_gives_zero_and_floors_keep_scores_finite():
     assert (mean == 0).all() and (per_head == 0).all() and not np.signbit(mean).any()
     assert chance_level([2]) == 0.0
     # attention that underflowed to exactly zero: finite, maximal confusion; all-zero groups: chance by group
-    assert np.isfinite(confusion.confusion(np.array([0.0, 1.0]))) and confusion.confusion(np.array([0.0, 1.0])) > 100
-    assert confusion.confusion(np.array([0.0, 0.0, 0.0])) == pytest.approx(math.log2(3))
+    assert np.isfinite(confusion_bits(np.array([0.0, 1.0]))) and confusion_bits(np.array([0.0, 1.0])) > 100
+    assert confusion_bits(np.array([0.0, 0.0, 0.0])) == pytest.approx(math.log2(3))
     assert group_mass(np.array([[0.5, 0.25, 0.25]]), [[0], [1, 2]]).tolist() == [[0.5, 0.5]]
 
 
@@ -66,10 +69,33 @@ def test_scores_accumulate_pool_and_name_best_heads():
     assert s.sem("A3") == pytest.approx([1.0, 1.0])    # sd √2 over two items, / √2
     assert s.best_heads("A3-srel") == [(2, 2, 0.05), (2, 3, 0.5), (2, 1, 0.6)]   # 1-based layer-head
     df = s.tidy("m")
-    assert list(df.columns) == ["task", "model", "condition", "layer", "head", "metric", "value"]
-    assert len(df[(df.condition == "A3") & (df.metric == "confusion") & (df["head"] != "mean")]) == 6
-    row = df[(df.condition == "A3") & (df.layer == "mean") & (df.metric == "confusion")]
-    assert row["value"].tolist() == [2.5]
+    assert list(df.columns) == ["task", "condition", "model", "layer", "head", "metric", "value", "aggregate"]
+    assert len(df[(df.condition == "A3") & (df.metric == "confusion") & df["head"].notna()]) == 6
+    row = df[(df.condition == "A3") & df.layer.isna() & (df.metric == "confusion")]
+    assert row["value"].tolist() == [2.5] and row["aggregate"].tolist() == ["all layers"]
+    assert df["layer"].dtype == "Int64" and df["head"].dtype == "Int64"
+
+
+def test_heads_with_almost_no_candidate_mass_are_not_best_heads():
+    """A head that sends ~2e-7 of its attention to the candidates scores 0.000 after renormalising; it must
+    not be ranked, and is counted."""
+    from probekit.report.confusion import heads_table
+
+    s = ConfusionScores(2, 2, min_mass=0.01)
+    per_head = np.array([[0.0, 0.4], [0.9, 0.2]])            # head 1-1 looks perfect ...
+    mass = np.array([[2e-7, 0.3], [0.5, 0.005]])             # ... on almost no attention; 2-2 too little as well
+    s.add(["A3-orel", "A3"], np.array([0.5, 0.5]), per_head, 1.0, candidate_mass=mass)
+    assert s.low_mass("A3-orel").tolist() == [[True, False], [False, True]]
+    assert s.best_heads("A3-orel") == [(1, 2, 0.4), (2, 1, 0.9)]
+    assert heads_table(s).set_index("condition").loc["A3 (object relatives)", "low-mass heads left out"] == 2
+    df = s.tidy("m")
+    m = df[(df.metric == "candidate_mass") & df["head"].notna() & (df.condition == "A3")]
+    assert m["value"].tolist() == pytest.approx(mass.ravel().tolist())
+    low = df[(df.metric == "low_mass_heads") & (df.condition == "A3")]["value"]
+    assert low.tolist() == [2]
+    s0 = ConfusionScores(2, 2, min_mass=0.0)
+    s0.add(["A3"], np.array([0.5, 0.5]), per_head, 1.0, candidate_mass=mass)
+    assert s0.best_heads("A3", 1) == [(1, 1, 0.0)]          # threshold 0 ranks every head again
 
 
 # --- --data files ----------------------------------------------------------------------------------------------
@@ -155,15 +181,72 @@ def test_confusion_cli_end_to_end(tiny_model_dirs, tmp_path, capsys):
     assert "| R5 |" in capsys.readouterr().out
     df = pd.read_csv(out / "results.csv")
     assert set(df["condition"]) == {"A3", "A3-srel", "A3-orel", "R5", "A3.tsv"}
-    n = df[(df.layer == "mean") & (df.metric == "n_items")].set_index("condition")["value"]
+    n = df[df.layer.isna() & (df.metric == "n_items")].set_index("condition")["value"]
     assert n.to_dict() == {"A3": 6, "A3-srel": 3, "A3-orel": 3, "R5": 6, "A3.tsv": 2}
     chance = df[df.metric == "chance"].set_index("condition")["value"]
     assert chance["A3"] == 1.0 and chance["R5"] == pytest.approx(math.log2(3), abs=1e-5) and chance["A3.tsv"] == 0.5
-    per_head = df[(df.condition == "R5") & (df["head"] != "mean") & (df.metric == "confusion")]
+    per_head = df[(df.condition == "R5") & df["head"].notna() & (df.metric == "confusion")]
     assert len(per_head) == 2 * 4 and (per_head["value"] >= 0).all()
+    mass = df[(df.condition == "R5") & df["head"].notna() & (df.metric == "candidate_mass")]["value"]
+    assert len(mass) == 2 * 4 and mass.between(0, 1 + 1e-6).all()
     md = (out / "results.md").read_text()
     for text in ("A3 (subject relatives)", "A3 (object relatives)", "| R5 | ✓ | ✓ | ✓ |", "1.570",
-                 "Heads with the lowest confusion", "External items"):
+                 "Heads with the lowest confusion", "External items", "low-mass heads left out",
+                 "Candidate mass by layer"):
         assert text in md
     assert (out / "confusion_by_layer.png").stat().st_size > 0
     assert json.loads((out / "config.json").read_text())["counts"]["A3"] == 6
+
+
+def test_function_frame_equals_the_cli_csv_and_works_as_an_analysis(tiny_model_dirs, tmp_path, capsys):
+    model = str(tiny_model_dirs["bert"])
+    out = tmp_path / "run"
+    assert confusion.main(["--conditions", "A1", "R3", "--sentences", "4", "--model", model, "--out", str(out),
+                           "--quiet", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"        # --quiet keeps only the closing line
+    result = pk.confusion(conditions=["A1", "R3"], sentences=4, model=model, seed=1, quiet=True)
+    csv = pd.read_csv(out / "results.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(__import__("io").StringIO(result.frame.to_csv(index=False))), csv)
+    assert {"condition", "head 1", "low-mass heads left out"} <= set(result.best_heads.columns)
+    # the same scores from pk.analyze with ConfusionScores as one of the analyses
+    from probekit.corpora.conditions import generate_items
+
+    enc = load_encoder(model, attention=True)
+    examples = [it.to_example() for it in generate_items(["A1", "R3"], 4, 1)]
+    [scores] = pk.analyze(enc, examples, [ConfusionScores()])
+    for name in ("A1", "R3"):
+        np.testing.assert_allclose(scores.by_head(name), result.scores.by_head(name), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(scores.candidate_mass(name), result.scores.candidate_mass(name), atol=1e-12)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"sentences": 0}, "--sentences must be at least 1 (got 0)"),
+    ({"batch_size": -1}, "--batch-size must be at least 1"),
+    ({"max_length": 0}, "--max-length must be at least 3"),
+    ({"device": "cuda:5"}, "--device cuda:5"),
+    ({"min_mass": -1}, "--min-mass must be at least 0"),
+    ({"conditions": ["A9"]}, "unknown condition 'A9'"),
+])
+def test_bad_values_are_one_line_exit_2(tiny_model_dirs, tmp_path, capsys, options, message):
+    import re
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        pk.confusion(model=str(tiny_model_dirs["bert"]), **options)
+    flags = []
+    for k, v in options.items():
+        flags += [f"--{k.replace('_', '-')}", *(v if isinstance(v, list) else [str(v)])]
+    out = tmp_path / "run"
+    assert confusion.main(["--model", str(tiny_model_dirs["bert"]), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_non_utf8_or_folder_data_is_one_line_with_file_and_line(tiny_model_dirs, tmp_path, capsys):
+    p = tmp_path / "items.tsv"
+    p.write_bytes("the cat does sleep\t2\t0 1\t\nthe caf\xe9 does sleep\t2\t0 1\t\n".encode("latin-1"))
+    out = tmp_path / "run"
+    assert confusion.main(["--data", str(p), "--model", str(tiny_model_dirs["bert"]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}:2: not UTF-8" in err and err.count("\n") == 1 and "Traceback" not in err and not out.exists()
+    with pytest.raises(UserError, match="is a folder, not a file"):
+        pk.confusion(data=[tmp_path])

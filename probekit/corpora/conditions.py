@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..core.errors import UserError
+from ..core.errors import UserError, where
 from ..core.examples import Example
 from .grammar import Grammar, Sentence, generate
 
@@ -198,3 +199,58 @@ def generate_condition(name: str, n: int, seed: int = 0) -> list[Item]:
 def generate_items(names: list[str], n: int, seed: int = 0) -> list[Item]:
     """Items of every named condition or part, ``n`` sentences each."""
     return [item for name in names for item in generate_condition(name, n, seed)]
+
+
+def _ints(text: str, what: str, path, lineno: int) -> list[int]:
+    try:
+        return [int(t) for t in text.split()]
+    except ValueError:
+        raise UserError(f"{where(path, lineno)}: {what} must be whitespace-separated integers, "
+                        f"got {text!r}") from None
+
+
+def read_items(path: str | Path) -> list[Item]:
+    """External items (``confusion --data``), one per line:
+    ``sentence<TAB>source<TAB>correct indices<TAB>distractor indices``.
+
+    Word indices are 0-based over the whitespace-separated words; the distractor field may be empty or
+    missing (then the confusion is 0). Blank lines are skipped. The condition is named after the file. A bad
+    line, or bytes that are not UTF-8, is one :class:`UserError` with ``file:line``.
+    """
+    from .text import read_utf8_lines
+
+    p = Path(path)
+    name = p.stem
+    items: list[Item] = []
+    for lineno, line in enumerate(read_utf8_lines(p, "--data"), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) == 3:
+            fields.append("")
+        if len(fields) != 4:
+            raise UserError(f"{where(p, lineno)}: expected 4 tab-separated fields (sentence, source index, "
+                            f"correct group indices, distractor indices), got {len(fields)}")
+        words = fields[0].split()
+        if not words:
+            raise UserError(f"{where(p, lineno)}: empty sentence")
+        source = _ints(fields[1], "the source index", p, lineno)
+        correct = _ints(fields[2], "the correct group", p, lineno)
+        distractors = _ints(fields[3], "the distractor indices", p, lineno)
+        if len(source) != 1:
+            raise UserError(f"{where(p, lineno)}: the source field must be one index, got {fields[1]!r}")
+        if not correct:
+            raise UserError(f"{where(p, lineno)}: the correct group is empty")
+        every = source + correct + distractors
+        bad = [i for i in every if not 0 <= i < len(words)]
+        if bad:
+            raise UserError(f"{where(p, lineno)}: index {bad[0]} is outside the sentence's "
+                            f"{len(words)} words (indices are 0-based)")
+        if len(set(every)) != len(every):
+            raise UserError(f"{where(p, lineno)}: an index appears twice (source, correct and distractor "
+                            f"words must all differ)")
+        items.append(Item(words=words, source=source[0], correct=correct,
+                          distractors=[distractors] if distractors else [], condition=name, part=name))
+    if not items:
+        raise UserError(f"--data {p}: no items")
+    return items

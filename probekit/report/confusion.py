@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..corpora.conditions import CONDITIONS, PART_OF
-from .rundir import RunDir, config_record, default_run_dir, markdown_table, write_tidy
+from .rundir import markdown_table
 
 _MARK = {True: "✓", False: "✗", None: "NA"}
 _PART_LABEL = {"srel": "subject relatives", "orel": "object relatives"}
@@ -67,25 +67,39 @@ def layer_table(scores) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def heads_table(scores, k: int = 3) -> pd.DataFrame:
+def mass_table(scores) -> pd.DataFrame:
+    """Mean candidate mass per condition × layer (heads averaged): how much attention the candidates get."""
     rows = []
     for name in _ordered(scores.names):
-        best = scores.best_heads(name, k)
-        rows.append({"condition": _label(name),
-                     **{f"head {i + 1}": f"{l}-{h} ({v:.3f})" for i, (l, h, v) in enumerate(best)}})
+        mass = scores.candidate_mass(name).mean(1)
+        rows.append({"condition": _label(name), **{f"layer {l + 1}": v for l, v in enumerate(mass)}})
     return pd.DataFrame(rows)
 
 
-def plot_by_layer(scores, path, model: str) -> None:
-    """Layers on x, head-mean confusion on y: one line per condition (parts dashed), chance levels dotted."""
-    import matplotlib
+def heads_table(scores, k: int = 3) -> pd.DataFrame:
+    """Per condition the ``k`` lowest-confusion heads among those with enough candidate mass, and how many
+    heads were left out for too little (below ``scores.min_mass``)."""
+    rows = []
+    for name in _ordered(scores.names):
+        best = scores.best_heads(name, k)
+        row = {"condition": _label(name)}
+        row.update({f"head {i + 1}": (f"{best[i][0]}-{best[i][1]} ({best[i][2]:.3f})" if i < len(best) else "—")
+                    for i in range(k)})
+        row["low-mass heads left out"] = int(scores.low_mass(name).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.8))
+def confusion_figure(scores, model: str):
+    """Layers on x, head-mean confusion on y: one line per condition (parts dashed), chance levels dotted and
+    labelled in the legend. Object-oriented matplotlib: saved by the caller with ``RunDir.save_figure``."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.8))
+    ax = fig.subplots()
     layers = list(range(1, scores.L + 1))
-    palette = plt.get_cmap("tab20").colors
+    palette = colormaps["tab20"].colors
     colour: dict[str, tuple] = {}
     for name in _ordered(scores.names):
         is_part = name in PART_OF and name not in CONDITIONS
@@ -97,7 +111,7 @@ def plot_by_layer(scores, path, model: str) -> None:
         ax.plot(layers, scores.by_layer(name), color=c, marker=marker, linestyle="--" if is_part else "-",
                 linewidth=0.9 if is_part else 1.6, markersize=4 if is_part else 5, label=_label(name))
     for level in sorted({round(scores.chance(n), 6) for n in scores.names}):
-        ax.axhline(level, color="grey", linestyle=":", linewidth=1)
+        ax.axhline(level, color="grey", linestyle=":", linewidth=1, label=f"chance {level:.3f}")
     ax.set_xlabel("layer")
     ax.set_ylabel("confusion (bits; lower = antecedent preferred)")
     ax.set_title(f"Attention confusion by layer — {model}")
@@ -105,8 +119,7 @@ def plot_by_layer(scores, path, model: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def markdown(scores, model: str, *, skipped: int, attention_from: str) -> tuple[str, str]:
@@ -130,22 +143,13 @@ def markdown(scores, model: str, *, skipped: int, attention_from: str) -> tuple[
             "A3/A4 and R3/R4, which these conditions do not. A3 and A4 pool their two parts.\n",
             tables,
             "## Confusion by layer\n\n" + markdown_table(layer_table(scores)),
-            "## Heads with the lowest confusion (layer-head, mean confusion)\n\n" + markdown_table(heads_table(scores)),
+            "## Candidate mass by layer (attention from the source to all candidate groups, heads averaged)\n\n"
+            + markdown_table(mass_table(scores)),
+            "## Heads with the lowest confusion (layer-head, mean confusion)\n\n"
+            f"Only heads whose mean candidate mass (attention from the source to all candidate groups, before "
+            f"renormalising) is at least {scores.min_mass:g} are ranked: below that the share is decided by "
+            f"almost no attention. The last column counts the heads left out (of {scores.L * scores.H}).\n\n"
+            + markdown_table(heads_table(scores)),
             f"Word-level attention: to a word = sum over its pieces, from a word = {attention_from} of its "
             f"pieces. Items left out because truncation cut a word they need: {skipped}.\n"]
     return "\n".join(text), tables
-
-
-def write_run(args, encoder, scores, *, n_items: int, skipped: int):
-    """Write the run folder; returns (its path, the Table-2-shaped Markdown)."""
-    run = RunDir(args.out or default_run_dir("confusion", encoder.name), overwrite=getattr(args, "overwrite", False))
-    with run:
-        write_tidy(run, scores.tidy(encoder.name))
-        md, tables = markdown(scores, encoder.name, skipped=skipped, attention_from=args.attention_from)
-        run.write_text("results.md", md)
-        plot_by_layer(scores, run.file("confusion_by_layer.png"), encoder.name)
-        run.write_json("config.json", config_record(
-            args, model_name=encoder.name, model_fingerprint=encoder.fingerprint(),
-            layers=encoder.num_layers, heads=encoder.num_heads,
-            counts={"items": n_items, "skipped_truncated": skipped, **{n: scores.n[n] for n in scores.names}}))
-        return run.commit(), tables
