@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .text import read_text_lines
+from .text import read_text_lines, read_utf8_lines
 from ..core.errors import UserError
 from ..core.examples import Example
 
@@ -94,7 +94,7 @@ def _conllu_documents(path: Path, limit: int | None) -> tuple[list[list[Example]
         raise UserError(f"corpus {path} has no sentences")
     # Which sentence blocks begin a document: a "# newdoc" line inside a block, or in a comment-only block
     # before it. read_conllu names each sentence by its block's first line, so the two scans line up.
-    lines = path.read_text(encoding="utf-8").lstrip("\ufeff").splitlines()
+    lines = read_utf8_lines(path, what="CoNLL-U file")
     starts: set[int] = set()
     pending = False
     block_start = None

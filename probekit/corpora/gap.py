@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.errors import UserError, where
 from ..core.examples import Example
+from .text import read_utf8_lines
 
 COLUMNS = ["ID", "Text", "Pronoun", "Pronoun-offset", "A", "A-offset", "A-coref", "B", "B-offset", "B-coref",
            "URL"]
@@ -100,12 +101,7 @@ def read_gap(path: str | Path, *, skip_bad: bool = False, problems: list[str] | 
     (``offer_skip``, for commands that have ``--skip-bad``, adds that hint).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"GAP file {path} does not exist")
-    try:
-        lines = path.read_text(encoding="utf-8").lstrip("\ufeff").splitlines()
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    lines = read_utf8_lines(path, what="GAP file")
     stats = stats if stats is not None else GapStats()
     out: list[Example] = []
     start = 0

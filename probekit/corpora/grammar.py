@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..core.errors import UserError, where
 from importlib import resources
+from .text import read_utf8, split_lines
 
 _WEIGHT = re.compile(r"^@(\d+(?:\.\d+)?)$")
 
@@ -93,7 +94,7 @@ class Grammar:
     def parse(cls, text: str, source: str = "<grammar>") -> "Grammar":
         rules: list[Rule] = []
         upos: dict[str, str] = {}
-        for lineno, raw in enumerate(text.splitlines(), 1):
+        for lineno, raw in enumerate(split_lines(text), 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -134,7 +135,7 @@ class Grammar:
         """A grammar by path, or by name: ``probekit/corpora/grammars/<name>.gr`` shipped with probekit."""
         p = Path(name_or_path)
         if p.is_file():
-            return cls.parse(p.read_text(encoding="utf-8"), str(p))
+            return cls.parse(read_utf8(p, "grammar"), str(p))
         shipped = resources.files("probekit.corpora.grammars") / f"{name_or_path}.gr"
         if not shipped.is_file():
             known = ", ".join(grammar_names())

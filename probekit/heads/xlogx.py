@@ -21,7 +21,19 @@ _I32 = ir.IntType(32)
 _SQRT_HALF_BITS = 0x3F3504F3           # the float32 bit pattern of √½
 _LN2 = np.float32(math.log(2.0))
 BLOCK = 4096                            # weights per head handled at once: K × BLOCK floats stay in a core's cache
-_JIT = dict(nogil=True, fastmath=True, error_model="numpy", cache=True)   # "numpy": no zero-division branch
+_JIT = dict(nogil=True, fastmath=True, error_model="numpy")   # "numpy": no zero-division branch
+
+
+def _njit(**options):
+    """``njit`` with the on-disk cache where numba finds a writable place for it (the package's
+    ``__pycache__``, ``NUMBA_CACHE_DIR`` or the user's cache folder), else without it: a read-only install with
+    no writable home then compiles on first use instead of failing at import."""
+    def decorate(fn):
+        try:
+            return njit(cache=True, **_JIT, **options)(fn)
+        except RuntimeError:   # numba: "cannot cache function …: no locator available"
+            return njit(cache=False, **_JIT, **options)(fn)
+    return decorate
 
 
 @intrinsic
@@ -42,7 +54,7 @@ def _split(typingctx, x):
     return types.UniTuple(types.float32, 2)(types.float32), codegen
 
 
-@njit(inline="always", **_JIT)
+@_njit(inline="always")
 def _ln(x):
     k, m = _split(x)
     z = (m - np.float32(1.0)) / (m + np.float32(1.0))
@@ -55,14 +67,14 @@ def _ln(x):
     return k * _LN2 + np.float32(2.0) * z * series
 
 
-@njit(**_JIT)
+@_njit()
 def log(x, out):
     """``out[i] = ln x[i]`` for a 1-D float32 array of positive normal numbers (to test the logarithm)."""
     for i in range(x.size):
         out[i] = _ln(x[i])
 
 
-@njit(**_JIT)
+@_njit()
 def _pair_block(xa, xb, w):
     total = np.float32(0.0)
     for e in range(xa.size):
@@ -71,7 +83,7 @@ def _pair_block(xa, xb, w):
     return total
 
 
-@njit(**_JIT)
+@_njit()
 def _head_block(x, w):
     xlogx = np.float32(0.0)
     mass = np.float32(0.0)
@@ -81,7 +93,7 @@ def _head_block(x, w):
     return xlogx, mass
 
 
-@njit(**_JIT)
+@_njit()
 def pair_sums(X, w, rows, out):
     """``out[a, b] += Σ_e w[e] s ln s``, s = X[a, e] + X[b, e], for each a in ``rows`` and every b > a.
 
@@ -98,7 +110,7 @@ def pair_sums(X, w, rows, out):
                 out[a, b] += _pair_block(xa, X[b, start:stop], wb)
 
 
-@njit(**_JIT)
+@_njit()
 def head_sums(X, w, xlogx_out, mass_out):
     """``xlogx_out[a] += Σ_e w[e] x ln x`` and ``mass_out[a] += Σ_e w[e] x``, x = X[a, e].
 
@@ -114,7 +126,7 @@ def head_sums(X, w, xlogx_out, mass_out):
             mass_out[a] += mass
 
 
-@njit(**_JIT)
+@_njit()
 def row_entropy_and_max(A, smoothing, entropy_out, max_out):
     """For each row r of A [R, n] (float32), in one pass: ``entropy_out[r] = −Σ_j a ln a`` in nats with
     a = (1 − smoothing)·A + smoothing/n, and ``max_out[r] = max_j A[r, j]``. ``smoothing`` > 0 (ln needs a > 0)."""

@@ -99,31 +99,55 @@ class RunDir:
         return paths
 
     def commit(self) -> Path:
-        """Rename the finished run into place: whole, never merged with another run's files."""
+        """Rename the finished run into place: whole, never merged with another run's files.
+
+        With ``overwrite`` the run in place steps aside and this one takes its place in one rename; when runs
+        race for the same folder, the last to commit is the one left, whole.
+        """
         if self.path.is_dir() and not any(self.path.iterdir()):
             try:
                 self.path.rmdir()
             except OSError:
                 pass
+        for _ in range(5):
+            if self._rename():
+                return self.path
+            if not self.overwrite:
+                self.discard()
+                raise UserError(f"--out {self.path} was written by another run meanwhile; this run was not kept "
+                                f"(pass --overwrite to replace it)")
+            old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
+            try:
+                os.replace(self.path, old / "run")      # the old run steps aside …
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                shutil.rmtree(old, ignore_errors=True)
+                self.discard()
+                raise UserError(f"cannot replace the run folder {self.path}: {exc.strerror or exc}") from None
+            try:
+                placed = self._rename()                 # … and the new one takes its place whole
+            except UserError:
+                if (old / "run").is_dir() and not self.path.exists():
+                    os.rename(old / "run", self.path)   # put the old run back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+            if placed:
+                return self.path
+        self.discard()
+        raise UserError(f"--out {self.path} kept being replaced by other runs; this run was not kept")
+
+    def _rename(self) -> bool:
+        """Move the temporary folder to ``path``: False if something is in the way, UserError on a disk error."""
         try:
             os.rename(self.tmp, self.path)
-            return self.path
+            return True
         except OSError as exc:
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
-                self.discard()
-                raise UserError(f"cannot write the run folder {self.path}: {exc.strerror or exc}") from None
-        if not self.overwrite:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                return False
             self.discard()
-            raise UserError(f"--out {self.path} was written by another run meanwhile; this run was not kept "
-                            f"(pass --overwrite to replace it)")
-        old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-        try:
-            os.replace(self.path, old / "run")      # the old run steps aside …
-        except FileNotFoundError:
-            pass
-        os.rename(self.tmp, self.path)              # … and the new one takes its place whole
-        shutil.rmtree(old, ignore_errors=True)
-        return self.path
+            raise UserError(f"cannot write the run folder {self.path}: {exc.strerror or exc}") from None
 
     def discard(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
