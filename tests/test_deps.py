@@ -375,3 +375,12 @@ def test_dependency_heads_refuses_a_sentence_whose_words_lost_their_units():
     a = DependencyHeads(num_layers=1, num_heads=1)
     with pytest.raises(UserError, match=r"t.conllu:7: 3 words but the tokenizer kept 2 .*word 2 '\\u200b'"):
         a.update(act, ex)
+
+
+def test_generation_options_with_a_treebank_are_refused(tmp_path):
+    import probekit as pk
+
+    path = _write(tmp_path, GOOD)
+    with pytest.raises(UserError, match=r"--sentences only apply without --conllu"):
+        pk.deps(conllu=path, sentences=10)
+    assert deps.main(["--conllu", str(path), "--grammar", "agr", "--quiet"]) == 2

@@ -15,6 +15,7 @@ from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
 from ..report.result import Result
+from .common import defaults
 from .dependency_heads import ALL, ALL_NOPUNCT, CLARK_OFFSETS, DEFAULT_OFFSETS, DependencyHeads, DependencyHeadScores
 
 
@@ -128,6 +129,10 @@ def deps(conllu: str | Path | None = None, *, strip_subtypes: bool = False, min_
     arguments["model"] = model if model is None or isinstance(model, str) else getattr(model, "source", str(model))
     if conllu is not None:
         checks.input_file("conllu", conllu)
+        unused = [checks.flag(k) for k, v in (("sentences", sentences), ("grammar", grammar))
+                  if v != _DEFAULTS[k]]
+        if unused:
+            raise UserError(f"{' and '.join(unused)} only apply without --conllu (generated sentences)")
     min_offset = checks.integer("min_offset", min_offset)
     max_offset = checks.integer("max_offset", max_offset)
     if min_offset > max_offset:
@@ -169,3 +174,6 @@ def deps(conllu: str | Path | None = None, *, strip_subtypes: bool = False, min_
     notes = {"source": source, "offsets": offsets, "min_count": min_count, "truncated": heads.truncated,
              "limit": tokens, "problems": problems, "heatmaps": heatmaps}
     return DepsResult(frame, record, table=table1(best), best=best, scores=scores, notes=notes)
+
+
+_DEFAULTS = defaults(deps)
