@@ -33,6 +33,7 @@ _NAMES = {
     "classify": "probekit.classify.train",
     "attribute": "probekit.attribution.attribute",
     "structural": "probekit.probing.structural_run",
+    "clusters": "probekit.probing.clusters",
     # building blocks
     "load_encoder": "probekit.core.encoder",
     "Encoder": "probekit.core.encoder",
@@ -75,7 +76,7 @@ __all__ = sorted(_NAMES)
 
 #: the command modules (``python -m probekit.probe``) share their names with the facade functions
 _COMMANDS = ("probe", "data", "extract", "confusion", "attention", "deps", "coref", "parse", "browse", "classify",
-             "attribute", "structural")
+             "attribute", "structural", "clusters")
 
 
 def __getattr__(name: str):

@@ -1,0 +1,182 @@
+"""``pk.clusters(conllu=…)``: how the word vectors of each layer cluster, against word labels.
+
+Per layer: k-means (k = number of labels unless given) and the normalised mutual information between its
+clusters and the labels; the silhouette of the label partition itself (cosine distance would favour no layer,
+so Euclidean, on a seeded sample of at most ``silhouette_sample`` points); and a 2-D projection (PCA, or t-SNE)
+coloured by label. Labels are UPOS or dependency relations from CoNLL-U, or a probing task's targets. With
+``words=[...]`` the same is computed on the occurrences of those word types only (e.g. polysemous words).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core import checks
+from ..core.errors import UserError
+from ..core.progress import progress, set_quiet
+from ..report.result import Result, tidy
+
+LABELS = ("upos", "deprel", "target")
+
+
+class ClustersResult(Result):
+    """``.frame``: NMI, silhouette and point counts per layer (and subset); ``.points``: the 2-D projections
+    with each point's word, label and layer."""
+
+    command = "clusters"
+
+    def __init__(self, frame, record, points):
+        super().__init__(frame, record)
+        self.points = points
+
+    def write_files(self, run) -> None:
+        from ..report.clusters import markdown_report, plot_projections
+        from ..report.rundir import write_tidy
+
+        write_tidy(run, self.frame)
+        write_tidy(run, self.points, "projection.csv")
+        run.write_text("results.md", markdown_report(self.frame, self.record))
+        for subset in self.points["subset"].unique():
+            stem = "projection" if subset == "all" else "projection_words"
+            run.save_figure(plot_projections(self.points[self.points["subset"] == subset], self.model, subset,
+                                             self.record["inputs"]["projection"]), stem)
+
+    def files(self) -> list[str]:
+        return ["results.csv", "results.md", "projection.png"]
+
+
+def word_labels(examples, label: str, task_keys=None) -> list[list[str]]:
+    """One label per word of every example."""
+    out = []
+    for ex in examples:
+        if label == "upos":
+            out.append(list(ex.tags or []))
+        elif label == "deprel":
+            out.append([r.split(":")[0] for r in ex.meta["deprels"]])
+        else:
+            tags = ["other"] * len(ex.words)
+            for key, t in zip(task_keys, ex.meta["targets"]):
+                if t >= 0:
+                    tags[t] = ",".join(f"{k}={v}" for k, v in key.items()) or "target"
+            out.append(tags)
+    return out
+
+
+def _layer_scores(X, y, k, seed, silhouette_sample):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score, silhouette_score
+
+    clusters = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
+    nmi = normalized_mutual_info_score(y, clusters)
+    sil = float("nan")
+    if len(set(y)) > 1:
+        sil = silhouette_score(X, y, sample_size=min(silhouette_sample, len(y)), random_state=seed)
+    return float(nmi), float(sil)
+
+
+def _project(X, method, seed):
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(X)
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30, max(2, len(X) // 4))
+                ).fit_transform(X)
+
+
+def clusters(conllu: str | Path | None = None, *, task: str | None = None, label: str | None = None,
+             words=None, layers=None, k: int | None = None, projection: str = "pca", max_points: int = 3000,
+             silhouette_sample: int = 2000, limit: int | None = None, skip_bad: bool = False,
+             model: str | None = None, batch_size: int = 32, max_length: int | None = None, device: str = "cpu",
+             cache_dir=None, no_cache: bool = False, dtype: str = "float16", seed: int = 0,
+             quiet: bool = False) -> ClustersResult:
+    """Cluster the word vectors of every layer against word labels (UPOS by default for ``conllu``; the
+    targets for ``task``). Returns a :class:`ClustersResult`."""
+    from ..core.cache import get_activations
+    from ..core.encoder import load_encoder
+    from ..report.rundir import run_record
+
+    arguments = {key: (str(v) if isinstance(v, Path) else v) for key, v in locals().items()}
+    if (conllu is None) == (task is None):
+        raise UserError("give --conllu FILE (labels: UPOS or dependency relations) or --task NAME (its targets)")
+    label = label or ("upos" if conllu is not None else "target")
+    checks.choice("label", label, LABELS[:2] if conllu is not None else ("target",))
+    checks.choice("projection", projection, ("pca", "tsne"))
+    checks.positive("k", k, optional=True)
+    checks.integer("max_points", max_points, minimum=10)
+    checks.integer("silhouette_sample", silhouette_sample, minimum=10)
+    checks.positive("limit", limit, optional=True)
+    checks.positive("batch_size", batch_size)
+    checks.max_length(max_length)
+    checks.device(device)
+    checks.choice("dtype", dtype, ("float16", "float32"))
+    set_quiet(quiet)
+    keys = None
+    if conllu is not None:
+        from ..corpora.conllu import read_conllu
+
+        examples = read_conllu(checks.input_file("conllu", conllu), skip_bad=skip_bad, limit=limit)
+        source = str(conllu)
+    else:
+        from ..probing.registry import build_data
+
+        data = build_data(task, seed=seed)
+        examples, keys, source = data.examples[:limit] if limit else data.examples, data.keys, f"task {task}"
+    if not examples:
+        raise UserError(f"{source}: no sentences")
+    encoder = load_encoder(model, device=device)
+    L = encoder.num_layers
+    layers = list(range(L + 1)) if layers is None else [checks.integer("layers", v, minimum=0, maximum=L)
+                                                        for v in ([layers] if isinstance(layers, int) else layers)]
+    store = get_activations(encoder, examples, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
+                            max_length=max_length, batch_size=batch_size, dtype=dtype)
+    cut = set(store.meta["truncated"])
+    labels = word_labels(examples, label, keys)
+    rows_, y, forms = [], [], []
+    for i, ex in enumerate(examples):
+        if i in cut:
+            continue
+        r = np.arange(store.offsets[i], store.offsets[i + 1])
+        r = r[~store.special[r]]
+        rows_.append(r)
+        y += labels[i]
+        forms += list(ex.words)
+    rows_ = np.concatenate(rows_)
+    y, forms = np.array(y), np.array(forms)
+    rng = np.random.default_rng(seed)
+    subsets = {"all": np.arange(len(y))}
+    if words:
+        wanted = {w.lower() for w in ([words] if isinstance(words, str) else words)}
+        chosen = np.flatnonzero(np.isin(np.char.lower(forms.astype(str)), list(wanted)))
+        if len(chosen) < 2:
+            raise UserError(f"--words: fewer than 2 occurrences of {', '.join(sorted(wanted))} in {source}")
+        subsets[f"words: {', '.join(sorted(wanted))}"] = chosen
+    out, points = [], []
+    bar = progress(total=len(layers) * len(subsets), desc="clustering layers", unit="layer")
+    for subset, idx in subsets.items():
+        sample = np.sort(rng.choice(idx, size=min(max_points, len(idx)), replace=False))
+        n_labels = len(set(y[idx]))
+        kk = k or max(n_labels, 2)
+        for layer in layers:
+            H = store.hidden(layer)
+            X = np.asarray(H[rows_[sample]], dtype=np.float32)
+            nmi, sil = _layer_scores(X, y[sample], min(kk, len(sample)), seed, silhouette_sample)
+            for metric, value in (("nmi", nmi), ("silhouette", sil), ("n_points", float(len(sample))),
+                                  ("n_labels", float(n_labels)), ("k", float(kk))):
+                out.append({"layer": layer, "subset": subset, "label": label, "metric": metric, "value": value})
+            xy = _project(X, projection, seed)
+            points.append(pd.DataFrame({"subset": subset, "layer": layer, "word": forms[sample], "label": y[sample],
+                                        "x": xy[:, 0], "y": xy[:, 1]}))
+            bar.update(1)
+    bar.close()
+    frame = tidy(pd.DataFrame(out), task="clusters", model=encoder.name)
+    record = run_record("clusters", arguments, encoder=encoder,
+                        inputs={"source": source, "label": label, "layers": layers, "projection": projection,
+                                "kmeans": "k-means, k = number of labels unless --k, 3 seeded restarts",
+                                "silhouette": f"Euclidean, of the label partition, on up to {silhouette_sample} points"},
+                        counts={"sentences": len(examples), "truncated_left_out": len(cut), "words": int(len(y)),
+                                **{f"points ({s})": int(min(max_points, len(i))) for s, i in subsets.items()}})
+    return ClustersResult(frame, record, pd.concat(points, ignore_index=True))
