@@ -468,3 +468,43 @@ def test_output_file_refuses_a_folder_or_a_file_as_folder(tmp_path):
     with pytest.raises(UserError, match="is a file, not a folder"):
         checks.output_file("png", blocker / "sub" / "x.png")
     assert checks.output_file("png", tmp_path / "new" / "x.png") == tmp_path / "new" / "x.png"
+
+
+# --- browser tests: skipped with a reason locally without Chromium, required under CI=true ------------------------
+
+class _Item:
+    def __init__(self, name):
+        self.path = Path("tests") / name
+        self.markers = []
+
+    def get_closest_marker(self, name):
+        return None
+
+    def add_marker(self, marker):
+        self.markers.append(marker)
+
+
+@pytest.mark.parametrize("ci, skipped", [("", True), ("true", False), ("1", False)])
+def test_browser_tests_skip_without_chromium_unless_ci(monkeypatch, ci, skipped):
+    import conftest
+
+    monkeypatch.setattr(conftest, "_found", lambda candidates: False)
+    monkeypatch.setenv("CI", ci)
+    page, other = _Item("test_browser_page.py"), _Item("test_cache.py")
+    conftest.pytest_collection_modifyitems(None, [page, other])
+    assert other.markers == []
+    assert bool(page.markers) == skipped
+    if skipped:
+        reason = page.markers[0].kwargs["reason"]
+        assert "chromium, chromedriver not found" in reason and "apt-get install chromium" in reason
+        assert "CI=true" in reason
+
+
+def test_browser_tests_run_when_chromium_is_there(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "_found", lambda candidates: True)
+    monkeypatch.delenv("CI", raising=False)
+    page = _Item("test_browser_page.py")
+    conftest.pytest_collection_modifyitems(None, [page])
+    assert page.markers == [] or conftest.browser_missing() == "selenium not found"
