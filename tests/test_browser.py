@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probekit.browse import main as browse_main, read_sentence
+from probekit.browse import main as browse_main
+from probekit.viz.browse import read_sentence
 from probekit.viz.browser import DEFAULT_TOP_K, HeadMap, encode_head, render_head_view, stats_payload, thumbnails
 from probekit.core.errors import UserError
 from probekit.viz.headplots import plot_head, plot_layer_grid
@@ -252,3 +253,80 @@ def test_cli_bertviz_pages(tiny_bert, tmp_path, capsys):
     assert "PYTHON_PARAMS" not in head and '"dog"' in head
     assert (tmp_path / "p.bertviz_model_view.html").is_file()
     assert set(_data_block(out.read_text(encoding="utf-8"))["views"]) == {"word"}
+
+
+def test_notable_head_is_the_sharpest_that_is_not_special_or_self():
+    U = 6
+    eye = np.eye(U)
+    broad = np.full((U, U), 1 / U)
+    to_cls = np.tile(eye[0], (U, 1))
+    prev = np.roll(eye, -1, axis=1) * 0.7 + 0.3 / U
+    nxt = np.roll(eye, 1, axis=1) * 0.9 + 0.1 / U
+    a = np.stack([np.stack([to_cls, eye, broad]), np.stack([prev, broad, nxt])]).astype(np.float32)
+    special = [True] + [False] * (U - 2) + [True]
+    from probekit.viz.browser import notable_head
+
+    l, h, why = notable_head(a, special)
+    assert (l, h) == (1, 2) and "sharpest" in why and "0.9" in why      # not [CLS] (1-1), not itself (1-2)
+    assert notable_head(a, special, layer=0)[:2] == (0, 2)               # within layer 1: the broad head is left
+    page = render_head_view([f"u{i}" for i in range(U)], a, special=special)
+    data = _data_block(page)
+    assert data["initial"] == {"layer": 1, "head": 2}
+    assert "Shown first: layer 2, head 3, the sharpest head" in page
+    blob, _, _ = encode_head(a[1, 2])
+    assert base64.b64decode(data["first"]) == blob                    # the first view is stored uncompressed
+    assert _data_block(render_head_view([f"u{i}" for i in range(U)], a, initial_head="all"))["first"] is None
+
+
+def test_gallery_names_are_readable_and_old_stat_columns_are_read():
+    df = pd.DataFrame({"layer": [1, 1], "head": [1, 2], "metric": ["max_weight", "max_weight"], "value": [0.5, 0.25]})
+    p = stats_payload(df, 1, 2)
+    assert p["names"] == ["largest weight"] and p["values"] == [[0.5, 0.25]]
+    assert stats_payload(df.rename(columns={"metric": "stat"}), 1, 2) == p
+    page = render_head_view(list("abc"), _attention(1, 2, 3), stats=df, sort_by="max_weight")
+    assert _data_block(page)["stats"]["sort"] == 0
+
+
+CONLLU_SPACE = """# sent_id = 1
+# text = I love New York .
+1\tI\tI\tPRON\t_\t_\t2\tnsubj\t_\t_
+2\tlove\tlove\tVERB\t_\t_\t0\troot\t_\t_
+3\tNew York\tNew York\tPROPN\t_\t_\t2\tobj\t_\t_
+4\t.\t.\tPUNCT\t_\t_\t2\tpunct\t_\t_
+"""
+
+
+def test_browse_reads_conllu_with_the_shared_reader(tmp_path):
+    from probekit.corpora.conllu import read_conllu
+
+    c = tmp_path / "space.conllu"
+    c.write_text(CONLLU_SPACE, encoding="utf-8")
+    ex = read_sentence(c, 1)
+    assert ex.words == read_conllu(c)[0].words and len(ex.words) == 4   # "New York" stays one word
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "{d}"], "is a folder; give a file name"),
+    (["--png", "{d}", "--layer", "1"], "is a folder; give a file name"),
+    (["--out", "{d}/p.html", "--top-k", "-1"], "--top-k must be at least 0"),
+    (["--out", "{d}/p.html", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--out", "{d}/p.html", "--max-length", "2"], "--max-length must be at least 3"),
+    (["--out", "{d}/p.html", "--device", "cuda:99"], "--device"),
+    (["--out", "{d}/p.html", "--layer", "0"], "--layer must be at least 1"),
+    (["--out", "{d}/p.html", "--head", "0"], "--head must be at least 1"),
+    (["--out", "{d}/p.html", "--corpus", "{d}/c.txt", "--sentence", "0"], "--sentence must be at least 1"),
+    (["--out", "{d}/existing.html"], "already exists (pass --overwrite"),
+])
+def test_bad_options_are_one_line_before_the_model_runs(argv, message, tmp_path, capsys, monkeypatch):
+    import probekit.core.encoder as enc
+
+    monkeypatch.setattr(enc, "load_encoder", lambda *a, **k: pytest.fail("the model was loaded"))
+    (tmp_path / "c.txt").write_text("one sentence\n", encoding="utf-8")
+    (tmp_path / "existing.html").write_text("mine", encoding="utf-8")
+    argv = [a.format(d=tmp_path) for a in argv]
+    if "--corpus" not in argv:
+        argv = ["--text", "hi", *argv]
+    code = browse_main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert (tmp_path / "existing.html").read_text() == "mine" and not (tmp_path / "p.html").exists()

@@ -199,7 +199,8 @@ def test_long_input_stays_within_the_line_budget(driver, tmp_path):
     U = 512
     rng = np.random.default_rng(0)
     a = rng.dirichlet(np.full(U, 0.3), size=(2, 12, U)).astype(np.float32)
-    p = write_page(tmp_path / "long.html", render_head_view([f"w{i}" for i in range(U)], a, title="long"))
+    p = write_page(tmp_path / "long.html", render_head_view([f"w{i}" for i in range(U)], a, title="long",
+                                                            initial_head="all"))
     d = driver
     _open(d, p)
     s = _state(d)
@@ -210,3 +211,35 @@ def test_long_input_stays_within_the_line_budget(driver, tmp_path):
     t = _state(d)
     assert t["drawn"] > 0 and t["checksum"] != s["checksum"]   # scrolling redraws the lines in view
     assert _severe(d) == []
+
+
+def test_first_view_is_drawn_before_anything_is_inflated(driver, tmp_path):
+    """Section 7: the page opens on one named head, drawn synchronously — even where the asynchronous
+    decompression never finishes (here DecompressionStream is removed before the page's script runs)."""
+    from selenium.webdriver.common.by import By
+
+    from probekit.viz.browser import notable_head
+
+    units, a, _, _ = _maps()
+    special = [u in ("[CLS]", "[SEP]") for u in units]
+    p = write_page(tmp_path / "first.html", render_head_view(units, a, title="first", special=special))
+    layer, head, _ = notable_head(a, special)
+    d = driver
+    hook = d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                             {"source": "delete window.DecompressionStream;"})["identifier"]
+    try:
+        d.get(p.as_uri())
+        s = _state(d)
+        assert d.execute_script("return document.body.dataset.firstView") == "1"
+        assert d.execute_script("return document.body.dataset.ready") is None      # never inflated here
+        assert s["key"] == f"token:{layer + 1}:{head + 1}" and s["drawn"] > 0 and s["ink"] > 0
+        assert len(d.find_elements(By.CSS_SELECTOR, "#pk-left .pk-tok")) == len(units)
+        assert f"layer {layer + 1}, head {head + 1}" in d.find_element(By.ID, "pk-first").text
+        png = d.get_screenshot_as_png()
+        assert len(png) > 5000
+    finally:
+        d.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": hook})
+    # a normal load reaches the same first view and then the ready marker
+    _open(d, p)
+    assert _state(d)["key"] == f"token:{layer + 1}:{head + 1}"
+    assert d.execute_script("return document.body.dataset.ready") == "1"

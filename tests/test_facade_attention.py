@@ -65,3 +65,34 @@ def test_attention_stats_through_analyze_is_the_commands_table(tiny_model_dirs, 
     frame = pk.attention(corpus, model=tiny_model_dirs["bert"], no_similarity=True, quiet=True).frame
     assert np.allclose(stats["value"].to_numpy(float), frame["value"].to_numpy(float), equal_nan=True)
     assert stats[["layer", "head", "metric"]].astype(str).equals(frame[["layer", "head", "metric"]].astype(str))
+
+
+def test_browse_write_is_what_the_command_writes_and_frame_is_what_the_page_shows(tiny_model_dirs, tmp_path, capsys):
+    import re
+
+    model = str(tiny_model_dirs["bert"])
+    text = "The old teacher walked slowly to the school ."
+    assert browse_main(["--model", model, "--text", text, "--out", str(tmp_path / "cli.html"), "--layer", "2",
+                        "--png", str(tmp_path / "cli.png"), "--quiet"]) == 0
+    assert "opens on layer 2" in capsys.readouterr().out             # the closing line, even with --quiet
+    result = pk.browse(text, model=model, layer=2, quiet=True)
+    path = result.write(tmp_path / "py.html", png=tmp_path / "py.png")
+    assert path == tmp_path / "py.html" and result.written == [tmp_path / "py.html", tmp_path / "py.png"]
+    assert (tmp_path / "py.html").read_bytes() == (tmp_path / "cli.html").read_bytes()
+    assert (tmp_path / "py.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.first["layer"] == 2 and 1 <= result.first["head"] <= 4
+    with pytest.raises(pk.UserError, match="already exists"):
+        result.write(tmp_path / "py.html")
+    # .frame: this input's statistics per layer and head, exactly the numbers in the page's gallery
+    frame = result.frame
+    assert list(frame.columns[:6]) == ["task", "model", "layer", "head", "metric", "value"]
+    assert (frame["task"] == "browse").all() and (frame["level"] == "token").all()
+    data = json.loads(re.search(r'id="pk-data">(.*?)</script>', result.page, re.S).group(1))
+    from probekit.viz.browser import LABELS
+
+    names = data["stats"]["names"]
+    for metric, rows in frame.groupby("metric", sort=False):
+        shown = data["stats"]["values"][names.index(LABELS[metric])]
+        rows = rows.sort_values(["layer", "head"])
+        assert np.allclose(shown, rows["value"].to_numpy(float)), metric
+    assert data["initial"] == {"layer": result.first["layer"] - 1, "head": result.first["head"] - 1}

@@ -41,7 +41,42 @@ from .page_assets import CSS, JS
 LEVELS = ("token", "word")
 THUMB_BINS = 48
 DEFAULT_TOP_K = 64
-KEY_COLUMNS = ("layer", "head", "stat", "value")
+KEY_COLUMNS = ("layer", "head", "metric", "value")
+#: readable names of the attention statistics in the gallery (others are shown as they are named)
+LABELS = {"cls": "to [CLS]", "sep": "to [SEP]", "punct": "to . or ,", "self": "to itself", "prev": "to previous",
+          "next": "to next", "sep_sep": "[SEP] → [SEP]", "rest_sep": "other → [SEP]", "entropy": "entropy",
+          "entropy_cls": "[CLS] row entropy", "uniform_entropy": "uniform entropy", "max_weight": "largest weight",
+          "mds_x": "MDS x", "mds_y": "MDS y"}
+#: the first view's head: the sharpest (largest mean row maximum) among heads with less than this share of their
+#: attention on [CLS]/[SEP] and less than this on the token itself
+SPECIAL_SHARE = 0.5
+
+
+def notable_head(attention: np.ndarray, special: Sequence[bool] | None = None,
+                 layer: int | None = None) -> tuple[int, int, str]:
+    """The head a page opens on (0-based layer, head) and a sentence saying why.
+
+    The sharpest head on this input: the largest mean over rows of the row's largest weight, among heads that
+    give less than half of their attention to [CLS]/[SEP] (the ``special`` units) or to the token itself — such
+    heads are sharp but show little. ``layer`` (0-based) restricts the choice to one layer.
+    """
+    a = np.asarray(attention, dtype=np.float32)
+    L, H, U, _ = a.shape
+    sharp = a.max(-1).mean(-1)                                     # [L, H]
+    sp = np.zeros(U, dtype=bool) if special is None else np.asarray(special, dtype=bool)
+    on_special = a[..., sp].sum(-1).mean(-1) if sp.any() else np.zeros((L, H))
+    on_self = np.einsum("lhii->lh", a) / U
+    score = np.where((on_special < SPECIAL_SHARE) & (on_self < SPECIAL_SHARE), sharp, -np.inf)
+    layers = range(L) if layer is None else [layer]
+    cand = [(l, h) for l in layers for h in range(H)]
+    if not any(np.isfinite(score[l, h]) for l, h in cand):         # every head looks mostly at [CLS]/[SEP]
+        score = sharp
+    l, h = max(cand, key=lambda lh: (score[lh], -lh[0], -lh[1]))
+    where = "" if layer is None else f" of layer {l + 1}"
+    rule = (f"among heads that give less than {SPECIAL_SHARE:.0%} of their attention to [CLS]/[SEP] or to the "
+            f"token itself" if np.isfinite(score[l, h]) else "every head looks mostly at [CLS]/[SEP] or itself")
+    return l, h, (f"the sharpest head{where} on this input: its rows put on average {sharp[l, h]:.3f} on their "
+                  f"largest weight ({rule})")
 
 
 @dataclass
@@ -135,7 +170,8 @@ def _zlib64(raw: bytes) -> str:
 
 
 def stats_payload(stats, num_layers: int, num_heads: int, layer_offset: int = 1, level: str | None = None) -> dict:
-    """Statistics per head from a tidy table (layer, head, stat, value [, other keys]).
+    """Statistics per head from a tidy table (layer, head, metric, value [, other keys]; ``stat`` is read as
+    ``metric``, as older runs name it).
 
     Rows without a head (per-layer figures) are left out. Extra key columns that vary (e.g. ``level``) are
     filtered to ``level`` when they are a level column holding it, otherwise appended to the statistic's name,
@@ -143,6 +179,8 @@ def stats_payload(stats, num_layers: int, num_heads: int, layer_offset: int = 1,
     """
     import pandas as pd
 
+    if "metric" not in stats.columns and "stat" in stats.columns:
+        stats = stats.rename(columns={"stat": "metric"})
     missing = [c for c in KEY_COLUMNS if c not in stats.columns]
     if missing:
         raise ValueError(f"statistics table lacks column(s) {', '.join(missing)}")
@@ -154,10 +192,10 @@ def stats_payload(stats, num_layers: int, num_heads: int, layer_offset: int = 1,
     if level is not None and "level" in df.columns and (df["level"] == level).any():
         df = df[df["level"] == level]
     extra = [c for c in df.columns if c not in KEY_COLUMNS and df[c].nunique(dropna=False) > 1]
-    names = df["stat"].astype(str)
+    labels = df["metric"].astype(str).map(lambda m: LABELS.get(m, m))
     for c in extra:
-        names = names + " [" + df[c].astype(str) + "]"
-    df = df.assign(stat=names)
+        labels = labels + " [" + df[c].astype(str) + "]"
+    df = df.assign(metric=labels)
     layer_i = df["layer"].astype(int) - layer_offset
     head_i = df["head"].astype(int) - 1
     bad = (layer_i < 0) | (layer_i >= num_layers) | (head_i < 0) | (head_i >= num_heads)
@@ -165,13 +203,20 @@ def stats_payload(stats, num_layers: int, num_heads: int, layer_offset: int = 1,
         row = df[bad].iloc[0]
         raise ValueError(f"statistics for layer {int(row['layer'])} head {int(row['head'])} do not fit a model "
                          f"with layers {layer_offset}..{layer_offset + num_layers - 1} and heads 1..{num_heads}")
-    order = list(dict.fromkeys(df["stat"]))
+    order = list(dict.fromkeys(df["metric"]))
     values = {s: [None] * (num_layers * num_heads) for s in order}
-    for s, li, hi, v in zip(df["stat"], layer_i, head_i, df["value"]):
+    for s, li, hi, v in zip(df["metric"], layer_i, head_i, df["value"]):
         if values[s][li * num_heads + hi] is not None:
             raise ValueError(f"statistics table has two values of {s!r} for layer {li + layer_offset} head {hi + 1}")
         values[s][li * num_heads + hi] = float(v) if math.isfinite(v) else None
     return {"names": order, "values": [values[s] for s in order]}
+
+
+def _sorted_by(payload: dict, metric: str | None) -> dict:
+    """The gallery's first sort key: the index of ``metric``'s label (0 when absent)."""
+    label = LABELS.get(metric, metric)
+    payload["sort"] = payload["names"].index(label) if label in payload["names"] else 0
+    return payload
 
 
 def _script_json(obj) -> str:
@@ -184,14 +229,20 @@ def _script_json(obj) -> str:
 def render_head_view(units: Sequence[str], attention: np.ndarray, *, title: str = "Attention heads",
                      level: str = "token", stats=None, layer_offset: int = 1, special: Sequence[bool] | None = None,
                      other: HeadMap | None = None, top_k: int | None = DEFAULT_TOP_K, stats_source: str | None = None,
-                     initial_layer: int | None = None, initial_head: int | None = None) -> str:
+                     initial_layer: int | None = None, initial_head: int | str | None = None,
+                     first_note: str | None = None, sort_by: str | None = None) -> str:
     """One self-contained HTML page browsing ``attention`` [L, H, U, U] (rows = from) over ``units``.
 
     ``level`` names this map ("token" or "word"); ``other`` is the same input at the other level, which adds a
     token/word toggle. ``stats`` (tidy rows layer, head, stat, value) adds a sortable gallery annotated with
     them; layers are numbered from ``layer_offset`` (attention of transformer layer l is layer l) and heads
-    from 1, as in the statistics. ``initial_layer`` / ``initial_head`` use those numbers (head None = all heads
-    overlaid). Storage: see the module docstring (``top_k=None`` keeps every visible weight).
+    from 1, as in the statistics. ``initial_layer`` / ``initial_head`` use those numbers; ``initial_head=None``
+    opens on :func:`notable_head` (of ``initial_layer`` when given) and names it in the page, ``"all"`` on all
+    heads of the layer overlaid; ``first_note`` replaces the page's sentence on why this head is shown;
+    ``sort_by`` (a metric name) is the gallery's first sort key (default: the table's first metric).
+    The first head's bytes are also stored uncompressed, so it is drawn synchronously when the page loads (a
+    screenshot taken right after load shows it); ``body[data-ready]`` is set once everything is inflated.
+    Storage: see the module docstring (``top_k=None`` keeps every visible weight).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}")
@@ -206,14 +257,28 @@ def render_head_view(units: Sequence[str], attention: np.ndarray, *, title: str 
             raise ValueError(f"the {other_level}-level map has {np.shape(other.attention)[:2]} layers × heads, "
                              f"not {(L, H)}")
         views[other_level], notes[other_level] = _view_payload(other, other_level, top_k)
-    layer0 = 0 if initial_layer is None else initial_layer - layer_offset
-    head0 = -1 if initial_head is None else initial_head - 1
-    if not 0 <= layer0 < L or not -1 <= head0 < H:
-        raise ValueError(f"initial layer/head {initial_layer}/{initial_head} outside layers "
-                         f"{layer_offset}..{layer_offset + L - 1} and heads 1..{H}")
+    layer0 = None if initial_layer is None else initial_layer - layer_offset
+    if layer0 is not None and not 0 <= layer0 < L:
+        raise ValueError(f"initial layer {initial_layer} outside layers {layer_offset}..{layer_offset + L - 1}")
+    if initial_head is None:
+        layer0, head0, why = notable_head(attention, special, layer0)
+        note = first_note or f"Shown first: layer {layer0 + layer_offset}, head {head0 + 1}, {why}."
+    elif initial_head == "all":
+        layer0, head0 = layer0 or 0, -1
+        note = first_note or f"Shown first: all heads of layer {layer0 + layer_offset} overlaid."
+    else:
+        layer0, head0 = layer0 or 0, int(initial_head) - 1
+        if not 0 <= head0 < H:
+            raise ValueError(f"initial head {initial_head} outside heads 1..{H}")
+        note = first_note or f"Shown first: layer {layer0 + layer_offset}, head {head0 + 1}, as asked."
+    first = None
+    if head0 >= 0:   # the first view's head, uncompressed, so it can be drawn before anything is inflated
+        blob, _, _ = encode_head(np.asarray(attention)[layer0, head0], top_k)
+        first = base64.b64encode(blob).decode("ascii")
     data = {"L": int(L), "H": int(H), "layerOffset": int(layer_offset), "level": level, "views": views,
-            "initial": {"layer": layer0, "head": head0}, "storage": {"topK": top_k, "notes": notes},
-            "stats": None if stats is None else stats_payload(stats, L, H, layer_offset, level),
+            "initial": {"layer": layer0, "head": head0}, "first": first,
+            "storage": {"topK": top_k, "notes": notes},
+            "stats": None if stats is None else _sorted_by(stats_payload(stats, L, H, layer_offset, level), sort_by),
             "statsSource": stats_source}
     script_hash = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
     csp = (f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; "
@@ -236,6 +301,7 @@ def render_head_view(units: Sequence[str], attention: np.ndarray, *, title: str 
 <label>Head <select id="pk-head"></select></label>
 <span id="pk-legend" title="head colours; click one to show that head alone"></span>
 </div>
+<p id="pk-first">{html.escape(note)}</p>
 <div id="pk-info">Hover over a token to isolate its lines (left: attention from it, right: attention to it);
 click to pin.</div>
 <div id="pk-view"><div id="pk-scroll"><div id="pk-rows"><div id="pk-left" class="pk-col"></div>
@@ -251,8 +317,9 @@ The page works offline: it loads nothing and sends nothing.</p></details>
 <div id="pk-sortbar"><span id="pk-source"></span> <label>Sort by <select id="pk-sort"></select></label>
 <button id="pk-dir" type="button">descending</button></div>
 <p class="pk-note">Each thumbnail is the head's attention map on this input (rows = from, columns = to),
-block-averaged and scaled to its own maximum; the statistics, when given, are those of the statistics run over its
-corpus. Click a head to show it above.</p>
+block-averaged and scaled to its own maximum; the statistics are those named beside "Sort by" (a statistics run
+over a corpus, or this input alone), all with three decimals; entropies are in nats. Click a head to show it
+above.</p>
 <div id="pk-grid"></div></section>
 <script type="application/json" id="pk-data">{_script_json(data)}</script>
 <script>{JS}</script>

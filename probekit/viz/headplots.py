@@ -32,13 +32,11 @@ def _label(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A figure of matplotlib's object-oriented API: no pyplot state and no backend switch (notebook-safe)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save(fig, p: Path) -> Path:
@@ -52,7 +50,6 @@ def _save(fig, p: Path) -> Path:
                         metadata={"Date": None} if p.suffix.lower() == ".svg" else None)
         os.replace(tmp, p)
     finally:
-        _pyplot().close(fig)
         tmp.unlink(missing_ok=True)
     return p
 
@@ -115,17 +112,18 @@ def plot_head(units: Sequence[str], attn_2d: np.ndarray, path, *, title: str | N
     units, a = _check(units, attn_2d, 2)
     if style not in ("heatmap", "lines"):
         raise ValueError("style must be 'heatmap' or 'lines'")
-    plt = _pyplot()
     shown = len(_ticks(len(units)))
     if style == "heatmap":
         side = min(3.0 + 0.14 * shown, 18.0)
-        fig, ax = plt.subplots(figsize=(side + 1.2, side))
+        fig = _figure(figsize=(side + 1.2, side))
+        ax = fig.subplots()
         im = _heatmap(ax, units, a)
         ax.set_xlabel("to (key)", fontsize=FONT_SIZE + 1)
         ax.set_ylabel("from (query)", fontsize=FONT_SIZE + 1)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).set_label("attention weight", fontsize=FONT_SIZE + 1)
     else:
-        fig, ax = plt.subplots(figsize=(4.0, max(2.0, 0.17 * len(units))))
+        fig = _figure(figsize=(4.0, max(2.0, 0.17 * len(units))))
+        ax = fig.subplots()
         _lines(ax, units, a, min_weight)
     if title:
         ax.set_title(_label(title), fontsize=FONT_SIZE + 2)
@@ -146,8 +144,8 @@ def plot_layer_grid(units: Sequence[str], attn_layer: np.ndarray, path, *, layer
     nrows = math.ceil(H / ncols)
     shown = len(_ticks(len(units)))
     side = min(1.6 + 0.09 * shown, 8.0)
-    plt = _pyplot()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * side + 1.0, nrows * side + 0.6), squeeze=False)
+    fig = _figure(figsize=(ncols * side + 1.0, nrows * side + 0.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for h in range(nrows * ncols):
         ax = axes[h // ncols][h % ncols]
         if h >= H:

@@ -30,11 +30,23 @@ async function prepare(level) {
   if (!v.buf) { v.buf = await inflate(v.heads); v.px = await inflate(v.thumbs); }
 }
 function view() { return D.views[st.level]; }
+let firstBytes = null;
+function headBytes(l, h) {
+  // Every head from the inflated block; before that, the first view's head from its uncompressed copy.
+  const v = view();
+  if (v.buf) return v.buf.subarray(v.offsets[l * D.H + h], v.offsets[l * D.H + h + 1]);
+  if (D.first && st.level === D.level && l === D.initial.layer && h === D.initial.head) {
+    if (!firstBytes) firstBytes = bytes(D.first);
+    return firstBytes;
+  }
+  return null;
+}
+function available(heads) { return heads.every((h) => headBytes(st.layer, h) !== null); }
 function headMap(l, h) {
   const key = st.level + ":" + l + ":" + h;
   let m = cache.get(key);
   if (m) return m;
-  const v = view(), U = v.units.length, b = v.buf.subarray(v.offsets[l * D.H + h], v.offsets[l * D.H + h + 1]);
+  const v = view(), U = v.units.length, b = headBytes(l, h);
   const ptr = new Uint32Array(U + 1);
   for (let i = 0; i < U; i++) ptr[i + 1] = ptr[i] + (b[2 * i] | (b[2 * i + 1] << 8));
   const nnz = ptr[U], c0 = 2 * U, v0 = c0 + 2 * nnz, col = new Uint16Array(nnz);
@@ -44,9 +56,9 @@ function headMap(l, h) {
   return m;
 }
 function fmt(x) {
+  // one number format for every statistic: three decimals
   if (x === null || x === undefined) return "\u2013";
-  const a = Math.abs(x);
-  return (a !== 0 && (a < 1e-3 || a >= 1e4)) ? x.toExponential(2) : x.toFixed(3);
+  return x.toFixed(3);
 }
 
 const scroll = $("pk-scroll"), canvas = $("pk-canvas"), ctx = canvas.getContext("2d");
@@ -64,6 +76,7 @@ function draw() {
   ctx.clearRect(0, 0, MID, hgt);
   ctx.lineWidth = 1;
   const heads = st.head < 0 ? Array.from({length: D.H}, (_, h) => h) : [st.head];
+  if (!available(heads)) return;   // not inflated yet: drawn as soon as it is
   const f = st.focus, hist = new Uint32Array(256);
   const i0 = f && f.side === "L" ? f.i : 0, i1 = f && f.side === "L" ? f.i + 1 : U;
   function each(fn) {
@@ -143,7 +156,7 @@ function setFocus(f) {
   const mine = $(f.side === "L" ? "pk-left" : "pk-right").children[f.i];
   mine.classList.add("pk-focus"); marked.push(mine);
   const u = v.units[f.i];
-  if (st.head < 0) {
+  if (st.head < 0 || !available([st.head])) {
     info.textContent = (f.side === "L" ? "from " : "to ") + "\u201c" + u + "\u201d, all heads of layer " + (st.layer + D.layerOffset);
   } else {
     const m = headMap(st.layer, st.head), pairs = [];
@@ -284,7 +297,7 @@ function buildSortBar() {
   const sel = $("pk-sort"), S = D.stats;
   option(sel, -1, "layer, head");
   if (S) S.names.forEach((name, s) => option(sel, s, name));
-  sel.value = S && S.names.length ? "0" : "-1";
+  sel.value = S && S.names.length ? String(S.sort || 0) : "-1";
   desc = !(sel.value === "-1");
   const btn = $("pk-dir");
   btn.textContent = desc ? "descending" : "ascending";
@@ -303,6 +316,13 @@ function fail(e) {
 }
 buildControls();
 buildSortBar();
+if (D.first) {
+  // The first view now, synchronously (its head is stored uncompressed): a screenshot right after load shows it.
+  try {
+    buildColumns(); select(st.layer, st.head);
+    api.firstView = true; document.body.dataset.firstView = "1";
+  } catch (e) { fail(e); }
+}
 scroll.addEventListener("scroll", redrawSoon, {passive: true});
 window.addEventListener("resize", () => { sizeCanvas(); redrawSoon(); });
 Promise.all(Object.keys(D.views).map(prepare)).then(() => setLevel(st.level)).then(() => { api.ready = true; document.body.dataset.ready = "1"; }, fail);
