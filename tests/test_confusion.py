@@ -198,27 +198,6 @@ def test_confusion_cli_end_to_end(tiny_model_dirs, tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["counts"]["A3"] == 6
 
 
-def test_function_frame_equals_the_cli_csv_and_works_as_an_analysis(tiny_model_dirs, tmp_path, capsys):
-    model = str(tiny_model_dirs["bert"])
-    out = tmp_path / "run"
-    assert confusion.main(["--conditions", "A1", "R3", "--sentences", "4", "--model", model, "--out", str(out),
-                           "--quiet", "--seed", "1"]) == 0
-    assert capsys.readouterr().out.strip() == f"wrote {out}"        # --quiet keeps only the closing line
-    result = pk.confusion(conditions=["A1", "R3"], sentences=4, model=model, seed=1, quiet=True)
-    csv = pd.read_csv(out / "results.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(__import__("io").StringIO(result.frame.to_csv(index=False))), csv)
-    assert {"condition", "head 1", "low-mass heads left out"} <= set(result.best_heads.columns)
-    # the same scores from pk.analyze with ConfusionScores as one of the analyses
-    from probekit.corpora.conditions import generate_items
-
-    enc = load_encoder(model, attention=True)
-    examples = [it.to_example() for it in generate_items(["A1", "R3"], 4, 1)]
-    [scores] = pk.analyze(enc, examples, [ConfusionScores()])
-    for name in ("A1", "R3"):
-        np.testing.assert_allclose(scores.by_head(name), result.scores.by_head(name), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(scores.candidate_mass(name), result.scores.candidate_mass(name), atol=1e-12)
-
-
 @pytest.mark.parametrize("options, message", [
     ({"sentences": 0}, "--sentences must be at least 1 (got 0)"),
     ({"batch_size": -1}, "--batch-size must be at least 1"),

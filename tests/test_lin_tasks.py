@@ -211,26 +211,6 @@ def test_data_cli_errors(tmp_path, capsys, argv, message):
     assert not (tmp_path / "x").exists()
 
 
-def test_data_function_frame_equals_the_written_json_lines(tmp_path):
-    """pk.data(...).frame holds exactly the records the command writes, for the same options."""
-    import probekit as pk
-
-    for task, options, argv in [("agreement", {"conditions": ["A1", "A4"], "sentences": 4, "seed": 2},
-                                 ["--conditions", "A1", "A4", "--sentences", "4", "--seed", "2"]),
-                                ("auxiliary", {"split_sizes": "6,2,2"}, ["--split-sizes", "6,2,2"])]:
-        out = tmp_path / task
-        assert data_cli.main(["--task", task, "--out", str(out), "--quiet", *argv]) == 0
-        written = pd.read_json(out / f"{task}.jsonl", lines=True)
-        result = pk.data(task, **options)
-        assert len(result.frame) == len(written) > 0
-        pd.testing.assert_frame_equal(pd.read_json(__import__("io").StringIO(
-            result.frame.to_json(orient="records", lines=True)), lines=True), written)
-    with pytest.raises(UserError, match="only apply to --task agreement"):
-        pk.data("nth_token", sentences=10, tsv=True)
-    with pytest.raises(UserError, match="three positive counts"):
-        pk.data("subject", split_sizes="200,50")
-
-
 # --- python -m probekit.probe --task auxiliary / subject -------------------------------------------------------
 
 @pytest.mark.parametrize("task, splits", [("auxiliary", {"train", "dev", "gen"}),

@@ -51,21 +51,6 @@ def test_run_writes_tidy_results_and_is_deterministic(tiny_model_dirs, corpus, t
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "c" / "results.csv").read_bytes()
 
 
-def test_python_function_returns_the_same_table(tiny_model_dirs, corpus, tmp_path):
-    """pk.probe(...).frame is exactly the CLI's results.csv for the same options."""
-    assert main(args_for(tiny_model_dirs["bert"], corpus, tmp_path / "cli", tmp_path / "cache")) == 0
-    result = pk.probe("nth_token", model=str(tiny_model_dirs["bert"]), corpus=str(corpus), n=[1, 3], epochs=2,
-                      quiet=True, cache_dir=str(tmp_path / "cache"))
-    df = result.frame
-    assert set(df["n"]) == {1, 3} and len(df) == 2 * 3 * (3 * 2 + 2)
-    cli = pd.read_csv(tmp_path / "cli" / "results.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(__import__("io").StringIO(df.to_csv(index=False))), cli)
-    assert result.record["arguments"]["n"] == [1, 3] and result.record["command"] == "probe"
-    written = result.write(tmp_path / "py", figures=("png", "svg"))
-    assert (written / "results.csv").read_bytes() == (tmp_path / "cli" / "results.csv").read_bytes()
-    assert (written / "accuracy_by_layer.svg").stat().st_size > 0
-
-
 @pytest.mark.parametrize("options, message", [
     ({"batch_size": 0}, "--batch-size must be at least 1 (got 0)"),
     ({"batch_size": -1}, "--batch-size must be at least 1"),
