@@ -106,18 +106,26 @@ def run_cli(*argv):
     (lambda d: ["--corpus", str(d / "latin1.txt")], "latin1.txt:2: not UTF-8"),
     (lambda d: ["--corpus", str(d / "short.txt"), "--n", "7"], "at least 7 words"),
 ])
-def test_bad_input_is_one_line_exit_2_nothing_written(tiny_model_dirs, tmp_path, make, message):
+def test_bad_input_is_one_line_exit_2_nothing_written(tiny_model_dirs, tmp_path, capsys, make, message):
     (tmp_path / "empty.txt").write_text("\n\n")
     (tmp_path / "latin1.txt").write_bytes("fine line\ncaf\xe9 au lait\n".encode("latin-1"))
     (tmp_path / "short.txt").write_text("one two three\nfour five\n")
     argv = ["--model", str(tiny_model_dirs["bert"]), "--out", str(tmp_path / "run"), "--quiet",
             "--cache-dir", str(tmp_path / "cache")]
-    r = run_cli(*argv, *make(tmp_path))
-    assert r.returncode == 2
-    assert message in r.stderr
-    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    capsys.readouterr()
+    assert main([*argv, *make(tmp_path)]) == 2        # in-process: no interpreter start-up per case
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert not (tmp_path / "run").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+def test_command_line_smoke(tiny_model_dirs, tmp_path):
+    """One real ``python -m probekit.probe`` start: a bad value is one line on stderr and exit status 2."""
+    r = run_cli("--model", str(tiny_model_dirs["bert"]), "--lr", "nan", "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 2 and r.stderr.strip() == "probekit: error: --lr must be a finite number (got nan)"
+    assert not (tmp_path / "run").exists()
 
 
 def test_short_sentences_are_skipped_and_counted(tiny_model_dirs, corpus, tmp_path):
