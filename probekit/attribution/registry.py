@@ -27,6 +27,9 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+#: The order methods are listed, run and shown in (methods registered elsewhere follow, in registration order).
+ORDER = ("pooling", "attention-cls", "attention-rollout", "gradient", "grad-input", "integrated-gradients",
+         "occlusion")
 
 
 def register(name: str, *, unit: str = "token", signed: bool = False, word_rule: str = "sum",
@@ -49,12 +52,17 @@ def unit_of(method: Method, classifier) -> str:
 
 
 def _load_builtin() -> None:
-    from . import gradients, internal, occlusion  # noqa: F401 (they register themselves)
+    from . import internal, gradients, occlusion  # noqa: F401 (they register themselves, in this order)
+
+
+def _ordered() -> list[str]:
+    _load_builtin()
+    rank = {n: i for i, n in enumerate(ORDER)}
+    return sorted(METHODS, key=lambda n: rank.get(n, len(ORDER)))
 
 
 def method_names() -> list[str]:
-    _load_builtin()
-    return list(METHODS)
+    return _ordered()
 
 
 def get_method(name: str) -> Method:
@@ -64,8 +72,7 @@ def get_method(name: str) -> Method:
 
 def applicable(classifier) -> list[str]:
     """The methods that apply to ``classifier``, in registry order (the ``--methods`` default)."""
-    _load_builtin()
-    return [n for n, m in METHODS.items() if m.applies(classifier)]
+    return [n for n in _ordered() if METHODS[n].applies(classifier)]
 
 
 def resolve(methods: Sequence[str] | str | None, classifier) -> list[str]:
@@ -75,10 +82,10 @@ def resolve(methods: Sequence[str] | str | None, classifier) -> list[str]:
         return applicable(classifier)
     names = [methods] if isinstance(methods, str) else list(methods)
     if not names:
-        raise UserError(f"--methods needs at least one of {', '.join(METHODS)}")
+        raise UserError(f"--methods needs at least one of {', '.join(_ordered())}")
     for n in names:
         if n not in METHODS:
-            raise UserError(f"--methods: unknown method {n!r}; choose from {', '.join(METHODS)}")
+            raise UserError(f"--methods: unknown method {n!r}; choose from {', '.join(_ordered())}")
         m = METHODS[n]
         if not m.applies(classifier):
             raise UserError(f"--methods {n}: needs {m.needs}; this classifier has head {classifier.head_type!r} "
