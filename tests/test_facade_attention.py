@@ -77,7 +77,7 @@ def test_browse_write_is_what_the_command_writes_and_frame_is_what_the_page_show
     assert "opens on layer 2" in capsys.readouterr().out             # the closing line, even with --quiet
     result = pk.browse(text, model=model, layer=2, quiet=True)
     path = result.write(tmp_path / "py.html", png=tmp_path / "py.png")
-    assert path == tmp_path / "py.html" and result.written == [tmp_path / "py.html", tmp_path / "py.png"]
+    assert isinstance(result, pk.Result) and path == tmp_path / "py.html" and result.written == [tmp_path / "py.html", tmp_path / "py.png"]
     assert (tmp_path / "py.html").read_bytes() == (tmp_path / "cli.html").read_bytes()
     assert (tmp_path / "py.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.first["layer"] == 2 and 1 <= result.first["head"] <= 4

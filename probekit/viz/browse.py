@@ -25,20 +25,22 @@ import pandas as pd
 
 from ..core import checks
 from ..core.errors import UserError
-from ..report.result import tidy
+from ..report.result import Result, tidy
 
 LEVELS = ("token", "word")
 
 
-class BrowseResult:
-    """One input's attention: ``frame`` (this input's head statistics), ``page``, ``first``, ``write(out)``."""
+class BrowseResult(Result):
+    """One input's attention: ``frame`` (this input's head statistics), ``page``, ``first``, ``write(out)``.
+
+    Unlike the other results it writes files at the paths given, not a run folder (see the module docstring)."""
 
     command = "browse"
+    main_table = "page.html"
 
     def __init__(self, frame: pd.DataFrame, record: dict, *, page: str, units, attention: np.ndarray,
                  level: str, first: dict, layer: int | None, head: int | None, title: str):
-        self.frame = frame
-        self.record = record
+        super().__init__(frame, record)
         self.page = page
         self.units = list(units)
         self.attention = attention
@@ -48,14 +50,11 @@ class BrowseResult:
         self.title = title
         self.written: list[Path] = []
 
-    @property
-    def model(self) -> str:
-        return str(self.record["model"]["name"])
-
     def write(self, out: str | os.PathLike | None = None, *, png=None, svg=None, bertviz: bool = False,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, figures=None) -> Path:
         """Write the page to ``out`` (a file, e.g. ``page.html``) and figures to ``png`` / ``svg``; returns the
-        first path written (every one is in ``self.written``). Nothing is written if any path is unusable."""
+        first path written (every one is in ``self.written``). Nothing is written if any path is unusable.
+        ``figures`` is accepted for the shared interface; the figure formats follow ``png`` / ``svg``."""
         check_outputs(out, png=png, svg=svg, bertviz=bertviz, layer=self.layer, overwrite=overwrite)
         from .browser import write_page
 
