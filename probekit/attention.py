@@ -3,7 +3,8 @@
 Streams the corpus through the model once and writes, into a run directory: ``stats.csv`` (tidy: task, model,
 layer, head, metric, value, aggregate — per-layer gradient rows have an empty head and aggregate "all heads"),
 ``head_distances.csv`` (Jensen–Shannon divergence of every pair of heads), ``attention_to.png`` (Figure 2),
-``entropy.png`` (Figure 4), ``head_map.png`` (Figure 6), ``gradients.png`` (Figure 3, with ``--gradients``),
+``entropy.png`` (Figure 4), ``head_grid.png`` (layer × head grids of the main statistics), ``head_map.png``
+(Figure 6), ``gradients.png`` (Figure 3, with ``--gradients``),
 ``summary.md`` and ``config.json``. From Python: ``pk.attention(corpus, **options)`` (same options).
 """
 from __future__ import annotations

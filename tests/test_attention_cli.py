@@ -130,7 +130,7 @@ def test_cli_outputs_and_segment_ids_matter(tiny_model_dirs, corpus, tmp_path, c
     code, _ = run([*base, "--out", tmp_path / "std", "--gradients"], capsys)
     assert code == 0
     out = tmp_path / "std"
-    for name in ("stats.csv", "head_distances.csv", "summary.md", "config.json", "attention_to.png",
+    for name in ("stats.csv", "head_distances.csv", "summary.md", "config.json", "attention_to.png", "head_grid.png",
                  "entropy.png", "head_map.png", "gradients.png"):
         assert (out / name).stat().st_size > 0, name
     df = pd.read_csv(out / "stats.csv")

@@ -13,7 +13,7 @@ AttentionStats` via :func:`~probekit.core.analysis.analyze`. The result holds:
 - ``gradients`` — the gradient rows of ``frame`` (or None).
 
 ``write(out)`` writes those CSVs, ``summary.md``, ``config.json`` and the figures (``attention_to``,
-``entropy``, ``head_map``, ``gradients``).
+``entropy``, ``head_grid``, ``head_map``, ``gradients``).
 """
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ class AttentionResult(Result):
                                 self.gradients, self.record.get("gradients"))
 
     def write_files(self, run) -> None:
-        from ..report.attention import plot_attention_to, plot_entropy, plot_gradients, plot_head_map
+        from ..report.attention import (plot_attention_to, plot_entropy, plot_gradients, plot_head_grid,
+                                        plot_head_map)
         from ..report.rundir import write_tidy
 
         model, H = self.model, self.record["model"]["heads"]
@@ -74,6 +75,7 @@ class AttentionResult(Result):
         write_tidy(run, self.frame, "stats.csv")
         run.save_figure(plot_attention_to(per_head, model), "attention_to")
         run.save_figure(plot_entropy(per_head, model), "entropy")
+        run.save_figure(plot_head_grid(per_head, model), "head_grid")
         if self.distances is not None:
             write_tidy(run, self.distances, "head_distances.csv")
             run.save_figure(plot_head_map(self.mds[["x", "y"]].to_numpy(), H, model), "head_map")

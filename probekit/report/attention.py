@@ -1,6 +1,7 @@
 """Figures and the written summary of an attention-statistics run, shaped like Clark et al. (2019):
 Figure 2 (attention to token classes, heads scattered per layer with the layer mean), Figure 3 (gradients),
-Figure 4 (entropies with the uniform-attention line) and Figure 6 (MDS map of the heads coloured by layer).
+Figure 4 (entropies with the uniform-attention line) and Figure 6 (MDS map of the heads coloured by layer), plus
+layer × head grids of the main statistics (``head_grid``), each with a colour bar.
 
 Everything reads the tidy ``stats.csv`` frame (layer, head, metric, value), so a run can be re-plotted later.
 Each ``plot_*`` returns a matplotlib :class:`~matplotlib.figure.Figure` (object-oriented API, no backend switch);
@@ -116,6 +117,29 @@ def plot_head_map(coords: np.ndarray, num_heads: int, model: str = ""):
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"Heads by Jensen–Shannon distance (MDS){' — ' + model if model else ''}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+GRID_PANELS = [("cls", "to [CLS]"), ("sep", "to [SEP]"), ("prev", "to the previous token"),
+               ("next", "to the next token"), ("entropy", "entropy (nats)"), ("max_weight", "largest weight")]
+
+
+def plot_head_grid(stats: pd.DataFrame, model: str = ""):
+    """Layer × head grids of the main statistics, each with its colour bar (rows = layers, columns = heads)."""
+    fig = _figure(figsize=(13, 6.4))
+    axes = fig.subplots(2, 3)
+    for ax, (stat, title) in zip(axes.ravel(), GRID_PANELS):
+        grid = per_head(stats, stat).pivot(index="layer", columns="head", values="value")
+        im = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="viridis",
+                       vmin=0.0 if stat != "entropy" else None, vmax=1.0 if stat != "entropy" else None)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(range(len(grid.columns)), [str(int(h)) for h in grid.columns], fontsize=6)
+        ax.set_yticks(range(len(grid.index)), [str(int(l)) for l in grid.index], fontsize=7)
+        ax.set_xlabel("head", fontsize=8)
+        ax.set_ylabel("layer", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+    fig.suptitle(f"Every head's statistics{' — ' + model if model else ''}", fontsize=10)
     fig.tight_layout()
     return fig
 
