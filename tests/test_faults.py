@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import probekit.core.cache as cache
+from probekit.core import npyfiles
 from probekit.core import checks
 from probekit.core.cache import CHECKSUM, get_activations, write_store
 from probekit.core.encoder import load_encoder
@@ -246,7 +247,7 @@ def test_full_disk_through_the_command_exits_2_and_writes_nothing(tiny_model_dir
 
 def test_space_is_reserved_before_the_file_is_mapped(tmp_path):
     """posix_fallocate claims the blocks, so a later write into the mapping cannot meet a full disk (SIGBUS)."""
-    arr = cache._new_npy(tmp_path / "x.npy", np.dtype(np.float16), (100, 8))
+    arr = npyfiles.new_npy(tmp_path / "x.npy", np.dtype(np.float16), (100, 8))
     arr[:] = 1.5
     del arr
     st = os.stat(tmp_path / "x.npy")

@@ -39,6 +39,7 @@ from .encoder import Encoder
 from .errors import UserError
 from .examples import Example
 from .extraction import SEGMENT_IDS, encode_examples, extract
+from .npyfiles import new_npy
 
 FORMAT_VERSION = 1
 DTYPES = ("float16", "float32")
@@ -262,39 +263,7 @@ def _disk_error(exc: OSError, path: Path) -> Exception:
     return exc
 
 
-def _reserve(f, nbytes: int, path: Path) -> None:
-    """Claim the disk blocks of ``nbytes`` now: a full disk then fails here as ENOSPC, not later as SIGBUS when
-    a write into the memory map finds no block."""
-    fallocate = getattr(os, "posix_fallocate", None)
-    if fallocate is not None:
-        try:
-            fallocate(f.fileno(), 0, nbytes)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise OSError(exc.errno, exc.strerror, str(path)) from None
-    f.truncate(nbytes)   # no way to reserve here (not Linux, or a file system without it): a sparse file
-
-
-def _new_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """A new ``.npy`` file of ``shape``, its space reserved, mapped for writing.
-
-    A plain ndarray view of the mapping: per-sentence writes skip np.memmap's subclass overhead. The pages reach
-    the file through the OS page cache, which a killed process does not lose, so there is no msync; the rename
-    in :func:`write_store` is what makes the entry visible.
-    """
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    with open(path, "wb") as f:
-        np.lib.format.write_array_header_2_0(f, header)
-        offset = f.tell()
-        _reserve(f, offset + nbytes, path)
-    if nbytes == 0:
-        return np.zeros(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r+", offset=offset, shape=shape).view(np.ndarray)
-
-
-def _check_activations(act, n_units: int, source: str, encoder: Encoder) -> None:
+def _check_activations(act, n_units: int, source: str, encoder: Encoder, dtype: str) -> None:
     """Refuse what must never be stored: a sentence without units, non-finite values, attention rows that do
     not sum to 1 (zero attention), all-zero hidden states."""
     if len(act.units) != n_units or n_units < 1:
@@ -303,7 +272,8 @@ def _check_activations(act, n_units: int, source: str, encoder: Encoder) -> None
     for what, arr in (("hidden states", act.hidden), ("no-position embeddings", act.no_position),
                       ("attention", None if act.attention is None else act.attention.array)):
         if arr is not None and not np.isfinite(arr).all():
-            raise UserError(f"{source}: model {encoder.name} gives non-finite {what}; nothing was cached")
+            hint = " (float16 overflows beyond ±65504: try --dtype float32)" if dtype == "float16" else ""
+            raise UserError(f"{source}: model {encoder.name} gives non-finite {what}{hint}; nothing was cached")
     if act.hidden is not None and not act.hidden.any():
         raise RuntimeError(f"{source}: all hidden states are zero; nothing was cached")
     if act.attention is not None:
@@ -321,9 +291,9 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
     total = int(offsets[-1])
     L, H, D = encoder.num_layers, encoder.num_heads, encoder.hidden_size
     np_dtype = np.dtype(dtype)
-    hid_files = [_new_npy(out / f"hidden_{l:02d}.npy", np_dtype, (total, D)) for l in range(L + 1)] if hidden else []
+    hid_files = [new_npy(out / f"hidden_{l:02d}.npy", np_dtype, (total, D)) for l in range(L + 1)] if hidden else []
     att_offsets = np.concatenate([[0], np.cumsum(H * counts * counts)]).astype(np.int64)
-    att_files = ([_new_npy(out / f"attention_{l:02d}.npy", np_dtype, (int(att_offsets[-1]),))
+    att_files = ([new_npy(out / f"attention_{l:02d}.npy", np_dtype, (int(att_offsets[-1]),))
                   for l in range(1, L + 1)] if attention else [])
     nopos_file = None
     special = np.zeros(total, dtype=bool)
@@ -334,7 +304,7 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
                        attention_from=attention_from, batch_size=batch_size, no_position=no_position,
                        encoded=encoded, dtype=dtype):
         i = act.index
-        _check_activations(act, int(counts[i]), examples[i].meta.get("source", f"input {i + 1}"), encoder)
+        _check_activations(act, int(counts[i]), examples[i].meta.get("source", f"input {i + 1}"), encoder, dtype)
         seen[i] = True
         rows = slice(int(offsets[i]), int(offsets[i + 1]))
         special[rows] = act.special
@@ -346,7 +316,7 @@ def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling,
             f[int(att_offsets[i]):int(att_offsets[i + 1])] = act.attention.array[l].reshape(-1)
         if no_position:
             if nopos_file is None:
-                nopos_file = _new_npy(out / "no_position.npy", np_dtype, (total, act.no_position.shape[-1]))
+                nopos_file = new_npy(out / "no_position.npy", np_dtype, (total, act.no_position.shape[-1]))
             nopos_file[rows] = act.no_position
     if not seen.all():
         raise RuntimeError(f"extraction skipped {int((~seen).sum())} of {len(seen)} inputs (first: input "
