@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from . import checks
 from .alignment import Alignment, align_encoding, token_alignment
 from .progress import progress
 from .encoder import Encoder
@@ -183,8 +184,6 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
 
     A word the tokenizer turns into no token is given the unknown token (one warning), never dropped.
     """
-    from . import checks
-
     checks.max_length(max_length)
     if segment_ids not in SEGMENT_IDS:
         raise ValueError(f"segment_ids must be one of {SEGMENT_IDS}")
@@ -305,8 +304,6 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
     sentence's own block (padding cut), in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
     silences the truncation warning (for a second pass over the same inputs).
     """
-    from . import checks
-
     checks.positive("batch_size", batch_size)
     if level not in ("word", "token"):
         raise ValueError("level must be 'word' or 'token'")
