@@ -165,18 +165,24 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
 
     order = sorted(range(len(examples)), key=lambda i: (len(examples[i].text or "") + sum(
         len(w) + 1 for w in (examples[i].words or []) + (examples[i].words_b or []))))
-    rows, truncated = [], 0
+    rows = []
     bar = progress(total=len(examples), desc="attributions", unit="example")
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         chunk = [examples[i] for i in idx]
         rows += _attribute_batch(model, chunk, idx, names, target_index, steps=steps, batch_size=batch_size,
-                                 level=level, retry_steps=retry_steps, warn=start == 0)
+                                 level=level, retry_steps=retry_steps, warn=False)
         bar.update(len(idx))
     bar.close()
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS + (["word_index"] if level == "token" else []))
     frame = frame.sort_values(["example", "method", "index"], kind="stable", key=_method_key(names))
     frame = frame.reset_index(drop=True)
+    truncated = int(frame.loc[frame["score"].isna(), "example"].nunique())
+    if truncated:
+        import sys
+
+        print(f"probekit: warning: {truncated} of {len(examples)} inputs were longer than the classifier's "
+              f"{model.max_length} tokens; the words cut off have no score (NaN)", file=sys.stderr)
     agreement = agreement_table(frame, signed={n: registry.get_method(n).signed for n in names})
     record = run_record("attribute", dict(methods=names, target=target, steps=steps, batch_size=batch_size,
                                           limit=limit, level=level, seed=seed, retry_steps=retry_steps),
@@ -184,7 +190,7 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
                         inputs={"data": str(data) if data is not None else None,
                                 "texts": len(texts) if texts is not None and not isinstance(texts, str) else
                                 (1 if texts else 0)},
-                        counts={"examples": len(examples), "rows": len(frame),
+                        counts={"examples": len(examples), "rows": len(frame), "truncated": truncated,
                                 "ig_flagged": int(frame.loc[frame["method"] == "integrated-gradients", "flagged"]
                                                   .groupby(frame["example"]).first().fillna(False).astype(bool)
                                                   .sum()) if "integrated-gradients" in names else 0},

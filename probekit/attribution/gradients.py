@@ -92,14 +92,14 @@ def _lig(classifier, batch, target, steps: int, internal_batch_size: int | None)
     lig = LayerIntegratedGradients(f, classifier.embedding_layer)
     ibs = max(int(internal_batch_size or len(target)), len(target))
     with torch.enable_grad():
-        attr, delta = lig.attribute(inputs["input_ids"], baselines=base, target=target,
-                                    additional_forward_args=extra, n_steps=int(steps), method="gausslegendre",
-                                    internal_batch_size=ibs, return_convergence_delta=True)
-    with torch.no_grad():
+        attr = lig.attribute(inputs["input_ids"], baselines=base, target=target, additional_forward_args=extra,
+                             n_steps=int(steps), method="gausslegendre", internal_batch_size=ibs)
+    with torch.no_grad():   # Captum's compute_convergence_delta, without running F(x) and F(x') twice
         idx = target.view(-1, 1)
         fx = f(inputs["input_ids"], *extra).float().gather(1, idx).view(-1)
         fb = f(base, *extra).float().gather(1, idx).view(-1)
-    return attr.float().sum(-1), delta.detach().float().view(-1), (fx - fb)
+    scores = attr.float().sum(-1)
+    return scores, scores.sum(-1) - (fx - fb), (fx - fb)
 
 
 def _select(batch: dict, rows) -> dict:
