@@ -34,6 +34,7 @@ _NAMES = {
     "attribute": "probekit.attribution.attribute",
     "structural": "probekit.probing.structural_run",
     "clusters": "probekit.probing.clusters",
+    "edges": "probekit.probing.edges_run",
     # building blocks
     "load_encoder": "probekit.core.encoder",
     "Encoder": "probekit.core.encoder",
@@ -76,7 +77,7 @@ __all__ = sorted(_NAMES)
 
 #: the command modules (``python -m probekit.probe``) share their names with the facade functions
 _COMMANDS = ("probe", "data", "extract", "confusion", "attention", "deps", "coref", "parse", "browse", "classify",
-             "attribute", "structural", "clusters")
+             "attribute", "structural", "clusters", "edges")
 
 
 def __getattr__(name: str):

@@ -1,0 +1,86 @@
+"""Edge probing: the scalar mix, the layer summaries, a probe that finds the one informative layer, the command."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probekit.core.errors import UserError
+from probekit.probing import edges as ep
+
+from test_structural import CONLLU
+
+
+def test_scalar_mix_weights_sum_to_one_and_mix_linearly():
+    mix = ep.ScalarMix(4)
+    with torch.no_grad():
+        mix.logits.copy_(torch.tensor([0.3, -1.0, 2.0, 0.0]))
+        mix.gamma.fill_(1.5)
+    w = mix.weights()
+    assert float(w.sum()) == pytest.approx(1.0)
+    layers = torch.randn(4, 3, 5)
+    torch.testing.assert_close(mix(layers), 1.5 * (w[:, None, None] * layers).sum(0))
+
+
+def test_center_of_gravity_and_expected_layer():
+    assert ep.center_of_gravity([0, 0, 1, 0]) == 2.0                       # a one-hot mix sits at its layer
+    assert ep.center_of_gravity([0.5, 0, 0, 0.5]) == 1.5
+    # cumulative scores 0.2, 0.6, 0.7, 0.7: Δ = 0.4, 0.1, 0 at layers 1, 2, 3 → (1·0.4 + 2·0.1) / 0.5
+    assert ep.expected_layer([0.2, 0.6, 0.7, 0.7]) == pytest.approx(1.2)
+    assert np.isnan(ep.expected_layer([0.5, 0.5, 0.5]))
+
+
+def test_self_attentive_pooling_ignores_padding():
+    probe = ep.EdgeProbe(1, 4, 2, pair=False, proj=3)
+    x = torch.randn(2, 3, 3)
+    mask = torch.tensor([[True, False, False], [True, True, False]])
+    pooled = probe.pool(x, mask)
+    torch.testing.assert_close(pooled[0], x[0, 0])                        # one real word: its own vector
+    x2 = x.clone()
+    x2[:, 2] = 1e4                                                        # padding changes nothing
+    torch.testing.assert_close(probe.pool(x2, mask), pooled)
+
+
+def test_mix_finds_the_informative_layer():
+    rng = np.random.default_rng(0)
+    n, dim, L = 600, 8, 4
+    labels = rng.integers(0, 3, size=n)
+    table = torch.from_numpy(rng.normal(size=(L, n, dim)).astype(np.float32))
+    table[2, :, :3] += 4 * torch.nn.functional.one_hot(torch.from_numpy(labels), 3).float()   # only layer 2 knows
+    items = [([i], [], str(labels[i])) for i in range(n)]
+    tr, dv = ep.build_targets(items[:450]), ep.build_targets(items[450:])
+    probe, pred_mix = ep.train_probe(table, table, list(range(L)), tr, dv, pair=False, epochs=8, lr=3e-3, seed=0)
+    assert int(probe.mix.weights().argmax()) == 2
+    assert ep.scores(pred_mix, dv.labels, 3)["accuracy"] > 0.8
+    _, pred0 = ep.train_probe(table, table, [0], tr, dv, pair=False, epochs=8, lr=3e-3, seed=0)
+    assert ep.scores(pred0, dv.labels, 3)["accuracy"] < 0.6                # layer 0 alone is near chance
+
+
+def test_build_targets_pads_pairs_and_drops_unseen_dev_labels():
+    tr = ep.build_targets([([0], [1, 2], "a"), ([3], [4], "b")])
+    assert tr.spans.shape == (2, 2, 2) and tr.spans[1, 1, 1] == -1 and tr.classes == ["a", "b"]
+    dv = ep.build_targets([([0], [1], "a"), ([2], [3], "zzz")], tr.classes, width=2)
+    assert len(dv) == 1 and dv.labels.tolist() == [0]
+
+
+def test_command_matches_facade(tmp_path, tiny_model_dirs):
+    import probekit as pk
+    from probekit.edges import main
+
+    tb = tmp_path / "tb.conllu"
+    tb.write_text(CONLLU * 3, encoding="utf-8")
+    opts = ["--train", str(tb), "--dev", str(tb), "--model", str(tiny_model_dirs["bert"]), "--epochs", "1",
+            "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    assert main(opts + ["--out", str(tmp_path / "run")]) == 0
+    csv = pd.read_csv(tmp_path / "run" / "results.csv")
+    w = csv[(csv["metric"] == "mix_weight") & (csv["task"] == "upos")]
+    assert len(w) == 3 and w["value"].sum() == pytest.approx(1.0, abs=1e-5)    # tiny BERT: layers 0…2
+    assert set(csv["metric"]) >= {"accuracy", "macro_f1", "center_of_gravity", "expected_layer"}
+    res = pk.edges(train=tb, dev=tb, model=str(tiny_model_dirs["bert"]), epochs=1, cache_dir=tmp_path / "c",
+                   quiet=True)
+    np.testing.assert_allclose(res.frame["value"].to_numpy(float), csv["value"].to_numpy(float), rtol=1e-5,
+                               equal_nan=True)
+    with pytest.raises(UserError, match="--gap-train is required"):
+        pk.edges(tasks=["coref"])
+    assert main(opts + ["--epochs", "0", "--out", str(tmp_path / "bad")]) == 2
