@@ -41,9 +41,11 @@ def build_parser() -> Parser:
                    help="the label to explain (default: each example's predicted label)")
     p.add_argument("--steps", type=int, default=_D["steps"], help="integrated-gradients steps (default %(default)s)")
     p.add_argument("--retry-steps", type=int, default=_D["retry_steps"], metavar="N",
-                   help="retry integrated gradients with N steps where |delta| > 5%% of F(x) - F(x') (default: no retry)")
+                   help="retry integrated gradients with N steps where |delta| > 5%% of F(x) - F(x') "
+                        "(default: no retry)")
     p.add_argument("--batch-size", type=int, default=_D["batch_size"],
-                   help="examples per batch, and rows per forward pass inside integrated gradients (default %(default)s)")
+                   help="examples per batch, and rows per forward pass inside integrated gradients "
+                        "(default %(default)s)")
     p.add_argument("--level", choices=LEVELS, default=_D["level"], help="words or sub-tokens (default %(default)s)")
     p.add_argument("--show", action="store_true", help="print the coloured text (colour only on a terminal)")
     p.add_argument("--png", metavar="FILE", help="also write a figure of the first example (all methods) here")

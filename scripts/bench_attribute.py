@@ -3,13 +3,14 @@
 Measured in one run (``nice python scripts/bench_attribute.py``), printed as a table:
 
 (b) integrated gradients (Captum LayerIntegratedGradients through ``pk.attribute``'s method) on 200 RT
-    polarity test sentences (seeded shuffle) at 50 steps, batches of 16, against the floor: the same batches, 50 × (forward +
-    backward) done by hand (scaled embeddings swapped in by a hook, gradient accumulated with the same
-    Gauss–Legendre weights). The two are run alternately, best of ``--repeats``; the ratio target is ≤ 1.3.
-    The by-hand attributions are compared with Captum's as a check.
+    polarity test sentences (seeded shuffle) at 50 steps, batches of 16, against the floor: the same
+    batches, 50 × (forward + backward) done by hand (scaled embeddings swapped in by a hook, gradients
+    accumulated with the same Gauss–Legendre weights). The two alternate batch by batch (``--repeats``
+    passes, best shown); the ratio target is ≤ 1.3. The by-hand attributions are compared with Captum's.
 (c) the coloured-text page for 1,000 RT test sentences, 7 methods' rows (pooling computed for real, the
-    other rows seeded random scores of the same shape): time to render and write, the page size, and (with Chromium installed) the time a headless browser
-    takes to load it and to apply the misclassified filter and the confidence sort.
+    other rows seeded random scores of the same shape): time to render and write, the page size, and (with
+    Chromium installed) the time a headless browser takes to load it, then to apply the misclassified filter
+    and the confidence sort.
 
 The classifier is a frozen attention-pooling head on the bundled all-MiniLM-L6-v2, trained by ``pk.classify``
 on ``--train`` sentences (seeded shuffle) of the seeded RT train split (activation cache in a temporary folder).
@@ -177,7 +178,8 @@ def main():
         print(f"\n(b) integrated gradients, {args.sentences} RT test sentences, {args.steps} steps, "
               f"batches of {args.batch_size} ({len(batches)} batches)")
         print(f"  {'Captum LIG (method)':<34}{min(cap):8.2f} s   (runs: {', '.join(f'{x:.2f}' for x in cap)})")
-        print(f"  {f'floor: {args.steps} x (fwd + bwd) by hand':<34}{min(hand):8.2f} s   (runs: {', '.join(f'{x:.2f}' for x in hand)})")
+        runs = ", ".join(f"{x:.2f}" for x in hand)
+        print(f"  {f'floor: {args.steps} x (fwd + bwd) by hand':<34}{min(hand):8.2f} s   (runs: {runs})")
         print(f"  {'ratio (target <= 1.3)':<34}{min(cap) / min(hand):8.3f}")
         if args.end_to_end:
             print(f"  {'pk.attribute end to end':<34}{t_full:8.2f} s   ({flagged} of {args.sentences} flagged, "

@@ -319,3 +319,14 @@ def test_command_writes_the_run_and_refuses_bad_input(tiny_model_dirs, tmp_path,
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("probekit: error:"), err
     assert not (tmp_path / "never").exists()
+
+
+def test_words_cut_off_by_the_length_limit_are_left_out_with_a_warning(tiny_model_dirs, capsys):
+    clf = make(tiny_model_dirs)
+    long = " ".join(["teacher"] * 80)                         # the tiny models take 64 positions
+    exact = " ".join(["teacher"] * 62)                        # fills the limit exactly: not truncated
+    res = attribute(clf, [long, "the cat", exact], methods=["grad-input"], quiet=True)
+    f = res.frame[res.frame["example"] == 0]
+    assert len(f) == 62 and f["score"].notna().all()        # 64 positions less [CLS] and [SEP]
+    assert res.record["counts"]["truncated"] == 1
+    assert "1 of 3 inputs were longer than" in capsys.readouterr().err

@@ -89,6 +89,11 @@ def _examples(texts, data, limit):
             if not isinstance(t, str) or not t.strip():
                 raise UserError(f"--text number {i} is empty")
         examples = [Example(words=None, text=t, meta={"source": f"--text {i}"}) for i, t in enumerate(texts, 1)]
+    elif isinstance(data, (list, tuple)):            # Examples from Python: labels are optional here
+        examples = list(data)
+        bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)
+        if bad is not None:
+            raise UserError(f"data[{bad}] is not an Example")
     else:
         from ..classify.datasets import load_split
 
@@ -140,7 +145,8 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     """Attribute the classifier's decision on ``texts`` (or the examples of ``data``) to their words.
 
     ``classifier`` is a loaded Classifier or its folder; ``data`` a file (JSON Lines, TSV/CSV), a named set
-    (``rt:test``) or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every method that applies
+    (``rt:test``) or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every method
+    that applies
     (``pooling`` needs an attention or max head, ``attention-*`` an encoder); ``target`` is a label to explain
     (default: each example's predicted class); ``steps`` and ``batch_size`` drive integrated gradients
     (``batch_size`` is also Captum's internal batch size, in rows per forward pass); IG examples whose
@@ -165,24 +171,26 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
 
     order = sorted(range(len(examples)), key=lambda i: (len(examples[i].text or "") + sum(
         len(w) + 1 for w in (examples[i].words or []) + (examples[i].words_b or []))))
-    rows = []
+    rows, cut = [], []
     bar = progress(total=len(examples), desc="attributions", unit="example")
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         chunk = [examples[i] for i in idx]
-        rows += _attribute_batch(model, chunk, idx, names, target_index, steps=steps, batch_size=batch_size,
-                                 level=level, retry_steps=retry_steps, warn=False)
+        batch_rows, batch_cut = _attribute_batch(model, chunk, idx, names, target_index, steps=steps,
+                                                 batch_size=batch_size, level=level, retry_steps=retry_steps)
+        rows += batch_rows
+        cut += batch_cut
         bar.update(len(idx))
     bar.close()
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS + (["word_index"] if level == "token" else []))
     frame = frame.sort_values(["example", "method", "index"], kind="stable", key=_method_key(names))
     frame = frame.reset_index(drop=True)
-    truncated = int(frame.loc[frame["score"].isna(), "example"].nunique())
+    truncated = int(sum(cut))
     if truncated:
         import sys
 
         print(f"probekit: warning: {truncated} of {len(examples)} inputs were longer than the classifier's "
-              f"{model.max_length} tokens; the words cut off have no score (NaN)", file=sys.stderr)
+              f"{model.max_length} tokens; the words cut off are left out", file=sys.stderr)
     agreement = agreement_table(frame, signed={n: registry.get_method(n).signed for n in names})
     record = run_record("attribute", dict(methods=names, target=target, steps=steps, batch_size=batch_size,
                                           limit=limit, level=level, seed=seed, retry_steps=retry_steps),
@@ -209,8 +217,21 @@ def _method_key(names):
     return key
 
 
-def _attribute_batch(model, chunk, idx, names, target_index, *, steps, batch_size, level, retry_steps, warn):
-    batch = model.encode(chunk, warn=warn)
+def _truncated(model, batch, chunk) -> list[bool]:
+    """Which examples lost tokens to the length limit (only those that fill it are re-tokenised to check)."""
+    from ..core.extraction import encode_examples
+
+    full = (batch["attention_mask"].sum(1) >= model.max_length).tolist()
+    if not any(full):
+        return [False] * len(chunk)
+    source = getattr(model, "_source", None) or model.encoder
+    at_limit = [ex for ex, f in zip(chunk, full) if f]
+    flags = iter(e.truncated for e in encode_examples(source, at_limit, max_length=model.max_length, warn=False))
+    return [next(flags) if f else False for f in full]
+
+
+def _attribute_batch(model, chunk, idx, names, target_index, *, steps, batch_size, level, retry_steps):
+    batch = model.encode(chunk, warn=False)
     with torch.no_grad():
         probs = torch.softmax(model(**model_inputs(batch)).float(), -1).cpu()
     pred = probs.argmax(1)
@@ -255,4 +276,4 @@ def _attribute_batch(model, chunk, idx, names, target_index, *, steps, batch_siz
                 if level == "token":
                     row["word_index"] = int(word_ids[b][pos[i]])
                 rows.append(row)
-    return rows
+    return rows, _truncated(model, batch, chunk)

@@ -3,8 +3,9 @@
 A method is ``fn(classifier, batch, target, **options) -> (scores, extra)``: ``batch`` is what
 ``classifier.encode(examples)`` returns (padded tensors plus the words of each example), ``target`` a LongTensor
 [B] of class indices, ``scores`` a float tensor [B, T] over the batch's tokens (``unit="token"``), [B, W] over
-words (``unit="word"``) or over the head's own units (``unit="head"``: words or tokens, ``classifier.level``), and ``extra`` a dict of per-example arrays (IG's convergence delta …). ``words.py``
-turns token scores into word scores by the method's ``word_rule``.
+words (``unit="word"``) or over the head's own units (``unit="head"``: words or tokens, ``classifier.level``),
+and ``extra`` a dict of per-example arrays (IG's convergence delta …). ``words.py`` turns token scores into
+word scores by the method's ``word_rule``.
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ Word rules (``Method.word_rule``):
   sqrt(Σ_pieces ‖∂F/∂e_t‖²), i.e. the L2 norm of the concatenated piece gradients (not the norm of their sum,
   which lets opposite pieces cancel, and not the sum of norms, which grows with the piece count).
 
-Words that lost every piece to truncation get NaN. ``level="token"`` keeps one row per real sub-token
+A word index without any piece gets NaN (``encode`` lists only the words that kept a piece, so words cut off
+by the length limit are simply absent). ``level="token"`` keeps one row per real sub-token
 (special tokens and padding are never reported); a word-level score (occlusion, pooling of a word-level head)
 is then spread equally over the word's pieces, so its total is kept.
 """
