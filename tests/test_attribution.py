@@ -330,3 +330,16 @@ def test_words_cut_off_by_the_length_limit_are_left_out_with_a_warning(tiny_mode
     assert len(f) == 62 and f["score"].notna().all()        # 64 positions less [CLS] and [SEP]
     assert res.record["counts"]["truncated"] == 1
     assert "1 of 3 inputs were longer than" in capsys.readouterr().err
+
+
+def test_occlusion_of_a_pair_deletes_from_the_right_segment(tiny_model_dirs):
+    clf = make(tiny_model_dirs, head="attention")
+    ex = Example(words=["the", "cat", "sat"], words_b=["a", "dog", "ran", "home"])
+    res = attribute(clf, data=[ex], methods=["occlusion"], quiet=True)
+    assert res.frame["word"].tolist() == ["the", "cat", "sat", "a", "dog", "ran", "home"]
+    with torch.no_grad():
+        p = lambda e: torch.softmax(clf(**model_inputs(clf.encode([e], warn=False))), -1)[0]  # noqa: E731
+        full = p(ex)
+        t = int(full.argmax())
+        drop = full[t] - p(Example(words=["the", "cat", "sat"], words_b=["a", "ran", "home"]))[t]
+    assert res.frame["score"].iloc[4] == pytest.approx(float(drop), abs=1e-6)

@@ -17,9 +17,11 @@ from .words import model_inputs
 
 def without_word(example: Example, words: list[str], i: int) -> Example:
     """``example`` with its ``i``-th word (counted over both segments of a pair) deleted."""
-    n_b = len(example.words_b or [])
-    n_a = len(words) - n_b
-    a, b = list(words[:n_a]), list(words[n_a:])
+    if example.words is not None:                 # pre-split (pairs always are): delete from the example's own words
+        a, b = list(example.words), list(example.words_b or [])
+    else:                                         # text: the words the tokenizer's pre-tokenisation found
+        a, b = list(words), []
+    n_a = len(a)
     if i < n_a:
         del a[i]
     else:
