@@ -82,18 +82,39 @@ def _fmt(x) -> str:
 
 
 def _examples(frame: pd.DataFrame):
-    """(example id, its rows sorted by method order and index, per-example fields) in input order."""
+    """(example id, [(method, words, scores)] in method order, per-example fields) in example order.
+
+    Works on numpy columns and group boundaries, not pandas groupby per example: 1,000 examples × 7 methods
+    render in seconds."""
     methods = list(dict.fromkeys(frame["method"]))
-    rank = {m: i for i, m in enumerate(methods)}
-    frame = frame.assign(_m=frame["method"].map(rank)).sort_values(["example", "_m", "index"], kind="stable")
-    for ex, g in frame.groupby("example", sort=True):
-        first = g.iloc[0]
-        info = {k: first[k] for k in ("label", "prediction", "probability", "target") if k in g.columns}
-        ig = g[g["method"] == "integrated-gradients"] if "delta" in g.columns else g.iloc[:0]
-        if len(ig):
-            info["delta"] = ig["delta"].iloc[0]
-            info["flagged"] = ig["flagged"].iloc[0] if "flagged" in g.columns else None
-        yield ex, [(m, rows) for m, rows in g.groupby("method", sort=False)], info
+    rank = frame["method"].map({m: i for i, m in enumerate(methods)}).to_numpy()
+    order = np.lexsort((frame["index"].to_numpy(), rank, frame["example"].to_numpy()))
+    ex = frame["example"].to_numpy()[order]
+    rk = rank[order]
+    words = frame["word"].astype(str).to_numpy()[order]
+    scores = pd.to_numeric(frame["score"], errors="coerce").to_numpy(float)[order]
+    fields = {k: frame[k].to_numpy()[order] for k in ("label", "prediction", "probability", "target", "delta",
+                                                      "flagged") if k in frame.columns}
+    ig = {m: k for k, m in enumerate(methods)}.get("integrated-gradients")
+    cuts = np.flatnonzero((ex[1:] != ex[:-1]) | (rk[1:] != rk[:-1])) + 1
+    starts = np.concatenate([[0], cuts])
+    ends = np.concatenate([cuts, [len(ex)]])
+    i = 0
+    while i < len(starts):
+        j = i
+        while j + 1 < len(starts) and ex[starts[j + 1]] == ex[starts[i]]:
+            j += 1
+        first = starts[i]
+        info = {k: v[first] for k, v in fields.items() if k in ("label", "prediction", "probability", "target")}
+        rows = []
+        for g in range(i, j + 1):
+            a, b = starts[g], ends[g]
+            rows.append((methods[rk[a]], list(words[a:b]), scores[a:b]))
+            if rk[a] == ig and "delta" in fields:
+                info["delta"] = fields["delta"][a]
+                info["flagged"] = fields["flagged"][a] if "flagged" in fields else None
+        yield ex[first], rows, info
+        i = j + 1
 
 
 def _present(x) -> bool:
@@ -121,12 +142,11 @@ def _block(ex, rows, info, signed: set) -> str:
                     f'IG δ = {_fmt(info["delta"])}{" (over 5 %)" if flag else ""}</span>')
     out = [f'<section class="ex" data-i="{e(str(ex))}" data-p="{"" if math.isnan(p) else f"{p:.6f}"}" '
            f'data-ok="{ok}"><h2>{" ".join(head)}</h2>']
-    for method, g in rows:
+    for method, words, scores in rows:
         sgn = method in signed
-        scores = pd.to_numeric(g["score"], errors="coerce").to_numpy(float)
         t = scale(scores, sgn)
         spans = []
-        for word, s, v in zip(g["word"].astype(str), scores, t):
+        for word, s, v in zip(words, scores, t):
             cls = "na" if math.isnan(v) else (f"n{_level(v)}" if sgn and v < 0 else f"r{_level(v)}")
             spans.append(f'<span class="{cls}" title="{_fmt(s)}">{e(word)}</span>')
         out.append(f'<div class="row"><span class="m" title="{e(str(method))}">{e(str(method))}</span>'
@@ -183,9 +203,7 @@ def render_ansi(frame: pd.DataFrame, *, color: bool | None = None, signed=None) 
         if _present(info.get("delta")):
             head += f"  IG δ = {_fmt(info['delta'])}" + (" (over 5 %)" if info.get("flagged") is True else "")
         lines.append(head)
-        for method, g in rows:
-            words = g["word"].astype(str).tolist()
-            scores = pd.to_numeric(g["score"], errors="coerce").to_numpy(float)
+        for method, words, scores in rows:
             t = scale(scores, method in sgn)
             parts = []
             for w, v in zip(words, t):
@@ -216,12 +234,12 @@ def example_figure(frame: pd.DataFrame, example=None, *, signed=None):
         raise UserError(f"example {example!r} is not in the attribution frame")
     sgn = signed_methods(frame, signed)
     (_, rows, info), = [(ex, r, i) for ex, r, i in _examples(sub)]
-    words = rows[0][1]["word"].astype(str).tolist()
+    words = rows[0][1]
     reds, rdbu = colormaps["Reds"], colormaps["RdBu_r"]
     grid = np.ones((len(rows), len(words), 4))
     values = np.full((len(rows), len(words)), np.nan)
-    for r, (method, g) in enumerate(rows):
-        s = pd.to_numeric(g["score"], errors="coerce").to_numpy(float)[:len(words)]
+    for r, (method, _words, s) in enumerate(rows):
+        s = s[:len(words)]
         values[r, :len(s)] = s
         t = scale(s, method in sgn)
         for c, v in enumerate(t):
@@ -232,7 +250,7 @@ def example_figure(frame: pd.DataFrame, example=None, *, signed=None):
     ax.imshow(grid, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(words)), words, rotation=45 if len(words) > 8 else 0,
                   ha="right" if len(words) > 8 else "center")
-    ax.set_yticks(range(len(rows)), [m for m, _ in rows])
+    ax.set_yticks(range(len(rows)), [m for m, _, _ in rows])
     if len(words) <= 30:
         for r in range(len(rows)):
             for c in range(len(words)):
