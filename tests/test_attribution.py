@@ -286,6 +286,7 @@ def test_target_label_and_frame_columns(tiny_model_dirs):
     assert f.groupby("example")["label"].first().tolist() == ["pos", "neg", "pos"]
     ig = f[f["method"] == "integrated-gradients"]
     assert ig["delta"].notna().all() and f.loc[f["method"] == "grad-input", "delta"].isna().all()
+    assert res.record["counts"]["ig_flagged"] == int(ig.groupby("example")["flagged"].first().astype(bool).sum())
     assert (f["correct"] == (f["label"] == f["prediction"])).all()
     with pytest.raises(UserError, match="--target 'maybe' is not one of"):
         attribute(clf, TEXTS, target="maybe", quiet=True)

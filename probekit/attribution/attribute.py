@@ -146,8 +146,7 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
 
     ``classifier`` is a loaded Classifier or its folder; ``data`` a file (JSON Lines, TSV/CSV), a named set
     (``rt:test``) or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every method
-    that applies
-    (``pooling`` needs an attention or max head, ``attention-*`` an encoder); ``target`` is a label to explain
+    that applies (``pooling`` needs an attention or max head, ``attention-*`` an encoder); ``target`` is a label to explain
     (default: each example's predicted class); ``steps`` and ``batch_size`` drive integrated gradients
     (``batch_size`` is also Captum's internal batch size, in rows per forward pass); IG examples whose
     convergence delta is flagged are retried once with ``retry_steps`` when given. ``level="token"`` reports
@@ -195,17 +194,22 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     record = run_record("attribute", dict(methods=names, target=target, steps=steps, batch_size=batch_size,
                                           limit=limit, level=level, seed=seed, retry_steps=retry_steps),
                         encoder=getattr(model, "encoder", None),
-                        inputs={"data": str(data) if data is not None else None,
+                        inputs={"data": None if data is None else str(data) if isinstance(data, (str, os.PathLike))
+                                else f"{len(examples)} Examples",
                                 "texts": len(texts) if texts is not None and not isinstance(texts, str) else
                                 (1 if texts else 0)},
                         counts={"examples": len(examples), "rows": len(frame), "truncated": truncated,
-                                "ig_flagged": int(frame.loc[frame["method"] == "integrated-gradients", "flagged"]
-                                                  .groupby(frame["example"]).first().fillna(False).astype(bool)
-                                                  .sum()) if "integrated-gradients" in names else 0},
+                                "ig_flagged": _flagged(frame)},
                         classifier={"path": path, "head": model.head_type, "level": model.level,
                                     "encoder": model.encoder_mode, "labels": list(model.labels)},
                         methods={n: registry.get_method(n).summary for n in names})
     return AttributionResult(frame, agreement, record)
+
+
+def _flagged(frame: pd.DataFrame) -> int:
+    """How many examples' integrated gradients were flagged (|δ| > 5 % of |F(x) − F(x′)|)."""
+    ig = frame.loc[frame["method"] == "integrated-gradients", ["example", "flagged"]].drop_duplicates("example")
+    return int(sum(bool(f) for f in ig["flagged"]))
 
 
 def _method_key(names):
