@@ -34,13 +34,20 @@ class Features:
             return self
         return Features(self.flat.to(device), self.index, self.lengths, self.cls, self.truncated, self.cache)
 
-    def batch(self, idx: torch.Tensor):
-        """(units [B, U, D] float32, mask [B, U], cls [B, D] float32) of examples ``idx``."""
+    def batch(self, idx: torch.Tensor, *, units: bool = True):
+        """(units [B, U, D] float32, mask [B, U], cls [B, D] float32) of examples ``idx``; with ``units=False``
+        the units are left out (None), for the cls head."""
         idx = torch.as_tensor(idx)
         width = max(int(self.lengths[idx].max()), 1)
         rows = self.index[idx, :width].to(self.flat.device)
-        units = self.flat[rows].float()
-        return units, rows != self.pad_row, self.flat[self.cls[idx].to(self.flat.device)].float()
+        cls = self.flat[self.cls[idx].to(self.flat.device)].float()
+        return (self.flat[rows].float() if units else None), rows != self.pad_row, cls
+
+    def float(self) -> "Features":
+        """The same features with float32 storage (one conversion instead of one per batch)."""
+        if self.flat.dtype == torch.float32:
+            return self
+        return Features(self.flat.float(), self.index, self.lengths, self.cls, self.truncated, self.cache)
 
     @classmethod
     def from_lists(cls, flat: torch.Tensor, per_example: list[np.ndarray], cls_rows: list[int], **kw) -> "Features":

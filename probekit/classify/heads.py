@@ -55,6 +55,7 @@ class PoolingHead(nn.Module):
     """Base: ``pool`` gives the sentence vector, ``out`` (dropout + linear) the logits."""
 
     weights_kind: str | None = None
+    needs_units = True      # False: the head reads only the [CLS] vector
 
     def __init__(self, dim: int, n_classes: int, *, dropout: float = 0.1, pooled_dim: int | None = None):
         super().__init__()
@@ -80,6 +81,8 @@ class ClsHead(PoolingHead):
         self.activation_name = activation
         self.dense = nn.Linear(dim, dim)
         self.activation = _activation(activation)
+
+    needs_units = False
 
     def pool(self, units, mask, cls):
         if cls is None:

@@ -49,7 +49,8 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
     """
     from ..core.progress import set_quiet
 
-    arguments = {k: v for k, v in locals().items() if k not in ("ignored", "set_quiet")}
+    arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) else v)
+                 for k, v in locals().items() if k not in ("ignored", "set_quiet")}
     arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
     unknown = [k for k in ignored if k not in ("out", "overwrite", "figures", "command")]
     if unknown:
@@ -100,20 +101,21 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
     clf = Classifier(enc, labels, head=head, level=level, encoder_mode=mode, layer=layer, dropout=dropout,
                      attention_dim=attention_dim, n_heads=n_heads, max_length=max_length).to(device)
     opts = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup=warmup, seed=seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     counts = {f"{name}_examples": len(exs) for name, exs in splits.items()}
     if mode == "finetune":
         history, logits, truncated, extract_s = _finetune(clf, splits, y, **opts)
         feats = None
     else:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         feats = {name: _features(clf, exs, cache_dir=cache_dir, no_cache=no_cache, dtype=dtype,
                                  batch_size=batch_size) for name, exs in splits.items()}
-        extract_s = time.perf_counter() - t0
+        extract_s, extract_cpu = time.perf_counter() - t0, time.process_time() - c0
         truncated = {name: f.truncated for name, f in feats.items()}
         history = fit_head(clf.head, feats["train"], y["train"], feats["dev"], y["dev"], device=device, **opts)
         logits = {name: head_logits(clf.head, f, device=device) for name, f in feats.items()}
     train_s = time.perf_counter() - start - extract_s
+    train_cpu = time.process_time() - cpu_start - (0.0 if feats is None else extract_cpu)
     counts.update({f"{name}_truncated": n for name, n in truncated.items()})
     rows = []
     for name, lg in logits.items():
@@ -126,7 +128,8 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
     record_extra = {"classifier": {"head": head, "encoder_mode": mode, "level": level, "layer": clf.layer,
                                    "labels": labels, "max_length": clf.max_length},
                     "best_epoch": int(history.loc[history["best"], "epoch"].iloc[0]) if len(history) else None,
-                    "timing": {"features_s": round(extract_s, 3), "train_s": round(train_s, 3)},
+                    "timing": {"features_s": round(extract_s, 3), "train_s": round(train_s, 3),
+                               "train_cpu_s": round(train_cpu, 3)},
                     "baselines": base_info,
                     "cache": None if feats is None or no_cache else feats["train"].cache}
     eval_split = "test" if "test" in splits else "dev"
@@ -186,7 +189,8 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     head.to(device)
-    train, dev = train.to(device), dev.to(device)
+    train, dev = train.float().to(device), dev.float().to(device)
+    needs_units = getattr(head, "needs_units", True)
     yt = torch.as_tensor(y_train, device=device)
     steps = math.ceil(len(train) / batch_size) * epochs
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
@@ -199,7 +203,7 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
         total = 0.0
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            units, mask, cls = train.batch(idx)
+            units, mask, cls = train.batch(idx, units=needs_units)
             logits = head(units, mask, cls)[0]
             loss = loss_fn(logits, yt[idx.to(device)])
             opt.zero_grad(set_to_none=True)
@@ -240,10 +244,11 @@ def head_logits(head, feats: Features, *, device="cpu", batch_size: int = 256) -
     was = head.training
     head.eval()
     feats = feats.to(device)
+    needs_units = getattr(head, "needs_units", True)
     out = []
     for i in range(0, len(feats), batch_size):
         idx = torch.arange(i, min(i + batch_size, len(feats)))
-        out.append(head(*feats.batch(idx))[0].double().cpu())
+        out.append(head(*feats.batch(idx, units=needs_units))[0].double().cpu())
     head.train(was)
     return torch.cat(out).numpy()
 
