@@ -56,6 +56,7 @@ _NAMES = {
     "read_gap": "probekit.corpora.gap",
     "read_items": "probekit.corpora.conditions",
     "Grammar": "probekit.corpora.grammar",
+    "generate_treebank": "probekit.corpora.grammar",
     # analyses that share one pass (update(activations, example) / result())
     "AttentionStats": "probekit.heads.statistics",
     "DependencyHeads": "probekit.syntax.dependency_heads",

@@ -4,7 +4,8 @@ An :class:`Analysis` says what it needs from the hook layer (hidden states, atte
 takes one example's :class:`~probekit.core.extraction.Activations` at a time in :meth:`Analysis.update` and
 gives its table in :meth:`Analysis.result`. :func:`analyze` runs the model once for all of them::
 
-    stats, deps = pk.analyze(encoder, examples, [pk.AttentionStats(encoder), pk.DependencyHeads(encoder)])
+    stats, deps = pk.analyze(encoder, examples, [pk.AttentionStats(encoder, word_level=True),
+                                                 pk.DependencyHeads(encoder)])
 """
 from __future__ import annotations
 

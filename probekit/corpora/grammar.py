@@ -214,3 +214,14 @@ def generate(grammar: Grammar, n: int, seed: int, *, keep=None, start: str = "S"
 def grammar_names() -> list[str]:
     """The grammars shipped with probekit, by name."""
     return sorted(f.name[:-3] for f in resources.files("probekit.corpora.grammars").iterdir() if f.name.endswith(".gr"))
+
+
+def generate_treebank(n: int, *, seed: int = 0, grammar: str | Path = "english") -> list:
+    """``n`` distinct generated sentences with their gold trees, as CoNLL-U-like Examples (``tags`` = UPOS,
+    ``meta`` = heads, deprels, text, sent_id, source): data for the dependency analyses without a treebank."""
+    from ..core.examples import Example
+
+    return [Example(words=list(s.words), tags=list(s.upos),
+                    meta={"heads": list(s.heads), "deprels": list(s.deprels), "text": " ".join(s.words),
+                          "sent_id": f"generated-{i + 1}", "source": f"{grammar} grammar, seed {seed}"})
+            for i, s in enumerate(generate(Grammar.load(grammar), n, seed))]
