@@ -31,6 +31,12 @@ def build_parser(task_name: str | None = DEFAULTS["task"]) -> Parser:
                         help="generated data size: quick, or the paper's 40k/10k/10k")
     parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="training epochs per probe")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
+    parser.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
+                        help="train every probe with this many seeds (seed … seed+N-1); tables show mean ± std")
+    parser.add_argument("--control", action="store_true",
+                        help="also train on a control task (Hewitt & Liang) and report selectivity")
+    parser.add_argument("--mdl", action="store_true",
+                        help="online codelength (Voita & Titov MDL) per layer, and for the control task")
     parser.add_argument("--mlp-hidden", type=int, default=DEFAULTS["mlp_hidden"], help="hidden units of the MLP probe")
     add_model_options(parser, batch_size=DEFAULTS["batch_size"])
     add_cache_options(parser)

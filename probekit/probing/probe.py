@@ -21,7 +21,9 @@ from ..core.errors import UserError
 from ..report.result import Result, tidy
 from .registry import Task, build_data, get_task
 
-PROBES = ("linear", "mlp")
+PROBES = ("linear", "mlp", "logreg")
+#: The probes trained when ``probes`` is not given (``logreg`` is scikit-learn's solver, on request).
+DEFAULT_PROBES = ("linear", "mlp")
 POOLINGS = ("first", "mean", "last")
 DTYPES = ("float16", "float32")
 
@@ -62,10 +64,11 @@ def tiny_split_warning(counts: dict[str, int], threshold: int = TINY_SPLIT) -> s
             f"{'their' if len(small) > 1 else 'its'} accuracy will be noisy")
 
 
-def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = PROBES, pooling: str = "mean",
+def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PROBES, pooling: str = "mean",
           size: str = "quick", epochs: int = 6, lr: float = 2e-3, mlp_hidden: int = 64, model: str | None = None,
           batch_size: int = 32, max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
-          no_cache: bool = False, dtype: str = "float16", seed: int = 0, quiet: bool = False,
+          no_cache: bool = False, dtype: str = "float16", seed: int = 0, seeds: int = 1, control: bool = False,
+          mdl: bool = False, quiet: bool = False,
           **task_options) -> ProbeResult:
     """Train selection probes on every layer for ``task``; returns a :class:`ProbeResult`.
 
@@ -87,6 +90,7 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = PROBES, poo
     max_length = checks.max_length(max_length)
     device = checks.device(device)
     seed = checks.integer("seed", seed)
+    seeds = checks.positive("seeds", seeds)
     task = get_task(task) if isinstance(task, str) else task
     if not isinstance(task, Task):
         raise UserError(f"--task must be a task name or a probekit Task (got {type(task).__name__})")
@@ -99,13 +103,14 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = PROBES, poo
     encoder = load_encoder(model, device=device)
     store = activations_for(encoder, data, pooling=pooling, max_length=max_length, batch_size=batch_size,
                             dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    df = sweep(store, data, probes=tuple(probes), hidden=mlp_hidden, epochs=epochs, lr=lr, seed=seed)
+    df = sweep(store, data, probes=tuple(probes), hidden=mlp_hidden, epochs=epochs, lr=lr, seed=seed,
+               seeds=seeds, control=bool(control), mdl=bool(mdl))
     df.insert(0, "task", task.name)
     df.insert(1, "model", encoder.name)
     df = tidy(ordered(df, task.key_names), task=task.name, model=encoder.name, keys=task.key_names)
     arguments = {"task": task.name, "probes": list(probes), "pooling": pooling, "epochs": epochs, "lr": lr,
                  "mlp_hidden": mlp_hidden, "model": model, "batch_size": batch_size, "max_length": max_length,
-                 "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, **data.options}
+                 "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, "seeds": seeds, "control": bool(control), "mdl": bool(mdl), **data.options}
     record = run_record("probe", arguments, encoder=encoder, inputs={"corpus": data.options.get("corpus")},
                         counts={"splits": counts, "truncated": store.meta["n_truncated"]},
                         task=task.name, data={"splits": counts, "truncated": store.meta["n_truncated"], **data.notes},

@@ -145,6 +145,15 @@ class SelectionProbe:
             out.append(scores.argmax(1))
         return torch.cat(out).numpy()
 
+    @torch.no_grad()
+    def predict_log_proba(self, data: Sentences) -> np.ndarray:
+        """[N, U, K] log-probability of each word being the target (softmax over the sentence's words)."""
+        out = np.full((*data.index.shape, self.params_[0].shape[0]), -np.inf)
+        for start in range(0, len(data), 256):
+            rows = torch.arange(start, min(start + 256, len(data)))
+            out[start:start + len(rows)] = torch.log_softmax(self._scores(self.params_, *data.batch(rows)), 1).numpy()
+        return out
+
     def score(self, data: Sentences, targets: np.ndarray) -> np.ndarray:
         """Accuracy per key over the sentences that have a target (NaN where none has)."""
         pred = self.predict(data)

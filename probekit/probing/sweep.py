@@ -47,35 +47,84 @@ def sentences(store: ActivationStore, features: np.ndarray, rows: list[int]) -> 
     return Sentences(flat, index, candidate)
 
 
+def make_probe(kind: str, *, hidden: int = 128, epochs: int = 8, lr: float = 1e-3, seed: int = 0):
+    """A fresh probe of ``kind``: ``linear`` / ``mlp`` (:class:`SelectionProbe`) or ``logreg`` (scikit-learn)."""
+    if kind == "logreg":
+        from .logreg import LogRegProbe
+
+        return LogRegProbe(seed=seed)
+    return SelectionProbe(kind=kind, hidden=hidden, epochs=epochs, lr=lr, seed=seed)
+
+
 def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp"), hidden: int = 128,
-          epochs: int = 8, lr: float = 1e-3, seed: int = 0, include_nopos: bool = True) -> pd.DataFrame:
-    """Accuracy of every probe on every layer and split: tidy rows (layer, probe, split, key…, value)."""
+          epochs: int = 8, lr: float = 1e-3, seed: int = 0, include_nopos: bool = True, seeds: int = 1,
+          control: bool = False, mdl: bool = False) -> pd.DataFrame:
+    """Accuracy of every probe on every layer and split: tidy rows (layer, probe, split, key…, seed, value).
+
+    ``seeds``: each probe is trained with seeds ``seed … seed+seeds−1`` (data order, initialisation), one row
+    per seed. ``control``: the control task (:mod:`.control`) is trained alongside, as extra keys of the same
+    probe (same hyperparameters, budget and model selection); rows ``control_accuracy`` and ``selectivity``.
+    ``mdl``: online codelength rows on the training split (:mod:`.mdl`), for the control task too.
+    """
     targets = unit_targets(store, data)
+    K = targets.shape[1]
     split_rows = {s: data.split_indices(s) for s in data.splits}
     train_split, dev_split = data.splits[0], (data.splits[1] if len(data.splits) > 1 else None)
     layers = [(l, "") for l in range(store.num_layers + 1)]
     if include_nopos and store.meta.get("no_position"):
         layers.append((0, "-nopos"))
+    controls = {}
+    if control:
+        from .control import control_targets
+
+        controls = {s: control_targets(store, data, targets, seed=seed + s) for s in range(seeds)}
     rows = []
-    bar = progress(total=len(layers) * len(probes), desc="training probes", unit="probe")
+    bar = progress(total=len(layers) * len(probes) * seeds, desc="training probes", unit="probe")
     for layer, suffix in layers:
         features = store.no_position() if suffix else store.hidden(layer)
         sets = {s: sentences(store, features, r) for s, r in split_rows.items() if r}
         for kind in probes:
-            probe = SelectionProbe(kind=kind, hidden=hidden, epochs=epochs, lr=lr, seed=seed)
-            dev = (sets[dev_split], targets[split_rows[dev_split]]) if dev_split in sets else None
-            probe.fit(sets[train_split], targets[split_rows[train_split]], dev=dev)
-            for split, r in split_rows.items():
-                if not r:
-                    continue
-                acc = probe.score(sets[split], targets[r])
-                for k, key in enumerate(data.keys):
-                    rows.append({"layer": layer, "probe": kind + suffix, "split": split, **key,
-                                 "metric": "accuracy", "value": float(acc[k]),
-                                 "n_sentences": int((targets[r, k] >= 0).sum())})
-            bar.update(1)
+            for s in range(seeds):
+                run_seed = seed + s
+                full = np.concatenate([targets, controls[s]], axis=1) if control else targets
+                dev = (sets[dev_split], full[split_rows[dev_split]]) if dev_split in sets else None
+                probe = make_probe(kind, hidden=hidden, epochs=epochs, lr=lr, seed=run_seed)
+                probe.fit(sets[train_split], full[split_rows[train_split]], dev=dev)
+                base = {"layer": layer, "probe": kind + suffix, "seed": run_seed}
+                for split, r in split_rows.items():
+                    if not r:
+                        continue
+                    acc = probe.score(sets[split], full[r])
+                    for k, key in enumerate(data.keys):
+                        n = int((targets[r, k] >= 0).sum())
+                        row = {**base, "split": split, **key, "n_sentences": n}
+                        rows.append({**row, "metric": "accuracy", "value": float(acc[k])})
+                        if control:
+                            rows.append({**row, "metric": "control_accuracy", "value": float(acc[K + k])})
+                            rows.append({**row, "metric": "selectivity", "value": float(acc[k] - acc[K + k])})
+                if mdl:
+                    rows += _mdl_rows(kind, sets[train_split], full[split_rows[train_split]], dev, data, K,
+                                      base, train_split, dict(hidden=hidden, epochs=epochs, lr=lr, seed=run_seed))
+                bar.update(1)
     bar.close()
     return pd.DataFrame(rows)
+
+
+def _mdl_rows(kind, train, full, dev, data, K, base, split, options) -> list[dict]:
+    from .mdl import online_codelength
+
+    code = online_codelength(lambda: make_probe(kind, **options), train, full, dev=dev, seed=options["seed"])
+    out = []
+    for k, key in enumerate(data.keys):
+        row = {**base, "split": split, **key, "n_sentences": int((full[:, k] >= 0).sum())}
+        values = {"uniform_codelength_kbits": code["uniform_bits"][k] / 1000,
+                  "online_codelength_kbits": code["online_bits"][k] / 1000,
+                  "compression": code["uniform_bits"][k] / code["online_bits"][k]}
+        if full.shape[1] > K:
+            values["control_online_codelength_kbits"] = code["online_bits"][K + k] / 1000
+            values["control_compression"] = code["uniform_bits"][K + k] / code["online_bits"][K + k]
+        out += [{**row, "metric": m, "value": float(v)} for m, v in values.items()]
+    return out
 
 
 def activations_for(encoder: Encoder, data: ProbingData, *, pooling: str = "mean", max_length: int | None = None,

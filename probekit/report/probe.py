@@ -13,6 +13,9 @@ def markdown_report(df: pd.DataFrame, key_names: Sequence[str], *, warning: str 
     title = f"# {df['task'].iloc[0]} probes on {df['model'].iloc[0]}\n\n"
     if warning:
         title += f"**Note:** {warning}\n\n"
+    from .probe_rigor import rigor_markdown
+
+    full, df = df, df[df["metric"] == "accuracy"]
     keys = [k for k in key_names if k in df.columns]
     mean = df.groupby(["probe", "split", "layer"], sort=False)["value"].mean().unstack("layer")
     mean.columns = [f"layer {c}" for c in mean.columns]
@@ -25,7 +28,7 @@ def markdown_report(df: pd.DataFrame, key_names: Sequence[str], *, warning: str 
             piv = sub.pivot_table(index=["probe", key], columns="layer", values="value", sort=False)
             piv.columns = [f"layer {c}" for c in piv.columns]
             text += f"## {split}, by {key}\n\n" + markdown_table(piv.reset_index()) + "\n"
-    return text
+    return text + rigor_markdown(full)
 
 
 def accuracy_figure(df: pd.DataFrame, key_names: Sequence[str]):
@@ -39,7 +42,12 @@ def accuracy_figure(df: pd.DataFrame, key_names: Sequence[str]):
 
     fig = Figure(figsize=(8.5, 4.5))
     ax = fig.subplots()
-    mean = df.groupby(["probe", "split", "layer"])["value"].mean().reset_index()
+    seeded = "seed" if "seed" in df.columns else None
+    sel = df[df["metric"] == "selectivity"] if "metric" in df.columns else df.iloc[:0]
+    df = df[df["metric"] == "accuracy"] if "metric" in df.columns else df
+    per_seed = df.groupby(["probe", "split", "layer"] + ([seeded] if seeded else []))["value"].mean()
+    g = per_seed.groupby(["probe", "split", "layer"])
+    mean = g.mean().rename("value").to_frame().assign(std=g.std(ddof=1).fillna(0.0)).reset_index()
     palette = colormaps["tab10"].colors
     colour = {s: palette[i % 10] for i, s in enumerate(dict.fromkeys(mean["split"]))}
     line = {"linear": ("-", "o"), "mlp": ("--", "s")}
@@ -50,8 +58,14 @@ def accuracy_figure(df: pd.DataFrame, key_names: Sequence[str]):
                        label=f"{probe} / {split}")
         else:
             style, marker = line.get(probe, (":", "^"))
-            ax.plot(g["layer"], g["value"], linestyle=style, marker=marker, markersize=4, color=colour[split],
-                    alpha=0.6 if split == "train" else 1.0, label=f"{probe} / {split}")
+            ax.errorbar(g["layer"], g["value"], yerr=g["std"] if g["std"].any() else None, linestyle=style,
+                        marker=marker, markersize=4, color=colour[split], capsize=2,
+                        alpha=0.6 if split == "train" else 1.0, label=f"{probe} / {split}")
+    if len(sel):
+        sm = sel[~sel["probe"].str.endswith("-nopos")].groupby(["probe", "split", "layer"])["value"].mean()
+        for (probe, split), g in sm.reset_index().groupby(["probe", "split"], sort=False):
+            ax.plot(g["layer"], g["value"], linestyle=":", marker="v", markersize=3, color=colour[split],
+                    label=f"{probe} / {split}: selectivity")
     keys = [k for k in key_names if k in df.columns]
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel("accuracy" + (f" (mean over {', '.join(keys)})" if keys else ""))
