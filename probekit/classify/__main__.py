@@ -50,7 +50,7 @@ def build_parser() -> Parser:
                         f"fine-tuning)")
     t.add_argument("--lr", type=float, default=None,
                    help=f"AdamW learning rate (default {DEFAULT_LR['frozen']:g} frozen/none, "
-                        f"{DEFAULT_LR['finetune']:g} fine-tuning)")
+                        f"{DEFAULT_LR['finetune']:g} fine-tuning; 3e-3 for the frozen cls head)")
     t.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"], help="AdamW weight decay")
     t.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
                    help="share of the steps for linear warm-up (then linear decay to 0)")
