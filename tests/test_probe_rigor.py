@@ -119,7 +119,7 @@ def test_logreg_probe_on_separable_data_is_perfect():
     assert np.allclose(np.exp(logp).sum(1), 1.0)
 
 
-def test_seeds_control_mdl_rows(tiny_model_dirs):
+def test_seeds_control_mdl_rows(tiny_model_dirs, tmp_path):
     r = pk.probe("auxiliary", model=str(tiny_model_dirs["bert"]), split_sizes="40,12,12", epochs=1, seeds=2,
                  control=True, mdl=True, probes=["linear"], quiet=True, no_cache=True)
     df = r.frame
@@ -133,3 +133,12 @@ def test_seeds_control_mdl_rows(tiny_model_dirs):
     from probekit.report.probe import markdown_report
     md = markdown_report(df, r.key_names)
     assert "±" in md and "Selectivity" in md and "compression" in md.lower()
+    run = r.write(tmp_path / "run")
+    assert (run / "accuracy_by_layer.png").stat().st_size > 0
+
+
+def test_seeds_must_be_positive(tiny_model_dirs):
+    from probekit.core.errors import UserError
+
+    with pytest.raises(UserError, match="--seeds"):
+        pk.probe("auxiliary", model=str(tiny_model_dirs["bert"]), seeds=0, quiet=True)
