@@ -119,7 +119,7 @@ def _word_layout(classifier, batch, examples):
     from ..classify.model import unit_layout
     from ..core.extraction import encode_examples
 
-    source = getattr(classifier, "_source", None) or classifier.encoder
+    source = classifier.source
     encoded = encode_examples(source, examples, max_length=classifier.max_length, level="word", warn=False)
     T = batch["input_ids"].shape[1]
     wid = np.full((len(encoded), T), -1, dtype=np.int64)
@@ -228,7 +228,7 @@ def _truncated(model, batch, chunk) -> list[bool]:
     full = (batch["attention_mask"].sum(1) >= model.max_length).tolist()
     if not any(full):
         return [False] * len(chunk)
-    source = getattr(model, "_source", None) or model.encoder
+    source = model.source
     at_limit = [ex for ex, f in zip(chunk, full) if f]
     flags = iter(e.truncated for e in encode_examples(source, at_limit, max_length=model.max_length, warn=False))
     return [next(flags) if f else False for f in full]

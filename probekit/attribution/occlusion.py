@@ -33,7 +33,7 @@ def _empty_input(classifier) -> dict:
     enc = classifier.tokenizer("", return_tensors="pt")
     batch = {k: v.to(classifier.device) for k, v in enc.items() if k in ("input_ids", "attention_mask",
                                                                           "token_type_ids")}
-    if "token_type_ids" in batch and not getattr(classifier, "_uses_token_types", True):
+    if "token_type_ids" in batch and not classifier.uses_token_types:
         del batch["token_type_ids"]
     batch["word_ids"] = torch.full_like(batch["input_ids"], -1)
     return batch

@@ -68,7 +68,7 @@ def cached_features(clf, examples, *, cache_dir=None, use_cache=True, dtype="flo
     """Word-level vectors of ``clf.layer`` through ``core.cache.get_activations`` (a cache hit runs no model)."""
     from ..core.cache import get_activations
 
-    store = get_activations(clf._source, examples, cache_dir=cache_dir, use_cache=use_cache, hidden=True,
+    store = get_activations(clf.source, examples, cache_dir=cache_dir, use_cache=use_cache, hidden=True,
                             max_length=clf.max_length, batch_size=batch_size, dtype=dtype)
     flat = torch.from_numpy(np.array(store.hidden(clf.layer)))
     special, word_ids = store.special, store.word_ids

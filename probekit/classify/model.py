@@ -60,7 +60,7 @@ class Classifier(nn.Module):
             raise ValueError(f"level must be one of {LEVELS}, encoder_mode one of {ENCODER_MODES}")
         self.labels = [str(l) for l in labels]
         self.head_type, self.level, self.encoder_mode = head, level, encoder_mode
-        self._source = encoder                     # kept for tokenising (and saving) even without an encoder
+        self.source = encoder                      # the Encoder it tokenises with (kept with --encoder none too)
         self.tokenizer = encoder.tokenizer
         self.max_length = min(max_length or encoder.max_length, encoder.max_length)
         self.embedding_layer = encoder.input_embeddings
@@ -88,7 +88,7 @@ class Classifier(nn.Module):
             with torch.no_grad():   # start from the checkpoint's own pooler (BERT, ALBERT), as HF heads do
                 self.head.dense.weight.copy_(pooler.weight)
                 self.head.dense.bias.copy_(pooler.bias)
-        self._uses_token_types = ("token_type_ids" in self.tokenizer.model_input_names
+        self.uses_token_types = ("token_type_ids" in self.tokenizer.model_input_names
                                   and bool(getattr(encoder.config, "type_vocab_size", 0)))
         self._special_ids = sorted(set(self.tokenizer.all_special_ids))
         self.eval()
@@ -117,9 +117,9 @@ class Classifier(nn.Module):
         if self.encoder is None:
             return self.embedding_layer(input_ids)
         kwargs = {}
-        if token_type_ids is not None and self._uses_token_types:
+        if token_type_ids is not None and self.uses_token_types:
             kwargs["token_type_ids"] = token_type_ids
-        last = self.layer == self._source.num_layers
+        last = self.layer == self.source.num_layers
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=not last,
                          return_dict=True, **kwargs)
         return out.last_hidden_state if last else out.hidden_states[self.layer]
@@ -157,7 +157,7 @@ class Classifier(nn.Module):
         truncated, counted and warned about once)."""
         from ..core.extraction import encode_examples
 
-        return encode_examples(self._source, list(examples), max_length=self.max_length, level=self.level,
+        return encode_examples(self.source, list(examples), max_length=self.max_length, level=self.level,
                                warn=warn)
 
     def collate(self, encoded: Sequence) -> dict:
@@ -180,7 +180,7 @@ class Classifier(nn.Module):
             wid[b, :n] = torch.from_numpy(token_word)
             words.append(units)
         batch = {"input_ids": ids, "attention_mask": mask}
-        if self._uses_token_types:
+        if self.uses_token_types:
             batch["token_type_ids"] = tt
         batch["word_ids"] = wid
         batch = {k: v.to(self.device) for k, v in batch.items()}

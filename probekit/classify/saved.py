@@ -39,7 +39,7 @@ _HF_LAYOUT = {
 
 
 def classifier_config(clf: Classifier) -> dict:
-    enc = clf._source
+    enc = clf.source
     return {"format": FORMAT, "head": clf.head_type, "level": clf.level, "encoder_mode": clf.encoder_mode,
             "layer": clf.layer, "max_length": clf.max_length, "labels": list(clf.labels),
             "label2id": {l: i for i, l in enumerate(clf.labels)}, "options": dict(clf.options),
@@ -48,8 +48,8 @@ def classifier_config(clf: Classifier) -> dict:
 
 
 def hf_exportable(clf: Classifier) -> bool:
-    return (clf.head_type == "cls" and clf.encoder is not None and clf.layer == clf._source.num_layers
-            and clf._source.config.model_type in _HF_LAYOUT)
+    return (clf.head_type == "cls" and clf.encoder is not None and clf.layer == clf.source.num_layers
+            and clf.source.config.model_type in _HF_LAYOUT)
 
 
 def save_classifier(clf: Classifier, folder: str | os.PathLike) -> Path:
@@ -67,7 +67,7 @@ def save_classifier(clf: Classifier, folder: str | os.PathLike) -> Path:
             hf_model(clf).save_pretrained(target)
             config["hf_sequence_classification"] = True
         else:
-            clf._source.model.save_pretrained(target)
+            clf.source.model.save_pretrained(target)
         clf.tokenizer.save_pretrained(target)
     (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return folder
@@ -79,7 +79,7 @@ def hf_model(clf: Classifier):
 
     if not hf_exportable(clf):
         raise ValueError("only a cls-head classifier reading the last layer is a sequence-classification model")
-    enc = clf._source
+    enc = clf.source
     config = enc.config.__class__.from_dict(enc.config.to_dict())
     config.num_labels = clf.n_classes
     config.id2label = {i: l for i, l in enumerate(clf.labels)}

@@ -374,13 +374,13 @@ def _evaluate_saved(folder, *, dev, test, batch_size, device, data_root, argumen
     logits = {name: live_logits(clf, enc, batch_size) for name, enc in encoded.items()}
     rows = []
     for name, lg in logits.items():
-        rows += metric_rows(lg, y[name], labels, split=name, probe=clf.head_type, model=clf._source.name,
+        rows += metric_rows(lg, y[name], labels, split=name, probe=clf.head_type, model=clf.source.name,
                             layer=clf.layer, encoder=clf.encoder_mode, level=clf.level)
     counts = {f"{name}_examples": len(exs) for name, exs in splits.items()}
     counts.update({f"{name}_truncated": int(sum(e.truncated for e in enc)) for name, enc in encoded.items()})
     eval_split = "test" if "test" in splits else "dev"
     return ClassifyResult.build(rows, history=None, classifier=clf, splits=splits, logits=logits, labels=labels,
-                                eval_split=eval_split, arguments=arguments, encoder=clf._source, counts=counts,
+                                eval_split=eval_split, arguments=arguments, encoder=clf.source, counts=counts,
                                 inputs={"load": str(folder), "dev": None if dev is None else str(dev),
                                         "test": None if test is None else str(test)},
                                 extra={"classifier": {"loaded_from": str(folder), "head": clf.head_type,
