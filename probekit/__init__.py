@@ -51,7 +51,7 @@ _NAMES = {
     # readers
     "read_conllu": "probekit.corpora.conllu",
     "read_text": "probekit.corpora.text",
-    "read_sentences": "probekit.corpora.text",
+    "read_sentences": "probekit.corpora.sentences",
     "read_documents": "probekit.corpora.documents",
     "read_gap": "probekit.corpora.gap",
     "read_items": "probekit.corpora.conditions",

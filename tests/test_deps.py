@@ -294,7 +294,7 @@ def test_facade_raises_the_same_user_errors(tmp_path):
 
 
 def test_skip_bad_hint_only_where_the_option_exists(tmp_path, capsys):
-    from probekit.corpora.text import read_sentences
+    from probekit.corpora.sentences import read_sentences
 
     text = GOOD.replace("3\tbarks\tbark\tVERB\tVBZ\t_\t0\troot", "3\tbarks\tbark\tVERB\tVBZ\t_\tzero\troot")
     path = _write(tmp_path, text)

@@ -14,7 +14,8 @@ from probekit.corpora.conllu import read_conllu
 from probekit.corpora.documents import read_documents
 from probekit.corpora.gap import read_gap
 from probekit.corpora.grammar import Grammar
-from probekit.corpora.text import read_sentences, read_text, read_utf8_lines, split_lines
+from probekit.corpora.sentences import read_sentences
+from probekit.corpora.text import read_text, read_utf8_lines, split_lines
 
 #: Characters str.splitlines() also treats as line ends; inside a sentence they are not.
 NOT_LINE_ENDS = ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]

@@ -52,12 +52,7 @@ def unit_of(method: Method, classifier) -> str:
     return classifier.level if method.unit == "head" else method.unit
 
 
-def _load_builtin() -> None:
-    from . import internal, gradients, occlusion  # noqa: F401 (they register themselves, in this order)
-
-
 def _ordered() -> list[str]:
-    _load_builtin()
     rank = {n: i for i, n in enumerate(ORDER)}
     return sorted(METHODS, key=lambda n: rank.get(n, len(ORDER)))
 
@@ -67,7 +62,6 @@ def method_names() -> list[str]:
 
 
 def get_method(name: str) -> Method:
-    _load_builtin()
     return METHODS[name]
 
 
@@ -78,7 +72,6 @@ def applicable(classifier) -> list[str]:
 
 def resolve(methods: Sequence[str] | str | None, classifier) -> list[str]:
     """Check ``--methods`` against the registry and the classifier; ``None`` means every applicable method."""
-    _load_builtin()
     if methods is None:
         return applicable(classifier)
     names = [methods] if isinstance(methods, str) else list(methods)

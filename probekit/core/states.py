@@ -73,7 +73,7 @@ def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention
     from .cache import get_activations
     from .encoder import load_encoder
     from .progress import set_quiet
-    from ..corpora.text import read_sentences
+    from ..corpora.sentences import read_sentences
     from ..report.rundir import run_record
 
     checks.choice("pooling", pooling, POOLINGS)

@@ -57,17 +57,3 @@ def read_text(path: str | Path) -> list[Example]:
     ``file:line``."""
     p = Path(path)
     return [Example(words=t.split(), meta={"source": f"{p}:{i}"}) for i, t in read_text_lines(p) if t]
-
-
-def read_sentences(path: str | Path) -> list[Example]:
-    """Sentences as word Examples from a ``.conllu`` file (by suffix) or a ``.txt`` corpus (anything else);
-    ``meta`` records ``source`` (``file:line``) and, for CoNLL-U, the tree."""
-    p = Path(path)
-    if p.suffix.lower() == ".conllu":
-        from .conllu import read_conllu
-
-        examples = read_conllu(p)
-        if not examples:
-            raise UserError(f"corpus {p} is empty")
-        return examples
-    return read_text(p)

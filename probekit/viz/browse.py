@@ -108,7 +108,7 @@ def check_outputs(out=None, *, png=None, svg=None, bertviz: bool = False, layer:
 
 def read_sentence(path, n: int):
     """Sentence ``n`` (from 1) of a .txt (non-empty lines) or .conllu file, read by the shared corpus readers."""
-    from ..corpora.text import read_sentences
+    from ..corpora.sentences import read_sentences
 
     p = checks.input_file("corpus", path, what="corpus")
     n = checks.positive("sentence", n)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import random
 
-from probekit.corpora.text import read_sentences
+from probekit.corpora.sentences import read_sentences
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
 from probekit.corpora.grammar import Grammar, generate
