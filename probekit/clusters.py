@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 
 from .cli import (Parser, add_cache_options, add_common_options, add_model_options, add_output_options,
-                  main_wrapper)
+                  main_wrapper, run_and_write)
 from .probing.clusters import clusters
 
 _DEFAULTS = {k: p.default for k, p in inspect.signature(clusters).parameters.items()}
@@ -42,12 +42,7 @@ def build_parser() -> Parser:
 
 
 def _main(argv=None) -> int:
-    args = vars(build_parser().parse_args(argv))
-    out, overwrite, figures = args.pop("out"), args.pop("overwrite"), args.pop("figures")
-    result = clusters(**args)
-    path = result.write(out, overwrite=overwrite, figures=figures)
-    print(f"results: {path}/results.csv, {path}/results.md, {path}/projection.png")
-    return 0
+    return run_and_write(build_parser(), clusters, argv)
 
 
 main = main_wrapper(_main)

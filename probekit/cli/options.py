@@ -11,7 +11,8 @@ from ..core.errors import UserError
 from ..core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
 
 __all__ = ["HelpFormatter", "Parser", "peek_task", "add_model_options", "add_cache_options",
-           "add_common_options", "add_output_options", "main_wrapper", "is_quiet", "progress", "set_quiet"]
+           "add_common_options", "add_output_options", "main_wrapper", "run_and_write", "is_quiet", "progress",
+           "set_quiet"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -68,6 +69,18 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+
+
+def run_and_write(parser: argparse.ArgumentParser, function: Callable, argv: Sequence[str] | None) -> int:
+    """The body of most commands: parse ``argv``, call ``function(**options)``, write its result where ``--out``
+    says (``--overwrite``, ``--figures``) and print the one closing line (also under ``--quiet``)."""
+    options = vars(parser.parse_args(argv))
+    out, overwrite = options.pop("out", None), options.pop("overwrite", False)
+    figures = options.pop("figures", ("png",))
+    result = function(**options)
+    path = result.write(out, overwrite=overwrite, figures=figures)
+    print(f"results: {', '.join(str(path / f) for f in result.files())}")
+    return 0
 
 
 def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:

@@ -96,6 +96,16 @@ def max_length(value, name: str = "max_length") -> int | None:
     return integer(name, value, minimum=MIN_MAX_LENGTH, optional=True)
 
 
+def model_options(*, batch_size, max_length, device, dtype=None) -> None:
+    """The options every command that runs a model shares: ``--batch-size``, ``--max-length``, ``--device``
+    and, where activations are cached, ``--dtype``."""
+    positive("batch_size", batch_size)
+    globals()["max_length"](max_length)
+    globals()["device"](device)
+    if dtype is not None:
+        choice("dtype", dtype, ("float16", "float32"))
+
+
 def device(value: str, name: str = "device") -> str:
     """A torch device that exists here: ``cpu``, ``cuda``/``cuda:N`` with CUDA available, ``mps`` with MPS."""
     import torch

@@ -109,10 +109,7 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
     checks.integer("max_points", max_points, minimum=10)
     checks.integer("silhouette_sample", silhouette_sample, minimum=10)
     checks.positive("limit", limit, optional=True)
-    checks.positive("batch_size", batch_size)
-    checks.max_length(max_length)
-    checks.device(device)
-    checks.choice("dtype", dtype, ("float16", "float32"))
+    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
     set_quiet(quiet)
     keys = None
     if conllu is not None:

@@ -80,10 +80,7 @@ def structural(train: str | Path | None = None, dev: str | Path | None = None, *
     checks.number("lr", lr, above=0)
     checks.positive("probe_batch_size", probe_batch_size)
     checks.positive("limit", limit, optional=True)
-    checks.positive("batch_size", batch_size)
-    checks.max_length(max_length)
-    checks.device(device)
-    checks.choice("dtype", dtype, ("float16", "float32"))
+    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
     set_quiet(quiet)
 
     examples = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in (("train", train_path),
