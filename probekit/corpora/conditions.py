@@ -1,6 +1,6 @@
 """Agreement (A1–A4) and reflexive (R1–R8) items for attention confusion scores (Lin et al. 2019 Table 2).
 
-Every condition is a start symbol of ``data/agr.gr`` or ``data/refl.gr``, so each sentence has its
+Every condition is a start symbol of the shipped grammars ``agr.gr`` or ``refl.gr``, so each sentence has its
 condition's template by construction. A3 and A4 are each made of two parts, subject relatives (``A3-srel``)
 and object relatives (``A3-orel``), reported separately and pooled (Lin's files mixed them, two to one).
 Each item records its source word (the matrix auxiliary or the reflexive), its correct group (the subject's

@@ -1,6 +1,6 @@
 """The main-auxiliary task (Lin et al. 2019): which word is the main clause's auxiliary?
 
-Sentences come from ``data/aux.gr``. In training and development sentences no auxiliary comes before the main
+Sentences come from the shipped grammar ``aux.gr``. In training and development sentences no auxiliary comes before the main
 one ("the cat will eat the fish that can swim"), so "the first auxiliary" would do. The generalization split
 holds only sentences whose subject carries a relative clause, so that another auxiliary precedes the main one
 ("the cat that can swim will eat"): a probe that read linear order fails there, one that read structure does not.

@@ -1,6 +1,6 @@
 """The subject-noun task (Lin et al. 2019): which word is the head noun of the subject?
 
-Sentences come from ``data/sbjn.gr``. In training and development sentences no noun comes before the subject's
+Sentences come from the shipped grammar ``sbjn.gr``. In training and development sentences no noun comes before the subject's
 head noun ("the big dog can run"), so "the first noun" would do. Two generalization splits, reported apart,
 put a noun first: a compound modifier ("the guard dog can run", ``gen_compound``) or a possessor ("the queen 's
 dog can run", ``gen_possessive``; "'s" is a word of its own and word alignment handles its pieces).
