@@ -1,5 +1,6 @@
 """A small weighted context-free grammar engine: reads rules from ``grammars/*.gr`` (shipped) or a file,
-samples deterministically from a seed, and keeps each word's tag, the derivation's constituents, and a gold dependency tree.
+samples deterministically from a seed, and keeps each word's tag, the derivation's constituents, and a gold
+dependency tree.
 
 Grammar file format (one rule per line, ``#`` starts a comment)::
 
