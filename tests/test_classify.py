@@ -240,12 +240,20 @@ def test_second_frozen_head_makes_no_model_call(tmp_path, data, bert, monkeypatc
     assert r.classifier.encoder is None and r.classifier.layer is None
 
 
-def test_frozen_head_learns_a_keyword_task(tmp_path, data, tiny_model_dirs):
-    """One keyword decides the label: attention pooling over the (random) input embeddings must find it."""
-    r = pk.classify(data["train"], data["dev"], data["test"], head="attention", encoder="none", epochs=30,
-                    lr=1e-2, batch_size=8,
+def test_frozen_head_learns_a_keyword_task(tmp_path, tiny_model_dirs):
+    """One keyword decides the label: attention pooling over the (random) input embeddings must find it.
+
+    Its own, larger data: the tiny tokenizer's vocabulary is trained afresh in every test session, so on 20 dev
+    sentences one unlucky split of a keyword moved the accuracy by 0.05 from run to run."""
+    files = {}
+    for name, n, seed in (("train", 240, 11), ("dev", 80, 12)):
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in _rows(n, seed)),
+                               encoding="utf-8")
+    r = pk.classify(files["train"], files["dev"], head="attention", encoder="none", epochs=30, lr=1e-2,
+                    batch_size=16,
                     **{k: v for k, v in _opts(tmp_path, str(tiny_model_dirs["bert"])).items() if k != "epochs"})
-    assert r.accuracy("dev") >= r.accuracy("dev", "majority") + 0.2
+    assert r.accuracy("dev") >= r.accuracy("dev", "majority") + 0.3
 
 
 # --- readers and bad input -------------------------------------------------------------------------------------
