@@ -104,11 +104,18 @@ class RunDir:
         With ``overwrite`` the run in place steps aside and this one takes its place in one rename; when runs
         race for the same folder, the last to commit is the one left, whole.
         """
-        if self.path.is_dir() and not any(self.path.iterdir()):
-            try:
+        try:
+            return self._commit()
+        except BaseException:
+            self.discard()          # whatever went wrong, no temporary folder is left behind
+            raise
+
+    def _commit(self) -> Path:
+        try:
+            if self.path.is_dir() and not any(self.path.iterdir()):
                 self.path.rmdir()
-            except OSError:
-                pass
+        except OSError:             # another run took or removed it meanwhile: the renames below decide
+            pass
         for _ in range(5):
             if self._rename():
                 return self.path
