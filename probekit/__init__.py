@@ -91,7 +91,8 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public names (and the module's own dunders), not the helpers this file imports."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})
 
 
 class _Facade(types.ModuleType):

@@ -125,3 +125,15 @@ def test_facade_lists_commands_and_building_blocks():
     assert pk.Example is Example and pk.LayerAttention is LayerAttention
     with pytest.raises(AttributeError):
         pk.no_such_name
+
+
+def test_every_facade_name_resolves_and_dir_lists_only_them():
+    import importlib
+
+    public = [n for n in dir(pk) if not n.startswith("_")]
+    assert public == sorted(pk.__all__)
+    for name in public:
+        value = getattr(pk, name)
+        assert value is getattr(importlib.import_module(pk._NAMES[name]), name)
+    import probekit.probe  # noqa: F401 - the command module of the same name …
+    assert callable(pk.probe) and not isinstance(pk.probe, type(importlib))   # … does not replace the function
