@@ -147,4 +147,5 @@ def test_wheel_ships_task_definitions_and_grammars(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "probekit/probing/tasks/nth_token.py" in names
     assert "probekit/corpora/grammars/english.gr" in names
-    assert {"probekit/viz/assets/browser.js", "probekit/viz/assets/browser.css"} <= set(names)
+    assert {"probekit/viz/assets/browser.js", "probekit/viz/assets/browser.css",
+            "probekit/attribution/assets/attribution.js", "probekit/attribution/assets/attribution.css"} <= set(names)
