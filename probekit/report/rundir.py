@@ -212,15 +212,6 @@ def run_record(command: str, arguments: dict, *, encoder=None, inputs: dict | No
     return record
 
 
-def config_record(args: Any, **extra: Any) -> dict:
-    """Older shape, kept while commands move to :func:`run_record`: every argument, versions, extras."""
-    arguments = dict(vars(args)) if not isinstance(args, dict) else dict(args)
-    record = {"arguments": arguments, "versions": package_versions(),
-              "created": _dt.datetime.now().isoformat(timespec="seconds")}
-    record.update(extra)
-    return record
-
-
 def write_tidy(run: RunDir, df: pd.DataFrame, name: str = "results.csv") -> Path:
     """Write a tidy table with stable row order and float formatting, so equal runs give equal bytes."""
     p = run.file(name)
