@@ -35,6 +35,9 @@ _NAMES = {
     "structural": "probekit.probing.structural_run",
     "clusters": "probekit.probing.clusters",
     "edges": "probekit.probing.edges_run",
+    "faithfulness": "probekit.faithfulness.run",
+    "compare": "probekit.finetuned.compare",
+    "attack": "probekit.attacks.run",
     # building blocks
     "load_encoder": "probekit.core.encoder",
     "Encoder": "probekit.core.encoder",
@@ -72,13 +75,19 @@ _NAMES = {
     "load_classifier": "probekit.classify.saved",
     "render_html": "probekit.attribution.render",
     "render_ansi": "probekit.attribution.render",
+    # multiple choice, faithfulness and comparison building blocks
+    "MCItem": "probekit.classify.mcdata",
+    "read_mc": "probekit.classify.mcdata",
+    "tvd": "probekit.faithfulness.metrics",
+    "jsd": "probekit.faithfulness.metrics",
+    "linear_cka": "probekit.finetuned.cka",
 }
 
 __all__ = sorted(_NAMES)
 
 #: the command modules (``python -m probekit.probe``) share their names with the facade functions
 _COMMANDS = ("probe", "data", "extract", "confusion", "attention", "deps", "coref", "parse", "browse", "classify",
-             "attribute", "structural", "clusters", "edges")
+             "attribute", "structural", "clusters", "edges", "faithfulness", "compare", "attack")
 
 
 def __getattr__(name: str):

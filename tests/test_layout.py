@@ -8,7 +8,8 @@ import probekit
 
 ROOT = Path(probekit.__file__).resolve().parent
 COMMANDS = {"probe", "data", "extract", "confusion", "attention", "deps", "coref", "parse", "browse", "attribute",
-            "structural", "clusters", "edges"}
+            "structural", "clusters", "edges",
+            "compare", "attack"}
 
 
 def _modules() -> dict[str, set[str]]:
