@@ -1,0 +1,1 @@
+"""Is attention explanation? Jain & Wallace, Serrano & Smith, Wiegreffe & Pinter and ERASER on any classifier."""
