@@ -1,0 +1,260 @@
+"""``pk.attack``: evaluate a trained model under adversarial inputs, in one table.
+
+A multiple-choice model (``python -m probekit.classify --task multiple-choice``) gets Si et al.'s (2019) table
+(:mod:`.mc_run`): intact, AddSent2Pas-/AddSent2Opt-/AddAns2Opt-Shuffle (mean ± std over seeded draws), random
+guess, longest option, and with ``train=`` the un-answerable retrainings. Any other classifier gets word
+shuffle, an appended distractor and the key-word attacks (:mod:`.keywords`): delete or mask the top-k % words by
+an attribution method against k random words, with a curve figure. ``augment=FILE`` writes the perturbed items
+as a data file that ``probekit.classify`` reads (for multiple choice: the first draw of every attack; for a
+classifier: top-word deletion and masking at the largest k, one example each) — run it on training data to
+augment training data.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..core import checks
+from ..core.errors import UserError
+from ..core.progress import set_quiet
+from ..report.result import Result, tidy
+from ..report.rundir import RunDir, markdown_table, run_record, write_tidy
+from . import keywords, mc, mc_run
+
+CLASSIFIER_ATTACKS = ("word-shuffle", "distractor", "delete", "mask")
+KEYS = ["dataset", "setting", "group", "operation", "selection", "k", "draw", "aggregate"]
+
+
+class AttackResult(Result):
+    """``.frame``: the long tidy table (every draw, plus mean/std rows); ``.table``: rows = settings,
+    columns = data sets; ``.kind``: ``multiple-choice`` or ``classifier``; ``.augmented``: the perturbed items."""
+
+    command = "attack"
+    main_table = "results.csv"
+
+    def __init__(self, frame, record, table, kind, augmented, chance=None):
+        super().__init__(frame, record)
+        self.table, self.kind, self.augmented, self.chance = table, kind, augmented, chance or {}
+
+    def figures(self) -> dict:
+        """stem → figure: the accuracy/flip-rate curve against k for each data set (classifiers only)."""
+        if self.kind != "classifier" or "delete" not in self.record["arguments"]["attacks"]:
+            return {}
+        sets = list(dict.fromkeys(self.frame["dataset"]))
+        return {("keyword_curve" if len(sets) == 1 else f"keyword_curve_{i}"):
+                keywords.curve_figure(self.frame, ds, self.chance.get(ds, float("nan"))) for i, ds in enumerate(sets)}
+
+    def summary(self) -> str:
+        what = ("Si et al. (2019) attacks on a multiple-choice model" if self.kind == "multiple-choice" else
+                "perturbation and key-word attacks on a classifier")
+        lines = [f"# attack — {what}", "", f"model: {self.model}", ""]
+        if self.kind == "multiple-choice":
+            lines += ["Accuracy; attacks: mean ± std over "
+                      f"{self.record['arguments']['draws']} draws. The reference notes give no per-dataset "
+                      "numbers of the paper, so none are shown beside ours.", ""]
+        else:
+            lines += [f"Accuracy (flip rate) against the gold labels; random settings: mean ± std over "
+                      f"{self.record['arguments']['draws']} draws; top words by "
+                      f"{self.record['arguments']['method']}; k % of n words = ceil(k·n/100) ≥ 1.", ""]
+        lines.append(markdown_table(self.table))
+        return "\n".join(lines)
+
+    def write_files(self, run: RunDir) -> None:
+        write_tidy(run, self.frame, "results.csv")
+        write_tidy(run, self.table, "table.csv")
+        run.write_text("summary.md", self.summary())
+        for stem, fig in self.figures().items():
+            run.save_figure(fig, stem)
+
+    def files(self) -> list[str]:
+        return ["results.csv", "table.csv", "summary.md"]
+
+
+def _load(classifier, device):
+    if isinstance(classifier, (str, os.PathLike)):
+        from ..classify.saved import load_classifier
+
+        return load_classifier(classifier, device=device), str(classifier)
+    if not hasattr(classifier, "labels") and not _is_mc(classifier):
+        raise UserError(f"--classifier must be a classifier folder or a loaded model (got "
+                        f"{type(classifier).__name__})")
+    return classifier.to(device), None
+
+
+def _is_mc(model) -> bool:
+    try:
+        from ..classify.multiple_choice import MultipleChoiceModel
+    except ImportError:              # pragma: no cover - the multiple-choice model ships with probekit
+        return False
+    return isinstance(model, MultipleChoiceModel)
+
+
+def _encoder_of(model):
+    for name in ("source", "encoder"):
+        enc = getattr(model, name, None)
+        if enc is not None and hasattr(enc, "fingerprint"):
+            return enc
+    return None
+
+
+def _datasets(data, reader, limit) -> dict:
+    """name → items; ``data`` is one spec, several specs (one column each) or a list of items."""
+    if data is None:
+        raise UserError("--data is required")
+    if isinstance(data, (str, os.PathLike)):
+        specs = {str(data): data}
+    elif isinstance(data, (list, tuple)) and data and all(isinstance(d, (str, os.PathLike)) for d in data):
+        specs = {str(d): d for d in data}
+    else:
+        specs = {"data": list(data)}
+    out = {}
+    for name, spec in specs.items():
+        items = reader(spec)[:limit] if limit else reader(spec)
+        out[name] = items
+    return out
+
+
+def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train=None, dev=None,
+           limit: int | None = None, draws: int = 5, ks: Sequence[float] = (1, 2, 5, 10),
+           method: str = "integrated-gradients", augment=None, checkpoints=None, seed: int = 0,
+           batch_size: int = 16, device: str = "cpu", epochs: int | None = None, lr: float | None = None,
+           max_length: int | None = None, data_root=None, quiet: bool = False) -> AttackResult:
+    """Attack ``classifier`` (a folder or a loaded model) on ``data`` (a file, a named set such as ``rt:test`` or
+    ``mc160:test``, several of them — one table column each — or a list of Examples/MCItems).
+
+    ``attacks`` picks a subset (multiple choice: AddSent2Pas-Shuffle AddSent2Opt-Shuffle AddAns2Opt-Shuffle;
+    classifier: word-shuffle distractor delete mask); ``draws`` seeded draws (seeds ``seed … seed+draws-1``) of
+    every random setting; ``ks`` the percentages of words of the key-word attacks; ``method`` the attribution
+    method ranking the words. Multiple choice only: ``train``/``dev`` (with ``epochs``, ``lr``, ``max_length``)
+    retrain on the six un-answerable versions, checkpoints under ``checkpoints`` (resumable).
+    """
+    draws = checks.positive("draws", draws)
+    batch_size = checks.positive("batch_size", batch_size)
+    limit = checks.positive("limit", limit, optional=True)
+    seed = checks.integer("seed", seed)
+    checks.device(device)
+    checks.max_length(max_length)
+    epochs = checks.positive("epochs", epochs, optional=True)
+    lr = None if lr is None else checks.number("lr", lr, above=0)
+    ks = [checks.number("ks", k, above=0, maximum=100) for k in ([ks] if isinstance(ks, (int, float)) else ks)]
+    if not ks:
+        raise UserError("--ks needs at least one percentage")
+    ks = sorted(set(ks))
+    if augment is not None:
+        checks.output_file("augment", augment)
+    set_quiet(quiet)
+    model, path = _load(classifier, device)
+    start = time.perf_counter()
+    if _is_mc(model):
+        attacks = checks.choices("attacks", list(mc.ATTACKS) if attacks is None else attacks, list(mc.ATTACKS))
+        result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
+                            seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
+                            checkpoints=checkpoints, data_root=data_root, quiet=quiet)
+    else:
+        if train is not None or dev is not None:
+            raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
+                            "(python -m probekit.classify --task multiple-choice)")
+        attacks = checks.choices("attacks", list(CLASSIFIER_ATTACKS) if attacks is None else attacks,
+                                 list(CLASSIFIER_ATTACKS))
+        from ..attribution.registry import resolve
+
+        method = resolve([method], model)[0]
+        result = _attack_classifier(model, data, attacks=attacks, limit=limit, draws=draws, ks=ks, method=method,
+                                    seed=seed, batch_size=batch_size, data_root=data_root, quiet=quiet)
+    frame, table, kind, augmented, counts, extra, chance = result
+    frame = tidy(pd.DataFrame(frame), task="attack", model=_model_name(model), keys=KEYS)
+    empty = [c for c in frame.columns if c not in ("layer", "head") and frame[c].isna().all()]
+    frame = frame.drop(columns=empty)
+    if "draw" in frame.columns:
+        frame["draw"] = pd.array(frame["draw"], dtype="Int64")
+    arguments = dict(attacks=list(attacks), train=_name(train), dev=_name(dev), limit=limit, draws=draws, ks=ks,
+                     method=method if kind == "classifier" else None, augment=None if augment is None else
+                     str(augment), checkpoints=None if checkpoints is None else str(checkpoints), seed=seed,
+                     batch_size=batch_size, device=device, epochs=epochs, lr=lr, max_length=max_length)
+    record = run_record("attack", arguments, encoder=_encoder_of(model),
+                        inputs={"data": _name(data), "classifier": path}, counts=counts, kind=kind,
+                        timing={"total_s": round(time.perf_counter() - start, 1), **extra.pop("timing", {})},
+                        **extra)
+    out = AttackResult(frame, record, table, kind, augmented, chance)
+    if augment is not None:
+        write_augmented(out, augment)
+    return out
+
+
+def _name(spec):
+    if spec is None:
+        return None
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(s, (str, os.PathLike)) for s in spec):
+        return [str(s) for s in spec]
+    return f"{len(spec)} items" if isinstance(spec, (list, tuple)) else str(spec)
+
+
+def _model_name(model) -> str:
+    enc = _encoder_of(model)
+    return enc.name if enc is not None else type(model).__name__
+
+
+def write_augmented(result: AttackResult, path) -> Path:
+    """The perturbed items as a data file: MC JSON Lines (``write_mc_jsonl``) or classifier JSON Lines."""
+    if result.kind == "multiple-choice":
+        from ..classify.mcdata import write_mc_jsonl
+
+        return write_mc_jsonl(result.augmented, path)
+    from .perturb import write_jsonl
+
+    return write_jsonl(result.augmented, path)
+
+
+def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_size, epochs, lr, max_length,
+               checkpoints, data_root, quiet):
+    from ..classify.mcdata import read_mc
+
+    if (train is None) != (dev is None):
+        raise UserError("un-answerable retraining needs both --train and --dev")
+    sets = _datasets(data, lambda s: read_mc(s, what="--data", data_root=data_root), limit)
+    train_items = dev_items = None
+    if train is not None:
+        train_items = read_mc(train, what="--train", data_root=data_root)
+        dev_items = read_mc(dev, what="--dev", data_root=data_root)
+    rows, augmented, truncated = [], [], {}
+    for name, items in sets.items():
+        r, a, t = mc_run.evaluate_attacks(model, items, name, attacks=attacks, draws=draws, seed=seed,
+                                          batch_size=batch_size)
+        rows += r
+        augmented += a
+        truncated[name] = t
+    extra = {"truncated": truncated}
+    if train_items is not None:
+        options = {k: v for k, v in dict(epochs=epochs, lr=lr, max_length=max_length).items() if v is not None}
+        enc = _encoder_of(model)
+        r, timing = mc_run.retrain(train_items, dev_items, sets, settings=list(mc.TRAINING), checkpoints=checkpoints,
+                                   seed=seed, base_model=None if enc is None else enc.source, options=options,
+                                   batch_size=batch_size, quiet=quiet)
+        rows += r
+        extra["timing"] = {f"retrain {k}_s": v for k, v in timing.items()}
+    frame = pd.DataFrame(rows)
+    counts = {"items": {n: len(v) for n, v in sets.items()}, "augmented": len(augmented)}
+    if train_items is not None:
+        counts.update(train_items=len(train_items), dev_items=len(dev_items))
+    return frame, mc_run.table(frame), "multiple-choice", augmented, counts, extra, None
+
+
+def _attack_classifier(model, data, *, attacks, limit, draws, ks, method, seed, batch_size, data_root, quiet):
+    from ..classify.datasets import load_split
+
+    sets = _datasets(data, lambda s: load_split(s, what="--data", data_root=data_root), limit)
+    rows, augmented, chance = [], [], {}
+    for name, examples in sets.items():
+        r, a = keywords.evaluate(model, examples, name, ks=ks, draws=draws, method=method, seed=seed,
+                                 batch_size=batch_size, attacks=attacks)
+        rows += r
+        augmented += a
+        gold = keywords.gold_ids(model, examples, name)
+        chance[name] = float(pd.Series(gold).value_counts(normalize=True).max())
+    frame = pd.DataFrame(rows)
+    counts = {"examples": {n: len(v) for n, v in sets.items()}, "augmented": len(augmented)}
+    return frame, keywords.summary(frame), "classifier", augmented, counts, {"chance": chance}, chance
