@@ -15,8 +15,9 @@ EXPERIMENTS = {
     "sets": "ss_erasure:run_sets",                # Serrano & Smith: fraction removed before a flip (Fig. 8)
     "uniform": "wp_retrain:run_uniform",          # Wiegreffe & Pinter: is attention needed? (Table 2)
     "seeds": "wp_retrain:run_seeds",              # Wiegreffe & Pinter: seed variance (Fig. 2)
-    "diagnostic": "wp_diagnostic:run",            # Wiegreffe & Pinter: imposed weights in a per-word MLP (Table 3)
     "e2e-adversary": "wp_adversary:run",          # Wiegreffe & Pinter: end-to-end adversarial training (Fig. 4)
+    "diagnostic": "wp_diagnostic:run",            # W&P: imposed weights in a per-word MLP (Table 3; after the
+                                                  # e2e adversary, whose α it imposes too)
     "eraser": "eraser:run",                       # DeYoung et al.: comprehensiveness, sufficiency, plausibility
 }
 
@@ -33,7 +34,9 @@ DEFAULTS = {
     "seeds": 5,                   # W&P: retrained seeds (the paper used 8)
     "epochs": 20,                 # W&P: epochs of every retrained head (classify's frozen default)
     "lambdas": (0.001, 0.01, 0.1, 1.0),   # W&P end-to-end adversary: weights of the KL term
+    "patience": 10,               # W&P end-to-end adversary: epochs without a lower training loss before stopping
     "ks": (1, 5, 10, 20, 50),     # ERASER: % of words removed / kept
+    "flip_max_words": 0,          # ERASER decision flips: most words removed one by one (0: all of them)
 }
 
 
