@@ -65,7 +65,7 @@ def tiny_split_warning(counts: dict[str, int], threshold: int = TINY_SPLIT) -> s
 
 
 def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PROBES, pooling: str = "mean",
-          size: str = "quick", epochs: int = 6, lr: float = 2e-3, mlp_hidden: int = 64, model: str | None = None,
+          size: str = "quick", epochs: int = 6, lr: float = 2e-3, mlp_hidden: int = 64, model=None,
           batch_size: int = 32, max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
           no_cache: bool = False, dtype: str = "float16", seed: int = 0, seeds: int = 1, control: bool = False,
           mdl: bool = False, quiet: bool = False,
@@ -74,8 +74,9 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
 
     ``task_options`` are the task's own (``n=[1, 2]``, ``corpus="s.txt"`` for ``nth_token``;
     ``split_sizes=(200, 50, 50)`` for ``auxiliary``/``subject``). Every bad value is a one-line ``UserError``.
+    ``model``: a model id or folder (None: the bundled model), or an already loaded :class:`Encoder`.
     """
-    from ..core.encoder import load_encoder
+    from ..core.encoder import Encoder, load_encoder
     from ..core.progress import set_quiet
     from ..report.rundir import ordered, run_record
     from .sweep import activations_for, sweep
@@ -100,7 +101,7 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
     warning = tiny_split_warning(counts)
     if warning:
         print(f"probekit: warning: {warning}", file=sys.stderr)
-    encoder = load_encoder(model, device=device)
+    encoder = model if isinstance(model, Encoder) else load_encoder(model, device=device)   # an Encoder: as it is
     store = activations_for(encoder, data, pooling=pooling, max_length=max_length, batch_size=batch_size,
                             dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     df = sweep(store, data, probes=tuple(probes), hidden=mlp_hidden, epochs=epochs, lr=lr, seed=seed,
@@ -109,7 +110,7 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
     df.insert(1, "model", encoder.name)
     df = tidy(ordered(df, task.key_names), task=task.name, model=encoder.name, keys=task.key_names)
     arguments = {"task": task.name, "probes": list(probes), "pooling": pooling, "epochs": epochs, "lr": lr,
-                 "mlp_hidden": mlp_hidden, "model": model, "batch_size": batch_size, "max_length": max_length,
+                 "mlp_hidden": mlp_hidden, "model": getattr(model, "name", model), "batch_size": batch_size, "max_length": max_length,
                  "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, "seeds": seeds, "control": bool(control), "mdl": bool(mdl), **data.options}
     record = run_record("probe", arguments, encoder=encoder, inputs={"corpus": data.options.get("corpus")},
                         counts={"splits": counts, "truncated": store.meta["n_truncated"]},

@@ -1,0 +1,207 @@
+"""``pk.compare(finetuned, base=…)``: a fine-tuned model against the model it came from, on one corpus.
+
+One joint pass (each model runs once, :func:`~probekit.finetuned.pair.joint_pass`) gives, per layer 0…L, the
+minibatch linear CKA between the two models' word vectors (:mod:`.cka`; special tokens left out), per head the
+mean Jensen–Shannon divergence between their word-level attention rows (:mod:`.attention_change`), and Clark's
+attention statistics of both (:class:`~probekit.heads.statistics.AttentionStats`). Each probe task is then
+probed on both models through :func:`probekit.probe` (its own data, through the activation cache: the cache key
+holds each model's weight fingerprint, so one model's vectors are never served for the other)::
+
+    import probekit as pk
+    result = pk.compare("runs/ft-rt", corpus="rt:dev", tasks=["nth_token"], quiet=True)
+    result.cka            # layer, value
+    result.write("runs/compare-rt")
+
+``frame`` (results.csv, tidy): task ``cka`` (model ``base-vs-finetuned``, per layer), ``attention_js``
+(base-vs-finetuned, per layer × head), ``attention`` (model ``base`` / ``finetuned``, Clark's statistics per
+head) and every probe task's rows (model ``base`` / ``finetuned``).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core import checks
+from ..core.errors import UserError
+from ..report.result import Result, tidy
+
+PAIR = "base-vs-finetuned"
+ROLES = ("base", "finetuned")
+
+
+class CompareResult(Result):
+    """``frame`` (results.csv); ``cka`` (layer, value), ``js`` (layer, head, value), ``stats`` (layer, head,
+    metric, base, finetuned, change), ``probing`` (the probe rows of ``frame``); ``record``."""
+
+    command = "compare"
+
+    def __init__(self, frame: pd.DataFrame, record: dict, *, cka: pd.DataFrame, js: pd.DataFrame,
+                 stats: pd.DataFrame, probing: pd.DataFrame | None):
+        super().__init__(frame, record)
+        self.cka, self.js, self.stats, self.probing = cka, js, stats, probing
+
+    def files(self) -> list[str]:
+        return ["results.csv", "summary.md"]
+
+    def summary(self) -> str:
+        from ..report.compare import summary_markdown
+
+        return summary_markdown(self)
+
+    def write_files(self, run) -> None:
+        from ..report import compare as rep
+        from ..report.rundir import write_tidy
+
+        write_tidy(run, self.frame)
+        run.write_text("summary.md", self.summary())
+        run.save_figure(rep.plot_cka(self.cka, self.record), "cka_by_layer")
+        run.save_figure(rep.plot_js(self.js, self.record), "attention_js")
+        run.save_figure(rep.plot_stats(self.stats, self.record), "attention_stats")
+        if self.probing is not None:
+            for task, rows in self.probing.groupby("task", sort=False):
+                run.save_figure(rep.plot_probe(rows, task, self.record), f"probe_{task}")
+
+
+class _Paired:
+    """The paired accumulators of the joint pass: CKA over non-special units and JS over attention rows."""
+
+    def __init__(self, L: int, H: int, cka_batch_size: int):
+        from .attention_change import AttentionChange
+        from .cka import MinibatchCKA
+
+        self.cka = MinibatchCKA(L + 1, cka_batch_size)
+        self.js = AttentionChange(L, H)
+        self.n_words = 0
+
+    def update(self, a, b) -> None:
+        words = ~np.asarray(a.special, dtype=bool)
+        self.cka.add(a.hidden[:, words], b.hidden[:, words])
+        self.js.add(a.attention.array, b.attention.array)
+        self.n_words += int(words.sum())
+
+
+def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, tasks: Sequence[str] = ("nth_token",),
+            probes: Sequence[str] = ("linear",), probe_epochs: int = 6, task_options: dict | None = None,
+            cka_batch_size: int = 1024, attention_from: str = "mean", batch_size: int = 32,
+            max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
+            no_cache: bool = False, dtype: str = "float16", seed: int = 0, quiet: bool = False) -> CompareResult:
+    """Compare ``finetuned`` (a ``classify --finetune`` folder, a model folder or an Encoder) with ``base``
+    (default: the encoder the classifier records, else the bundled model) on ``corpus`` (None: generated
+    sentences; a named set like ``rt:dev``; ``.jsonl``/``.tsv`` classifier data; ``.conllu``; ``.txt``).
+
+    ``tasks``: probe tasks run on both models (empty: none), each on its own data with ``task_options[task]``;
+    ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch.
+    """
+    from ..core.progress import set_quiet
+    from ..probing.probe import PROBES
+    from ..probing.registry import get_task
+
+    limit = checks.positive("limit", limit, optional=True)
+    probe_epochs = checks.positive("probe_epochs", probe_epochs)
+    cka_batch_size = checks.integer("cka_batch_size", cka_batch_size, minimum=4)
+    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
+    checks.choice("attention_from", attention_from, ("mean", "first"))
+    seed = checks.integer("seed", seed)
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks or [])
+    task_objects = [get_task(t) for t in tasks]
+    probes = checks.choices("probes", probes, PROBES) if tasks else list(probes or [])
+    task_options = dict(task_options or {})
+    unknown = [t for t in task_options if t not in [t.name for t in task_objects]]
+    if unknown:
+        raise UserError(f"task options given for {', '.join(unknown)}, which --tasks does not name")
+    set_quiet(bool(quiet))
+    from ..heads.statistics import AttentionStats
+    from ..report.rundir import model_record, run_record
+    from .pair import check_same_vocabulary, joint_pass, load_base, load_finetuned, read_corpus
+
+    examples, how = read_corpus(corpus, limit=limit, seed=seed)
+    ft, ft_info = load_finetuned(finetuned, device=device)
+    bs = load_base(base, ft_info["base"], device=device)
+    check_same_vocabulary(bs, ft)
+    for enc in (bs, ft):
+        enc._fingerprint = None     # recomputed from the weights as they are now (an Encoder may have trained)
+    same = bs.fingerprint() == ft.fingerprint()
+    L, H = bs.num_layers, bs.num_heads
+    if (ft.num_layers, ft.num_heads, ft.hidden_size) != (L, H, bs.hidden_size):
+        raise UserError(f"--base {bs.name} ({L} layers × {H} heads) and --finetuned {ft.name} "
+                        f"({ft.num_layers} × {ft.num_heads}) differ in shape")
+
+    started = time.perf_counter()
+    paired = _Paired(L, H, cka_batch_size)
+    stats = {role: AttentionStats(enc, similarity=False, word_level=True, model=role)
+             for role, enc in zip(ROLES, (bs, ft))}
+    truncated = joint_pass(bs, ft, examples, paired=[paired], base_analyses=[stats["base"]],
+                           finetuned_analyses=[stats["finetuned"]], batch_size=batch_size, max_length=max_length,
+                           attention_from=attention_from)
+    joint_s = time.perf_counter() - started
+    cka_values = paired.cka.result()
+    js_values = paired.js.result()
+    cka = pd.DataFrame({"layer": np.arange(L + 1), "value": cka_values})
+    js = pd.DataFrame({"layer": np.repeat(np.arange(1, L + 1), H), "head": np.tile(np.arange(1, H + 1), L),
+                       "value": js_values.ravel()})
+    stat_frames = {role: acc.result() for role, acc in stats.items()}
+    wide = stat_frames["base"][["layer", "head", "metric", "value"]].rename(columns={"value": "base"})
+    wide["finetuned"] = stat_frames["finetuned"]["value"].to_numpy()
+    wide["change"] = wide["finetuned"] - wide["base"]
+
+    probing, probe_s = None, 0.0
+    if task_objects:
+        started = time.perf_counter()
+        parts = []
+        for task in task_objects:
+            for role, enc in zip(ROLES, (bs, ft)):
+                res = _probe(task, enc, probes, probe_epochs, task_options.get(task.name, {}), batch_size,
+                             max_length, cache_dir, no_cache, dtype, seed, bool(quiet))
+                parts.append(res.frame.assign(model=role))
+        probing = pd.concat(parts, ignore_index=True)
+        probe_s = time.perf_counter() - started
+
+    frame = pd.concat([
+        tidy(cka.assign(metric="linear_cka_minibatch"), task="cka", model=PAIR),
+        tidy(js.assign(metric="jensen_shannon"), task="attention_js", model=PAIR),
+        *[tidy(f.drop(columns=["task", "model"]), task="attention", model=role) for role, f in stat_frames.items()],
+        *([probing] if probing is not None else []),
+    ], ignore_index=True)
+    frame = tidy(frame, task="", model="", keys=[k for t in task_objects for k in t.key_names])
+
+    arguments = {"finetuned": str(getattr(finetuned, "name", finetuned)), "base": str(getattr(base, "name", base))
+                 if base is not None else None, "corpus": corpus if corpus is None or isinstance(corpus, (str, os.PathLike))
+                 else f"{len(examples)} Examples", "limit": limit, "tasks": tasks, "probes": list(probes),
+                 "probe_epochs": probe_epochs, "task_options": task_options, "cka_batch_size": cka_batch_size,
+                 "attention_from": attention_from, "batch_size": batch_size, "max_length": max_length,
+                 "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, "seed": seed}
+    arguments = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in arguments.items()}
+    record = run_record(
+        "compare", arguments, encoder=bs, inputs={"corpus": how, "finetuned": ft_info},
+        counts={"n_inputs": len(examples), "n_truncated": truncated, "n_words": paired.n_words,
+                "cka_minibatches": paired.cka.n_batches, "cka_words_used": paired.cka.n_rows,
+                "cka_words_dropped": paired.cka.n_dropped},
+        finetuned=model_record(ft), same_weights=same,
+        estimators={"cka": f"minibatch linear CKA (Nguyen et al. 2021): mean unbiased HSIC1 over minibatches of "
+                           f"{cka_batch_size} words in corpus order, special tokens left out",
+                    "attention_js": "Jensen-Shannon divergence (nats, at most ln 2) between word-level attention "
+                                    "rows (every unit's row, [CLS]/[SEP] included), mean over rows then inputs",
+                    "attention": "Clark et al. statistics at word level, each model on its own"},
+        timing={"joint_pass_s": round(joint_s, 1), "probing_s": round(probe_s, 1)})
+    return CompareResult(frame, record, cka=cka, js=js, stats=wide,
+                         probing=None if probing is None else probing.reset_index(drop=True))
+
+
+def _probe(task, encoder, probes, epochs, options, batch_size, max_length, cache_dir, no_cache, dtype, seed, quiet):
+    """One model's layer sweep on ``task`` via :func:`probekit.probe` (its data and the activation cache)."""
+    from ..probing.probe import probe
+
+    return probe(task, model=encoder, probes=probes, epochs=epochs, batch_size=batch_size, max_length=max_length,
+                 device=encoder.device, cache_dir=cache_dir, no_cache=no_cache, dtype=dtype, seed=seed,
+                 quiet=quiet, **options)
+
+
+def defaults() -> dict:
+    """The defaults of :func:`compare`, which the command's parser reads."""
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(compare).parameters.items()}

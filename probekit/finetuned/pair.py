@@ -1,0 +1,148 @@
+"""The two models of a comparison, the corpus they read, and the one joint pass over it.
+
+``load_pair`` loads the base and the fine-tuned encoder (a ``python -m probekit.classify --finetune`` folder or a
+Hugging Face model folder) with attention maps, and refuses a pair whose tokenizers differ: word vectors and
+attention rows are compared unit by unit, so both models must cut every input into the same pieces.
+``joint_pass`` runs each model once over the corpus, in lockstep (``extract_activations`` yields in input
+order), and feeds every example's two activations to the paired accumulators and to each model's own analyses.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from ..core.encoder import DEFAULT_MODEL, Encoder, load_encoder
+from ..core.errors import UserError
+from ..core.examples import Example
+
+CLASSIFIER_CONFIG = "classifier.json"
+GENERATED_DEFAULT = 500
+
+
+def classifier_config(folder: Path) -> dict | None:
+    """The classifier.json of a classifier folder (None for a plain model folder)."""
+    for p in (folder / CLASSIFIER_CONFIG, folder / "classifier" / CLASSIFIER_CONFIG):
+        if p.is_file():
+            try:
+                return json.loads(p.read_text(encoding="utf-8")) | {"_path": str(p)}
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    return None
+
+
+def load_finetuned(finetuned, *, device: str = "cpu") -> tuple[Encoder, dict]:
+    """(encoder with attention, what it is) for a classifier folder, a model folder or an :class:`Encoder`."""
+    if isinstance(finetuned, Encoder):
+        return _with_attention(finetuned), {"kind": "encoder", "path": None, "base": None}
+    folder = Path(finetuned)
+    if not folder.exists():
+        raise UserError(f"--finetuned {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"--finetuned {folder} is a file; give a classifier folder or a model folder")
+    cfg = classifier_config(folder)
+    if cfg is None:
+        enc = load_encoder(str(folder), attention=True, device=device)
+        return enc, {"kind": "model folder", "path": str(folder), "base": None}
+    if cfg.get("encoder_mode") != "finetune":
+        raise UserError(f"--finetuned {folder}: this classifier kept its encoder {cfg.get('encoder_mode')!r} "
+                        f"(its encoder is the base model itself); train one with --finetune")
+    enc_dir = Path(cfg["_path"]).parent / "encoder"
+    if not enc_dir.is_dir():
+        raise UserError(f"--finetuned {folder}: the fine-tuned encoder folder encoder/ is missing")
+    enc = load_encoder(str(enc_dir), attention=True, device=device)
+    info = cfg.get("encoder", {})
+    enc.name = f"{info.get('name', 'model')} fine-tuned ({folder.name})"
+    enc._fingerprint = None     # the name is part of the fingerprint
+    base = DEFAULT_MODEL if info.get("name") == DEFAULT_MODEL else info.get("source")
+    return enc, {"kind": "classifier", "path": str(folder), "base": base, "head": cfg.get("head"),
+                 "labels": cfg.get("labels")}
+
+
+def _with_attention(enc: Encoder) -> Encoder:
+    if not enc.attention:
+        raise UserError(f"model {enc.name} was loaded without attention maps: load_encoder(..., attention=True)")
+    return enc
+
+
+def load_base(base, recorded: str | None, *, device: str = "cpu") -> Encoder:
+    """The base: as given, else the one the classifier records as its encoder, else the bundled model."""
+    if isinstance(base, Encoder):
+        return _with_attention(base)
+    return load_encoder(base if base is not None else recorded, attention=True, device=device)
+
+
+def check_same_vocabulary(base: Encoder, finetuned: Encoder) -> None:
+    """One line if the tokenizers would cut an input differently (different vocabulary or special tokens)."""
+    vb, vf = base.tokenizer.get_vocab(), finetuned.tokenizer.get_vocab()
+    if vb != vf:
+        raise UserError(f"--base {base.name} and --finetuned {finetuned.name} have different vocabularies "
+                        f"({len(vb)} vs {len(vf)} tokens): give the model the fine-tuned one was trained from")
+    sb = [base.tokenizer.cls_token, base.tokenizer.sep_token, type(base.tokenizer).__name__]
+    sf = [finetuned.tokenizer.cls_token, finetuned.tokenizer.sep_token, type(finetuned.tokenizer).__name__]
+    if sb != sf:
+        raise UserError(f"--base {base.name} and --finetuned {finetuned.name} have different tokenizers "
+                        f"({' '.join(map(str, sb))} vs {' '.join(map(str, sf))})")
+
+
+def read_corpus(corpus, *, limit: int | None = None, seed: int = 0) -> tuple[list[Example], str]:
+    """Examples and how they were found: ``None`` (generated sentences), a list of Examples, a named set
+    (``rt:dev``) or a classifier's data file (``.jsonl``, ``.tsv``, ``.csv``), a ``.conllu`` or a ``.txt``
+    (one sentence per line)."""
+    from ..classify.datasets import is_named, load_split
+    from ..core import checks
+
+    if corpus is None:
+        from ..corpora.grammar import Grammar, generate
+
+        n = limit or GENERATED_DEFAULT
+        sents = generate(Grammar.load("english"), n, seed)
+        return ([Example(words=list(s.words), meta={"source": f"generated:{i + 1}"}) for i, s in enumerate(sents)],
+                f"{n} sentences generated from the english grammar (seed {seed})")
+    if isinstance(corpus, (list, tuple)):
+        examples, how = list(corpus), f"{len(corpus)} Examples given"
+        if not all(isinstance(ex, Example) for ex in examples):
+            raise UserError("--corpus: a list must hold probekit Examples")
+    elif is_named(corpus):
+        examples, how = load_split(corpus, what="--corpus"), f"named set {corpus}"
+    else:
+        p = checks.input_file("corpus", corpus)
+        if p.suffix.lower() in (".jsonl", ".json", ".ndjson", ".tsv", ".csv"):
+            examples, how = load_split(str(p), what="--corpus"), f"classifier data {p}"
+        else:
+            from ..corpora.sentences import read_sentences
+
+            examples, how = read_sentences(p), f"sentences of {p}"
+    if not examples:
+        raise UserError(f"--corpus {corpus}: no inputs")
+    if limit:
+        examples = examples[:limit]
+    return examples, how
+
+
+def joint_pass(base: Encoder, finetuned: Encoder, examples: Sequence[Example], *, paired=(), base_analyses=(),
+               finetuned_analyses=(), batch_size: int = 32, max_length: int | None = None,
+               attention_from: str = "mean") -> int:
+    """Run both models once over ``examples`` (word level, hidden states and attention), in lockstep.
+
+    ``paired`` objects get ``update(base_activations, finetuned_activations)``; each model's analyses get its own
+    activations via ``Analysis.update``. Returns how many inputs were truncated.
+    """
+    from ..core.analysis import extract_activations
+
+    limit = min(max_length or base.max_length, base.max_length, finetuned.max_length)
+    options = dict(hidden=True, attention=True, level="word", attention_from=attention_from,
+                   batch_size=batch_size, max_length=limit, window=4 * batch_size)
+    streams = zip(extract_activations(base, examples, **options), extract_activations(finetuned, examples, **options))
+    truncated = 0
+    for a, b in streams:
+        if a.units != b.units or a.index != b.index:
+            raise RuntimeError(f"input {a.index + 1}: the two models' units differ; they must share a tokenizer")
+        for p in paired:
+            p.update(a, b)
+        for an in base_analyses:
+            an.update(a, examples[a.index])
+        for an in finetuned_analyses:
+            an.update(b, examples[b.index])
+        truncated += bool(a.truncated)
+    return truncated

@@ -1,0 +1,170 @@
+"""The run folder of ``python -m probekit.compare``: summary.md and the figures (CKA by layer, the layer × head
+JS heat map, Clark's statistics of both models side by side, one probe figure per task: base dashed,
+fine-tuned solid). Object-oriented matplotlib; the run saves each with ``run.save_figure``."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .rundir import markdown_table
+
+#: the statistics shown side by side (name, label), from probekit.heads.statistics.STATS
+SIDE_BY_SIDE = [("cls", "[CLS]"), ("sep", "[SEP]"), ("punct", '". or ,"'), ("prev", "previous word"),
+                ("next", "next word"), ("entropy", "entropy (nats)")]
+LN2 = float(np.log(2.0))
+
+
+def _figure(**kwargs):
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _names(record: dict) -> tuple[str, str]:
+    return record["model"]["name"], record["finetuned"]["name"]
+
+
+def grid(df: pd.DataFrame, value: str = "value") -> np.ndarray:
+    """[L, H] array of a per-head frame (layer 1…L, head 1…H)."""
+    piv = df.pivot_table(index="layer", columns="head", values=value, sort=True)
+    return piv.to_numpy(dtype=float)
+
+
+def plot_cka(cka: pd.DataFrame, record: dict):
+    fig = _figure(figsize=(6.5, 4))
+    ax = fig.subplots()
+    ax.plot(cka["layer"], cka["value"], marker="o", color="tab:blue", label="linear CKA (minibatch, unbiased)")
+    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="identical representations")
+    base, ft = _names(record)
+    ax.set_title(f"CKA between {base} and {ft}", fontsize=9)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("linear CKA")
+    ax.set_xticks(list(cka["layer"]))
+    low = np.nanmin(cka["value"].to_numpy()) if len(cka) else 0.0
+    ax.set_ylim(min(0.0, low - 0.05) if np.isfinite(low) else 0.0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_js(js: pd.DataFrame, record: dict):
+    values = grid(js)
+    fig = _figure(figsize=(1.2 + 0.45 * values.shape[1], 1.4 + 0.45 * values.shape[0]))
+    ax = fig.subplots()
+    top = float(np.nanmax(values)) if np.isfinite(values).any() and np.nanmax(values) > 0 else LN2
+    im = ax.imshow(values, cmap="magma_r", vmin=0.0, vmax=top, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), [str(h + 1) for h in range(values.shape[1])], fontsize=7)
+    ax.set_yticks(range(values.shape[0]), [str(l + 1) for l in range(values.shape[0])], fontsize=7)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title("attention change: mean Jensen–Shannon divergence\n(nats; 0 = same rows, ln 2 ≈ 0.693 = disjoint)",
+                 fontsize=8)
+    fig.colorbar(im, ax=ax, label="JS (nats)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_stats(stats: pd.DataFrame, record: dict):
+    """Rows: statistics; columns: base, fine-tuned (shared colour scale) and the change (diverging, centred)."""
+    panels = [(s, t) for s, t in SIDE_BY_SIDE if s in set(stats["metric"])]
+    fig = _figure(figsize=(11, 2.3 * len(panels) + 0.6))
+    axes = np.atleast_2d(fig.subplots(len(panels), 3))
+    base, ft = _names(record)
+    for row, (stat, title) in zip(axes, panels):
+        sub = stats[stats["metric"] == stat]
+        b, f, d = grid(sub, "base"), grid(sub, "finetuned"), grid(sub, "change")
+        lo, hi = float(np.nanmin([b.min(), f.min()])), float(np.nanmax([b.max(), f.max()]))
+        span = float(np.nanmax(np.abs(d))) or 1e-9
+        for ax, arr, label, kw in ((row[0], b, f"{title}: base", dict(cmap="viridis", vmin=lo, vmax=hi)),
+                                   (row[1], f, f"{title}: fine-tuned", dict(cmap="viridis", vmin=lo, vmax=hi)),
+                                   (row[2], d, f"{title}: fine-tuned − base",
+                                    dict(cmap="RdBu_r", vmin=-span, vmax=span))):
+            im = ax.imshow(arr, aspect="auto", **kw)
+            ax.set_title(label, fontsize=8)
+            ax.set_xticks(range(arr.shape[1]), [str(h + 1) for h in range(arr.shape[1])], fontsize=6)
+            ax.set_yticks(range(arr.shape[0]), [str(l + 1) for l in range(arr.shape[0])], fontsize=6)
+            ax.set_xlabel("head", fontsize=7)
+            ax.set_ylabel("layer", fontsize=7)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    fig.suptitle(f"Clark et al.'s attention statistics (word level): {base} vs {ft}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probe(rows: pd.DataFrame, task: str, record: dict):
+    """One panel per evaluation split; a colour per task key (or probe), base dashed, fine-tuned solid."""
+    from matplotlib import colormaps
+
+    acc = rows[(rows["metric"] == "accuracy") & ~rows["probe"].str.endswith("-nopos")]
+    keys = [c for c in ("n",) if c in acc.columns and acc[c].notna().any()]
+    splits = [s for s in dict.fromkeys(acc["split"]) if s != "train"] or list(dict.fromkeys(acc["split"]))
+    fig = _figure(figsize=(4.6 * len(splits) + 2.2, 4))
+    axes = np.atleast_1d(fig.subplots(1, len(splits), sharey=True))
+    group = keys + ["probe"]
+    palette = colormaps["tab10"].colors
+    lines = list(dict.fromkeys(map(tuple, acc[group].astype(str).to_numpy())))
+    colour = {g: palette[i % 10] for i, g in enumerate(lines)}
+    for ax, split in zip(axes, splits):
+        sub = acc[acc["split"] == split]
+        for g, part in sub.groupby(group, sort=False):
+            g = tuple(str(v) for v in (g if isinstance(g, tuple) else (g,)))
+            for role, style in (("base", "--"), ("finetuned", "-")):
+                r = part[part["model"] == role].groupby("layer")["value"].mean()
+                label = ", ".join(f"{k}={v}" if k != "probe" else v for k, v in zip(group, g)) + f" ({role})"
+                ax.plot(r.index, r.to_numpy(), linestyle=style, marker="o", markersize=3, color=colour[g],
+                        label=label if ax is axes[-1] else None)
+        ax.set_title(f"{task}: {split}", fontsize=9)
+        ax.set_xlabel("layer (0 = embeddings)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                    title="base dashed, fine-tuned solid", title_fontsize=6)
+    base, ft = _names(record)
+    fig.suptitle(f"probing {base} (dashed) and {ft} (solid)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def summary_markdown(result, top: int = 5) -> str:
+    rec = result.record
+    base, ft = _names(rec)
+    c = rec["counts"]
+    lines = [f"# {ft} compared with {base}", "",
+             f"- corpus: {rec['inputs']['corpus']}: {c['n_inputs']} inputs, {c['n_words']} words "
+             f"({c['n_truncated']} inputs truncated)",
+             f"- fine-tuned model: {rec['inputs']['finetuned']['kind']} {rec['inputs']['finetuned']['path'] or ''}",
+             f"- fingerprints: base {rec['model']['fingerprint']}, fine-tuned {rec['finetuned']['fingerprint']}"
+             + (" (identical weights)" if rec["same_weights"] else ""),
+             f"- time: joint pass {rec['timing']['joint_pass_s']} s, probing {rec['timing']['probing_s']} s", ""]
+    cka = result.cka.sort_values("value")
+    lines += ["## Representations: linear CKA per layer", "",
+              "CKA compares the two models' word vectors on the same words: 1 means the same representation up to "
+              "rotation and scale, lower values mean fine-tuning reshaped that layer. "
+              f"{rec['estimators']['cka']}; {c['cka_minibatches']} minibatches, {c['cka_words_used']} words.", "",
+              markdown_table(result.cka.rename(columns={"value": "CKA"}), ".4f"),
+              f"Lowest: {', '.join(f'layer {int(r.layer)} ({r.value:.3f})' for r in cka.head(3).itertuples())}.", ""]
+    js = result.js.sort_values("value", ascending=False)
+    per_layer = result.js.groupby("layer")["value"].mean()
+    lines += ["## Attention: Jensen–Shannon divergence per head", "",
+              "How differently a head distributes its attention after fine-tuning, on the same inputs: "
+              f"{rec['estimators']['attention_js']}. 0 = unchanged, ln 2 ≈ 0.693 = no overlap.", "",
+              f"Heads that changed most: " + ", ".join(f"L{int(r.layer)}-H{int(r.head)} ({r.value:.3f})"
+                                                        for r in js.head(top).itertuples()) + ".",
+              "Mean per layer: " + ", ".join(f"layer {int(l)} {v:.3f}" for l, v in per_layer.items()) + ".", ""]
+    st = result.stats[result.stats["metric"].isin([s for s, _ in SIDE_BY_SIDE])].copy()
+    st["abs"] = st["change"].abs()
+    biggest = st.sort_values("abs", ascending=False).head(2 * top)
+    lines += ["## What the heads attend to (Clark et al.'s statistics, word level)", "",
+              "Mean attention each head puts on [CLS], [SEP], punctuation and the neighbouring words, and the "
+              "entropy of its rows, in the base and the fine-tuned model; the largest changes:", "",
+              markdown_table(biggest[["layer", "head", "metric", "base", "finetuned", "change"]]), ""]
+    if result.probing is not None:
+        lines += ["## Probing (mean accuracy over the task keys)", ""]
+        acc = result.probing[(result.probing["metric"] == "accuracy") & (result.probing["split"] != "train")]
+        piv = acc.pivot_table(index=["task", "probe", "split", "model"], columns="layer", values="value",
+                              sort=False)
+        piv.columns = [f"layer {l}" for l in piv.columns]
+        lines += [markdown_table(piv.reset_index()), ""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,262 @@
+"""pk.compare / python -m probekit.compare: CKA estimators, attention JS, the cache never mixing the two models,
+and end-to-end runs on tiny models (the same model, a perturbed copy, a different vocabulary)."""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import probekit as pk
+from probekit.core.errors import UserError
+from probekit.finetuned.attention_change import AttentionChange, jensen_shannon
+from probekit.finetuned.cka import MinibatchCKA, hsic1, linear_cka
+
+from tiny_models import CORPUS
+
+
+def _gram_hsic1(X, Y):
+    """Song et al.'s unbiased HSIC₁ written literally with n × n Gram matrices (the feature-space form's check)."""
+    n = len(X)
+    K, L = X @ X.T, Y @ Y.T
+    np.fill_diagonal(K, 0)
+    np.fill_diagonal(L, 0)
+    one = np.ones(n)
+    return (np.trace(K @ L) + (one @ K @ one) * (one @ L @ one) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * one @ K @ L @ one) / (n * (n - 3))
+
+
+def _shared(n, seed=0):
+    """Two noisy views of a 10-dimensional signal: CKA well inside (0, 1)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 10))
+    return (Z @ rng.normal(size=(10, 30)) + rng.normal(size=(n, 30)),
+            Z @ rng.normal(size=(10, 20)) + 2 * rng.normal(size=(n, 20)))
+
+
+# --- CKA --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_cka_identity_rotation_scaling(unbiased):
+    X, Y = _shared(300)
+    Q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(30, 30)))
+    assert linear_cka(X, X, unbiased=unbiased) == pytest.approx(1.0, abs=1e-12)
+    base = linear_cka(X, Y, unbiased=unbiased)
+    assert 0.2 < base < 0.95
+    assert linear_cka(X @ Q, Y, unbiased=unbiased) == pytest.approx(base, abs=1e-10)
+    assert linear_cka(7.5 * X, 0.01 * Y, unbiased=unbiased) == pytest.approx(base, abs=1e-10)
+    # not invariant to an arbitrary invertible map: a non-orthogonal stretch changes it
+    assert abs(linear_cka(X * np.linspace(0.1, 10, 30), Y, unbiased=unbiased) - base) > 1e-3
+
+
+def test_hsic1_feature_form_equals_gram_form_and_ignores_shifts():
+    X, Y = _shared(60, seed=3)
+    assert hsic1(X, Y) == pytest.approx(_gram_hsic1(X, Y), rel=1e-10)
+    assert hsic1(X + 5.0, Y - 3.0) == pytest.approx(_gram_hsic1(X, Y), rel=1e-10)
+
+
+def test_minibatch_cka_matches_full():
+    """One minibatch holding every row is exactly the full-batch unbiased estimator. With several minibatches
+    the estimate is the mean of unbiased HSIC₁ values, so it differs from the full-batch unbiased one only by
+    sampling noise (< 0.01 here, n = 2000, batches ≥ 250) and from the biased one also by the biased
+    estimator's O(1/n) excess (< 0.02)."""
+    X, Y = _shared(2000)
+    full_unbiased, full_biased = linear_cka(X, Y, unbiased=True), linear_cka(X, Y)
+    one = MinibatchCKA(1, batch_size=2000)
+    for s in range(0, 2000, 37):           # rows arrive in uneven chunks, as sentences do
+        one.add(X[None, s:s + 37], Y[None, s:s + 37])
+    assert one.result()[0] == pytest.approx(full_unbiased, abs=1e-12)
+    assert one.n_batches == 1 and one.n_rows == 2000
+    for batch in (250, 500, 700):
+        mb = MinibatchCKA(1, batch_size=batch)
+        for s in range(0, 2000, 37):
+            mb.add(X[None, s:s + 37], Y[None, s:s + 37])
+        value = mb.result()[0]
+        assert mb.n_rows == 2000 and mb.n_batches == math.ceil(2000 / batch)
+        assert value == pytest.approx(full_unbiased, abs=0.01)
+        assert value == pytest.approx(full_biased, abs=0.02)
+
+
+def test_minibatch_cka_identical_layers_is_one_and_memory_is_one_batch():
+    X, _ = _shared(900)
+    stack = np.stack([X, 2 * X])
+    mb = MinibatchCKA(2, batch_size=100)
+    for s in range(0, 900, 50):
+        mb.add(stack[:, s:s + 50], stack[:, s:s + 50])
+        assert mb._rows < 100          # never more than one minibatch held
+    assert mb.result() == pytest.approx([1.0, 1.0], abs=1e-12)
+
+
+def test_cka_bad_shapes():
+    with pytest.raises(UserError, match="one row per input"):
+        linear_cka(np.ones((5, 2)), np.ones((4, 2)))
+    with pytest.raises(UserError, match="at least 4"):
+        linear_cka(np.eye(3), np.eye(3), unbiased=True)
+
+
+# --- Jensen–Shannon ---------------------------------------------------------------------------------------------
+
+def test_js_identical_zero_bounded_by_ln2():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(6), size=(2, 3, 6))               # [L, H, n, n]
+    assert np.abs(jensen_shannon(p, p)).max() < 1e-12
+    disjoint = jensen_shannon([1.0, 0.0, 0.0], [0.0, 0.5, 0.5])
+    assert disjoint == pytest.approx(math.log(2), abs=1e-12)
+    q = rng.dirichlet(np.ones(6), size=(2, 3, 6))
+    js = jensen_shannon(p, q)
+    assert (js > 0).all() and (js <= math.log(2)).all()
+    from scipy.spatial.distance import jensenshannon   # scipy's distance is the square root, natural log
+    assert js[1, 2, 4] == pytest.approx(jensenshannon(p[1, 2, 4], q[1, 2, 4]) ** 2, rel=1e-9)
+    acc = AttentionChange(2, 3)
+    acc.add(p, p)
+    acc.add(p, q)
+    assert acc.result() == pytest.approx(js.mean(-1) / 2, rel=1e-12)
+
+
+# --- tiny models end to end -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny_model_dirs, tmp_path_factory):
+    """(base folder, perturbed copy folder, corpus file): the copy's weights get Gaussian noise."""
+    from transformers import AutoModel
+
+    root = tmp_path_factory.mktemp("compare")
+    base = tiny_model_dirs["bert"]
+    model = AutoModel.from_pretrained(base)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "encoder.layer" in name and p.dim() == 2:
+                p.add_(3.0 * p.std() * torch.randn(p.shape, generator=gen))
+    perturbed = root / "perturbed"
+    model.save_pretrained(perturbed)
+    for f in base.iterdir():
+        if "token" in f.name or f.name == "vocab.txt":
+            shutil.copy(f, perturbed / f.name)
+    corpus = root / "corpus.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    return base, perturbed, corpus
+
+
+def _run(finetuned, base, corpus, tmp_path, **kw):
+    opts = dict(base=str(base), corpus=str(corpus), tasks=["nth_token"], task_options={"nth_token": {
+        "n": [1, 2], "corpus": str(corpus)}}, probe_epochs=1, cka_batch_size=64, cache_dir=str(tmp_path / "cache"),
+        quiet=True)
+    opts.update(kw)
+    return pk.compare(str(finetuned), **opts)
+
+
+def test_compare_same_model_cka_one_js_zero(tiny_pair, tmp_path):
+    base, _, corpus = tiny_pair
+    res = _run(base, base, corpus, tmp_path)
+    assert res.record["same_weights"] is True
+    assert np.allclose(res.cka["value"], 1.0, atol=1e-9)
+    assert res.js["value"].abs().max() < 1e-9
+    assert res.stats["change"].abs().max() < 1e-9
+    probe = res.probing[res.probing["metric"] == "accuracy"]
+    b = probe[probe["model"] == "base"]["value"].to_numpy()
+    f = probe[probe["model"] == "finetuned"]["value"].to_numpy()
+    assert np.array_equal(b, f)       # same model, same seed, same cache entry: identical probes
+
+
+def test_compare_perturbed_lower_cka_written(tiny_pair, tmp_path):
+    base, perturbed, corpus = tiny_pair
+    res = _run(perturbed, base, corpus, tmp_path)
+    cka = res.cka.set_index("layer")["value"]
+    assert cka[0] == pytest.approx(1.0, abs=1e-9)   # embeddings were not perturbed
+    # the tiny models' layers add little to the residual stream (weights ~ N(0, 0.02)), so CKA stays near 1,
+    # but clearly below the same-model value, and the change accumulates with depth
+    assert (cka.loc[1:] < 0.999).all() and cka[2] < cka[1]
+    assert (res.js["value"] > 1e-4).all() and (res.js["value"] <= math.log(2)).all()
+    f = res.frame
+    assert list(f.columns[:3]) == ["task", "n", "model"]
+    assert set(f["model"]) == {"base-vs-finetuned", "base", "finetuned"}
+    assert set(f["task"]) == {"cka", "attention_js", "attention", "nth_token"}
+    assert f["layer"].dtype == "Int64" and f[f["task"] == "cka"]["head"].isna().all()
+    out = res.write(tmp_path / "run")
+    for name in ("results.csv", "summary.md", "config.json", "cka_by_layer.png", "attention_js.png",
+                 "attention_stats.png", "probe_nth_token.png"):
+        assert (out / name).is_file(), name
+    back = pd.read_csv(out / "results.csv")
+    assert len(back) == len(f)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["command"] == "compare" and cfg["same_weights"] is False
+    assert cfg["model"]["fingerprint"] != cfg["finetuned"]["fingerprint"]
+    assert "Lowest: layer" in (out / "summary.md").read_text()
+
+
+def test_cache_never_serves_base_vectors_to_finetuned(tiny_pair, tmp_path):
+    """The activation cache keys on the weights' fingerprint: the perturbed model gets its own entry, its own
+    vectors, even though both are probed on the same sentences with the same options and display name."""
+    from probekit.core.cache import get_activations
+    from probekit.core.encoder import load_encoder
+    from probekit.corpora.text import read_text
+
+    base, perturbed, corpus = tiny_pair
+    examples = read_text(corpus)
+    b, f = load_encoder(str(base)), load_encoder(str(perturbed))
+    f.name = b.name                                     # same display name: only the weights tell them apart
+    sb = get_activations(b, examples, cache_dir=tmp_path)
+    sf = get_activations(f, examples, cache_dir=tmp_path)
+    assert sb.path != sf.path and len(list(tmp_path.iterdir())) == 2
+    assert not np.allclose(sb.hidden(2), sf.hidden(2))
+    assert np.allclose(sb.hidden(0), sf.hidden(0))
+    # an Encoder whose weights change in place after its fingerprint was taken: compare recomputes it
+    with torch.no_grad():
+        next(p for n, p in b.model.named_parameters() if "encoder.layer.1" in n).add_(1.0)
+    stale = b.fingerprint()
+    b._fingerprint = None
+    assert b.fingerprint() != stale
+
+
+def test_compare_different_vocabulary_one_line_error(tiny_model_dirs, tiny_pair, tmp_path):
+    base, _, corpus = tiny_pair
+    with pytest.raises(UserError, match="different vocabularies") as err:
+        pk.compare(str(tiny_model_dirs["roberta"]), base=str(base), corpus=str(corpus), tasks=[], quiet=True)
+    assert "\n" not in str(err.value)
+
+
+def test_compare_command_bad_input_exit_2(tiny_pair, tmp_path, capsys):
+    base, perturbed, corpus = tiny_pair
+    main = importlib.import_module("probekit.compare").main
+    cases = [
+        (["--finetuned", str(tmp_path / "missing")], "does not exist"),
+        (["--finetuned", str(corpus)], "is a file"),
+        (["--finetuned", str(perturbed), "--base", str(base), "--corpus", str(tmp_path / "nope.txt")], "does not exist"),
+        (["--finetuned", str(perturbed), "--base", str(base), "--tasks", "no_such_task"], "unknown task"),
+        (["--finetuned", str(perturbed), "--base", str(base), "--cka-batch-size", "2"], "at least 4"),
+        (["--finetuned", str(perturbed), "--base", str(base), "--limit", "0"], "--limit must be at least 1"),
+        ([], "required"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("probekit: error:") and message in err and err.count("\n") == 1, (argv, err)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_compare_classifier_folder(tiny_model_dirs, tmp_path):
+    """A classify --finetune folder: its encoder/ is the fine-tuned model, its record names the base."""
+    from probekit.classify.model import Classifier
+    from probekit.classify.saved import save_classifier
+    from probekit.core.encoder import load_encoder
+
+    base = str(tiny_model_dirs["bert"])
+    enc = load_encoder(base)
+    clf = Classifier(enc, ["a", "b"], head="mean", encoder_mode="finetune")
+    with torch.no_grad():
+        for n, p in enc.model.named_parameters():
+            if "encoder.layer.1" in n:
+                p.mul_(1.5)
+    save_classifier(clf, tmp_path / "clf")
+    res = pk.compare(str(tmp_path / "clf"), corpus=None, limit=40, tasks=[], cka_batch_size=64, quiet=True)
+    assert res.record["inputs"]["finetuned"]["kind"] == "classifier"
+    assert res.record["model"]["source"] == base          # the base came from classifier.json
+    cka = res.cka.set_index("layer")["value"]
+    assert cka[0] == pytest.approx(1.0, abs=1e-9) and cka[1] == pytest.approx(1.0, abs=1e-9) and cka[2] < 1.0
+    assert res.probing is None and "nth_token" not in set(res.frame["task"])
