@@ -146,6 +146,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     ks = sorted(set(ks))
     if augment is not None:
         checks.output_file("augment", augment)
+    if attacks is not None:          # names of neither kind are refused before the model is loaded
+        checks.choices("attacks", attacks, [*mc.ATTACKS, *CLASSIFIER_ATTACKS])
     set_quiet(quiet)
     model, path = _load(classifier, device)
     start = time.perf_counter()
@@ -153,7 +155,7 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
         attacks = checks.choices("attacks", list(mc.ATTACKS) if attacks is None else attacks, list(mc.ATTACKS))
         result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
                             seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
-                            checkpoints=checkpoints, data_root=data_root, quiet=quiet)
+                            checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet)
     else:
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
@@ -210,7 +212,7 @@ def write_augmented(result: AttackResult, path) -> Path:
 
 
 def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_size, epochs, lr, max_length,
-               checkpoints, data_root, quiet):
+               checkpoints, data_root, device, quiet):
     from ..classify.mcdata import read_mc
 
     if (train is None) != (dev is None):
@@ -230,10 +232,10 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
     extra = {"truncated": truncated}
     if train_items is not None:
         options = {k: v for k, v in dict(epochs=epochs, lr=lr, max_length=max_length).items() if v is not None}
-        enc = _encoder_of(model)
+        # retrain from the pre-trained encoder the attacked model was fine-tuned from, not from its weights
         r, timing = mc_run.retrain(train_items, dev_items, sets, settings=list(mc.TRAINING), checkpoints=checkpoints,
-                                   seed=seed, base_model=None if enc is None else enc.source, options=options,
-                                   batch_size=batch_size, quiet=quiet)
+                                   seed=seed, base_model=getattr(model, "source_name", None), options=options,
+                                   batch_size=batch_size, device=device, quiet=quiet)
         rows += r
         extra["timing"] = {f"retrain {k}_s": v for k, v in timing.items()}
     frame = pd.DataFrame(rows)
