@@ -24,8 +24,10 @@ DEFAULTS = {k: p.default for k, p in inspect.signature(classify).parameters.item
 def build_parser() -> Parser:
     p = Parser(prog="python -m probekit.classify", description=__doc__.split("\n\n")[0])
     data = p.add_argument_group("data")
-    data.add_argument("--train", default=None, help="training data: .jsonl, .tsv/.txt, .csv, or a named set "
-                      "NAME:SPLIT (rt, amazon, imdb, yelp, sls, hatexplain, snli; splits train/dev/test)")
+    data.add_argument("--train", default=None, nargs="+", metavar="FILE",
+                      help="training data: .jsonl, .tsv/.txt, .csv, or a named set NAME:SPLIT (rt, amazon, imdb, "
+                      "yelp, sls, hatexplain, snli; splits train/dev/test); several are concatenated (original + "
+                      "augmented data, e.g. from probekit.attack --augment)")
     data.add_argument("--dev", default=None, help="dev data (model selection: the best dev epoch is kept)")
     data.add_argument("--test", default=None, help="test data (optional)")
     data.add_argument("--data-root", default=None,
@@ -66,6 +68,8 @@ def build_parser() -> Parser:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     options = vars(build_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
+    if options["train"] is not None and len(options["train"]) == 1:
+        options["train"] = options["train"][0]
     out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
     result = classify(**options)
     path = result.write(out, overwrite=overwrite, figures=figures)

@@ -282,9 +282,12 @@ def is_named(spec) -> bool:
 
 
 def load_split(spec, *, what: str, data_root=None) -> list[Example] | None:
-    """A file path, a ``NAME:SPLIT`` name, or an already-built list of Examples (each needing meta["label"])."""
+    """A file path, a ``NAME:SPLIT`` name, several of them (concatenated in order: original + augmented data),
+    or an already-built list of Examples (each needing meta["label"])."""
     if spec is None:
         return None
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(s, (str, os.PathLike)) for s in spec):
+        return [ex for s in spec for ex in load_split(s, what=what, data_root=data_root)]
     if isinstance(spec, (list, tuple)):
         examples = list(spec)
         for i, ex in enumerate(examples):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from typing import Sequence
 
@@ -53,7 +54,7 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
     """
     from ..core.progress import set_quiet
 
-    arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) else v)
+    arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) and not _specs(v) else v)
                  for k, v in locals().items() if k not in ("ignored", "set_quiet")}
     arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
     unknown = [k for k in ignored if k not in ("out", "overwrite", "figures", "command")]
@@ -145,8 +146,15 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
                                 counts=counts, inputs=_inputs(train, dev, test), extra=record_extra)
 
 
+def _specs(value) -> bool:
+    """A list of file names or set names (several --train files), not a list of Examples."""
+    return bool(value) and all(isinstance(v, (str, os.PathLike)) for v in value)
+
+
 def _inputs(train, dev, test) -> dict:
     def name(spec):
+        if isinstance(spec, (list, tuple)) and _specs(spec):
+            return [str(s) for s in spec]
         return None if spec is None else (f"{len(spec)} examples" if isinstance(spec, (list, tuple)) else str(spec))
 
     return {"train": name(train), "dev": name(dev), "test": name(test)}
