@@ -1,0 +1,118 @@
+"""The faithfulness run folder: one tidy CSV per experiment table, ``findings.csv`` (every number of the
+summary), ``ranking.csv`` (explanation methods by faithfulness), ``summary.md`` and the papers' figures."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .result import Result
+from .rundir import RunDir, markdown_table, write_tidy
+
+#: the paper behind each experiment, for the summary's headings
+PAPERS = {
+    "tau": "Jain & Wallace (2019): do attention weights agree with other importance measures?",
+    "permutation": "Jain & Wallace (2019): does shuffling the attention change the output?",
+    "adversary": "Jain & Wallace (2019): is there a very different attention with the same output?",
+    "single-weight": "Serrano & Smith (2019): erasing the single most attended word",
+    "sets": "Serrano & Smith (2019): how much must be erased before the decision flips?",
+    "uniform": "Wiegreffe & Pinter (2019): is attention needed for this task?",
+    "seeds": "Wiegreffe & Pinter (2019): how different is different? (seed variance)",
+    "diagnostic": "Wiegreffe & Pinter (2019): imposed weights in a non-contextual MLP",
+    "e2e-adversary": "Wiegreffe & Pinter (2019): an adversary trained end to end",
+    "eraser": "DeYoung et al. (2020): ERASER comprehensiveness, sufficiency and plausibility",
+}
+
+#: ranking columns: (column, higher is more faithful?)
+RANK_COLUMNS = (("aopc_comprehensiveness", True), ("aopc_sufficiency", False), ("flip_fraction", False))
+
+
+class FaithfulnessResult(Result):
+    command = "faithfulness"
+    main_table = "findings.csv"
+
+    def __init__(self, outcomes, record: dict):
+        self.outcomes = list(outcomes)
+        rows = [dict(f) for o in self.outcomes for f in o.findings]
+        findings = pd.DataFrame(rows, columns=["experiment", "quantity", "value", "paper", "meaning"])
+        super().__init__(findings, record)
+        self.ranking = ranking_table(self.outcomes)
+        self.tables = {stem: table for o in self.outcomes for stem, table in o.tables.items()}
+
+    def __getitem__(self, name: str):
+        """The :class:`~probekit.faithfulness.base.Outcome` of experiment ``name``."""
+        for o in self.outcomes:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def write_files(self, run: RunDir) -> None:
+        write_tidy(run, self.frame, "findings.csv")
+        if len(self.ranking):
+            write_tidy(run, self.ranking, "ranking.csv")
+        for stem, table in self.tables.items():
+            write_tidy(run, table, f"{stem}.csv")
+        for o in self.outcomes:
+            for stem, make in o.figures.items():
+                run.save_figure(make(), stem)
+        run.write_text("summary.md", self.summary())
+
+    def files(self) -> list[str]:
+        return ["summary.md", "findings.csv"] + (["ranking.csv"] if len(self.ranking) else [])
+
+    def summary(self) -> str:
+        rec = self.record
+        clf = rec.get("classifier", {})
+        model = (rec.get("model") or {}).get("name", "")
+        lines = [f"# Is attention explanation? — {clf.get('head', '')} head, {clf.get('encoder', '')} encoder "
+                 f"({model}), {clf.get('level', '')} level", ""]
+        att = rec["arguments"]["attention"]
+        lines += [f"Data: {rec['inputs'].get('data')} ({rec['counts']['examples']} examples). The attention "
+                  f"under test: {'the pooling head’s α' if att == 'pooling' else 'the last layer’s [CLS] attention, mean over heads'}"
+                  f", over the real words only (special tokens and padding excluded), with the hidden states "
+                  f"below the head held fixed. Distances in nats (JSD ≤ ln 2 ≈ 0.693); TVD over the full class "
+                  f"distribution. Paper values are the originals' BiLSTM/CNN models on their own datasets, given "
+                  f"for scale, not as a target.", ""]
+        if len(self.ranking):
+            lines += ["## Which explanation is most faithful here", "",
+                      "Higher comprehensiveness, lower sufficiency and a smaller fraction of words removed before "
+                      "the decision flips mean a more faithful ranking of the words. Methods are sorted by AOPC "
+                      "comprehensiveness.", "", markdown_table(self.ranking), ""]
+        for o in self.outcomes:
+            lines += [f"## {o.name}: {PAPERS.get(o.name, '')}", ""]
+            if o.skipped:
+                lines += [f"Not run: {o.skipped}", ""]
+                continue
+            rows = [f for f in o.findings]
+            if rows:
+                table = pd.DataFrame(rows)[["quantity", "value", "paper", "meaning"]]
+                table["value"] = [_fmt(v) for v in table["value"]]
+                lines += [markdown_table(table), ""]
+            if o.counts:
+                lines += ["Counted: " + ", ".join(f"{k} {v}" for k, v in o.counts.items()) + ".", ""]
+            if o.figures:
+                lines += ["Figures: " + ", ".join(f"`{s}.png`" for s in o.figures) + ".", ""]
+            lines += [f"Time: {o.seconds:.1f} s.", ""]
+        return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "NaN" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def ranking_table(outcomes) -> pd.DataFrame:
+    """One row per explanation method from the experiments that rank methods (ERASER), sorted by AOPC
+    comprehensiveness (descending), with each metric's rank (1 = most faithful)."""
+    rows = [dict(r) for o in outcomes if o.name == "eraser" for r in o.ranking]
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows)
+    for col, higher in RANK_COLUMNS:
+        if col in table:
+            table[f"rank_{col.split('_', 1)[-1] if col != 'flip_fraction' else 'flip'}"] = (
+                table[col].rank(ascending=not higher, method="min").astype("Int64"))
+    if "aopc_comprehensiveness" in table:
+        table = table.sort_values("aopc_comprehensiveness", ascending=False, kind="stable")
+    return table.reset_index(drop=True)
