@@ -144,6 +144,9 @@ def test_single_weight_against_hand_computation():
     counts = flips[flips["metric"] == "count"]
     assert counts["value"].sum() == 1
     assert value(counts, top_flips=False, random_flips=(r == 0)) == 1
+    found = {f["quantity"]: f["value"] for f in out.findings}
+    assert found["share of examples whose decision flips when the top word is zeroed"] == 0
+    assert found["share of examples whose decision flips when a random other word is zeroed"] == int(r == 0)
     for make in out.figures.values():
         assert make().axes
 
@@ -175,6 +178,8 @@ def test_sets_hand_computed_flip_steps():
     pair = out.tables["sets-pairwise"]
     assert value(pair, first="attention", second="gradient", metric="second_sooner") == 1
     assert value(pair, first="attention", second="gradient", metric="tie") == 1
+    found = {f["quantity"]: f["value"] for f in out.findings}
+    assert found["share of examples where gradient order flips sooner than attention order"] == 0.5
     for make in out.figures.values():
         assert make().axes
 

@@ -155,13 +155,18 @@ def run_single(ctx) -> Outcome:
         finding(name, "share of negative ΔJS (random word mattered more than the top word)", negative / N,
                 f"erasing the top-weighted word changed the output distribution less than erasing a random "
                 f"other word in {negative} of {N} examples"),
-        finding(name, "decision flips: top word / random word", f"{top_only + both} / {rand_only + both} of {N}",
-                "how often zeroing the single highest α (vs a random other α) changes the predicted class",
+        finding(name, "share of examples whose decision flips when the top word is zeroed",
+                (top_only + both) / N, f"zeroing the single highest α changed the predicted class in "
+                f"{top_only + both} of {N} examples (a random other word: {rand_only + both})",
                 paper="most instances do not flip (§4)"),
-        finding(name, "flips of the top word only / of the random word only", f"{top_only} / {rand_only}",
-                "top-only flips outnumbering random-only flips is the paper's evidence that higher weights "
-                "matter more" if top_only > rand_only else "random-only flips are at least as common as "
-                "top-only ones: the highest weight is no better a predictor of a flip than a random one",
+        finding(name, "share of examples whose decision flips when a random other word is zeroed",
+                (rand_only + both) / N, "the baseline for the line above: erasing a word the attention does not "
+                "rank first"),
+        finding(name, "top-only flips minus random-only flips (share of examples)", (top_only - rand_only) / N,
+                (f"top-only flips ({top_only}) outnumber random-only flips ({rand_only}): higher weights matter "
+                 f"more, as the paper argues") if top_only > rand_only else
+                (f"random-only flips ({rand_only}) are at least as common as top-only ones ({top_only}): the "
+                 f"highest weight is no better a predictor of a flip than a random one"),
                 paper="i*-only flips dominate r-only, mostly (§4)"),
         finding(name, "median ΔJS (nats)", float(ok["delta_js"].median()),
                 "positive: removing the top weight moves the output more than removing a random one"),
@@ -336,17 +341,17 @@ def run_sets(ctx) -> Outcome:
                         f"(never flipped: {counts[f'never_flip_{g}']} "
                         f"{'rows' if g == 'random' else 'examples'}, excluded)")
                 for g in groups]
-    better = "gradient" if med["gradient"] < med["attention"] else "attention"
-    findings.append(finding(name, "sooner flip: gradient vs attention order (median fraction)",
-                            f"{better} ({med['gradient']:.3g} vs {med['attention']:.3g})",
-                            "the gradient ranking finds a decision-flipping set sooner than the attention ranking"
-                            if better == "gradient" else "attention magnitudes find a decision-flipping set at "
-                            "least as soon as the gradient does, unlike the paper's models",
-                            paper="gradient rankings flip sooner than attention (abstract)"))
-    findings.append(finding(name, "median fraction removed: attention vs random", f"{med['attention']:.3g} vs "
-                            f"{med['random']:.3g}",
-                            "attention order flips sooner than random order" if med["attention"] < med["random"]
-                            else "attention order is no better than random at finding the words that decide"))
+    g_vs_a = pair[(pair["first"] == "attention") & (pair["second"] == "gradient")].set_index("metric")["value"]
+    decided = int(g_vs_a["first_sooner"] + g_vs_a["second_sooner"] + g_vs_a["tie"])
+    share = g_vs_a["second_sooner"] / decided if decided else np.nan
+    findings.append(finding(name, "share of examples where gradient order flips sooner than attention order",
+                            share, f"of {decided} examples where either flips, the gradient ranking reached a flip "
+                            f"first in {int(g_vs_a['second_sooner'])}, attention in {int(g_vs_a['first_sooner'])} "
+                            f"(ties {int(g_vs_a['tie'])})", paper="gradient rankings flip sooner (abstract)"))
+    findings.append(finding(name, "median fraction removed: attention minus random", med["attention"] - med["random"],
+                            "negative: attention order finds the deciding words sooner than random order"
+                            if med["attention"] < med["random"] else
+                            "attention order is no better than random at finding the words that decide"))
     figures = {"serrano-smith-fig8": lambda: _fig8(ok, groups, "fraction_removed"),
                "serrano-smith-fig8-mass": lambda: _fig8(ok, groups, "mass_removed")}
     return Outcome(name, tables=tables, findings=findings, figures=figures, counts=counts, ranking=ranking)
