@@ -18,7 +18,7 @@ import inspect
 from pathlib import Path
 
 from .attacks.run import CLASSIFIER_ATTACKS, attack
-from .attacks.mc import ATTACKS
+from .attacks.mc import ATTACKS, TRAINING
 from .cli import Parser, add_common_options, add_output_options, main_wrapper
 
 _D = {k: v.default for k, v in inspect.signature(attack).parameters.items()}
@@ -47,6 +47,8 @@ def build_parser() -> Parser:
     r = p.add_argument_group("un-answerable retraining (multiple choice)")
     r.add_argument("--train", default=None, help="training items: retrain on P-/Q-/PQ-Shuffle and -Remove versions")
     r.add_argument("--dev", default=None, help="dev items for the retrainings' model selection (corrupted alike)")
+    r.add_argument("--unanswerable", nargs="+", default=None, metavar="SETTING",
+                   help=f"retrain only on these: {' '.join(TRAINING)} (default: all six)")
     r.add_argument("--checkpoints", default=None, metavar="DIR",
                    help="retraining checkpoints, one folder per setting (default: OUT-checkpoints beside --out); "
                         "a killed run resumes from its last finished epoch")

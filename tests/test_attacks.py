@@ -302,11 +302,32 @@ def test_mc_attack_table_and_augment_round_trip(tiny_model_dirs, tmp_path):
     res = pk.attack(model, items, draws=2, augment=tmp_path / "aug.jsonl", quiet=True)
     t = res.table.set_index("setting")
     assert list(t.index) == ["intact", *mc.ATTACKS, "random guess", "longest baseline"]
-    assert float(t.loc["intact", "data"]) == pytest.approx(evaluate_mc(model, items)["accuracy"])
-    assert float(t.loc["random guess", "data"]) == pytest.approx(0.25)
+    value = res.frame.set_index("setting")["value"]
+    assert value["intact"] == pytest.approx(evaluate_mc(model, items)["accuracy"])
+    assert value["random guess"] == pytest.approx(0.25) and t.loc["random guess", "data"] == "0.250"
     accs = [evaluate_mc(model, mc.add_sent_to_option(items, s))["accuracy"] for s in (0, 1)]
     assert t.loc["AddSent2Opt-Shuffle", "data"] == f"{np.mean(accs):.3f} ± {np.std(accs, ddof=1):.3f}"
     back = read_mc(tmp_path / "aug.jsonl")
     assert len(back) == 3 * len(items)
     assert [b.options for b in back[:6]] == [n.options for n in mc.add_sent_to_passage(items, 0)]
     assert [b.answer for b in back] == [it.answer for it in items] * 3
+
+
+def test_mc_unanswerable_retraining_checkpoints_and_resumes(tiny_model_dirs, tmp_path):
+    from probekit.classify.mc_train import build_model
+
+    model = build_model(str(tiny_model_dirs["bert"]), max_length=64, seed=0)
+    items = _items(4)
+    for it in items:
+        it.passage = "The old teacher walked to the village school."
+    kw = dict(train=items, dev=items, unanswerable=["P-Shuffle", "Q-Remove"], epochs=1, max_length=64, draws=1,
+              attacks=["AddSent2Pas-Shuffle"], checkpoints=tmp_path / "ck", quiet=True)
+    first = pk.attack(model, items, **kw)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["P-Shuffle", "Q-Remove"]
+    t = first.table.set_index("setting")
+    assert {"trained on P-Shuffle", "trained on Q-Remove"} <= set(t.index)
+    assert t.loc["trained on Q-Remove", "group"] == "un-answerable training"
+    again = pk.attack(model, items, **kw)            # every epoch already finished: resumed, same numbers
+    assert again.table.equals(first.table)
+    with pytest.raises(UserError, match="--unanswerable"):
+        pk.attack(model, items, **{**kw, "unanswerable": ["X-Shuffle"]})

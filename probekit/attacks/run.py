@@ -120,7 +120,8 @@ def _datasets(data, reader, limit) -> dict:
 
 def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train=None, dev=None,
            limit: int | None = None, draws: int = 5, ks: Sequence[float] = (1, 2, 5, 10),
-           method: str = "integrated-gradients", augment=None, checkpoints=None, seed: int = 0,
+           method: str = "integrated-gradients", augment=None, unanswerable: Sequence[str] | None = None,
+           checkpoints=None, seed: int = 0,
            batch_size: int = 16, device: str = "cpu", epochs: int | None = None, lr: float | None = None,
            max_length: int | None = None, data_root=None, quiet: bool = False) -> AttackResult:
     """Attack ``classifier`` (a folder or a loaded model) on ``data`` (a file, a named set such as ``rt:test`` or
@@ -130,7 +131,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     classifier: word-shuffle distractor delete mask); ``draws`` seeded draws (seeds ``seed … seed+draws-1``) of
     every random setting; ``ks`` the percentages of words of the key-word attacks; ``method`` the attribution
     method ranking the words. Multiple choice only: ``train``/``dev`` (with ``epochs``, ``lr``, ``max_length``)
-    retrain on the six un-answerable versions, checkpoints under ``checkpoints`` (resumable).
+    retrain on the un-answerable versions (``unanswerable``: a subset of P-Shuffle Q-Shuffle PQ-Shuffle P-Remove
+    Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable).
     """
     draws = checks.positive("draws", draws)
     batch_size = checks.positive("batch_size", batch_size)
@@ -146,6 +148,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     ks = sorted(set(ks))
     if augment is not None:
         checks.output_file("augment", augment)
+    unanswerable = checks.choices("unanswerable", list(mc.TRAINING) if unanswerable is None else unanswerable,
+                                  list(mc.TRAINING))
     if attacks is not None:          # names of neither kind are refused before the model is loaded
         checks.choices("attacks", attacks, [*mc.ATTACKS, *CLASSIFIER_ATTACKS])
     set_quiet(quiet)
@@ -155,7 +159,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
         attacks = checks.choices("attacks", list(mc.ATTACKS) if attacks is None else attacks, list(mc.ATTACKS))
         result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
                             seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
-                            checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet)
+                            checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet,
+                            unanswerable=unanswerable)
     else:
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
@@ -173,7 +178,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     frame = frame.drop(columns=empty)
     if "draw" in frame.columns:
         frame["draw"] = pd.array(frame["draw"], dtype="Int64")
-    arguments = dict(attacks=list(attacks), train=_name(train), dev=_name(dev), limit=limit, draws=draws, ks=ks,
+    arguments = dict(attacks=list(attacks), train=_name(train), dev=_name(dev),
+                     unanswerable=unanswerable if train is not None else None, limit=limit, draws=draws, ks=ks,
                      method=method if kind == "classifier" else None, augment=None if augment is None else
                      str(augment), checkpoints=None if checkpoints is None else str(checkpoints), seed=seed,
                      batch_size=batch_size, device=device, epochs=epochs, lr=lr, max_length=max_length)
@@ -212,7 +218,7 @@ def write_augmented(result: AttackResult, path) -> Path:
 
 
 def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_size, epochs, lr, max_length,
-               checkpoints, data_root, device, quiet):
+               checkpoints, data_root, device, quiet, unanswerable):
     from ..classify.mcdata import read_mc
 
     if (train is None) != (dev is None):
@@ -233,7 +239,7 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
     if train_items is not None:
         options = {k: v for k, v in dict(epochs=epochs, lr=lr, max_length=max_length).items() if v is not None}
         # retrain from the pre-trained encoder the attacked model was fine-tuned from, not from its weights
-        r, timing = mc_run.retrain(train_items, dev_items, sets, settings=list(mc.TRAINING), checkpoints=checkpoints,
+        r, timing = mc_run.retrain(train_items, dev_items, sets, settings=unanswerable, checkpoints=checkpoints,
                                    seed=seed, base_model=getattr(model, "source_name", None), options=options,
                                    batch_size=batch_size, device=device, quiet=quiet)
         rows += r
