@@ -37,10 +37,10 @@ def _load(classifier):
 
 
 def _split(spec, what: str, data_root):
-    if spec is None or isinstance(spec, (list, tuple)):
-        return None if spec is None else list(spec)
     from ..classify.datasets import load_split
 
+    if spec is None:
+        return None
     return load_split(spec, what=what, data_root=data_root)
 
 
@@ -52,6 +52,8 @@ def _recorded_split(folder: Path | None, name: str):
         value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("arguments", {}).get(name)
     except (OSError, ValueError):
         return None
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value                                    # several --train files, concatenated
     return value if isinstance(value, str) and value and not value.endswith(" examples") else None
 
 
@@ -160,4 +162,6 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
 def _spec(value):
     if value is None or isinstance(value, (str, os.PathLike)):
         return None if value is None else str(value)
+    if all(isinstance(v, (str, os.PathLike)) for v in value):
+        return [str(v) for v in value]
     return f"{len(value)} examples"
