@@ -58,10 +58,10 @@ def _model_name(ctx) -> str:
     return str(getattr(enc, "name", "") or getattr(getattr(enc, "config", None), "_name_or_path", "") or "")
 
 
-def _batches(ctx):
+def _batches(ctx, desc: str):
     """(example indices, units, mask, α, p) per batch; α and p without gradients."""
     src = ctx.source
-    for idx in progress(list(src.batches(ctx.batch_size)), desc="batches", unit="batch"):
+    for idx in progress(list(src.batches(ctx.batch_size)), desc=desc, unit="batch"):
         units, mask = src.batch(idx)
         mask = mask.bool()
         with torch.no_grad():
@@ -89,7 +89,7 @@ def single_weight(ctx) -> pd.DataFrame:
     """One row per example with at least two real words: i*, r, their weights, the JS divergences, flips."""
     draws = ctx.rng(SALT_SINGLE).random(len(ctx.source))       # one uniform per example, batch-independent
     rows = []
-    for idx, units, mask, alpha, p in _batches(ctx):
+    for idx, units, mask, alpha, p in _batches(ctx, "single-weight"):
         B, U = alpha.shape
         n = mask.sum(1)
         top = alpha.masked_fill(~mask, -1.0).argmax(1)
@@ -279,7 +279,7 @@ def sets(ctx) -> tuple[pd.DataFrame, list[str]]:
     if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
         raise UserError(f"--random-draws must be a whole number of at least 1 (got {draws!r})")
     rows, names = [], []
-    for idx, units, mask, alpha, p in _batches(ctx):
+    for idx, units, mask, alpha, p in _batches(ctx, "sets"):
         grad = _gradient(ctx, units, mask, alpha, p.argmax(1))
         names, orders = _orders(ctx, idx, mask, alpha, grad.float(), int(draws))
         removed, mass = flip_steps(ctx, units, mask, alpha, p, orders)
