@@ -1,0 +1,159 @@
+"""Wiegreffe & Pinter 2019 §5: an end-to-end adversary, a fresh attention head trained to keep the base model's
+predictions while moving its attention away (faithfulness.md §5.4).
+
+Per training batch the loss is mean_b TVD(p_adv, p_base) − λ · mean_b KL(α_adv ‖ α_base) (means, not the
+paper's sums, §6.8), with p_base and α_base the base head's outputs on the same fixed training vectors. For each
+λ of ``ctx.option("lambdas")``: at most ``ctx.option("epochs")`` epochs (AdamW at classify's frozen learning
+rate, seeded batch order), the epoch with the lowest training loss kept, stopping after
+``ctx.option("patience")`` epochs without improvement. Reported on the evaluation examples: mean TVD(p_adv,
+p_base), mean JSD(α_base, α_adv), accuracy and macro-F1 (``wiegreffe-pinter-fig4``: TVD against JSD per λ,
+with the seeds experiment's median JSD as the reference line when it ran in the same Context).
+
+The adversary of the largest λ whose mean dev TVD stays within ``ctx.option("accept")`` (else the one with the
+smallest dev TVD) is left in ``ctx.options["_shared"]["wp:adversary"]`` for the diagnostic's adversary row.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..classify.heads import AttentionHead
+from ..report.result import tidy
+from . import metrics
+from .base import Outcome, finding
+from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, scores, shared,
+                        skip_reason, train_options)
+
+SALT = 504
+
+
+def train_adversary(ctx, d, lam: float, seed: int):
+    """A fresh attention head trained on the adversarial loss; returns (head, per-epoch training losses)."""
+    opts = train_options(ctx, seed)
+    hopts = head_options(ctx)
+    tr = d["train"]
+    dim = tr.feats.flat.shape[1]
+    head = build(lambda: AttentionHead(dim, ctx.classifier.n_classes, dropout=hopts["dropout"],
+                                       attention_dim=hopts["attention_dim"], heads=1), seed)
+    device = ctx.device
+    head.to(device)
+    feats = tr.feats.to(device)
+    a_base, p_base = tr.alpha.float().to(device), tr.probs.float().to(device)
+    patience = int(ctx.option("patience"))
+    losses, best, best_state, bad = [], float("inf"), copy.deepcopy(head.state_dict()), 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.AdamW(head.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
+        for _ in range(opts["epochs"]):
+            head.train()
+            order = torch.randperm(len(feats), generator=gen)
+            total = 0.0
+            for i in range(0, len(order), opts["batch_size"]):
+                idx = order[i:i + opts["batch_size"]]
+                units, mask, cls = feats.batch(idx)
+                logits, alpha, _ = head(units, mask, cls)
+                idx_d = idx.to(device)
+                p = torch.softmax(logits.float(), -1)
+                loss = (metrics.tvd(p, p_base[idx_d]).mean()
+                        - lam * metrics.kl(alpha, a_base[idx_d, :alpha.shape[1]]).mean())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            losses.append(total / len(feats))
+            if losses[-1] < best:
+                best, best_state, bad = losses[-1], copy.deepcopy(head.state_dict()), 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+    head.load_state_dict(best_state)
+    return head.to("cpu").eval(), losses
+
+
+def _compare(head, split):
+    alpha, probs = head_outputs(head, split.feats)
+    jsd = metrics.jsd(split.alpha.numpy(), alpha.numpy())
+    tvd = metrics.tvd(split.probs.numpy(), probs.numpy())
+    return alpha, probs, jsd, tvd
+
+
+def run(ctx) -> Outcome:
+    why = skip_reason(ctx)
+    if why:
+        return Outcome("e2e-adversary", skipped=why)
+    d = data(ctx)
+    ev = d["eval"]
+    lambdas = [float(x) for x in ctx.option("lambdas")]
+    accept = float(ctx.option("accept"))
+    rows, summary, heads = [], [], {}
+    for k, lam in enumerate(lambdas):
+        head, losses = train_adversary(ctx, d, lam, derived_seed(ctx, SALT, k))
+        heads[lam] = head
+        _, probs, jsd, tvd = _compare(head, ev)
+        _, _, dev_jsd, dev_tvd = _compare(head, d["dev"])
+        for i in range(len(jsd)):
+            rows += [{"lambda": lam, "example": i, "split": "eval", "metric": "jsd", "value": float(jsd[i])},
+                     {"lambda": lam, "example": i, "split": "eval", "metric": "tvd", "value": float(tvd[i])}]
+        s = scores(probs.numpy(), ev.y)
+        agg = {"lambda": lam, "split": "eval"}
+        rows += [{**agg, "metric": "jsd", "value": float(np.mean(jsd)), "aggregate": "mean over examples"},
+                 {**agg, "metric": "tvd", "value": float(np.mean(tvd)), "aggregate": "mean over examples"},
+                 {**agg, "metric": "epochs", "value": float(len(losses)), "aggregate": "training"},
+                 {**agg, "metric": "train_loss", "value": float(min(losses)), "aggregate": "lowest epoch"}]
+        rows += [{**agg, "metric": m, "value": v, "aggregate": "examples"} for m, v in s.items()]
+        rows += [{"lambda": lam, "split": "dev", "metric": m, "value": float(np.mean(v)),
+                  "aggregate": "mean over examples"} for m, v in (("jsd", dev_jsd), ("tvd", dev_tvd))]
+        summary.append({"lambda": lam, "jsd": float(np.mean(jsd)), "tvd": float(np.mean(tvd)),
+                        "dev_jsd": float(np.mean(dev_jsd)), "dev_tvd": float(np.mean(dev_tvd)), **s})
+    table = tidy(pd.DataFrame(rows), task="e2e-adversary", model=model_name(ctx),
+                 keys=["lambda", "split", "example"])
+    within = [r for r in summary if r["dev_tvd"] <= accept]
+    chosen = max(within, key=lambda r: r["lambda"]) if within else min(summary, key=lambda r: r["dev_tvd"])
+    shared(ctx)["wp:adversary"] = {"lambda": chosen["lambda"], "head": heads[chosen["lambda"]], "heads": heads}
+    seed_jsd = shared(ctx).get("wp:seed_jsd")
+
+    findings = []
+    base_s = scores(ev.probs.numpy(), ev.y)
+    for r in summary:
+        noise = ("" if seed_jsd is None else
+                 f"; {'beyond' if r['jsd'] > seed_jsd else 'within'} the seeds' median JSD {seed_jsd:.3f}")
+        f1 = f", macro-F1 {r['macro_f1']:.3f} (base {base_s['macro_f1']:.3f})" if "macro_f1" in r else ""
+        findings.append(finding(
+            "e2e-adversary", f"mean JSD(α_base, α_adv), λ={r['lambda']:g}", r["jsd"],
+            f"With mean TVD {r['tvd']:.3f} to the base predictions{f1}, the adversary moved attention by "
+            f"{r['jsd']:.3f} nats{noise}."))
+    findings.append(finding(
+        "e2e-adversary", "λ of the adversary passed to the diagnostic", chosen["lambda"],
+        f"The largest λ whose dev TVD stays within {accept:g}" if within else
+        f"No λ kept dev TVD within {accept:g}; the closest one was taken"))
+    figures = {"wiegreffe-pinter-fig4": lambda: adversary_figure(summary, seed_jsd)}
+    return Outcome("e2e-adversary", tables={"e2e-adversary": table}, findings=findings, figures=figures,
+                   counts={"lambdas": len(lambdas), "lambdas_within_accept_on_dev": len(within)})
+
+
+def adversary_figure(summary, seed_jsd=None):
+    """Mean TVD from the base predictions against mean JSD from the base attention, one point per λ."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4.2), constrained_layout=True)
+    ax = fig.subplots()
+    x = [r["jsd"] for r in summary]
+    y = [r["tvd"] for r in summary]
+    ax.plot(x, y, "o-", color="C3", label="end-to-end adversary")
+    for r in summary:
+        ax.annotate(f"λ={r['lambda']:g}", (r["jsd"], r["tvd"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    if seed_jsd is not None and np.isfinite(seed_jsd):
+        ax.axvline(seed_jsd, color="grey", ls="--", label=f"seed variance (median JSD {seed_jsd:.3f})")
+    ax.set_xlim(-0.05, 0.7)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("mean JSD(α_base, α_adv) (nats)")
+    ax.set_ylabel("mean TVD(p_base, p_adv)")
+    ax.set_title("end-to-end adversary: attention moved vs predictions kept")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig

@@ -1,0 +1,187 @@
+"""What the Wiegreffe & Pinter experiments share: fixed features, base α and predictions, and head training.
+
+All four retrain pooling heads over FIXED unit vectors (faithfulness.md §5, §6.8): on ``ctx.train``, keeping the
+best ``ctx.dev`` epoch (``classify.train.fit_head``: accuracy, then loss), evaluated on ``ctx.examples``. The
+vectors, labels, and the base head's α and probabilities on every split are computed once per Context and kept
+in ``ctx.options["_shared"]`` under ``wp:``-prefixed keys, so every retraining (uniform, seeds, diagnostic,
+adversary) reuses them. The e2e adversary leaves its heads there (``wp:adversary``) for the diagnostic's
+"adversary weights" row, and the seeds experiment its median JSD (``wp:seed_jsd``) for the adversary's figure.
+
+Training options are the base classifier's: its head dimensions and dropout (``classifier.options``), classify's
+frozen learning rate, weight decay and warm-up, ``ctx.batch_size`` and ``ctx.option("epochs")``.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..classify.features import Features
+from ..classify.heads import PoolingHead
+
+SHARED = "_shared"
+
+
+def shared(ctx) -> dict:
+    """The Context's cache shared by experiments (``ctx.options["_shared"]``; the runner never reads it)."""
+    return ctx.options.setdefault(SHARED, {})
+
+
+def skip_reason(ctx) -> str:
+    """Why a Wiegreffe & Pinter experiment cannot run here ("" when it can)."""
+    if ctx.train is None or ctx.dev is None:
+        return ("needs --train and --dev (Wiegreffe & Pinter retrain the head on training data and select on "
+                "dev, never on the evaluation data)")
+    if getattr(ctx.source, "kind", "") != "pooling":
+        return ("needs the classifier's attention-pooling α (--attention pooling): the retrained heads are "
+                "attention-pooling heads over the fixed hidden states")
+    return ""
+
+
+def derived_seed(ctx, salt: int, i: int = 0) -> int:
+    """A training seed from the run's seed, an experiment salt and an index (same run seed → same seeds)."""
+    return int(np.random.default_rng([int(ctx.seed), salt, i]).integers(2 ** 31 - 1))
+
+
+@dataclass
+class Split:
+    """One split's fixed vectors, labels (None when unlabelled) and the base head's outputs on it."""
+
+    feats: Features
+    y: np.ndarray | None
+    alpha: torch.Tensor       # [N, W] base α, aligned with feats.index (0 on padding)
+    probs: torch.Tensor       # [N, C] base class probabilities (float64)
+
+
+def labels_of(examples, labels, split: str):
+    from ..classify.train import label_ids
+
+    if not examples or not all("label" in ex.meta for ex in examples):
+        return None
+    return label_ids(examples, labels, split)
+
+
+@torch.no_grad()
+def head_outputs(head, feats: Features, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(α [N, W] float64 aligned with ``feats.index``, probabilities [N, C] float64) of a pooling head in eval
+    mode (no dropout), batched."""
+    was = head.training
+    head.eval()
+    feats = feats.to(next(head.parameters()).device)
+    N, W = feats.index.shape
+    alpha = torch.zeros(N, W, dtype=torch.float64)
+    probs = []
+    for start in range(0, N, batch_size):
+        idx = torch.arange(start, min(start + batch_size, N))
+        units, mask, cls = feats.batch(idx)
+        logits, weights, _ = head(units, mask, cls)
+        alpha[idx, :weights.shape[1]] = weights.double().cpu()
+        probs.append(torch.softmax(logits.double(), -1).cpu())
+    head.train(was)
+    return alpha, torch.cat(probs) if probs else torch.zeros(0, head.n_classes, dtype=torch.float64)
+
+
+def data(ctx) -> dict[str, Split]:
+    """``{"train", "dev", "eval"}`` → :class:`Split` of the base classifier, computed once per Context."""
+    cache = shared(ctx)
+    if "wp:data" not in cache:
+        from .source import fixed_features
+
+        clf = ctx.classifier
+        feats = {name: fixed_features(clf, exs, batch_size=ctx.batch_size, cache_dir=ctx.cache_dir,
+                                      no_cache=ctx.no_cache).float()
+                 for name, exs in (("train", ctx.train), ("dev", ctx.dev))}
+        feats["eval"] = getattr(ctx.source, "features", None)
+        if feats["eval"] is None:
+            feats["eval"] = fixed_features(clf, ctx.examples, batch_size=ctx.batch_size, cache_dir=ctx.cache_dir,
+                                           no_cache=ctx.no_cache).float()
+        examples = {"train": ctx.train, "dev": ctx.dev, "eval": ctx.examples}
+        out = {}
+        for name, f in feats.items():
+            f = f.float().to("cpu")
+            alpha, probs = head_outputs(clf.head, f)
+            out[name] = Split(f, labels_of(examples[name], clf.labels, name), alpha, probs)
+        if out["train"].y is None or out["dev"].y is None:
+            from ..core.errors import UserError
+
+            raise UserError("--train and --dev need a label on every example for the Wiegreffe & Pinter tests")
+        cache["wp:data"] = out
+    return cache["wp:data"]
+
+
+def train_options(ctx, seed: int) -> dict:
+    """``fit_head`` options: classify's frozen defaults, the run's batch size and ``--epochs``."""
+    from ..classify.train import DEFAULT_LR, classify
+
+    sig = inspect.signature(classify).parameters
+    return dict(epochs=int(ctx.option("epochs")), lr=DEFAULT_LR["frozen"], batch_size=int(ctx.batch_size),
+                weight_decay=sig["weight_decay"].default, warmup=sig["warmup"].default, seed=int(seed))
+
+
+def head_options(ctx) -> dict:
+    opts = getattr(ctx.classifier, "options", {}) or {}
+    return {"dropout": float(opts.get("dropout", 0.1)), "attention_dim": int(opts.get("attention_dim", 128))}
+
+
+def build(factory, seed: int):
+    """A head built under ``torch.manual_seed(seed)`` without touching the global generator."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory()
+
+
+def fit(ctx, head, train: Split | Features, dev: Split | Features, seed: int, y_train=None, y_dev=None):
+    """Train ``head`` with ``classify.train.fit_head`` (best dev epoch kept), global RNG state restored."""
+    from ..classify.train import fit_head
+
+    tf = train.feats if isinstance(train, Split) else train
+    df = dev.feats if isinstance(dev, Split) else dev
+    y_train = train.y if y_train is None else y_train
+    y_dev = dev.y if y_dev is None else y_dev
+    with torch.random.fork_rng(devices=[]):
+        history = fit_head(head, tf, y_train, df, y_dev, device=ctx.device, **train_options(ctx, seed))
+    head.to("cpu").eval()
+    return history
+
+
+def scores(probs, y) -> dict:
+    """Accuracy and macro-F1 of the argmax of ``probs`` against ``y`` (empty when unlabelled)."""
+    if y is None:
+        return {}
+    from sklearn.metrics import f1_score
+
+    pred = np.asarray(probs).argmax(1)
+    C = np.asarray(probs).shape[1]
+    return {"accuracy": float((pred == y).mean()),
+            "macro_f1": float(f1_score(y, pred, labels=list(range(C)), average="macro", zero_division=0))}
+
+
+def real_mask(feats: Features) -> torch.Tensor:
+    """[N, W] which positions of ``feats.index`` are real units."""
+    return feats.index != feats.pad_row
+
+
+class UniformHead(PoolingHead):
+    """Attention pooling with α fixed uniform, 1/n over the n real units and 0 on padding (W&P's frozen
+    uniform attention, faithfulness.md §5.1); the output layer has the attention head's layout."""
+
+    weights_kind = "attention"
+
+    def pool(self, units, mask, cls):
+        m = mask.to(units.dtype)
+        alpha = m / m.sum(1, keepdim=True).clamp(min=1)
+        return torch.einsum("bu,bud->bd", alpha, units), alpha, {}
+
+
+def model_name(ctx) -> str:
+    src = getattr(ctx.classifier, "source", None)
+    return str(getattr(src, "name", "model"))
+
+
+def max_attention_bins(max_att: np.ndarray, edges=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    """Bin labels of max attention, as the papers' violin plots (four quarter-wide bins)."""
+    idx = np.clip(np.digitize(max_att, edges[1:-1]), 0, len(edges) - 2)
+    labels = [f"{edges[i]:.2f}–{edges[i + 1]:.2f}" for i in range(len(edges) - 1)]
+    return idx, labels

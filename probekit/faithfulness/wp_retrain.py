@@ -1,0 +1,184 @@
+"""Wiegreffe & Pinter 2019 §3: is attention needed (uniform weights), and how much does it move between seeds?
+
+- ``uniform``: the head retrained with α fixed at 1/n over the real words (faithfulness.md §5.1), against the
+  classifier's trained attention head on the evaluation examples: accuracy, macro-F1, and how far the uniform
+  head's outputs are from the base model's (TVD) and how often it decides the same.
+- ``seeds``: the attention head retrained from scratch with ≥ 5 seeds (initialisation, batch order, dropout);
+  per example the median over seeds of JSD(α_base, α_seed) and the mean TVD(p_base, p_seed), against the base
+  model's max attention (§5.2, their seed graphs, ``wiegreffe-pinter-fig2``). The median over examples is the
+  yardstick for "how different is different" (kept for the adversary's figure as ``_shared["wp:seed_jsd"]``).
+  ``ctx.option("seeds")`` is a count (seeds derived from ``ctx.seed``) or an explicit list of seeds.
+
+Both retrain over the fixed hidden states (the encoder is held fixed, unlike the paper's retrained BiLSTM).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..classify.heads import AttentionHead
+from ..report.result import tidy
+from . import metrics
+from .base import Outcome, finding
+from .wp_common import (UniformHead, build, data, derived_seed, fit, head_options, head_outputs,
+                        max_attention_bins, model_name, scores, shared, skip_reason)
+
+SALT_UNIFORM, SALT_SEEDS = 501, 502
+
+#: Wiegreffe & Pinter Table 2 (faithfulness.md §5.1; F1): the nearest sentiment data set is SST
+PAPER_TRAINED = "SST: 0.831 (reproduced; J&W 0.81)"
+PAPER_UNIFORM = "SST: 0.822"
+PAPER_DROP = "SST: 0.009; IMDb 0.023; Diabetes 0.069"
+
+
+def _attention_head(ctx, dim):
+    opts = head_options(ctx)
+    return lambda: AttentionHead(dim, ctx.classifier.n_classes, dropout=opts["dropout"],
+                                 attention_dim=opts["attention_dim"], heads=1)
+
+
+def run_uniform(ctx) -> Outcome:
+    why = skip_reason(ctx)
+    if why:
+        return Outcome("uniform", skipped=why)
+    d = data(ctx)
+    dim = d["train"].feats.flat.shape[1]
+    seed = derived_seed(ctx, SALT_UNIFORM)
+    head = build(lambda: UniformHead(dim, ctx.classifier.n_classes, dropout=head_options(ctx)["dropout"]), seed)
+    fit(ctx, head, d["train"], d["dev"], seed)
+    ev = d["eval"]
+    _, probs_u = head_outputs(head, ev.feats)
+    _, dev_u = head_outputs(head, d["dev"].feats)
+    tvd = metrics.tvd(ev.probs.numpy(), probs_u.numpy())
+    agree = float((ev.probs.argmax(1) == probs_u.argmax(1)).double().mean())
+
+    rows = [{"example": i, "weights": "uniform", "split": "eval", "metric": "tvd_to_base", "value": float(v)}
+            for i, v in enumerate(tvd)]
+    for weights, p_eval, p_dev in (("trained", ev.probs, d["dev"].probs), ("uniform", probs_u, dev_u)):
+        for split, p, y in (("eval", p_eval, ev.y), ("dev", p_dev, d["dev"].y)):
+            rows += [{"weights": weights, "split": split, "metric": k, "value": v, "aggregate": "examples"}
+                     for k, v in scores(p.numpy(), y).items()]
+    rows += [{"weights": "uniform", "split": "eval", "metric": "tvd_to_base", "value": float(np.mean(tvd)),
+              "aggregate": "mean over examples"},
+             {"weights": "uniform", "split": "eval", "metric": "agreement_with_base", "value": agree,
+              "aggregate": "share of examples"}]
+    table = tidy(pd.DataFrame(rows), task="uniform", model=model_name(ctx), keys=["weights", "split", "example"])
+
+    findings = []
+    s_base, s_uni = scores(ev.probs.numpy(), ev.y), scores(probs_u.numpy(), ev.y)
+    if s_base:
+        drop = s_base["macro_f1"] - s_uni["macro_f1"]
+        verdict = ("attention is hardly needed for this task: uniform weights lose almost nothing"
+                   if abs(drop) < 0.02 else
+                   "attention matters here: uniform weights cost F1" if drop > 0 else
+                   "uniform weights do better than the trained attention here")
+        findings += [
+            finding("uniform", "macro-F1, trained attention head", s_base["macro_f1"],
+                    "The classifier's own attention-pooling head on the evaluation data.", paper=PAPER_TRAINED),
+            finding("uniform", "macro-F1, uniform attention", s_uni["macro_f1"],
+                    "The same head retrained with α fixed at 1/n over the real words.", paper=PAPER_UNIFORM),
+            finding("uniform", "macro-F1 drop with uniform attention", drop,
+                    f"{verdict} ({drop:+.3f}; accuracy {s_base['accuracy']:.3f} → {s_uni['accuracy']:.3f}).",
+                    paper=PAPER_DROP)]
+    findings.append(finding("uniform", "mean TVD(p_base, p_uniform)", float(np.mean(tvd)),
+                            f"The uniform head decides as the trained one on {agree:.1%} of the examples."))
+    return Outcome("uniform", tables={"uniform": table}, findings=findings)
+
+
+def seed_list(ctx) -> list[int]:
+    opt = ctx.option("seeds")
+    if isinstance(opt, (list, tuple)):
+        return [int(s) for s in opt]
+    return [derived_seed(ctx, SALT_SEEDS, i) for i in range(int(opt))]
+
+
+def run_seeds(ctx) -> Outcome:
+    why = skip_reason(ctx)
+    if why:
+        return Outcome("seeds", skipped=why)
+    d = data(ctx)
+    ev = d["eval"]
+    dim = d["train"].feats.flat.shape[1]
+    base_alpha, base_probs = ev.alpha.numpy(), ev.probs.numpy()
+    seeds = seed_list(ctx)
+    J, T, rows = [], [], []
+    for seed in seeds:
+        head = build(_attention_head(ctx, dim), seed)
+        fit(ctx, head, d["train"], d["dev"], seed)
+        alpha_s, probs_s = head_outputs(head, ev.feats)
+        j = metrics.jsd(base_alpha, alpha_s.numpy())
+        t = metrics.tvd(base_probs, probs_s.numpy())
+        J.append(j)
+        T.append(t)
+        agg = {"seed": seed, "split": "eval", "aggregate": "examples"}
+        rows += [{**agg, "metric": k, "value": v} for k, v in scores(probs_s.numpy(), ev.y).items()]
+        rows += [{**agg, "metric": "jsd", "value": float(np.median(j)), "aggregate": "median over examples"},
+                 {**agg, "metric": "tvd", "value": float(np.mean(t)), "aggregate": "mean over examples"}]
+    J, T = np.stack(J), np.stack(T)
+    jsd_med, tvd_mean = np.median(J, axis=0), T.mean(axis=0)
+    max_att = base_alpha.max(1) if base_alpha.size else np.zeros(0)
+    for i in range(len(jsd_med)):
+        rows += [{"example": i, "split": "eval", "metric": m, "value": float(v)}
+                 for m, v in (("jsd_median_over_seeds", jsd_med[i]), ("tvd_mean_over_seeds", tvd_mean[i]),
+                              ("max_attention", max_att[i]))]
+    bins, labels = max_attention_bins(max_att)
+    for b, label in enumerate(labels):
+        sel = bins == b
+        rows += [{"bin": label, "split": "eval", "metric": "jsd_median_over_seeds",
+                  "value": float(np.median(jsd_med[sel])) if sel.any() else np.nan,
+                  "aggregate": f"median over the {int(sel.sum())} examples of the max-attention bin"}]
+    yardstick = float(np.median(jsd_med)) if len(jsd_med) else float("nan")
+    rows += [{"split": "eval", "metric": "jsd_median_over_seeds", "value": yardstick,
+              "aggregate": "median over examples"},
+             {"split": "eval", "metric": "tvd_mean_over_seeds", "value": float(np.mean(tvd_mean)),
+              "aggregate": "mean over examples"}]
+    table = tidy(pd.DataFrame(rows), task="seeds", model=model_name(ctx),
+                 keys=["seed", "bin", "split", "example"])
+    shared(ctx)["wp:seed_jsd"] = yardstick
+
+    f1s = [r["value"] for r in rows if r.get("seed") is not None and r["metric"] == "macro_f1"]
+    findings = [
+        finding("seeds", "median JSD(α_base, α_seed) (median over seeds, then examples)", yardstick,
+                f"Retraining the head with {len(seeds)} other seeds moves its attention by a median "
+                f"{yardstick:.3f} nats (bound ln 2 = 0.693): attention that differs by less is within seed noise."),
+        finding("seeds", "mean TVD(p_base, p_seed)", float(np.mean(tvd_mean)),
+                "How far the seeds' predictions are from the base model's while their attention moves.")]
+    if f1s:
+        findings.append(finding("seeds", "std of macro-F1 over seeds", float(np.std(f1s)),
+                                f"Seed-to-seed spread of F1 (mean {np.mean(f1s):.3f}), the noise floor for "
+                                f"comparing retrained heads."))
+    figures = {"wiegreffe-pinter-fig2": lambda: seed_figure(jsd_med, tvd_mean, max_att, len(seeds))}
+    return Outcome("seeds", tables={"seeds": table}, findings=findings, figures=figures,
+                   counts={"seeds": len(seeds)})
+
+
+def seed_figure(jsd_med, tvd_mean, max_att, n_seeds: int):
+    """Violins of the per-example median JSD by max-attention bin, and JSD against the output change."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), constrained_layout=True)
+    ax, ax2 = fig.subplots(1, 2)
+    bins, labels = max_attention_bins(max_att)
+    for b, label in enumerate(labels):
+        vals = jsd_med[bins == b]
+        if len(vals) >= 2 and np.ptp(vals) > 0:
+            try:                                   # matplotlib ≥ 3.10 (vert= is deprecated there)
+                parts = ax.violinplot([vals], positions=[b], orientation="horizontal", showmedians=True,
+                                      widths=0.8)
+            except TypeError:                      # older matplotlib
+                parts = ax.violinplot([vals], positions=[b], vert=False, showmedians=True, widths=0.8)
+            for body in parts["bodies"]:
+                body.set_alpha(0.5)
+        elif len(vals):
+            ax.plot(vals, np.full(len(vals), b), "o", color="C0")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlim(-0.05, 0.7)
+    ax.set_xlabel("median JSD(α_base, α_seed) over seeds (nats)")
+    ax.set_ylabel("max attention of the base model")
+    ax.set_title(f"seed variance ({n_seeds} seeds)")
+    ax2.scatter(jsd_med, tvd_mean, s=8, alpha=0.6)
+    ax2.set_xlim(-0.05, 0.7)
+    ax2.set_xlabel("median JSD(α_base, α_seed) (nats)")
+    ax2.set_ylabel("mean TVD(p_base, p_seed)")
+    ax2.set_title("attention change vs output change")
+    return fig
