@@ -1,0 +1,175 @@
+"""Jain & Wallace 2019, attention permutation (faithfulness.md §3.3): shuffle α among each example's real words
+100 times with the hidden states held fixed, recompute the output, and take the median TVD per example —
+plotted against the example's max attention (their Fig. 10).
+
+All permutations of a batch are drawn in one tensor op: random keys [B, P, U] with the padding keys pushed to
+the end, argsorted, so the first n_b entries of each row are a random order of example b's real positions;
+the weights are gathered in that order and scattered back onto the real positions (a bijection, so every
+shuffle keeps the multiset of weights and leaves padding at 0). Outputs are recomputed in chunks of (example,
+permutation) rows sized by memory, not by a loop over examples.
+
+Also home of the helpers the adversary shares: per-class summaries and the max-attention violin figure.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..core.progress import progress
+from ..report.result import tidy
+from .base import Context, Outcome, finding
+from .metrics import tvd
+
+#: Jain & Wallace's max-attention bins of the violin plots (Fig. 10, 12)
+MAX_ATTENTION_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: (example, permutation) rows × units × dims of one output chunk (≈ 128 MB of float32)
+CHUNK_ELEMENTS = 1 << 25
+
+
+def model_name(ctx: Context) -> str:
+    src = getattr(ctx.classifier, "source", None)
+    return str(getattr(src, "name", "") or "model")
+
+
+def label_of(ctx: Context, c: int) -> str:
+    return str(ctx.classifier.labels[int(c)])
+
+
+def permuted_attention(alpha: torch.Tensor, mask: torch.Tensor, n_perm: int,
+                       generator: torch.Generator) -> torch.Tensor:
+    """[B, P, U]: ``n_perm`` random shuffles of each row of ``alpha`` among its real (``mask``) positions."""
+    B, U = alpha.shape
+    keys = torch.rand(B, n_perm, U, generator=generator).to(alpha.device)
+    keys = keys.masked_fill(~mask[:, None, :], 2.0)                    # padding sorts last
+    order = keys.argsort(-1)                                           # [B, P, U]
+    pos = torch.arange(U, device=alpha.device).expand(B, U)
+    real = torch.where(mask, pos, pos + U).argsort(-1)                 # [B, U]: real positions first, ascending
+    src = alpha[:, None, :].expand(B, n_perm, U).gather(2, order)
+    return torch.zeros_like(src).scatter(2, real[:, None, :].expand(B, n_perm, U), src)
+
+
+def outputs_for(source, units: torch.Tensor, mask: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    """Class probabilities [B, R, C] of ``R`` weight vectors per example (``alphas`` [B, R, U]), fixed units."""
+    B, R, U = alphas.shape
+    D = units.shape[-1]
+    flat = alphas.reshape(B * R, U)
+    step = max(1, CHUNK_ELEMENTS // max(U * D, 1))
+    out = []
+    for start in range(0, B * R, step):
+        rows = torch.arange(start, min(start + step, B * R), device=units.device)
+        ex = rows // R
+        out.append(source.output(units[ex], mask[ex], flat[rows]))
+    return torch.cat(out).reshape(B, R, -1)
+
+
+def median_permutation_tvd(source, units, mask, alpha, n_perm, generator) -> tuple[np.ndarray, torch.Tensor]:
+    """(median TVD over the shuffles [B], the shuffled weights [B, P, U]) of one batch."""
+    with torch.no_grad():
+        p0 = source.output(units, mask, alpha)
+        perms = permuted_attention(alpha, mask, n_perm, generator)
+        p = outputs_for(source, units, mask, perms)
+        d = tvd(p, p0[:, None, :])                                     # [B, P]
+    return d.median(1).values.double().cpu().numpy(), perms
+
+
+def class_summary(frame: pd.DataFrame, value: str, ctx: Context, stats: dict) -> pd.DataFrame:
+    """Rows (class, metric, value, aggregate) of ``stats`` (name → fn(values)) over all examples and each
+    predicted class."""
+    rows = []
+    groups = [("all", frame)] + [(label_of(ctx, c), frame[frame["predicted"] == label_of(ctx, c)])
+                                 for c in range(ctx.classifier.n_classes)]
+    for cls, part in groups:
+        vals = part[value].to_numpy(dtype=np.float64)
+        agg = "examples" if cls == "all" else f"examples predicted {cls}"
+        for name, fn in stats.items():
+            rows.append({"class": cls, "metric": name, "value": float(fn(vals)) if len(vals) else np.nan,
+                         "aggregate": agg})
+    return pd.DataFrame(rows)
+
+
+def max_attention_violins(frame: pd.DataFrame, value: str, xlabel: str, title: str, labels, xlim=None):
+    """Horizontal violins of ``value`` per max-attention bin, one panel per predicted class (J&W Fig. 10/12)."""
+    from matplotlib.figure import Figure
+
+    bins = MAX_ATTENTION_BINS
+    names = [f"[{bins[i]:.2f}, {bins[i + 1]:.2f}{']' if i == len(bins) - 2 else ')'}" for i in range(len(bins) - 1)]
+    fig = Figure(figsize=(4.2 * max(len(labels), 1), 3.6), layout="constrained")
+    axes = fig.subplots(1, max(len(labels), 1), sharex=True, squeeze=False)[0]
+    which = np.clip(np.digitize(frame["max_attention"].to_numpy(float), bins[1:-1]), 0, len(names) - 1)
+    for ax, lab in zip(axes, labels):
+        sel = (frame["predicted"] == lab).to_numpy()
+        data = [frame[value].to_numpy(float)[sel & (which == i)] for i in range(len(names))]
+        data = [d[np.isfinite(d)] for d in data]
+        pos = [i for i, d in enumerate(data) if len(d) > 1]
+        if pos:
+            horizontal = ({"orientation": "horizontal"}      # matplotlib ≥ 3.10; `vert` before (deprecated)
+                          if "orientation" in inspect.signature(ax.violinplot).parameters else {"vert": False})
+            parts = ax.violinplot([data[i] for i in pos], positions=pos, showmedians=True, widths=0.8,
+                                  **horizontal)
+            for body in parts["bodies"]:
+                body.set_alpha(0.6)
+        for i, d in enumerate(data):
+            if len(d) == 1:
+                ax.plot(d, [i], "o", color="C0", ms=3)
+            ax.annotate(f"n={len(d)}", (1.0, i), xycoords=("axes fraction", "data"), ha="right", va="center",
+                        fontsize=7, color="0.4")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"predicted {lab}", fontsize=9)
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+    axes[0].set_ylabel("max attention")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def run(ctx: Context) -> Outcome:
+    t0 = time.perf_counter()
+    source, P = ctx.source, int(ctx.option("permutations"))
+    gen = torch.Generator().manual_seed(int(ctx.rng(10).integers(2 ** 62)))
+    rows = []
+    for idx in progress(list(source.batches(ctx.batch_size)), desc="permutation", unit="batch"):
+        units, mask = source.batch(idx)
+        with torch.no_grad():
+            alpha = source.attention(units, mask)
+            pred = source.output(units, mask, alpha).argmax(1).cpu().numpy()
+        med, _ = median_permutation_tvd(source, units, mask, alpha, P, gen)
+        n = mask.sum(1).cpu().numpy()
+        amax = alpha.max(1).values.double().cpu().numpy()
+        for b, i in enumerate(idx.tolist()):
+            rows.append({"example": i, "predicted": label_of(ctx, pred[b]), "words": int(n[b]),
+                         "max_attention": float(amax[b]), "value": float(med[b]) if n[b] > 1 else np.nan})
+    frame = pd.DataFrame(rows, columns=["example", "predicted", "words", "max_attention", "value"])
+    single = int((frame["words"] <= 1).sum())
+    frame.insert(0, "metric", "median_tvd")
+    model = model_name(ctx)
+    defined = frame[frame["words"] > 1]
+    summary = class_summary(defined, "value", ctx, {
+        "mean_median_tvd": np.mean, "median_median_tvd": np.median,
+        "share_median_tvd_below_0.01": lambda v: np.mean(v < 0.01), "n": len})
+    labels = [label_of(ctx, c) for c in range(ctx.classifier.n_classes)]
+    mean = float(defined["value"].mean()) if len(defined) else float("nan")
+    share = float((defined["value"] < 0.01).mean()) if len(defined) else float("nan")
+    findings = [
+        finding("permutation", "mean median TVD under 100 shuffles of α", mean,
+                f"shuffling the attention over the words moves the output by {mean:.3f} (median over shuffles, "
+                f"mean over examples): " + ("the decision barely depends on which word gets which weight"
+                                            if mean < 0.05 else "the output does depend on where the weight goes")),
+        finding("permutation", "share of examples with median TVD < 0.01", share,
+                f"{share:.0%} of examples are essentially indifferent to a random reassignment of their "
+                f"attention weights"),
+    ]
+    figures = {"jain-wallace-fig10": lambda: max_attention_violins(
+        defined, "value", "median output difference (TVD) under permutation",
+        "Jain & Wallace Fig. 10: permuted attention", labels)}
+    return Outcome("permutation",
+                   tables={"permutation": tidy(frame, task="permutation", model=model, keys=["example"]),
+                           "permutation-summary": tidy(summary, task="permutation", model=model,
+                                                       keys=["class"])},
+                   findings=findings, figures=figures, counts={"permutation_single_word": single},
+                   seconds=time.perf_counter() - t0)
