@@ -81,9 +81,9 @@ class ClsSource(AttentionSource):
     """The last layer's [CLS] attention, with the layers below it held fixed (see the module docstring).
 
     ``batch(idx)`` gives ``(units, mask)`` with ``units`` a dict of the fixed tensors: ``hidden`` [B, T, D]
-    (layer L−1), ``attn`` [B, H, T] (each head's [CLS] row), ``unit_of`` [B, T] (the unit of every token, −1 for
-    special tokens and padding), ``real`` [B, T] (unmasked tokens), ``alpha0`` [B, U]; ``mask`` [B, U] marks
-    the real words.
+    (layer L−1), ``value`` [B, T, H, dh] (its value vectors in the last layer), ``attn`` [B, H, T] (each head's
+    [CLS] row), ``unit_of`` [B, T] (the unit of every token, −1 for special tokens and padding), ``real``
+    [B, T] (unmasked tokens), ``alpha0`` [B, U]; ``mask`` [B, U] marks the real words.
     """
 
     kind = "cls"
@@ -149,7 +149,10 @@ class ClsSource(AttentionSource):
         mask = onehot.sum(1) > 0
         alpha0 = torch.where(mask, mass, torch.zeros_like(mass))
         alpha0 = alpha0 / alpha0.sum(1, keepdim=True).clamp_min(torch.finfo(alpha0.dtype).tiny)
-        units = {"hidden": hidden, "attn": attn, "unit_of": unit_of, "real": real, "alpha0": alpha0}
+        with torch.no_grad():                   # the value vectors do not depend on α: computed once per batch
+            value = self.layer.attention.self.value(hidden).view(*hidden.shape[:2], self.n_heads, -1)
+        units = {"hidden": hidden, "value": value, "attn": attn, "unit_of": unit_of, "real": real,
+                 "alpha0": alpha0}
         return units, mask
 
     @staticmethod
@@ -180,11 +183,9 @@ class ClsSource(AttentionSource):
     def cls_vector(self, units, mask, alpha) -> torch.Tensor:
         """The last layer's [CLS] output [B, D] with ``alpha`` imposed on its attention row."""
         rows = self.imposed_rows(units, mask, alpha)                                   # [B, H, T]
-        h = units["hidden"]
-        B, T, _ = h.shape
-        value = self.layer.attention.self.value(h).view(B, T, self.n_heads, -1)        # [B, T, H, dh]
-        context = torch.einsum("bht,bthd->bhd", rows.to(value.dtype), value).reshape(B, -1)
-        attn_out = self.layer.attention.output(context, h[:, 0])                       # dense + residual + LN
+        value = units["value"]                                                         # [B, T, H, dh]
+        context = torch.einsum("bht,bthd->bhd", rows.to(value.dtype), value).reshape(len(value), -1)
+        attn_out = self.layer.attention.output(context, units["hidden"][:, 0])         # dense + residual + LN
         return self.layer.output(self.layer.intermediate(attn_out), attn_out)          # FFN + residual + LN
 
     def output(self, units, mask, alpha):
