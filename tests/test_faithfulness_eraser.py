@@ -166,3 +166,32 @@ def test_every_method_and_determinism(dog_model):
     # removing nothing changes nothing: p(ŷ|x) of the text example equals the classifier's own
     assert dog_model.predict(examples[1:])["probability"].item() == pytest.approx(p_pos(
         "the dog walked to the river".split()))
+
+
+def test_contextual_classifier_against_one_by_one_deletion(tiny_model_dirs):
+    """A frozen tiny encoder with an attention head: every deletion re-encodes the kept words in context, so
+    check the batched, cached sweep against deleting words one example at a time through ``predict``."""
+    torch.manual_seed(1)
+    clf = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head="attention").eval()
+    texts = ["The old teacher walked slowly to the village school.", "A young doctor helped the tired farmer."]
+    examples = [Example(words=None, text=t) for t in texts]
+    out = run(context(clf, examples, methods=["pooling", "occlusion"], batch_size=3))
+    table = out.tables["eraser"]
+    from probekit.attribution.attribute import attribute
+
+    frame = attribute(clf, data=examples, methods=["pooling"], quiet=True).frame
+    for e in range(2):
+        g = frame[frame["example"] == e]
+        words, order = g["word"].tolist(), rank(g["score"].to_numpy())
+        p = lambda kept: clf.predict([Example(words=[words[i] for i in sorted(kept)])])
+        y = g["prediction"].iloc[0]
+        p0 = p(range(len(words)))[f"p_{y}"].item()
+        assert p0 == pytest.approx(g["probability"].iloc[0], abs=1e-6)      # removing nothing changes nothing
+        c = bin_size(20, len(words))
+        got = rows(table, example=e, method="pooling", k=20).set_index("metric")["value"]
+        assert got["comprehensiveness"] == pytest.approx(p0 - p(order[c:])[f"p_{y}"].item(), abs=1e-5)
+        assert got["sufficiency"] == pytest.approx(p0 - p(order[:c])[f"p_{y}"].item(), abs=1e-5)
+        flip = next((s for s in range(1, len(words)) if p(order[s:])["label"].item() != y), None)
+        want = np.nan if flip is None else flip / len(words)
+        np.testing.assert_allclose(rows(table, example=e, method="pooling", metric="flip_fraction")["value"], want)
+    assert any(f["quantity"] == "AOPC comprehensiveness of the pooling attention" for f in out.findings)

@@ -109,18 +109,24 @@ def distributions(classifier, examples: list[Example], batch_size: int) -> np.nd
     """Class probabilities [N, C] of every example, batched by length (no words: ``[CLS] [SEP]``)."""
     from ..attribution.occlusion import _empty_input
     from ..attribution.words import model_inputs
+    from ..core.progress import progress
 
     out = np.zeros((len(examples), classifier.n_classes))
     empty = [j for j, e in enumerate(examples) if not (e.words or e.words_b)]
     full = sorted((j for j, e in enumerate(examples) if e.words or e.words_b),
                   key=lambda j: sum(len(w) + 1 for w in examples[j].words + (examples[j].words_b or [])))
+    bar = progress(total=len(full), desc="eraser inputs", unit="input") if len(full) > 4 * batch_size else None
     with torch.no_grad():
         for start in range(0, len(full), batch_size):
             rows = full[start:start + batch_size]
             batch = classifier.encode([examples[j] for j in rows], warn=False)
             out[rows] = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu().numpy()
+            if bar is not None:
+                bar.update(len(rows))
         if empty:
             out[empty] = torch.softmax(classifier(**_empty_input(classifier)).float(), -1).cpu().numpy()[0]
+    if bar is not None:
+        bar.close()
     return out
 
 

@@ -84,28 +84,40 @@ def findings(rows, counts, ks, plausibility: bool) -> list[dict]:
         beat = sum(1 for x in rows if x["method"] != RANDOM and x["aopc_comprehensiveness"] > r)
         n = sum(1 for x in rows if x["method"] != RANDOM)
         out.append(finding(EXPERIMENT, f"AOPC comprehensiveness, best method: {m}", v,
-                           f"Deleting {m}'s top words (k = {ks_text} %) lowers p(ŷ) most, by {v:.3f} on average "
-                           f"against {r:.3f} for a random ranking; {beat} of {n} methods beat random (higher "
-                           f"comprehensiveness = more faithful, DeYoung et al. 2020)."))
+                           f"Deleting the top words of {m} (k = {ks_text} %) lowers p(ŷ) most, by {v:.3f} on "
+                           f"average against {r:.3f} for a random ranking; {beat} of {n} methods beat random "
+                           f"(higher comprehensiveness = more faithful, DeYoung et al. 2020)."))
     m, v, r = _best(rows, "aopc_sufficiency")
     if m is not None:
         out.append(finding(EXPERIMENT, f"AOPC sufficiency, best method: {m}", v,
-                           f"Keeping only {m}'s top words loses the least of p(ŷ), {v:.3f} on average against "
-                           f"{r:.3f} for random words (lower sufficiency = more faithful)."))
+                           f"Keeping only the top words of {m} loses the least of p(ŷ), {v:.3f} on average "
+                           f"against {r:.3f} for random words (lower sufficiency = more faithful; below 0: the "
+                           f"words alone make the model surer than the whole input)."))
     m, v, r = _best(rows, "flip_fraction")
     if m is not None:
         out.append(finding(EXPERIMENT, f"decision-flip fraction, best method: {m}", v,
-                           f"Deleting words in {m}'s order flips the decision after {v:.1%} of the words, against "
-                           f"{r:.1%} in random order (smaller = the ranking finds the decisive words sooner; "
-                           f"never-flip examples excluded: {counts.get(f'never_flip_{m}', 0)} for {m})."))
+                           f"Deleting words in the order of {m} flips the decision after {v:.1%} of the words, "
+                           f"against {r:.1%} in random order (smaller = the ranking finds the decisive words "
+                           f"sooner; never-flip examples excluded: {counts.get(f'never_flip_{m}', 0)} for {m})."))
+    att = next((x for x in rows if x["method"] == "pooling"), None)
+    if att is not None and not np.isnan(att["aopc_comprehensiveness"]):
+        methods = sorted((x for x in rows if x["method"] != RANDOM and not np.isnan(x["aopc_comprehensiveness"])),
+                         key=lambda x: -x["aopc_comprehensiveness"])
+        place = [x["method"] for x in methods].index("pooling") + 1
+        rand = next((x["aopc_comprehensiveness"] for x in rows if x["method"] == RANDOM), float("nan"))
+        out.append(finding(EXPERIMENT, "AOPC comprehensiveness of the pooling attention", att["aopc_comprehensiveness"],
+                           f"The head's own attention α ranks {place} of {len(methods)} methods by "
+                           f"comprehensiveness ({att['aopc_comprehensiveness']:.3f}; random {rand:.3f}): "
+                           + ("its top words are among the most decisive ones." if place == 1 else
+                              "other explanations find more decisive words than attention does.")))
     if plausibility:
         for metric, name in (("token_f1", "token F1"), ("auprc", "AUPRC")):
             m, v, r = _best(rows, metric)
             if m is not None:
                 out.append(finding(EXPERIMENT, f"plausibility {name}, best method: {m}", v,
-                                   f"{m}'s scores agree best with the human rationales ({name} {v:.3f}, random "
-                                   f"{r:.3f}; {counts.get('empty_rationale', 0)} examples with an empty rationale "
-                                   f"excluded); plausible is not the same as faithful."))
+                                   f"The scores of {m} agree best with the human rationales ({name} {v:.3f}, "
+                                   f"random {r:.3f}; {counts.get('empty_rationale', 0)} examples with an empty "
+                                   f"rationale excluded); plausible is not the same as faithful."))
     return out
 
 
