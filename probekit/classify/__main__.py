@@ -16,13 +16,26 @@ from typing import Sequence
 from ..cli import (Parser, add_cache_options, add_common_options, add_model_options, add_output_options,
                   main_wrapper)
 from .heads import HEADS
-from .train import DEFAULT_EPOCHS, DEFAULT_LR, classify
+from .mc_train import MC_DEFAULTS
+from .train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, TASKS, classify
 
 DEFAULTS = {k: p.default for k, p in inspect.signature(classify).parameters.items() if p.default is not p.empty}
 
 
+def _mc_defaults() -> str:
+    d = MC_DEFAULTS
+    return f"--epochs {d['epochs']} --lr {d['lr']:g} --batch-size {d['batch_size']} --max-length {d['max_length']}"
+
+
 def build_parser() -> Parser:
     p = Parser(prog="python -m probekit.classify", description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", choices=TASKS, default=DEFAULTS["task"],
+                   help="classification (labelled texts) or multiple-choice (reading comprehension: MCTest .tsv "
+                        "with its .ans, JSON Lines with passage/question/options/answer, or mc160:SPLIT, "
+                        f"mc500:SPLIT; defaults: {_mc_defaults()}; checkpoints in OUT.checkpoint/, so the same "
+                        "command again resumes a killed run after its last finished epoch)")
+    p.add_argument("--checkpoint", default=None, metavar="DIR",
+                   help="multiple-choice: checkpoint folder (default: OUT.checkpoint beside --out)")
     data = p.add_argument_group("data")
     data.add_argument("--train", default=None, nargs="+", metavar="FILE",
                       help="training data: .jsonl, .tsv/.txt, .csv, or a named set NAME:SPLIT (rt, amazon, imdb, "
@@ -60,6 +73,13 @@ def build_parser() -> Parser:
                    help="skip the TF-IDF + logistic-regression and majority-class rows")
     p.add_argument("--out", default=None, help="run folder (default runs/classify-<model>-<time>)")
     add_model_options(p, batch_size=DEFAULTS["batch_size"])
+    for action in p._actions:   # batch size and max length default per task
+        if action.dest == "batch_size":
+            action.help = (f"examples per batch (default {DEFAULT_BATCH_SIZE}; multiple-choice: questions per "
+                           f"optimiser step, default {MC_DEFAULTS['batch_size']})")
+        elif action.dest == "max_length":
+            action.help = (f"truncate inputs to this many tokens (default: the model's maximum; multiple-choice: "
+                           f"{MC_DEFAULTS['max_length']}, cutting only the passage)")
     add_cache_options(p)
     add_output_options(p)
     add_common_options(p)
@@ -71,14 +91,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if options["train"] is not None and len(options["train"]) == 1:
         options["train"] = options["train"][0]
     out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
-    result = classify(**options)
+    if options["checkpoint"] is None:
+        options.pop("checkpoint")
+    result = classify(**options, out=out, overwrite=overwrite)
     path = result.write(out, overwrite=overwrite, figures=figures)
     if not options["quiet"]:
         from ..report.classify import summary_table
         from ..report.rundir import markdown_table
 
         print(markdown_table(summary_table(result.frame)))
-    print(f"results: {', '.join(str(path / f) for f in result.files())}")
+    tail = f"; {result.truncation_line()}" if hasattr(result, "truncation_line") else ""
+    print(f"results: {', '.join(str(path / f) for f in result.files())}{tail}")
     return 0
 
 

@@ -110,7 +110,8 @@ def _config_path(folder: Path) -> Path:
 
 
 def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classifier:
-    """The classifier saved in ``folder`` (a classifier run folder), in eval mode on ``device``."""
+    """The classifier saved in ``folder`` (a classifier run folder), in eval mode on ``device``; a ``classify
+    --task multiple-choice`` folder gives its :class:`~probekit.classify.multiple_choice.MultipleChoiceModel`."""
     from safetensors.torch import load_file
 
     from ..core.encoder import load_encoder
@@ -123,6 +124,10 @@ def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classi
     cfg_path = _config_path(folder)
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if isinstance(cfg, dict) and cfg.get("task") == "multiple-choice":
+            from .mc_saved import load_multiple_choice
+
+            return load_multiple_choice(cfg_path, cfg, device=device)
         labels, head, mode = cfg["labels"], cfg["head"], cfg["encoder_mode"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UserError(f"{cfg_path}: not a valid classifier config ({exc.__class__.__name__}: {exc})") from None

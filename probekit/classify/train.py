@@ -32,18 +32,20 @@ from ..report.classify import ClassifyResult
 #: mode-dependent defaults (``None`` in the signature picks these)
 DEFAULT_EPOCHS = {"frozen": 20, "none": 20, "finetune": 3}
 DEFAULT_LR = {"frozen": 1e-3, "none": 1e-3, "finetune": 5e-5}
+DEFAULT_BATCH_SIZE = 32   # --task multiple-choice: probekit.classify.mc_train.MC_DEFAULTS
+TASKS = ("classification", "multiple-choice")
 #: the frozen cls head starts from the checkpoint's pooler (dense + tanh) and needs larger steps to leave it:
 #: on RT, 1e-3 gave 0.698 test accuracy, below logistic regression on the same [CLS] vectors (0.716); 3e-3 0.715
 FROZEN_CLS_LR = 3e-3
 
 
-def classify(train=None, dev=None, test=None, *, head: str = "attention", encoder: str = "frozen",
-             finetune: bool = False, level: str = "word", layer: int | None = None, model: str | None = None,
-             epochs: int | None = None, lr: float | None = None, batch_size: int = 32,
-             weight_decay: float = 0.01, dropout: float = 0.1, warmup: float = 0.1, attention_dim: int = 128,
-             n_heads: int = 4, max_length: int | None = None, device: str = "cpu", seed: int = 0,
-             cache_dir=None, no_cache: bool = False, dtype: str = "float16", quiet: bool = False, load=None,
-             data_root=None, baselines: bool = True, **ignored) -> ClassifyResult:
+def classify(train=None, dev=None, test=None, *, task: str = "classification", head: str = "attention",
+             encoder: str = "frozen", finetune: bool = False, level: str = "word", layer: int | None = None,
+             model: str | None = None, epochs: int | None = None, lr: float | None = None,
+             batch_size: int | None = None, weight_decay: float = 0.01, dropout: float = 0.1, warmup: float = 0.1,
+             attention_dim: int = 128, n_heads: int = 4, max_length: int | None = None, device: str = "cpu",
+             seed: int = 0, cache_dir=None, no_cache: bool = False, dtype: str = "float16", quiet: bool = False,
+             load=None, data_root=None, baselines: bool = True, **ignored) -> ClassifyResult:
     """Train (or, with ``load=DIR``, only evaluate) a classifier; returns a :class:`ClassifyResult`.
 
     ``train``/``dev``/``test`` are files (JSON Lines, TSV/CSV), shared-set names (``"rt:train"``; see
@@ -54,6 +56,11 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
     """
     from ..core.progress import set_quiet
 
+    if checks.choice("task", task, TASKS) == "multiple-choice":   # mc_run refuses classification-only options
+        from .mc_run import classify_multiple_choice
+
+        skip = ("ignored", "task", "set_quiet")
+        return classify_multiple_choice(**{k: v for k, v in locals().items() if k not in skip}, **ignored)
     arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) and not _specs(v) else v)
                  for k, v in locals().items() if k not in ("ignored", "set_quiet")}
     arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
@@ -74,8 +81,8 @@ def classify(train=None, dev=None, test=None, *, head: str = "attention", encode
     if lr is None:
         lr = FROZEN_CLS_LR if (mode == "frozen" and head == "cls") else DEFAULT_LR[mode]
     lr = checks.number("lr", lr, above=0)
-    arguments.update(epochs=epochs, lr=lr)      # the record says what was used, not None
-    checks.positive("batch_size", batch_size)
+    batch_size = checks.positive("batch_size", DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+    arguments.update(epochs=epochs, lr=lr, batch_size=batch_size)   # the record says what was used, not None
     checks.positive("attention_dim", attention_dim)
     checks.positive("n_heads", n_heads)
     checks.number("weight_decay", weight_decay, minimum=0)
