@@ -274,14 +274,18 @@ def test_cls_source_reproduces_the_classifier(tiny_model_dirs, arch):
     model = clf.encoder.model
     before = model.config._attn_implementation
     model.set_attn_implementation("eager")
-    T = units["hidden"].shape[1]
+    T = units["value"].shape[1]
+    enc = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    with torch.no_grad():
+        hidden = model(**enc, output_hidden_states=True).hidden_states[-2]
+    assert hidden.shape[1] == T
     add = torch.zeros(len(TEXTS), rows.shape[1], T, T)
     add[~units["real"][:, None, None, :].expand_as(add)] = torch.finfo(torch.float32).min
     ratio = rows / units["attn"].clamp_min(1e-30)
     add[:, :, 0, :] = torch.where(units["real"][:, None, :], torch.log(ratio.clamp_min(1e-30)),
                                   torch.finfo(torch.float32).min)
     with torch.no_grad():
-        out = model.encoder.layer[-1](units["hidden"], attention_mask=add)
+        out = model.encoder.layer[-1](hidden, attention_mask=add)
         out = out[0] if isinstance(out, tuple) else out
     model.set_attn_implementation(before)
     mine = src.cls_vector(units, mask, erased).detach()

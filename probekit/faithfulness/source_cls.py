@@ -80,10 +80,11 @@ def _pad(rows: list[torch.Tensor], width: int, value=0.0) -> torch.Tensor:
 class ClsSource(AttentionSource):
     """The last layer's [CLS] attention, with the layers below it held fixed (see the module docstring).
 
-    ``batch(idx)`` gives ``(units, mask)`` with ``units`` a dict of the fixed tensors: ``hidden`` [B, T, D]
-    (layer L−1), ``value`` [B, T, H, dh] (its value vectors in the last layer), ``attn`` [B, H, T] (each head's
-    [CLS] row), ``unit_of`` [B, T] (the unit of every token, −1 for special tokens and padding), ``real``
-    [B, T] (unmasked tokens), ``alpha0`` [B, U]; ``mask`` [B, U] marks the real words.
+    ``batch(idx)`` gives ``(units, mask)`` with ``units`` a dict of the fixed tensors: ``first`` [B, D]
+    (layer L−1 at [CLS], the residual), ``value`` [B, T, H, dh] (layer L−1's value vectors in the last layer),
+    ``attn`` [B, H, T] (each head's [CLS] row), ``unit_of`` [B, T] (the unit of every token, −1 for special
+    tokens and padding), ``real`` [B, T] (unmasked tokens), ``alpha0`` [B, U]; ``mask`` [B, U] marks the real
+    words.
     """
 
     kind = "cls"
@@ -151,7 +152,7 @@ class ClsSource(AttentionSource):
         alpha0 = alpha0 / alpha0.sum(1, keepdim=True).clamp_min(torch.finfo(alpha0.dtype).tiny)
         with torch.no_grad():                   # the value vectors do not depend on α: computed once per batch
             value = self.layer.attention.self.value(hidden).view(*hidden.shape[:2], self.n_heads, -1)
-        units = {"hidden": hidden, "value": value, "attn": attn, "unit_of": unit_of, "real": real,
+        units = {"first": hidden[:, 0], "value": value, "attn": attn, "unit_of": unit_of, "real": real,
                  "alpha0": alpha0}
         return units, mask
 
@@ -185,7 +186,7 @@ class ClsSource(AttentionSource):
         rows = self.imposed_rows(units, mask, alpha)                                   # [B, H, T]
         value = units["value"]                                                         # [B, T, H, dh]
         context = torch.einsum("bht,bthd->bhd", rows.to(value.dtype), value).reshape(len(value), -1)
-        attn_out = self.layer.attention.output(context, units["hidden"][:, 0])         # dense + residual + LN
+        attn_out = self.layer.attention.output(context, units["first"])                # dense + residual + LN
         return self.layer.output(self.layer.intermediate(attn_out), attn_out)          # FFN + residual + LN
 
     def output(self, units, mask, alpha):
