@@ -32,9 +32,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def make(tiny_model_dirs, level="word", mode="frozen", seed=0):
+def make(tiny_model_dirs, level="word", mode="frozen", seed=0, head="attention"):
     torch.manual_seed(seed)
-    return Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head="attention", level=level,
+    return Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head=head, level=level,
                       encoder_mode=mode).eval()
 
 
@@ -309,3 +309,38 @@ def test_tau_run_counts_nan_and_matches_kendall(tiny_model_dirs, tmp_path):
     assert all(f["paper"] for f in out.findings)
     again = jw_correlation.run(context(clf, tmp_path))
     pd.testing.assert_frame_equal(t, again.tables["tau"])
+
+
+# --- the [CLS] attention source (units are a dict of fixed tensors) ---------------------------------------------
+
+def test_cls_source_runs_every_experiment(tiny_model_dirs):
+    from probekit.faithfulness.source_cls import ClsSource
+
+    clf = make(tiny_model_dirs, head="cls")
+    ex = examples()
+    src = ClsSource(clf, ex)
+    ctx = Context(classifier=clf, examples=ex, source=src, seed=0, batch_size=2, quiet=True,
+                  options={"permutations": 8, "adversary_steps": 20})
+    perm = jw_permutation.run(ctx).tables["permutation"]
+    multi = perm["words"] > 1
+    assert perm.loc[multi, "value"].notna().all() and (perm.loc[multi, "value"] >= 0).all()
+    # the shuffled outputs are the source's outputs of the shuffled weights
+    units, mask = src.batch(torch.tensor([0, 2]))
+    alpha = src.attention(units, mask)
+    med, perms = jw_permutation.median_permutation_tvd(src, units, mask, alpha, 4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        one = lambda b, a: src.output(jw_permutation.take(units, torch.tensor([b])), mask[b:b + 1], a)
+        want = [np.median([float(tvd(one(b, perms[b, k:k + 1]), one(b, alpha[b:b + 1]))[0]) for k in range(4)])
+                for b in range(2)]
+    np.testing.assert_allclose(med, want, atol=1e-6)
+    grads_before = [p.grad for p in clf.parameters()]
+    adv = jw_adversary.run(ctx).tables["adversary"]
+    assert (adv["chosen_tvd"] <= 0.05).all() and adv.loc[adv["words"] > 1, "value"].notna().all()
+    assert all(p.grad is None for p in clf.parameters()) and all(g is None for g in grads_before)
+    tau = jw_correlation.run(ctx).tables["tau"]
+    # the cls kind: α is the source's, the gradient the plain model's (nothing to detach)
+    batch = clf.encode(ex[:1], warn=False)
+    grads, _ = jw_correlation.gradient_importance(clf, batch, "cls")
+    want = kendall(src.all_attention()[0], grads[0])[0]
+    got = tau.query("example == 0 and pair == 'attention-gradient' and metric == 'tau'")["value"].iloc[0]
+    assert got == pytest.approx(want)

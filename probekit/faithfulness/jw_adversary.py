@@ -24,7 +24,7 @@ import torch
 from ..core.progress import progress
 from ..report.result import tidy
 from .base import Context, Outcome, finding
-from .jw_permutation import class_summary, label_of, max_attention_violins, model_name
+from .jw_permutation import class_summary, label_of, max_attention_violins, model_name, take
 from .metrics import LN2, jsd, tvd
 
 
@@ -37,11 +37,11 @@ def adversarial_attention(source, units, mask, alpha, *, candidates: int = 5, st
     with torch.no_grad():
         p0 = source.output(units, mask, alpha).detach()
     alpha = alpha.detach()
-    n = mask.sum(1).clamp(min=1).to(units.dtype)
-    noise = torch.randn(B, K, U, generator=generator).to(units.device, units.dtype)
+    n = mask.sum(1).clamp(min=1).to(alpha.dtype)
+    noise = torch.randn(B, K, U, generator=generator).to(mask.device, alpha.dtype)
     theta = (torch.log(1.0 / n)[:, None, None] + 3.0 * noise).requires_grad_(True)
     maskK = mask[:, None, :].expand(B, K, U)
-    unitsK = units.detach()[:, None].expand(B, K, *units.shape[1:]).reshape(B * K, *units.shape[1:])
+    unitsK = take(units, torch.arange(B, device=mask.device).repeat_interleave(K))    # [B·K, …], fixed
     maskF = maskK.reshape(B * K, U)
     low = torch.finfo(theta.dtype).min
 
@@ -58,8 +58,7 @@ def adversarial_attention(source, units, mask, alpha, *, candidates: int = 5, st
             j = jsd(a, alpha[:, None, :])
             cross = jsd(a[:, None, :, :], a[:, :, None, :])          # [B, K, K]
             loss = (-j + hinge * torch.relu(d - epsilon)).sum() - cross.sum(0).mean()
-            opt.zero_grad()
-            loss.backward()
+            (theta.grad,) = torch.autograd.grad(loss, [theta])     # the model's own .grad stay untouched
             opt.step()
     with torch.no_grad():
         a, p = forward()
@@ -89,7 +88,7 @@ def _histograms(frame: pd.DataFrame, labels):
         ax.hist(v, bins=40, range=(0, 0.7), weights=np.full(len(v), 1 / max(len(v), 1)), color="C0")
         ax.axvline(LN2, color="0.3", ls="--", lw=1, label="ln 2 (disjoint support)")
         ax.set_xlim(0, 0.7)
-        ax.set_xlabel("max JSD (nats) within the TVD bound")
+        ax.set_xlabel("ε-max JSD (nats)")
         ax.set_title(f"predicted {lab} (n={len(v)})", fontsize=9)
     axes[0].set_ylabel("share of examples")
     axes[0].legend(fontsize=7, loc="upper left")
@@ -150,7 +149,7 @@ def run(ctx: Context) -> Outcome:
     figures = {
         "jain-wallace-fig11": lambda: _histograms(defined, labels),
         "jain-wallace-fig12": lambda: max_attention_violins(
-            defined, "value", "max JSD (nats) within the TVD bound",
+            defined, "value", "ε-max JSD (nats)",
             "Jain & Wallace Fig. 12: ε-max JSD against max attention", labels, xlim=(-0.05, 0.7)),
     }
     counts = {"adversary_single_word": int((frame["words"] <= 1).sum()), "adversary_fallback_original": fallback,

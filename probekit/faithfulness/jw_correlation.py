@@ -209,16 +209,17 @@ def run(ctx: Context) -> Outcome:
             for pair in PAIRS}
     noncontextual = getattr(clf, "encoder_mode", "") == "none"
     findings = []
-    what = {"attention-gradient": "attention ranks the words as the gradient does",
-            "attention-loo": "attention ranks the words as deleting them does",
-            "gradient-loo": "the two importance measures agree with each other (the yardstick)"}
+    what = {"attention-gradient": "attention and gradient importance",
+            "attention-loo": "attention and leave-one-out",
+            "gradient-loo": "gradient importance and leave-one-out (the yardstick)"}
     for pair in PAIRS:
         m = mean[pair]
-        strength = ("strongly" if m >= 0.5 else "moderately" if m >= 0.3 else "weakly" if m >= 0.1
-                    else "hardly")
+        strength = ("undefined" if not np.isfinite(m) else "strong" if m >= 0.5 else "moderate" if m >= 0.3
+                    else "weak" if m >= 0.1 else "hardly any")
         paper = PAPER_AVERAGE.get(pair, PAPER[pair]) if noncontextual else PAPER[pair]
         findings.append(finding("tau", f"mean τ({pair.replace('-', ', ').replace('loo', 'LOO')})", m,
-                                f"τ = {m:.2f}: {what[pair]} {strength}", paper=paper))
+                                f"τ = {m:.2f}: {strength} agreement between {what[pair]} on which words matter",
+                                paper=paper))
     for other in ("attention-gradient", "attention-loo"):
         gap = mean["gradient-loo"] - mean[other]
         name = "gradients" if other == "attention-gradient" else "leave-one-out"

@@ -52,17 +52,30 @@ def permuted_attention(alpha: torch.Tensor, mask: torch.Tensor, n_perm: int,
     return torch.zeros_like(src).scatter(2, real[:, None, :].expand(B, n_perm, U), src)
 
 
-def outputs_for(source, units: torch.Tensor, mask: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+def take(units, rows: torch.Tensor):
+    """The rows ``rows`` of a batch's units: a tensor [B, …] or (``ClsSource``) a dict of them."""
+    if isinstance(units, dict):
+        return {k: take(v, rows) for k, v in units.items()}
+    return units[rows]
+
+
+def row_elements(units) -> int:
+    """Elements one example's units hold (for sizing chunks)."""
+    if isinstance(units, dict):
+        return sum(row_elements(v) for v in units.values())
+    return max(int(units[0].numel()), 1) if len(units) else 1
+
+
+def outputs_for(source, units, mask: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
     """Class probabilities [B, R, C] of ``R`` weight vectors per example (``alphas`` [B, R, U]), fixed units."""
     B, R, U = alphas.shape
-    D = units.shape[-1]
     flat = alphas.reshape(B * R, U)
-    step = max(1, CHUNK_ELEMENTS // max(U * D, 1))
+    step = max(1, CHUNK_ELEMENTS // row_elements(units))
     out = []
     for start in range(0, B * R, step):
-        rows = torch.arange(start, min(start + step, B * R), device=units.device)
+        rows = torch.arange(start, min(start + step, B * R), device=mask.device)
         ex = rows // R
-        out.append(source.output(units[ex], mask[ex], flat[rows]))
+        out.append(source.output(take(units, ex), mask[ex], flat[rows]))
     return torch.cat(out).reshape(B, R, -1)
 
 
@@ -115,9 +128,7 @@ def max_attention_violins(frame: pd.DataFrame, value: str, xlabel: str, title: s
         for i, d in enumerate(data):
             if len(d) == 1:
                 ax.plot(d, [i], "o", color="C0", ms=3)
-            ax.annotate(f"n={len(d)}", (1.0, i), xycoords=("axes fraction", "data"), ha="right", va="center",
-                        fontsize=7, color="0.4")
-        ax.set_yticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), [f"{nm}\nn={len(d)}" for nm, d in zip(names, data)], fontsize=8)
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.set_xlabel(xlabel)
         ax.set_title(f"predicted {lab}", fontsize=9)
@@ -165,7 +176,7 @@ def run(ctx: Context) -> Outcome:
                 f"attention weights"),
     ]
     figures = {"jain-wallace-fig10": lambda: max_attention_violins(
-        defined, "value", "median output difference (TVD) under permutation",
+        defined, "value", "median TVD of the output under permutation",
         "Jain & Wallace Fig. 10: permuted attention", labels)}
     return Outcome("permutation",
                    tables={"permutation": tidy(frame, task="permutation", model=model, keys=["example"]),
