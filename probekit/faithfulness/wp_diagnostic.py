@@ -149,8 +149,6 @@ def run(ctx) -> Outcome:
     rows += [{"weights": "classifier", "split": "eval", "metric": m, "value": v, "aggregate": "examples"}
              for m, v in base_model.items()]
     table = tidy(pd.DataFrame(rows), task="diagnostic", model=model_name(ctx), keys=["weights", "split", "example"])
-    if adversary is not None:
-        counts["adversary_lambda_x1000"] = int(round(1000 * adversary["lambda"]))
     return Outcome("diagnostic", tables={"diagnostic": table}, findings=_findings(results, base_model, adversary),
                    counts=counts)
 
