@@ -1,10 +1,10 @@
 """The two models of a comparison, the corpus they read, and the one joint pass over it.
 
-``load_pair`` loads the base and the fine-tuned encoder (a ``python -m probekit.classify --finetune`` folder or a
-Hugging Face model folder) with attention maps, and refuses a pair whose tokenizers differ: word vectors and
-attention rows are compared unit by unit, so both models must cut every input into the same pieces.
-``joint_pass`` runs each model once over the corpus, in lockstep (``extract_activations`` yields in input
-order), and feeds every example's two activations to the paired accumulators and to each model's own analyses.
+``load_finetuned`` / ``load_base`` load the fine-tuned encoder (a ``python -m probekit.classify --finetune``
+folder or a Hugging Face model folder) and its base with attention maps; ``check_same_vocabulary`` refuses a
+pair whose tokenizers differ: word vectors and attention rows are compared unit by unit, so both models must
+cut every input into the same pieces. ``joint_pass`` runs each model once over the corpus, a window of inputs
+at a time, and feeds every example's two activations to the paired accumulators and to each model's analyses.
 """
 from __future__ import annotations
 
@@ -122,27 +122,39 @@ def read_corpus(corpus, *, limit: int | None = None, seed: int = 0) -> tuple[lis
 
 def joint_pass(base: Encoder, finetuned: Encoder, examples: Sequence[Example], *, paired=(), base_analyses=(),
                finetuned_analyses=(), batch_size: int = 32, max_length: int | None = None,
-               attention_from: str = "mean") -> int:
-    """Run both models once over ``examples`` (word level, hidden states and attention), in lockstep.
+               attention_from: str = "mean", window: int | None = None) -> int:
+    """Run both models once over ``examples`` (word level, hidden states and attention), side by side.
 
+    The corpus is tokenised once per model (one warning for the whole corpus); ``window`` inputs (default 4
+    batches) are extracted from each model at a time and handed over in input order, so memory holds two windows.
     ``paired`` objects get ``update(base_activations, finetuned_activations)``; each model's analyses get its own
     activations via ``Analysis.update``. Returns how many inputs were truncated.
     """
-    from ..core.analysis import extract_activations
+    from ..core.extraction import encode_examples, extract
 
     limit = min(max_length or base.max_length, base.max_length, finetuned.max_length)
-    options = dict(hidden=True, attention=True, level="word", attention_from=attention_from,
-                   batch_size=batch_size, max_length=limit, window=4 * batch_size)
-    streams = zip(extract_activations(base, examples, **options), extract_activations(finetuned, examples, **options))
-    truncated = 0
-    for a, b in streams:
-        if a.units != b.units or a.index != b.index:
-            raise RuntimeError(f"input {a.index + 1}: the two models' units differ; they must share a tokenizer")
-        for p in paired:
-            p.update(a, b)
-        for an in base_analyses:
-            an.update(a, examples[a.index])
-        for an in finetuned_analyses:
-            an.update(b, examples[b.index])
-        truncated += bool(a.truncated)
-    return truncated
+    examples = list(examples)
+    enc_b = encode_examples(base, examples, max_length=limit)
+    enc_f = encode_examples(finetuned, examples, max_length=limit, warn=False)
+    for eb, ef in zip(enc_b, enc_f):
+        if eb.input_ids != ef.input_ids or eb.alignment.units != ef.alignment.units:
+            where = examples[eb.index].meta.get("source", f"input {eb.index + 1}")
+            raise UserError(f"{where}: the two tokenizers cut this input differently; compare needs the base the "
+                            f"fine-tuned model was trained from")
+    window = window or 4 * batch_size
+    options = dict(hidden=True, attention=True, level="word", attention_from=attention_from, batch_size=batch_size,
+                   max_length=limit)
+    for start in range(0, len(examples), window):
+        part = slice(start, start + window)
+        acts_b = {a.index: a for a in extract(base, examples, encoded=enc_b[part], desc="base", **options)}
+        acts_f = {a.index: a for a in extract(finetuned, examples, encoded=enc_f[part], desc="fine-tuned",
+                                              **options)}
+        for i in range(start, min(start + window, len(examples))):
+            a, b = acts_b.pop(i), acts_f.pop(i)
+            for p in paired:
+                p.update(a, b)
+            for an in base_analyses:
+                an.update(a, examples[i])
+            for an in finetuned_analyses:
+                an.update(b, examples[i])
+    return sum(e.truncated for e in enc_b)

@@ -66,29 +66,36 @@ def plot_js(js: pd.DataFrame, record: dict):
 
 
 def plot_stats(stats: pd.DataFrame, record: dict):
-    """Rows: statistics; columns: base, fine-tuned (shared colour scale) and the change (diverging, centred)."""
+    """Rows: statistics; columns: base and fine-tuned (one colour scale and bar per row) and the change
+    (diverging, centred on 0, its own bar)."""
     panels = [(s, t) for s, t in SIDE_BY_SIDE if s in set(stats["metric"])]
-    fig = _figure(figsize=(11, 2.3 * len(panels) + 0.6))
-    axes = np.atleast_2d(fig.subplots(len(panels), 3))
+    fig = _figure(figsize=(11, 2.1 * len(panels) + 0.7))
+    axes = np.atleast_2d(fig.subplots(len(panels), 3, sharex=True, sharey=True))
+    fig.subplots_adjust(left=0.06, right=0.93, top=1 - 0.75 / fig.get_figheight(), bottom=0.05, hspace=0.35,
+                        wspace=0.35)
     base, ft = _names(record)
     for row, (stat, title) in zip(axes, panels):
         sub = stats[stats["metric"] == stat]
         b, f, d = grid(sub, "base"), grid(sub, "finetuned"), grid(sub, "change")
         lo, hi = float(np.nanmin([b.min(), f.min()])), float(np.nanmax([b.max(), f.max()]))
         span = float(np.nanmax(np.abs(d))) or 1e-9
-        for ax, arr, label, kw in ((row[0], b, f"{title}: base", dict(cmap="viridis", vmin=lo, vmax=hi)),
-                                   (row[1], f, f"{title}: fine-tuned", dict(cmap="viridis", vmin=lo, vmax=hi)),
-                                   (row[2], d, f"{title}: fine-tuned − base",
-                                    dict(cmap="RdBu_r", vmin=-span, vmax=span))):
-            im = ax.imshow(arr, aspect="auto", **kw)
-            ax.set_title(label, fontsize=8)
-            ax.set_xticks(range(arr.shape[1]), [str(h + 1) for h in range(arr.shape[1])], fontsize=6)
-            ax.set_yticks(range(arr.shape[0]), [str(l + 1) for l in range(arr.shape[0])], fontsize=6)
-            ax.set_xlabel("head", fontsize=7)
+        extent = (0.5, b.shape[1] + 0.5, b.shape[0] + 0.5, 0.5)
+        im = None
+        for ax, arr, label in ((row[0], b, "base"), (row[1], f, "fine-tuned")):
+            im = ax.imshow(arr, aspect="auto", cmap="viridis", vmin=lo, vmax=hi, extent=extent,
+                           interpolation="nearest")
+            ax.set_title(f"{title}: {label}", fontsize=8)
+        fig.colorbar(im, ax=list(row[:2]), fraction=0.03, pad=0.02).ax.tick_params(labelsize=6)
+        im = row[2].imshow(d, aspect="auto", cmap="RdBu_r", vmin=-span, vmax=span, extent=extent,
+                           interpolation="nearest")
+        row[2].set_title(f"{title}: fine-tuned − base", fontsize=8)
+        fig.colorbar(im, ax=row[2], fraction=0.06, pad=0.04).ax.tick_params(labelsize=6)
+        for ax in row:
+            ax.tick_params(labelsize=6)
             ax.set_ylabel("layer", fontsize=7)
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    for ax in axes[-1]:
+        ax.set_xlabel("head", fontsize=7)
     fig.suptitle(f"Clark et al.'s attention statistics (word level): {base} vs {ft}", fontsize=9)
-    fig.tight_layout()
     return fig
 
 
