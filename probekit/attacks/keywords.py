@@ -169,7 +169,8 @@ def curve_figure(frame: pd.DataFrame, dataset: str, chance: float):
                                     mean["value"] + std["value"].to_numpy(), color=colours[op], alpha=0.15)
                     g = mean
                 g = g.sort_values("k")
-                ax.plot(g["k"], g["value"], style, marker="o", color=colours[op],
+                ax.plot(g["k"], g["value"], style, marker="o" if sel == "top" else "s", color=colours[op],
+                        markerfacecolor=colours[op] if sel == "top" else "white",
                         label=f"{op} {'top-k words' if sel == 'top' else 'k random words'}")
         if metric == "accuracy":
             ax.axhline(intact, color="black", linewidth=1, label=f"intact ({intact:.3f})")

@@ -11,6 +11,8 @@
   :func:`probekit.attribution.occlusion.without_word` applied word by word, so the text is re-tokenised exactly as
   occlusion re-tokenises it. **Rounding**: k % of n words is ``ceil(k · n / 100)``, at least one word and at most
   n; ties in the score keep the earlier word. Deleting every word leaves ``[CLS] [SEP]``, as in occlusion.
+  Words that ``pk.attribute`` left out because the classifier's length limit cut them are not in the attacked
+  input either (the model never saw them).
 """
 from __future__ import annotations
 
