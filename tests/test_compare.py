@@ -162,6 +162,7 @@ def test_compare_same_model_cka_one_js_zero(tiny_pair, tmp_path):
     b = probe[probe["model"] == "base"]["value"].to_numpy()
     f = probe[probe["model"] == "finetuned"]["value"].to_numpy()
     assert np.array_equal(b, f)       # same model, same seed, same cache entry: identical probes
+    assert res.frame["n"].dtype == "Int64" and res.frame[res.frame["task"] == "cka"]["n"].isna().all()
 
 
 def test_compare_perturbed_lower_cka_written(tiny_pair, tmp_path):
@@ -260,3 +261,8 @@ def test_compare_classifier_folder(tiny_model_dirs, tmp_path):
     cka = res.cka.set_index("layer")["value"]
     assert cka[0] == pytest.approx(1.0, abs=1e-9) and cka[1] == pytest.approx(1.0, abs=1e-9) and cka[2] < 1.0
     assert res.probing is None and "nth_token" not in set(res.frame["task"])
+    assert res.record["same_weights"] is False
+    frozen = Classifier(load_encoder(base), ["a", "b"], head="mean", encoder_mode="frozen")
+    save_classifier(frozen, tmp_path / "frozen")
+    with pytest.raises(UserError, match="train one with --finetune"):
+        pk.compare(str(tmp_path / "frozen"), tasks=[], quiet=True)

@@ -124,7 +124,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, task
     check_same_vocabulary(bs, ft)
     for enc in (bs, ft):
         enc._fingerprint = None     # recomputed from the weights as they are now (an Encoder may have trained)
-    same = bs.fingerprint() == ft.fingerprint()
+    same = _same_weights(bs, ft)
     L, H = bs.num_layers, bs.num_heads
     if (ft.num_layers, ft.num_heads, ft.hidden_size) != (L, H, bs.hidden_size):
         raise UserError(f"--base {bs.name} ({L} layers × {H} heads) and --finetuned {ft.name} "
@@ -166,7 +166,12 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, task
         *[tidy(f.drop(columns=["task", "model"]), task="attention", model=role) for role, f in stat_frames.items()],
         *([probing] if probing is not None else []),
     ], ignore_index=True)
-    frame = tidy(frame, task="", model="", keys=[k for t in task_objects for k in t.key_names])
+    keys = list(dict.fromkeys(k for t in task_objects for k in t.key_names))
+    for k in keys:      # task keys such as n stay whole numbers beside the rows that have none
+        if k in frame.columns and pd.api.types.is_numeric_dtype(frame[k]) and \
+                (frame[k].dropna() % 1 == 0).all():
+            frame[k] = pd.array(frame[k], dtype="Int64")
+    frame = tidy(frame, task="", model="", keys=keys)
 
     arguments = {"finetuned": str(getattr(finetuned, "name", finetuned)), "base": str(getattr(base, "name", base))
                  if base is not None else None, "corpus": corpus if corpus is None or isinstance(corpus, (str, os.PathLike))
@@ -189,6 +194,13 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, task
         timing={"joint_pass_s": round(joint_s, 1), "probing_s": round(probe_s, 1)})
     return CompareResult(frame, record, cka=cka, js=js, stats=wide,
                          probing=None if probing is None else probing.reset_index(drop=True))
+
+
+def _same_weights(a, b) -> bool:
+    """Whether two encoders hold identical weights (names and configs aside)."""
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape and bool((sa[k] == sb[k]).all())
+                                          for k in sa)
 
 
 def _probe(task, encoder, probes, epochs, options, batch_size, max_length, cache_dir, no_cache, dtype, seed, quiet):
