@@ -178,7 +178,7 @@ def run_single(ctx) -> Outcome:
 def _fig4(ok: pd.DataFrame):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4), layout="constrained")
     ax = fig.add_subplot()
     d = ok["delta_js"].to_numpy()
     ax.scatter(ok["weight_difference"], d, s=8, alpha=0.5, c=np.where(d < 0, "tab:red", "tab:blue"),
@@ -197,7 +197,7 @@ def _fig4(ok: pd.DataFrame):
 def _fig5(table: pd.DataFrame, N: int):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.5, 3.8))
+    fig = Figure(figsize=(4.8, 3.8), layout="constrained")
     ax = fig.add_subplot()
     share = table.to_numpy(dtype=float) / max(N, 1) * 100
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
@@ -382,7 +382,7 @@ def pairwise(ok: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 def _fig8(ok: pd.DataFrame, groups: list[str], column: str):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
     data = [ok[(ok["group"] == g) & (ok["flipped"] == 1)][column].dropna().to_numpy() for g in groups]
     labels = {"attention": "Attention", "gradient": "Gradient", "gradient-x-attention": "Attn * Grad",
