@@ -73,6 +73,10 @@ def _batches(ctx, desc: str):
 def _tidy(df, ctx, experiment, keys):
     from ..report.result import tidy
 
+    df = df.copy()
+    for col in ("example", "n_words", "top_word", "random_word"):
+        if col in df.columns:                 # integers, empty on the summary rows
+            df[col] = pd.array(df[col], dtype="Int64")
     return tidy(df, task=experiment, model=_model_name(ctx), keys=keys)
 
 
