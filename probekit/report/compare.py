@@ -50,7 +50,7 @@ def plot_cka(cka: pd.DataFrame, record: dict):
 
 def plot_js(js: pd.DataFrame, record: dict):
     values = grid(js)
-    fig = _figure(figsize=(1.2 + 0.45 * values.shape[1], 1.4 + 0.45 * values.shape[0]))
+    fig = _figure(figsize=(max(5.0, 1.6 + 0.45 * values.shape[1]), max(3.2, 1.6 + 0.4 * values.shape[0])))
     ax = fig.subplots()
     top = float(np.nanmax(values)) if np.isfinite(values).any() and np.nanmax(values) > 0 else LN2
     im = ax.imshow(values, cmap="magma_r", vmin=0.0, vmax=top, aspect="auto")
@@ -123,6 +123,7 @@ def plot_probe(rows: pd.DataFrame, task: str, record: dict):
                         label=label if ax is axes[-1] else None)
         ax.set_title(f"{task}: {split}", fontsize=9)
         ax.set_xlabel("layer (0 = embeddings)")
+        ax.set_xticks(sorted(int(v) for v in acc["layer"].dropna().unique()))
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy")
@@ -169,7 +170,8 @@ def summary_markdown(result, top: int = 5) -> str:
               markdown_table(biggest[["layer", "head", "metric", "base", "finetuned", "change"]]), ""]
     if result.probing is not None:
         lines += ["## Probing (mean accuracy over the task keys)", ""]
-        acc = result.probing[(result.probing["metric"] == "accuracy") & (result.probing["split"] != "train")]
+        acc = result.probing[(result.probing["metric"] == "accuracy") & (result.probing["split"] != "train")
+                             & ~result.probing["probe"].str.endswith("-nopos")]
         piv = acc.pivot_table(index=["task", "probe", "split", "model"], columns="layer", values="value",
                               sort=False)
         piv.columns = [f"layer {l}" for l in piv.columns]
