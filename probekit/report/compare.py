@@ -161,13 +161,25 @@ def summary_markdown(result, top: int = 5) -> str:
               f"Heads that changed most: " + ", ".join(f"L{int(r.layer)}-H{int(r.head)} ({r.value:.3f})"
                                                         for r in js.head(top).itertuples()) + ".",
               "Mean per layer: " + ", ".join(f"layer {int(l)} {v:.3f}" for l, v in per_layer.items()) + ".", ""]
-    st = result.stats[result.stats["metric"].isin([s for s, _ in SIDE_BY_SIDE])].copy()
-    st["abs"] = st["change"].abs()
-    biggest = st.sort_values("abs", ascending=False).head(2 * top)
+    rows = []
+    for stat, label in SIDE_BY_SIDE:
+        sub = result.stats[result.stats["metric"] == stat]
+        if not len(sub):
+            continue
+        top_head = sub.loc[sub["change"].abs().idxmax()]
+        by_layer = sub.assign(a=sub["change"].abs()).groupby("layer")["a"].mean()
+        rows.append({"statistic": label, "mean base": sub["base"].mean(), "mean fine-tuned": sub["finetuned"].mean(),
+                     "mean |change|": sub["change"].abs().mean(),
+                     "largest change": f"L{int(top_head['layer'])}-H{int(top_head['head'])}: {top_head['base']:.3f} → "
+                                       f"{top_head['finetuned']:.3f}",
+                     "layer most changed": int(by_layer.idxmax())})
     lines += ["## What the heads attend to (Clark et al.'s statistics, word level)", "",
-              "Mean attention each head puts on [CLS], [SEP], punctuation and the neighbouring words, and the "
-              "entropy of its rows, in the base and the fine-tuned model; the largest changes:", "",
-              markdown_table(biggest[["layer", "head", "metric", "base", "finetuned", "change"]]), ""]
+              "Share of each head's attention on [CLS], [SEP], punctuation and the previous / next word (0…1, "
+              "averaged over the rows of an input, then over inputs), and the entropy of its rows (nats; higher = "
+              "broader), in each model. Per statistic: the means over heads, the mean absolute change, the head "
+              "that changed most and the layer whose heads changed most on average (`attention_stats.png` shows "
+              "every head).", "",
+              markdown_table(pd.DataFrame(rows)), ""]
     if result.probing is not None:
         lines += ["## Probing (mean accuracy over the task keys)", ""]
         acc = result.probing[(result.probing["metric"] == "accuracy") & (result.probing["split"] != "train")
