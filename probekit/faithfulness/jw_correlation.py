@@ -225,6 +225,9 @@ def run(ctx: Context) -> Outcome:
         name = "gradients" if other == "attention-gradient" else "leave-one-out"
         if not np.isfinite(gap):
             sentence = "undefined here (no example with a defined τ)"
+        elif abs(gap) < 0.02:
+            sentence = (f"attention agrees with {name} about as well as gradients agree with LOO (within "
+                        f"{abs(gap):.2f}), unlike Jain & Wallace's BiLSTMs, where the gap was about 0.3")
         elif gap > 0:
             sentence = (f"attention agrees with {name} less than gradients agree with LOO (by {gap:.2f}), "
                         f"as Jain & Wallace found for BiLSTMs")
