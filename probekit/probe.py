@@ -29,8 +29,10 @@ def build_parser(task_name: str | None = DEFAULTS["task"]) -> Parser:
                         help="how a word's vector is pooled from its sub-tokens")
     parser.add_argument("--size", choices=SIZE_NAMES, default=DEFAULTS["size"],
                         help="generated data size: quick, or the paper's 40k/10k/10k")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="training epochs per probe")
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
+                        help="training epochs of the MLP probe (the linear probe is fitted to convergence, "
+                             "its L2 chosen on the training split)")
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate of the MLP probe")
     parser.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
                         help="train every probe with this many seeds (seed … seed+N-1); tables show mean ± std")
     parser.add_argument("--control", action="store_true",

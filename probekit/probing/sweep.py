@@ -48,11 +48,17 @@ def sentences(store: ActivationStore, features: np.ndarray, rows: list[int]) -> 
 
 
 def make_probe(kind: str, *, hidden: int = 128, epochs: int = 8, lr: float = 1e-3, seed: int = 0):
-    """A fresh probe of ``kind``: ``linear`` / ``mlp`` (:class:`SelectionProbe`) or ``logreg`` (scikit-learn)."""
+    """A fresh probe of ``kind``: ``linear`` (:class:`~.linear.LinearProbe`, L-BFGS to convergence, L2 chosen
+    on the training split; ``epochs``/``lr`` do not apply), ``mlp`` (:class:`SelectionProbe`, Adam) or
+    ``logreg`` (scikit-learn)."""
     if kind == "logreg":
         from .logreg import LogRegProbe
 
         return LogRegProbe(seed=seed)
+    if kind == "linear":
+        from .linear import LinearProbe
+
+        return LinearProbe(seed=seed)
     return SelectionProbe(kind=kind, hidden=hidden, epochs=epochs, lr=lr, seed=seed)
 
 
