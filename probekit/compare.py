@@ -19,13 +19,16 @@ def build_parser() -> Parser:
     d = defaults()
     p = Parser(prog="python -m probekit.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--finetuned", required=True, metavar="DIR",
-                   help="a classifier folder from python -m probekit.classify --finetune, or a Hugging Face model folder")
+                   help="a classifier folder from python -m probekit.classify --finetune, or a Hugging Face model "
+                        "folder")
     p.add_argument("--base", default=None, metavar="MODEL",
                    help="model id or folder (default: the encoder the classifier was trained from, else the "
                         "bundled all-MiniLM-L6-v2)")
     p.add_argument("--corpus", default=None,
                    help="a .txt (one sentence per line), .conllu, a classifier's data (.jsonl, .tsv) or a named set "
                         "such as rt:dev (default: 500 sentences generated from the english grammar)")
+    p.add_argument("--data-root", default=d["data_root"],
+                   help="folder of the named sets (default $PROBEKIT_DATA, else ../shared/data)")
     p.add_argument("--limit", type=int, default=d["limit"], help="use the first N inputs of the corpus")
     p.add_argument("--tasks", nargs="*", default=list(d["tasks"]), metavar="TASK",
                    help="probe tasks run on both models, each on its own data (none: no probing)")

@@ -228,7 +228,7 @@ def test_compare_command_bad_input_exit_2(tiny_pair, tmp_path, capsys):
     cases = [
         (["--finetuned", str(tmp_path / "missing")], "does not exist"),
         (["--finetuned", str(corpus)], "is a file"),
-        (["--finetuned", str(perturbed), "--base", str(base), "--corpus", str(tmp_path / "nope.txt")], "does not exist"),
+        (["--finetuned", str(perturbed), "--base", str(base), "--corpus", str(tmp_path / "no.txt")], "does not exist"),
         (["--finetuned", str(perturbed), "--base", str(base), "--tasks", "no_such_task"], "unknown task"),
         (["--finetuned", str(perturbed), "--base", str(base), "--cka-batch-size", "2"], "at least 4"),
         (["--finetuned", str(perturbed), "--base", str(base), "--limit", "0"], "--limit must be at least 1"),
@@ -266,3 +266,27 @@ def test_compare_classifier_folder(tiny_model_dirs, tmp_path):
     save_classifier(frozen, tmp_path / "frozen")
     with pytest.raises(UserError, match="train one with --finetune"):
         pk.compare(str(tmp_path / "frozen"), tasks=[], quiet=True)
+
+
+def test_read_corpus_every_form(tmp_path):
+    """Text, CoNLL-U, a classifier's JSONL and a named set (under --data-root) all become Examples; --limit cuts."""
+    from probekit.finetuned.pair import read_corpus
+
+    (tmp_path / "s.txt").write_text("the cat sat .\n\na dog ran\n", encoding="utf-8")
+    (tmp_path / "s.conllu").write_text("1\tcats\tcat\tNOUN\t_\t_\t2\tnsubj\t_\t_\n2\tsleep\tsleep\tVERB\t_\t_\t0\t"
+                                       "root\t_\t_\n\n", encoding="utf-8")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": f"text {i}", "label": "a"}) + "\n"
+                                              for i in range(5)), encoding="utf-8")
+    rt = tmp_path / "data" / "rt-sentence-polarity"
+    rt.mkdir(parents=True)
+    for name in ("neg", "pos"):
+        (rt / f"rt-polarity.{name}").write_text("".join(f"{name} sentence {i}\n" for i in range(20)))
+    text, _ = read_corpus(str(tmp_path / "s.txt"))
+    assert [ex.words for ex in text] == [["the", "cat", "sat", "."], ["a", "dog", "ran"]]
+    assert read_corpus(str(tmp_path / "s.conllu"))[0][0].words == ["cats", "sleep"]
+    texts, how = read_corpus(str(tmp_path / "d.jsonl"), limit=3)
+    assert [ex.text for ex in texts] == ["text 0", "text 1", "text 2"] and "classifier data" in how
+    dev, how = read_corpus("rt:dev", data_root=str(tmp_path / "data"))
+    assert len(dev) == 4 and how == "named set rt:dev"
+    generated, how = read_corpus(None, limit=7)
+    assert len(generated) == 7 and "generated" in how

@@ -84,14 +84,15 @@ class _Paired:
         self.n_words += int(words.sum())
 
 
-def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, tasks: Sequence[str] = ("nth_token",),
-            probes: Sequence[str] = ("linear",), probe_epochs: int = 6, task_options: dict | None = None,
-            cka_batch_size: int = 1024, attention_from: str = "mean", batch_size: int = 32,
-            max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
+def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data_root: str | None = None,
+            tasks: Sequence[str] = ("nth_token",), probes: Sequence[str] = ("linear",), probe_epochs: int = 6,
+            task_options: dict | None = None, cka_batch_size: int = 1024, attention_from: str = "mean",
+            batch_size: int = 32, max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
             no_cache: bool = False, dtype: str = "float16", seed: int = 0, quiet: bool = False) -> CompareResult:
     """Compare ``finetuned`` (a ``classify --finetune`` folder, a model folder or an Encoder) with ``base``
     (default: the encoder the classifier records, else the bundled model) on ``corpus`` (None: generated
-    sentences; a named set like ``rt:dev``; ``.jsonl``/``.tsv`` classifier data; ``.conllu``; ``.txt``).
+    sentences; a named set like ``rt:dev``, found under ``data_root`` (default ``$PROBEKIT_DATA``, else
+    ``../shared/data``); ``.jsonl``/``.tsv`` classifier data; ``.conllu``; ``.txt``).
 
     ``tasks``: probe tasks run on both models (empty: none), each on its own data with ``task_options[task]``;
     ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch.
@@ -118,7 +119,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, task
     from ..report.rundir import model_record, run_record
     from .pair import check_same_vocabulary, joint_pass, load_base, load_finetuned, read_corpus
 
-    examples, how = read_corpus(corpus, limit=limit, seed=seed)
+    examples, how = read_corpus(corpus, limit=limit, seed=seed, data_root=data_root)
     ft, ft_info = load_finetuned(finetuned, device=device)
     bs = load_base(base, ft_info["base"], device=device)
     check_same_vocabulary(bs, ft)
@@ -173,10 +174,11 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, task
             frame[k] = pd.array(frame[k], dtype="Int64")
     frame = tidy(frame, task="", model="", keys=keys)
 
-    arguments = {"finetuned": str(getattr(finetuned, "name", finetuned)), "base": str(getattr(base, "name", base))
-                 if base is not None else None, "corpus": corpus if corpus is None or isinstance(corpus, (str, os.PathLike))
-                 else f"{len(examples)} Examples", "limit": limit, "tasks": tasks, "probes": list(probes),
-                 "probe_epochs": probe_epochs, "task_options": task_options, "cka_batch_size": cka_batch_size,
+    given = corpus if corpus is None or isinstance(corpus, (str, os.PathLike)) else f"{len(examples)} Examples"
+    arguments = {"finetuned": str(getattr(finetuned, "name", finetuned)),
+                 "base": None if base is None else str(getattr(base, "name", base)), "corpus": given, "limit": limit,
+                 "data_root": data_root, "tasks": tasks, "probes": list(probes), "probe_epochs": probe_epochs,
+                 "task_options": task_options, "cka_batch_size": cka_batch_size,
                  "attention_from": attention_from, "batch_size": batch_size, "max_length": max_length,
                  "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, "seed": seed}
     arguments = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in arguments.items()}

@@ -85,7 +85,7 @@ def check_same_vocabulary(base: Encoder, finetuned: Encoder) -> None:
                         f"({' '.join(map(str, sb))} vs {' '.join(map(str, sf))})")
 
 
-def read_corpus(corpus, *, limit: int | None = None, seed: int = 0) -> tuple[list[Example], str]:
+def read_corpus(corpus, *, limit: int | None = None, seed: int = 0, data_root=None) -> tuple[list[Example], str]:
     """Examples and how they were found: ``None`` (generated sentences), a list of Examples, a named set
     (``rt:dev``) or a classifier's data file (``.jsonl``, ``.tsv``, ``.csv``), a ``.conllu`` or a ``.txt``
     (one sentence per line)."""
@@ -104,7 +104,7 @@ def read_corpus(corpus, *, limit: int | None = None, seed: int = 0) -> tuple[lis
         if not all(isinstance(ex, Example) for ex in examples):
             raise UserError("--corpus: a list must hold probekit Examples")
     elif is_named(corpus):
-        examples, how = load_split(corpus, what="--corpus"), f"named set {corpus}"
+        examples, how = load_split(corpus, what="--corpus", data_root=data_root), f"named set {corpus}"
     else:
         p = checks.input_file("corpus", corpus)
         if p.suffix.lower() in (".jsonl", ".json", ".ndjson", ".tsv", ".csv"):
