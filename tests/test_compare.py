@@ -207,12 +207,15 @@ def test_cache_never_serves_base_vectors_to_finetuned(tiny_pair, tmp_path):
     assert sb.path != sf.path and len(list(tmp_path.iterdir())) == 2
     assert not np.allclose(sb.hidden(2), sf.hidden(2))
     assert np.allclose(sb.hidden(0), sf.hidden(0))
-    # an Encoder whose weights change in place after its fingerprint was taken: compare recomputes it
+    # an Encoder whose weights change in place after its fingerprint was taken (fine-tuning in the same
+    # process): pk.probe takes the fingerprint afresh, so the changed model gets its own entry
+    opts = dict(corpus=str(corpus), n=[1], probes=["linear"], epochs=1, cache_dir=str(tmp_path / "c2"), quiet=True)
+    before = pk.probe("nth_token", model=b, **opts)
     with torch.no_grad():
         next(p for n, p in b.model.named_parameters() if "encoder.layer.1" in n).add_(1.0)
-    stale = b.fingerprint()
-    b._fingerprint = None
-    assert b.fingerprint() != stale
+    after = pk.probe("nth_token", model=b, **opts)
+    assert before.record["cache"] != after.record["cache"]
+    assert before.record["model"]["fingerprint"] != after.record["model"]["fingerprint"]
 
 
 def test_compare_different_vocabulary_one_line_error(tiny_model_dirs, tiny_pair, tmp_path):

@@ -101,7 +101,11 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
     warning = tiny_split_warning(counts)
     if warning:
         print(f"probekit: warning: {warning}", file=sys.stderr)
-    encoder = model if isinstance(model, Encoder) else load_encoder(model, device=device)   # an Encoder: as it is
+    if isinstance(model, Encoder):
+        encoder = model
+        encoder._fingerprint = None   # taken afresh: its weights may have changed in place (fine-tuning)
+    else:
+        encoder = load_encoder(model, device=device)
     store = activations_for(encoder, data, pooling=pooling, max_length=max_length, batch_size=batch_size,
                             dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     df = sweep(store, data, probes=tuple(probes), hidden=mlp_hidden, epochs=epochs, lr=lr, seed=seed,
