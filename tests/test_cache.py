@@ -97,3 +97,20 @@ def test_no_cache_store_is_temporary(enc, tmp_path):
 
     gc.collect()
     assert not path.exists()
+
+
+def test_fingerprint_follows_weights_changed_in_place(tiny_model_dirs):
+    """Fine-tuning in the same process changes weights in place: the fingerprint (the cache key) follows."""
+    import torch
+
+    from probekit.core.encoder import load_encoder
+
+    enc = load_encoder(str(tiny_model_dirs["bert"]))
+    first = enc.fingerprint()
+    assert enc.fingerprint() == first                                  # unchanged weights: the same hash
+    with torch.no_grad():
+        next(enc.model.parameters()).add_(1e-3)                         # an optimiser step, in place
+    changed = enc.fingerprint()
+    assert changed != first
+    enc.model.load_state_dict(load_encoder(str(tiny_model_dirs["bert"])).model.state_dict())
+    assert enc.fingerprint() == first                                  # the original weights again

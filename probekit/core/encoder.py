@@ -41,7 +41,7 @@ class Encoder:
     tokenizer: object
     attention: bool
     device: str = "cpu"
-    _fingerprint: str | None = field(default=None, repr=False)
+    _fingerprint: tuple | None = field(default=None, repr=False)    # (weights' state, hash)
 
     @property
     def config(self):
@@ -92,8 +92,12 @@ class Encoder:
         """A hash of the model's name, config and every weight, and of the tokenizer's definition.
 
         The attention implementation (eager for attention maps, SDPA otherwise) is left out: it changes no
-        number, so every command records the same fingerprint for the same model."""
-        if self._fingerprint is None:
+        number, so every command records the same fingerprint for the same model. The hash is remembered
+        together with every weight's storage and in-place version counter, so weights changed in place
+        (fine-tuning in the same process, ``load_state_dict``) are hashed again: the activation cache can never
+        hand a fine-tuned model the vectors of its base."""
+        state = self._weights_state()
+        if self._fingerprint is None or self._fingerprint[0] != state:
             h = hashlib.sha256()
             h.update(self.name.encode())
             config = {k: v for k, v in self.config.to_dict().items() if "attn_implementation" not in k}
@@ -104,8 +108,12 @@ class Encoder:
                 h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool else t.numpy().tobytes())
             backend = getattr(self.tokenizer, "backend_tokenizer", None)
             h.update((backend.to_str() if backend is not None else repr(self.tokenizer.get_vocab())).encode())
-            self._fingerprint = h.hexdigest()[:32]
-        return self._fingerprint
+            self._fingerprint = (state, h.hexdigest()[:32])
+        return self._fingerprint[1]
+
+    def _weights_state(self) -> tuple:
+        """Cheap identity of the current weights: each tensor's storage and version counter."""
+        return tuple((k, t.data_ptr(), t._version, t.device.type) for k, t in self.model.state_dict().items())
 
     @cached_property
     def mlm_model(self) -> torch.nn.Module | None:

@@ -123,8 +123,6 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     ft, ft_info = load_finetuned(finetuned, device=device)
     bs = load_base(base, ft_info["base"], device=device)
     check_same_vocabulary(bs, ft)
-    for enc in (bs, ft):
-        enc._fingerprint = None     # recomputed from the weights as they are now (an Encoder may have trained)
     same = _same_weights(bs, ft)
     L, H = bs.num_layers, bs.num_heads
     if (ft.num_layers, ft.num_heads, ft.hidden_size) != (L, H, bs.hidden_size):

@@ -103,7 +103,6 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
         print(f"probekit: warning: {warning}", file=sys.stderr)
     if isinstance(model, Encoder):
         encoder = model
-        encoder._fingerprint = None   # taken afresh: its weights may have changed in place (fine-tuning)
     else:
         encoder = load_encoder(model, device=device)
     store = activations_for(encoder, data, pooling=pooling, max_length=max_length, batch_size=batch_size,
