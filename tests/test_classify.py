@@ -291,6 +291,8 @@ def test_named_sets_from_a_data_root(tmp_path):
     texts = [set(e.text for e in p) for p in parts.values()]
     assert not (texts[0] & texts[1]) and not (texts[0] & texts[2]) and len(set.union(*texts)) == 100
     assert [e.text for e in read_named("rt:dev", tmp_path)] == [e.text for e in parts["dev"]]
+    # the files list one class after the other; a split's first examples still mix both (for --limit N)
+    assert {e.meta["label"] for e in parts["train"][:10]} == {"positive", "negative"}
     sls = tmp_path / "sentiment-labelled-sentences"
     sls.mkdir()
     (sls / "imdb_labelled.txt").write_text("".join(f"nice\u0085 one {i}\t1\nmeh {i}\t0\n" for i in range(10)),

@@ -201,11 +201,13 @@ def read_file(path, *, what: str = "--train") -> list[Example]:
 # --- the shared sets ------------------------------------------------------------------------------------------
 
 def seeded_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
-    """Indices of a seeded random split into ``SPLITS`` (sorted inside each part)."""
+    """Indices of a seeded random split into ``SPLITS``, each part in the shuffled order: the files list one
+    class after another (RT: every negative sentence, then every positive one), so a part in file order would
+    make its first N examples (``--limit N``) all one class."""
     order = np.random.default_rng(seed).permutation(n)
     cut1 = int(round(fractions[0] * n))
     cut2 = cut1 + int(round(fractions[1] * n))
-    return {"train": np.sort(order[:cut1]), "dev": np.sort(order[cut1:cut2]), "test": np.sort(order[cut2:])}
+    return {"train": order[:cut1], "dev": order[cut1:cut2], "test": order[cut2:]}
 
 
 def _need(root: Path, rel: str) -> Path:
