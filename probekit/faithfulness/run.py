@@ -108,7 +108,15 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     if bad is not None:
         raise UserError(f"data[{bad}] is not an Example")
     if limit is not None:
+        labels = {str(ex.meta.get("label")) for ex in examples}
         examples = examples[:limit]
+        kept = {str(ex.meta.get("label")) for ex in examples}
+        if len(labels) > 1 and len(kept) == 1:
+            import sys
+
+            print(f"probekit: warning: the first {limit} examples of --data all have the label {kept.pop()!r} "
+                  f"(does the file list one class after another?); the results describe that class only",
+                  file=sys.stderr)
     if rationales:
         missing = sum("rationale" not in ex.meta for ex in examples)
         if missing:
@@ -118,8 +126,6 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     train = train if train is not None else (_recorded_split(folder, "train") if needs_train else None)
     dev = dev if dev is not None else (_recorded_split(folder, "dev") if needs_train else None)
     train_x, dev_x = _split(train, "--train", data_root), _split(dev, "--dev", data_root)
-
-    from .source import make_source
 
     t0 = time.perf_counter()
     source = make_source(clf, examples, attention=attention, batch_size=batch_size, cache_dir=cache_dir,
@@ -157,6 +163,19 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
         seconds={"setup": round(setup_s, 3), **{o.name: round(o.seconds, 3) for o in outcomes}},
         skipped={o.name: o.skipped for o in outcomes if o.skipped})
     return FaithfulnessResult(outcomes, record)
+
+
+def make_source(classifier, examples, *, attention: str = "pooling", batch_size: int = 32, cache_dir=None,
+                no_cache: bool = False):
+    """``attention="pooling"``: the head's own α (source.py); ``"cls"``: the last layer's [CLS] attention
+    (source_cls.py)."""
+    if attention == "pooling":
+        from .source import PoolingSource
+
+        return PoolingSource(classifier, examples, batch_size=batch_size, cache_dir=cache_dir, no_cache=no_cache)
+    from .source_cls import ClsSource
+
+    return ClsSource(classifier, examples, batch_size=batch_size)
 
 
 def _spec(value):

@@ -113,14 +113,3 @@ class PoolingSource(AttentionSource):
         pooled = torch.einsum("bu,bud->bd", alpha * mask.to(alpha.dtype), units)
         return torch.softmax(self.head.out(pooled).float(), -1)
 
-
-def make_source(classifier, examples, *, attention: str = "pooling", batch_size: int = 32, cache_dir=None,
-                no_cache: bool = False) -> AttentionSource:
-    """``attention="pooling"``: the head's α; ``"cls"``: the last layer's [CLS] attention (source_cls.py)."""
-    if attention == "pooling":
-        return PoolingSource(classifier, examples, batch_size=batch_size, cache_dir=cache_dir, no_cache=no_cache)
-    if attention == "cls":
-        from .source_cls import ClsSource
-
-        return ClsSource(classifier, examples, batch_size=batch_size)
-    raise UserError(f"--attention must be pooling or cls (got {attention!r})")
