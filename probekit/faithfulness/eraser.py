@@ -22,6 +22,10 @@ pairs per size, each pair stopping at its first flip, and one forward pass per d
 agree share it) — cost ≈ Σ over pairs of the words removed before the flip (n for a never-flip pair).
 ``flip_max_words`` caps the sizes tried (0: no cap); pairs not flipped by then count as never-flip.
 
+Word scores come from one ``pk.attribute`` call over all examples with ``ctx.batch_size`` examples per batch,
+which is also Captum's internal batch (rows per forward pass) for integrated gradients (50 Gauss–Legendre
+steps, forward and backward): IG dominates the attribution time, and attribution about half of the total.
+
 With ``ctx.rationales`` (examples carrying ``meta["rationale"]``, 0/1 per word: HateXplain), plausibility per
 method: token F1 of its top-|r| words against the human rationale r, and AUPRC (sklearn's average precision)
 of its scores against r. Examples with an empty (all-0) or missing rationale are excluded and counted.
