@@ -24,8 +24,8 @@ from ..classify.heads import AttentionHead
 from ..report.result import tidy
 from . import metrics
 from .base import Outcome, finding
-from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, scores, shared,
-                        skip_reason, train_options)
+from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, one_thread, scores,
+                        shared, skip_reason, train_options)
 
 SALT = 504
 
@@ -44,7 +44,7 @@ def train_adversary(ctx, d, lam: float, seed: int):
     a_base, p_base = tr.alpha.float().to(device), tr.probs.float().to(device)
     patience = int(ctx.option("patience"))
     losses, best, best_state, bad = [], float("inf"), copy.deepcopy(head.state_dict()), 0
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.AdamW(head.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
