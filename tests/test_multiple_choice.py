@@ -228,6 +228,8 @@ def test_resumed_training_equals_an_uninterrupted_run(encoders, tmp_path):
     cols = ["epoch", "train_loss", "dev_loss", "dev_accuracy", "best"]
     assert hist[cols].equals(hist_full[cols])
     assert hist_full["train_loss"].iloc[-1] != hist_full["train_loss"].iloc[0]    # it did train
+    np.testing.assert_array_equal(hist.attrs["dev_scores"], hist_full.attrs["dev_scores"])
+    np.testing.assert_allclose(hist.attrs["dev_scores"], evaluate_mc(resumed, dev)["scores"], rtol=1e-5, atol=1e-6)
     a, b = _state(full), _state(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the caller's encoder is untouched
@@ -262,6 +264,8 @@ def test_command_trains_saves_and_reloads(tiny_model_dirs, tmp_path, capsys):
     assert cfg["counts"]["test_items"] == 4 and "test_truncated" in cfg["counts"] and cfg["timing"]["epoch_s"]
     frame = __import__("pandas").read_csv(out / "results.csv")
     assert set(frame["probe"]) == {"multiple-choice", "random guess", "longest option"}
+    acc = frame[frame["probe"] == "multiple-choice"].set_index("split")["value"]
+    assert acc["dev"] == acc["test"]     # same items: the reused dev scores equal a fresh pass
     model = load_classifier(out)
     assert isinstance(model, MultipleChoiceModel) and model.max_length == 24
     preds = __import__("pandas").read_csv(out / "predictions.csv")

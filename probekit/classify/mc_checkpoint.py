@@ -86,7 +86,7 @@ class Checkpoint:
                 "best_epoch": info["best_epoch"], "model": model, "best": best, **trainer}
 
     def save(self, *, epoch: int, model, best_state: dict, best_epoch: int, optimizer, scheduler, generator,
-             rows: list, timing: list) -> Path:
+             rows: list, timing: list, dev_scores=None) -> Path:
         from safetensors.torch import save_file
 
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,8 @@ class Checkpoint:
         save_file(_cpu_state(model.state_dict()), str(tmp / "model.safetensors"))
         if best_epoch != epoch:
             save_file(_cpu_state(best_state), str(tmp / "best.safetensors"))
-        trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        trainer = {"dev_scores": None if dev_scores is None else torch.as_tensor(dev_scores),
+                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                    "rng_cpu": torch.get_rng_state(), "generator": generator.get_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             trainer["rng_cuda"] = torch.cuda.get_rng_state_all()

@@ -85,7 +85,10 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
                       train_s=round(time.perf_counter() - t0, 3), train_cpu_s=round(time.process_time() - c0, 3))
     t1, c1 = time.perf_counter(), time.process_time()
     # dev and test only: scoring the training split again would cost a third of an epoch (its loss is in history)
-    evals = {name: evaluate_mc(mc, items, micro_batch) for name, items in splits.items() if name != "train"}
+    # the kept epoch's dev scores are reused (the same weights): one dev pass less
+    known = {"dev": history.attrs.get("dev_scores")} if history is not None else {}
+    evals = {name: evaluate_mc(mc, items, micro_batch, scores=known.get(name)) for name, items in splits.items()
+             if name != "train"}
     timing.update(eval_s=round(time.perf_counter() - t1, 3), eval_cpu_s=round(time.process_time() - c1, 3))
     counts.update({f"{name}_truncated": ev["truncated"] for name, ev in evals.items()})
     if history is not None:

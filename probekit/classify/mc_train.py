@@ -55,12 +55,13 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
     ``model``: see :func:`build_model` (never modified: a copy is trained). ``max_length`` None keeps the
     model's (for a fresh model: :data:`MC_DEFAULTS`). ``history``: epoch, train_loss, dev_loss, dev_accuracy,
     best; ``history.attrs`` holds ``epoch_s``/``epoch_cpu_s`` (wall and CPU seconds of each epoch's training),
-    ``truncated`` (train/dev items whose passage was cut) and ``resumed_from`` (the epoch a resumed run started
+    ``truncated`` (train/dev items whose passage was cut), ``dev_scores`` (the kept epoch's [N, k] dev scores)
+    and ``resumed_from`` (the epoch a resumed run started
     after, 0 for a fresh one). ``callback(epoch, history_rows)`` runs after each saved epoch.
     """
     from ..core.progress import progress, set_quiet
     from .mc_checkpoint import Checkpoint, items_hash, restore_rng, state_hash
-    from .train import _batches, _history, _schedule
+    from .batching import history as _history, length_batches as _batches, schedule as _schedule
 
     epochs = checks.positive("epochs", epochs)
     lr = checks.number("lr", lr, above=0)
@@ -99,7 +100,7 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     n_steps = math.ceil(len(train) / batch_size)
     sched = _schedule(opt, n_steps * epochs, warmup)
-    rows, timing, best, best_state, best_epoch, start = [], [], None, None, 0, 0
+    rows, timing, best, best_state, best_epoch, start, best_scores = [], [], None, None, 0, 0, None
     state = ckpt.load(model.device) if ckpt is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -110,6 +111,7 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
         r = rows[best_epoch - 1]
         best = (r["dev_accuracy"], -r["dev_loss"])
         best_state = {k: v.to(model.device) for k, v in state["best"].items()}
+        best_scores = None if state["dev_scores"] is None else state["dev_scores"].numpy()
     for epoch in range(start + 1, epochs + 1):
         model.train()
         total, t0, c0 = 0.0, time.perf_counter(), time.process_time()
@@ -132,17 +134,18 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
         rows.append({"epoch": epoch, "train_loss": total / len(train), "dev_loss": dev_loss,
                      "dev_accuracy": dev_acc})
         if best is None or (dev_acc, -dev_loss) > best:
-            best, best_epoch = (dev_acc, -dev_loss), epoch
+            best, best_epoch, best_scores = (dev_acc, -dev_loss), epoch, dev_scores
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ckpt is not None:
             ckpt.save(epoch=epoch, model=model, best_state=best_state, best_epoch=best_epoch, optimizer=opt,
-                      scheduler=sched, generator=gen, rows=rows, timing=timing)
+                      scheduler=sched, generator=gen, rows=rows, timing=timing, dev_scores=best_scores)
         if callback is not None:
             callback(epoch, rows)
     model.load_state_dict(best_state)
     model.eval()
     history = _history(rows)
-    history.attrs.update(epoch_s=[t[0] for t in timing], epoch_cpu_s=[t[1] for t in timing], resumed_from=start,
+    history.attrs.update(dev_scores=best_scores, epoch_s=[t[0] for t in timing],
+                         epoch_cpu_s=[t[1] for t in timing], resumed_from=start,
                          truncated={"train": sum(e.truncated for e in enc_train),
                                     "dev": sum(e.truncated for e in enc_dev)})
     return model, history
@@ -169,15 +172,18 @@ def _loss_acc(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(torch.nn.functional.cross_entropy(s, yt)), float((s.argmax(1) == yt).double().mean())
 
 
-def evaluate_mc(model: MultipleChoiceModel, items: Sequence[MCItem], batch_size: int = 8) -> dict:
+def evaluate_mc(model: MultipleChoiceModel, items: Sequence[MCItem], batch_size: int = 8, *,
+                scores: np.ndarray | None = None) -> dict:
     """``accuracy`` (over the items with a known answer; None if none has one), ``predictions`` [N],
     ``scores`` [N, k_max] (``-inf`` padded), ``probabilities`` [N, k_max] and ``truncated`` (items whose passage
-    was cut)."""
+    was cut). ``scores`` already computed for these items (the kept dev epoch's) are used instead of a forward
+    pass."""
     from .multiple_choice import softmax
 
     checks.positive("batch_size", batch_size)
     encoded = model.encode(items)
-    scores = model.scores(items, batch_size, encoded=encoded)
+    if scores is None:
+        scores = model.scores(items, batch_size, encoded=encoded)
     pred = scores.argmax(1)
     y = np.array([it.answer for it in items])
     known = y >= 0

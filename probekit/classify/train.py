@@ -22,6 +22,7 @@ import torch
 from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
+from .batching import history as _history, length_batches as _batches, schedule as _schedule
 from .datasets import load_split
 from .features import Features, cached_features, live_features
 from .heads import HEADS
@@ -189,18 +190,6 @@ def _features(clf: Classifier, examples, *, cache_dir, no_cache, dtype, batch_si
 
 # --- training a head on fixed vectors ----------------------------------------------------------------------
 
-def _schedule(optimizer, total_steps: int, warmup: float):
-    """Linear warm-up over ``warmup`` of the steps, then linear decay to 0."""
-    warm = int(round(warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: int, lr: float, batch_size: int,
              weight_decay: float, warmup: float, seed: int, device="cpu"):
     """Train ``head`` on fixed unit vectors (AdamW, warm-up + linear decay); keeps the best dev epoch.
@@ -245,15 +234,6 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
     return _history(rows)
 
 
-def _history(rows):
-    import pandas as pd
-
-    hist = pd.DataFrame(rows)
-    best = max(range(len(rows)), key=lambda i: (rows[i]["dev_accuracy"], -rows[i]["dev_loss"]))
-    hist["best"] = [i == best for i in range(len(rows))]
-    return hist
-
-
 def _loss_acc(logits: np.ndarray, y) -> tuple[float, float]:
     lg = torch.as_tensor(logits, dtype=torch.float64)
     y = torch.as_tensor(np.asarray(y))
@@ -276,20 +256,6 @@ def head_logits(head, feats: Features, *, device="cpu", batch_size: int = 256) -
 
 
 # --- fine-tuning -----------------------------------------------------------------------------------------------
-
-def _batches(encoded, batch_size: int, gen: torch.Generator | None):
-    """Batches of similar length: shuffled (seeded) in pools of 50 batches, sorted by length inside a pool."""
-    n = len(encoded)
-    order = torch.randperm(n, generator=gen).tolist() if gen is not None else list(range(n))
-    pool = batch_size * 50
-    batches = []
-    for p in range(0, n, pool):
-        chunk = sorted(order[p:p + pool], key=lambda i: encoded[i].length)
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    if gen is not None:
-        batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
-    return batches
-
 
 @torch.no_grad()
 def live_logits(clf: Classifier, encoded, batch_size: int = 64) -> np.ndarray:
