@@ -116,6 +116,24 @@ def test_truncation_cuts_only_the_passage_and_is_counted(arch, encoders):
         model.encode([long_q])
 
 
+@pytest.mark.parametrize("hf", [True, False])
+def test_saved_model_loads_back_with_the_same_scores(hf, encoders, tmp_path):
+    from probekit.classify.mc_saved import save_multiple_choice
+    from probekit.classify.saved import load_classifier
+
+    model = MultipleChoiceModel(encoders["bert"], max_length=30, seed=5, hf=hf)
+    with torch.no_grad():                       # as if trained: the encoder differs from the pre-trained one
+        model.encoder.model.embeddings.word_embeddings.weight.mul_(1.5)
+    want = model.scores(ITEMS)
+    save_multiple_choice(model, tmp_path / "mc")
+    back = load_classifier(tmp_path / "mc")
+    assert isinstance(back, MultipleChoiceModel) and back.hf == hf and back.max_length == 30
+    np.testing.assert_allclose(back.scores(ITEMS), want, rtol=1e-5, atol=1e-6)
+    if hf:      # encoder/ is a complete transformers multiple-choice checkpoint
+        np.testing.assert_allclose(_hand_scores(model, ITEMS, tmp_path / "mc" / "encoder"), want, rtol=1e-4,
+                                   atol=1e-5)
+
+
 # --- readers ----------------------------------------------------------------------------------------------------
 
 def _tsv_line(story_id, story, questions):
