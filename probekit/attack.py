@@ -36,7 +36,7 @@ def build_parser() -> Parser:
     p.add_argument("--attacks", nargs="+", default=None, metavar="ATTACK",
                    help=f"a subset; multiple choice: {' '.join(ATTACKS)}; classifier: "
                         f"{' '.join(CLASSIFIER_ATTACKS)} (default: all)")
-    p.add_argument("--limit", type=int, default=_D["limit"], metavar="N", help="only the first N items of each --data")
+    p.add_argument("--limit", type=int, default=_D["limit"], metavar="N", help="a seeded random sample of N items of each --data (kept in file order)")
     p.add_argument("--draws", type=int, default=_D["draws"], help="seeded draws of every random setting")
     p.add_argument("--ks", nargs="+", type=float, default=list(_D["ks"]), metavar="K",
                    help="key-word attacks: percentages of the words (default 1 2 5 10)")

@@ -331,3 +331,13 @@ def test_mc_unanswerable_retraining_checkpoints_and_resumes(tiny_model_dirs, tmp
     assert again.table.equals(first.table)
     with pytest.raises(UserError, match="--unanswerable"):
         pk.attack(model, items, **{**kw, "unanswerable": ["X-Shuffle"]})
+
+
+def test_limit_is_a_seeded_sample_in_file_order():
+    from probekit.attacks.run import _datasets
+
+    rows = list(range(100))                 # a sorted file: the first N would all be one class
+    a = _datasets("x", lambda s: rows, 10, seed=0)["x"]
+    assert a == sorted(a) and len(set(a)) == 10 and max(a) >= 50
+    assert a == _datasets("x", lambda s: rows, 10, seed=0)["x"] != _datasets("x", lambda s: rows, 10, seed=1)["x"]
+    assert _datasets("x", lambda s: rows, 500, seed=0)["x"] == rows

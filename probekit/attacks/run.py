@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..core import checks
@@ -101,8 +102,10 @@ def _encoder_of(model):
     return None
 
 
-def _datasets(data, reader, limit) -> dict:
-    """name → items; ``data`` is one spec, several specs (one column each) or a list of items."""
+def _datasets(data, reader, limit, seed: int = 0) -> dict:
+    """name → items; ``data`` is one spec, several specs (one column each) or a list of items. ``limit`` keeps a
+    seeded random sample of that many items, in their order (the first N of a sorted file such as ``rt:test``
+    would all be one class)."""
     if data is None:
         raise UserError("--data is required")
     if isinstance(data, (str, os.PathLike)):
@@ -113,7 +116,10 @@ def _datasets(data, reader, limit) -> dict:
         specs = {"data": list(data)}
     out = {}
     for name, spec in specs.items():
-        items = reader(spec)[:limit] if limit else reader(spec)
+        items = reader(spec)
+        if limit and limit < len(items):
+            keep = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+            items = [items[i] for i in keep]
         out[name] = items
     return out
 
@@ -223,7 +229,7 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
 
     if (train is None) != (dev is None):
         raise UserError("un-answerable retraining needs both --train and --dev")
-    sets = _datasets(data, lambda s: read_mc(s, what="--data", data_root=data_root), limit)
+    sets = _datasets(data, lambda s: read_mc(s, what="--data", data_root=data_root), limit, seed)
     train_items = dev_items = None
     if train is not None:
         train_items = read_mc(train, what="--train", data_root=data_root)
@@ -254,7 +260,7 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
 def _attack_classifier(model, data, *, attacks, limit, draws, ks, method, seed, batch_size, data_root, quiet):
     from ..classify.datasets import load_split
 
-    sets = _datasets(data, lambda s: load_split(s, what="--data", data_root=data_root), limit)
+    sets = _datasets(data, lambda s: load_split(s, what="--data", data_root=data_root), limit, seed)
     rows, augmented, chance = [], [], {}
     for name, examples in sets.items():
         r, a = keywords.evaluate(model, examples, name, ks=ks, draws=draws, method=method, seed=seed,
