@@ -178,6 +178,7 @@ def test_contextual_classifier_against_one_by_one_deletion(tiny_model_dirs):
     out = run(context(clf, examples, methods=["pooling", "occlusion"], batch_size=3))
     table = out.tables["eraser"]
     from probekit.attribution.attribute import attribute
+    from probekit.attribution.occlusion import _empty_input
 
     frame = attribute(clf, data=examples, methods=["pooling"], quiet=True).frame
     for e in range(2):
@@ -191,7 +192,10 @@ def test_contextual_classifier_against_one_by_one_deletion(tiny_model_dirs):
         got = rows(table, example=e, method="pooling", k=20).set_index("metric")["value"]
         assert got["comprehensiveness"] == pytest.approx(p0 - p(order[c:])[f"p_{y}"].item(), abs=1e-5)
         assert got["sufficiency"] == pytest.approx(p0 - p(order[:c])[f"p_{y}"].item(), abs=1e-5)
-        flip = next((s for s in range(1, len(words)) if p(order[s:])["label"].item() != y), None)
+        with torch.no_grad():                              # every word deleted: [CLS] [SEP], as occlusion does
+            empty = clf.labels[int(clf(**_empty_input(clf)).argmax())]
+        label = lambda s: p(order[s:])["label"].item() if s < len(words) else empty
+        flip = next((s for s in range(1, len(words) + 1) if label(s) != y), None)
         want = np.nan if flip is None else flip / len(words)
         np.testing.assert_allclose(rows(table, example=e, method="pooling", metric="flip_fraction")["value"], want)
     assert any(f["quantity"] == "AOPC comprehensiveness of the pooling attention" for f in out.findings)
