@@ -1,7 +1,8 @@
 """``python -m probekit.classify``: train a classifier with an explainable pooling head, evaluate, save.
 
 ``--train F --dev F [--test F] --out DIR`` trains (files: JSON Lines, TSV/CSV; or shared sets by name,
-``rt:train``); ``--load DIR --test F --out DIR2`` evaluates a saved classifier. From Python:
+``rt:train``); ``--load DIR --test F --out DIR2`` evaluates a saved classifier. ``--task multiple-choice``
+trains a reading-comprehension model instead (:mod:`probekit.classify.mc_run`; MCTest, JSON Lines). From Python:
 ``pk.classify(train, dev, test, **options)`` (:mod:`probekit.classify.train`).
 
 (The command lives in the package's ``__main__`` because ``probekit/classify/`` is the package; in tests,

@@ -19,7 +19,7 @@ from .mcdata import read_mc
 
 #: classify options that only the classification task reads (given with multiple-choice they are refused)
 _CLASSIFICATION_ONLY = {"head": "attention", "encoder": "frozen", "finetune": False, "level": "word", "layer": None,
-                        "attention_dim": 128, "n_heads": 4}
+                        "attention_dim": 128, "n_heads": 4, "dropout": 0.1}
 
 
 def checkpoint_folder(out) -> Path:
