@@ -76,6 +76,8 @@ def build_parser() -> Parser:
     e.add_argument("--ks", type=float, nargs="+", default=None,
                    help=f"ERASER: percentages of words removed or kept (default "
                         f"{' '.join(map(str, DEFAULTS['ks']))})")
+    e.add_argument("--flip-max-words", type=int, default=None,
+                   help="ERASER decision flips: remove at most this many words one by one (default: all)")
     add_output_options(p)
     add_common_options(p)
     return p

@@ -90,6 +90,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     for name in ("epsilon", "accept", "adversary_lr"):
         if name in options:
             options[name] = checks.number(name, options[name], above=0)
+    if "flip_max_words" in options:
+        options["flip_max_words"] = checks.integer("flip_max_words", options["flip_max_words"], minimum=0)
     if "lambdas" in options:
         options["lambdas"] = tuple(checks.number("lambdas", v, minimum=0) for v in options["lambdas"])
     if "ks" in options:
