@@ -291,6 +291,12 @@ def test_command_trains_saves_and_reloads(tiny_model_dirs, tmp_path, capsys):
                                evaluate_mc(model, ITEMS)["probabilities"], rtol=1e-4, atol=1e-6)
     assert main(args) == 2      # the finished run folder is not overwritten
     assert "already exists" in capsys.readouterr().err
+    assert main(["--load", str(out), "--test", str(tmp_path / "dev.jsonl"), "--out", str(tmp_path / "x")]) == 2
+    assert "is a multiple-choice model: add --task multiple-choice" in capsys.readouterr().err
+    assert main(["--task", "multiple-choice", "--load", str(out), "--test", str(tmp_path / "dev.jsonl"),
+                 "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    ev = __import__("pandas").read_csv(tmp_path / "ev" / "results.csv")
+    assert ev.query("probe == 'multiple-choice'")["value"].iloc[0] == acc["test"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -342,6 +342,8 @@ def _evaluate_saved(folder, *, dev, test, batch_size, device, data_root, argumen
     from .saved import load_classifier
 
     clf = load_classifier(folder, device=device)
+    if not hasattr(clf, "labels"):
+        raise UserError(f"--load {folder} is a multiple-choice model: add --task multiple-choice")
     splits = {}
     if dev is not None:
         splits["dev"] = load_split(dev, what="--dev", data_root=data_root)
