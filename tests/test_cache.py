@@ -114,3 +114,13 @@ def test_fingerprint_follows_weights_changed_in_place(tiny_model_dirs):
     assert changed != first
     enc.model.load_state_dict(load_encoder(str(tiny_model_dirs["bert"])).model.state_dict())
     assert enc.fingerprint() == first                                  # the original weights again
+
+
+def test_fingerprint_ignores_the_tokenizers_last_truncation_and_padding(tiny_model_dirs):
+    """A fast tokenizer's backend remembers the truncation/padding of its last call; the fingerprint does not."""
+    from probekit.core.encoder import load_encoder
+
+    enc = load_encoder(str(tiny_model_dirs["bert"]))
+    fresh = load_encoder(str(tiny_model_dirs["bert"])).fingerprint()
+    enc.tokenizer(["a few words here", "and two"], truncation=True, max_length=5, padding=True)
+    assert enc.fingerprint() == fresh

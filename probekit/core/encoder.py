@@ -42,6 +42,15 @@ class Encoder:
     attention: bool
     device: str = "cpu"
     _fingerprint: tuple | None = field(default=None, repr=False)    # (weights' state, hash)
+    #: the tokenizer's definition as loaded: its backend's JSON also holds the truncation and padding of the
+    #: last call, which must not change the fingerprint (a model that had tokenised a batch hashed differently)
+    _tokenizer_definition: str | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self._tokenizer_definition is None:
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            self._tokenizer_definition = (backend.to_str() if backend is not None
+                                          else repr(self.tokenizer.get_vocab()))
 
     @property
     def config(self):
@@ -106,8 +115,7 @@ class Encoder:
                 h.update(key.encode())
                 t = tensor.detach().to("cpu").contiguous()
                 h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool else t.numpy().tobytes())
-            backend = getattr(self.tokenizer, "backend_tokenizer", None)
-            h.update((backend.to_str() if backend is not None else repr(self.tokenizer.get_vocab())).encode())
+            h.update(self._tokenizer_definition.encode())
             self._fingerprint = (state, h.hexdigest()[:32])
         return self._fingerprint[1]
 
