@@ -178,7 +178,7 @@ def test_contextual_classifier_against_one_by_one_deletion(tiny_model_dirs):
     out = run(context(clf, examples, methods=["pooling", "occlusion"], batch_size=3))
     table = out.tables["eraser"]
     from probekit.attribution.attribute import attribute
-    from probekit.attribution.occlusion import _empty_input
+    from probekit.attribution.occlusion import empty_input
 
     frame = attribute(clf, data=examples, methods=["pooling"], quiet=True).frame
     for e in range(2):
@@ -193,7 +193,7 @@ def test_contextual_classifier_against_one_by_one_deletion(tiny_model_dirs):
         assert got["comprehensiveness"] == pytest.approx(p0 - p(order[c:])[f"p_{y}"].item(), abs=1e-5)
         assert got["sufficiency"] == pytest.approx(p0 - p(order[:c])[f"p_{y}"].item(), abs=1e-5)
         with torch.no_grad():                              # every word deleted: [CLS] [SEP], as occlusion does
-            empty = clf.labels[int(clf(**_empty_input(clf)).argmax())]
+            empty = clf.labels[int(clf(**empty_input(clf)).argmax())]
         label = lambda s: p(order[s:])["label"].item() if s < len(words) else empty
         flip = next((s for s in range(1, len(words) + 1) if label(s) != y), None)
         want = np.nan if flip is None else flip / len(words)

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..attribution.occlusion import _empty_input, without_word
+from ..attribution.occlusion import empty_input, without_word
 from ..attribution.words import model_inputs
 from ..core.examples import Example
 
@@ -157,7 +157,7 @@ def predict_ids(classifier, examples: Sequence[Example], batch_size: int = 32) -
             batch = classifier.encode([examples[j] for j in rows], warn=False)
             pred[rows] = classifier(**model_inputs(batch)).argmax(-1).cpu().numpy()
         if empty:
-            pred[empty] = int(classifier(**_empty_input(classifier)).argmax(-1)[0])
+            pred[empty] = int(classifier(**empty_input(classifier)).argmax(-1)[0])
     finally:
         classifier.train(was)
     return pred

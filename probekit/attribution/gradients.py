@@ -24,8 +24,11 @@ from .words import model_inputs
 DELTA_TOLERANCE = 0.05
 
 
-def embedding_gradients(classifier, batch: dict, target: torch.Tensor):
-    """(∂ logit_target / ∂ e, e): both [B, T, E], e the word-embedding layer's output for the batch."""
+def embedding_gradients(classifier, batch: dict, target: torch.Tensor | None = None, *, objective=None):
+    """(∂ objective / ∂ e, e): both [B, T, E], e the word-embedding layer's output for the batch.
+
+    The objective is Σ_b logit_target[b] by default; ``objective(inputs) -> scalar tensor`` replaces it (it runs
+    the forward pass itself, e.g. with the pooling attention detached)."""
     store = {}
 
     def hook(module, inputs, output):
@@ -36,8 +39,12 @@ def embedding_gradients(classifier, batch: dict, target: torch.Tensor):
     handle = classifier.embedding_layer.register_forward_hook(hook)
     try:
         with torch.enable_grad():
-            logits = classifier(**model_inputs(batch))
-            chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
+            inputs = model_inputs(batch)
+            if objective is None:
+                logits = classifier(**inputs)
+                chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
+            else:
+                chosen = objective(inputs)
             if not chosen.requires_grad:
                 raise UserError("the classifier's logits do not depend on its input embeddings with gradients "
                                 "on (is its encoder run under torch.no_grad?); gradient methods cannot run")

@@ -29,7 +29,7 @@ def without_word(example: Example, words: list[str], i: int) -> Example:
     return Example(words=a, words_b=b if example.words_b is not None else None, meta=dict(example.meta))
 
 
-def _empty_input(classifier) -> dict:
+def empty_input(classifier) -> dict:
     enc = classifier.tokenizer("", return_tensors="pt")
     batch = {k: v.to(classifier.device) for k, v in enc.items() if k in ("input_ids", "attention_mask",
                                                                           "token_type_ids")}
@@ -51,7 +51,7 @@ def probabilities(classifier, examples, target, batch_size: int) -> np.ndarray:
             p = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu()
             out[rows] = p[torch.arange(len(rows)), torch.as_tensor([target[j] for j in rows])].numpy()
         if empty:
-            p = torch.softmax(classifier(**_empty_input(classifier)).float(), -1).cpu()[0]
+            p = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu()[0]
             for j in empty:
                 out[j] = float(p[target[j]])
     return out

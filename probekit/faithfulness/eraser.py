@@ -111,7 +111,7 @@ class Unit:
 
 def distributions(classifier, examples: list[Example], batch_size: int) -> np.ndarray:
     """Class probabilities [N, C] of every example, batched by length (no words: ``[CLS] [SEP]``)."""
-    from ..attribution.occlusion import _empty_input
+    from ..attribution.occlusion import empty_input
     from ..attribution.words import model_inputs
     from ..core.progress import progress
 
@@ -128,7 +128,7 @@ def distributions(classifier, examples: list[Example], batch_size: int) -> np.nd
             if bar is not None:
                 bar.update(len(rows))
         if empty:
-            out[empty] = torch.softmax(classifier(**_empty_input(classifier)).float(), -1).cpu().numpy()[0]
+            out[empty] = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu().numpy()[0]
     if bar is not None:
         bar.close()
     return out

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..attribution.occlusion import _empty_input, without_word
+from ..attribution.occlusion import empty_input, without_word
 from ..attribution.words import model_inputs, to_words
 from ..core.progress import progress
 from ..report.result import tidy
@@ -47,32 +47,25 @@ def gradient_importance(classifier, batch: dict, kind: str = "pooling"):
     """(|gradient × input| per unit, one array per example; class probabilities [B, C] of the live forward).
 
     ``kind="pooling"``: the head's attention is detached; ``"cls"``: the plain forward pass."""
+    from ..attribution.gradients import embedding_gradients
     from ..classify.heads import masked_softmax
 
-    store = {}
+    out = {}
 
-    def hook(module, inputs, output):
-        e = output.detach().requires_grad_(True)
-        store["e"] = e
-        return e
+    def predicted_probability(inputs):
+        if kind == "pooling":
+            head = classifier.head
+            units, mask, _ = classifier.units(**inputs)
+            alpha = masked_softmax(head.v(torch.tanh(head.W(units)))[..., 0], mask).detach()
+            logits = head.out(head.dropout(torch.einsum("bu,bud->bd", alpha, units)))
+        else:
+            logits = classifier(**inputs)
+        probs = out["probs"] = torch.softmax(logits.float(), -1)
+        return probs.gather(1, probs.argmax(1)[:, None]).sum()
 
-    handle = classifier.embedding_layer.register_forward_hook(hook)
-    try:
-        with torch.enable_grad():
-            inputs = model_inputs(batch)
-            if kind == "pooling":
-                head = classifier.head
-                units, mask, _ = classifier.units(**inputs)
-                alpha = masked_softmax(head.v(torch.tanh(head.W(units)))[..., 0], mask).detach()
-                logits = head.out(head.dropout(torch.einsum("bu,bud->bd", alpha, units)))
-            else:
-                logits = classifier(**inputs)
-            probs = torch.softmax(logits.float(), -1)
-            pred = probs.argmax(1)
-            (grad,) = torch.autograd.grad(probs.gather(1, pred[:, None]).sum(), store["e"])
-    finally:
-        handle.remove()
-    token = (grad.float() * store["e"].detach().float()).sum(-1)         # Σ_d, signed, per sub-token
+    grad, e = embedding_gradients(classifier, batch, objective=predicted_probability)
+    probs = out["probs"]
+    token = (grad.float() * e.float()).sum(-1)         # Σ_d, signed, per sub-token
     scores = [np.abs(to_words(token[b], batch["word_ids"][b], len(batch["words"][b]), "sum"))
               for b in range(len(token))]
     return scores, probs.detach().cpu().numpy().astype(np.float64)
@@ -93,7 +86,7 @@ def distributions(classifier, examples, batch_size: int) -> np.ndarray:
         out[rows] = _forward_probs(classifier, classifier.encode([examples[j] for j in rows], warn=False))
     empty = [j for j in range(len(examples)) if size[j] == 0]
     if empty:
-        out[empty] = _forward_probs(classifier, _empty_input(classifier))[0]
+        out[empty] = _forward_probs(classifier, empty_input(classifier))[0]
     return out
 
 
