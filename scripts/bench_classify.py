@@ -1,4 +1,4 @@
-"""Benchmark: classifier quality and training speed on the seeded RT polarity split (optionally HateXplain).
+"""Benchmark: classifier quality and training speed on the seeded RT polarity split and/or HateXplain.
 
 Measured in one run, printed as a table:
 - test accuracy of every pooling head on the frozen bundled model, beside TF-IDF + logistic regression and
@@ -9,7 +9,7 @@ Measured in one run, printed as a table:
 - optionally (``--finetune N``) fine-tuning on the first N training sentences for ``--finetune-epochs``:
   seconds per epoch (and extrapolated to the full train split) and test accuracy.
 
-    nice python scripts/bench_classify.py [--data-root ../shared/data] [--hatexplain] [--finetune 1000]
+    nice python scripts/bench_classify.py [--data-root ../shared/data] [--sets rt hatexplain] [--finetune 1000]
 """
 from __future__ import annotations
 
@@ -140,7 +140,8 @@ def main():
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--cache-dir", default=None, help="activation cache (default: a fresh temporary folder)")
     p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
-    p.add_argument("--hatexplain", action="store_true")
+    p.add_argument("--sets", nargs="+", default=["rt"], choices=["rt", "hatexplain"],
+                   help="data sets to run, in order (default: rt)")
     p.add_argument("--live-check", action="store_true",
                    help="also evaluate the saved attention classifier with a live float32 forward pass")
     p.add_argument("--finetune", type=int, default=0, metavar="N", help="fine-tune on the first N train sentences")
@@ -153,9 +154,8 @@ def main():
     tmp = tempfile.TemporaryDirectory(prefix="bench-classify-") if args.cache_dir is None else None
     cache_dir = args.cache_dir or tmp.name
     print(f"dtype {args.dtype}; cache {cache_dir}")
-    run_set("rt", args, cache_dir)
-    if args.hatexplain:
-        run_set("hatexplain", args, cache_dir)
+    for name in args.sets:
+        run_set(name, args, cache_dir)
 
 
 if __name__ == "__main__":

@@ -225,6 +225,42 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.parametrize("hf", [True, False])
+def test_head_and_pooler_train_at_head_lr_the_encoder_at_lr(hf, encoders):
+    from probekit.classify.mc_train import param_groups
+
+    model = MultipleChoiceModel(encoders["bert"], max_length=40, hf=hf)
+    groups = param_groups(model, lr=5e-5, head_lr=1e-3, weight_decay=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    where = {names[id(p)]: (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert sorted(where) == sorted(n for n, p in model.named_parameters() if p.requires_grad)   # each once
+    head = "net.classifier" if hf else "head.classifier"
+    pooler = "net.bert.pooler.dense" if hf else "base.pooler.dense"
+    embed = "net.bert.embeddings" if hf else "base.embeddings"
+    assert where[f"{head}.weight"] == (1e-3, 0.01) and where[f"{head}.bias"] == (1e-3, 0.0)
+    assert where[f"{pooler}.weight"] == (1e-3, 0.01) and where[f"{pooler}.bias"] == (1e-3, 0.0)
+    assert where[f"{embed}.word_embeddings.weight"] == (5e-5, 0.01)
+    assert where[f"{embed}.LayerNorm.weight"] == (5e-5, 0.0)
+
+
+def test_head_lr_moves_the_head_faster(encoders):
+    """One step at the same encoder lr: the head moves by ≈ head_lr (Adam's first step is ±lr), the encoder by
+    ≈ lr; the learning-rate schedule scales both alike."""
+    opts = dict(model=encoders["bert"], epochs=1, lr=1e-5, batch_size=len(ITEMS), max_length=40, seed=1,
+                quiet=True, warmup=0.0)
+    fresh = MultipleChoiceModel(encoders["bert"], max_length=40, seed=1)
+    before = _state(fresh)
+    moved = {}
+    for head_lr in (1e-5, 1e-3):
+        trained, _ = train_multiple_choice(ITEMS, ITEMS, head_lr=head_lr, **opts)
+        after = _state(trained)
+        moved[head_lr] = {k: float((after[k] - before[k]).abs().max()) for k in ("net.classifier.weight",
+                          "net.bert.encoder.layer.0.attention.self.query.weight")}
+    assert moved[1e-3]["net.classifier.weight"] > 20 * moved[1e-5]["net.classifier.weight"]
+    assert moved[1e-3]["net.bert.encoder.layer.0.attention.self.query.weight"] == pytest.approx(
+        moved[1e-5]["net.bert.encoder.layer.0.attention.self.query.weight"], rel=0.5)
+
+
 def test_resumed_training_equals_an_uninterrupted_run(encoders, tmp_path):
     train, dev = ITEMS * 3, ITEMS
     opts = dict(model=encoders["bert"], epochs=3, lr=5e-4, batch_size=3, max_length=40, seed=1, quiet=True,
@@ -305,6 +341,7 @@ def test_command_trains_saves_and_reloads(tiny_model_dirs, tmp_path, capsys):
     (["--head", "cls", "--train", "mc160:train", "--dev", "mc160:dev"], "--head applies to --task classification"),
     (["--train", "mc160:train"], "--train and --dev are required"),
     (["--epochs", "0", "--train", "mc160:train", "--dev", "mc160:dev"], "--epochs must be at least 1"),
+    (["--head-lr", "0", "--train", "mc160:train", "--dev", "mc160:dev"], "--head-lr must be"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     from probekit.classify.__main__ import main
@@ -312,3 +349,14 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     assert main(["--task", "multiple-choice", "--data-root", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("probekit: error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_head_lr_is_refused_for_classification(tmp_path, capsys):
+    from probekit.classify.__main__ import main
+
+    (tmp_path / "t.jsonl").write_text('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n')
+    assert main(["--train", str(tmp_path / "t.jsonl"), "--dev", str(tmp_path / "t.jsonl"), "--head-lr", "1e-3",
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "probekit: error: --head-lr applies to --task multiple-choice only"
+    assert not (tmp_path / "out").exists()

@@ -25,7 +25,8 @@ DEFAULTS = {k: p.default for k, p in inspect.signature(classify).parameters.item
 
 def _mc_defaults() -> str:
     d = MC_DEFAULTS
-    return f"--epochs {d['epochs']} --lr {d['lr']:g} --batch-size {d['batch_size']} --max-length {d['max_length']}"
+    return (f"--epochs {d['epochs']} --lr {d['lr']:g} --head-lr {d['head_lr']:g} --batch-size {d['batch_size']} "
+            f"--max-length {d['max_length']}")
 
 
 def build_parser() -> Parser:
@@ -67,6 +68,9 @@ def build_parser() -> Parser:
     t.add_argument("--lr", type=float, default=None,
                    help=f"AdamW learning rate (default {DEFAULT_LR['frozen']:g} frozen/none, "
                         f"{DEFAULT_LR['finetune']:g} fine-tuning; 3e-3 for the frozen cls head)")
+    t.add_argument("--head-lr", type=float, default=None,
+                   help=f"multiple-choice: learning rate of the scoring head and the encoder's pooler (default "
+                        f"{MC_DEFAULTS['head_lr']:g}; --lr is the rest of the encoder's)")
     t.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"], help="AdamW weight decay")
     t.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
                    help="share of the steps for linear warm-up (then linear decay to 0)")
@@ -92,8 +96,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if options["train"] is not None and len(options["train"]) == 1:
         options["train"] = options["train"][0]
     out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
-    if options["checkpoint"] is None:
-        options.pop("checkpoint")
+    for name in ("checkpoint", "head_lr"):   # multiple-choice only: absent unless given
+        if options[name] is None:
+            options.pop(name)
     result = classify(**options, out=out, overwrite=overwrite)
     path = result.write(out, overwrite=overwrite, figures=figures)
     if not options["quiet"]:

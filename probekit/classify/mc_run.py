@@ -29,12 +29,13 @@ def checkpoint_folder(out) -> Path:
 
 
 def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epochs=None, lr=None,
-                             batch_size=None, max_length=None, device="cpu", seed=0, quiet=False, load=None,
+                             head_lr=None, batch_size=None, max_length=None, device="cpu", seed=0, quiet=False, load=None,
                              data_root=None, baselines=True, weight_decay=0.01, warmup=0.1,
                              micro_batch=MC_DEFAULTS["micro_batch"], checkpoint=None, out=None, overwrite=False,
                              **options):
     """The multiple-choice branch of :func:`probekit.classify.train.classify` (same options; ``epochs``,
-    ``lr``, ``batch_size`` (questions per step) and ``max_length`` default to :data:`MC_DEFAULTS`)."""
+    ``lr`` (the encoder's), ``head_lr`` (the scoring head's and the pooler's), ``batch_size`` (questions per
+    step) and ``max_length`` default to :data:`MC_DEFAULTS`)."""
     from ..core.progress import set_quiet
     from ..report.multiple_choice import MCResult
 
@@ -43,12 +44,14 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
             raise UserError(f"{checks.flag(name)} applies to --task classification only")
     epochs = checks.positive("epochs", MC_DEFAULTS["epochs"] if epochs is None else epochs)
     lr = checks.number("lr", MC_DEFAULTS["lr"] if lr is None else lr, above=0)
+    head_lr = checks.number("head_lr", MC_DEFAULTS["head_lr"] if head_lr is None else head_lr, above=0)
     batch_size = checks.positive("batch_size", MC_DEFAULTS["batch_size"] if batch_size is None else batch_size)
     max_length = checks.max_length(MC_DEFAULTS["max_length"] if max_length is None else max_length)
     checks.device(device)
     checks.integer("seed", seed)
     arguments = {"task": "multiple-choice", "train": _name(train), "dev": _name(dev), "test": _name(test),
-                 "model": model, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length,
+                 "model": model, "epochs": epochs, "lr": lr, "head_lr": head_lr,
+                 "batch_size": batch_size, "max_length": max_length,
                  "micro_batch": micro_batch, "weight_decay": weight_decay, "warmup": warmup, "device": device,
                  "seed": seed, "load": None if load is None else str(load), "data_root": data_root}
     set_quiet(quiet)
@@ -77,7 +80,7 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
         if checkpoint is None and out is not None:
             checkpoint = checkpoint_folder(out)
         mc, history = train_multiple_choice(splits["train"], splits["dev"], model=model, epochs=epochs, lr=lr,
-                                            batch_size=batch_size, max_length=max_length, device=device,
+                                            head_lr=head_lr, batch_size=batch_size, max_length=max_length, device=device,
                                             seed=seed, checkpoint=checkpoint, quiet=quiet, micro_batch=micro_batch,
                                             weight_decay=weight_decay, warmup=warmup)
         resumed = history.attrs["resumed_from"]

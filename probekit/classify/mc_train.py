@@ -26,7 +26,7 @@ from .mcdata import MCItem
 from .multiple_choice import MultipleChoiceModel
 
 #: defaults of the multiple-choice task (``classify --task multiple-choice``); see the README for the timings
-MC_DEFAULTS = {"epochs": 2, "lr": 5e-5, "batch_size": 8, "max_length": 384, "micro_batch": 8}
+MC_DEFAULTS = {"epochs": 3, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 4, "max_length": 384, "micro_batch": 8}
 
 
 def build_model(model=None, *, max_length: int | None = None, seed: int = 0, device: str = "cpu"):
@@ -49,7 +49,8 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
                           batch_size: int = MC_DEFAULTS["batch_size"], max_length: int | None = None,
                           device: str = "cpu", seed: int = 0, checkpoint=None, quiet: bool = False,
                           weight_decay: float = 0.01, warmup: float = 0.1,
-                          micro_batch: int = MC_DEFAULTS["micro_batch"], callback=None):
+                          micro_batch: int = MC_DEFAULTS["micro_batch"], head_lr: float | None = None,
+                          callback=None):
     """Fine-tune a multiple-choice model on ``train``, keep its best ``dev`` epoch; returns (model, history).
 
     ``model``: see :func:`build_model` (never modified: a copy is trained). ``max_length`` None keeps the
@@ -72,6 +73,7 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
     checks.integer("seed", seed)
     checks.number("weight_decay", weight_decay, minimum=0)
     checks.number("warmup", warmup, minimum=0, maximum=1)
+    head_lr = MC_DEFAULTS["head_lr"] if head_lr is None else checks.number("head_lr", head_lr, above=0)
     for what, items in (("--train", train), ("--dev", dev)):
         if not items:
             raise UserError(f"{what} has no items")
@@ -84,7 +86,8 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
     enc_train, enc_dev = model.encode(train), model.encode(dev)
     y = torch.tensor([it.answer for it in train], device=model.device)
     y_dev = np.array([it.answer for it in dev])
-    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": model.max_length,
+    settings = {"epochs": epochs, "lr": lr, "head_lr": head_lr, "batch_size": batch_size,
+                "max_length": model.max_length,
                 "seed": seed, "weight_decay": weight_decay, "warmup": warmup, "micro_batch": micro_batch}
     ckpt = None
     if checkpoint is not None:
@@ -93,11 +96,8 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
-    decay = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in no_decay)]
-    params = decay + no_decay
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    opt = torch.optim.AdamW(param_groups(model, lr=lr, head_lr=head_lr, weight_decay=weight_decay), lr=lr)
+    params = [p for g in opt.param_groups for p in g["params"]]
     n_steps = math.ceil(len(train) / batch_size)
     sched = _schedule(opt, n_steps * epochs, warmup)
     rows, timing, best, best_state, best_epoch, start, best_scores = [], [], None, None, 0, 0, None
@@ -149,6 +149,25 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
                          truncated={"train": sum(e.truncated for e in enc_train),
                                     "dev": sum(e.truncated for e in enc_dev)})
     return model, history
+
+
+def param_groups(model: MultipleChoiceModel, *, lr: float, head_lr: float, weight_decay: float) -> list[dict]:
+    """AdamW groups: the scoring head and the encoder's pooler at ``head_lr``, the rest of the encoder at
+    ``lr``; no weight decay on biases and norms.
+
+    Why the pooler goes with the head: checkpoints trained for mean-pooled sentence embeddings ship a pooler
+    that was never trained (all-MiniLM-L6-v2's has bias 0 and weights of std 0.009), so its tanh output is
+    ~0.05 and, at the encoder's 5e-5, a fresh head moves too little in mc160's ~35 steps per epoch for the
+    option scores to separate (the loss stays at ln k).
+    """
+    base = model._base_key()
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            head = not name.startswith(base) or name[len(base):].startswith("pooler.")
+            groups.setdefault((head, p.ndim < 2), []).append(p)
+    return [{"params": ps, "lr": head_lr if head else lr, "weight_decay": 0.0 if flat else weight_decay}
+            for (head, flat), ps in sorted(groups.items())]
 
 
 def _micro(idx: list[int], encoded, micro_batch: int) -> list[list[int]]:

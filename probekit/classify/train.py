@@ -65,6 +65,8 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) and not _specs(v) else v)
                  for k, v in locals().items() if k not in ("ignored", "set_quiet")}
     arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
+    if "head_lr" in ignored:
+        raise UserError("--head-lr applies to --task multiple-choice only")
     unknown = [k for k in ignored if k not in ("out", "overwrite", "figures", "command")]
     if unknown:
         raise UserError(f"unknown option {unknown[0]!r} for classify")
