@@ -341,3 +341,19 @@ def test_limit_is_a_seeded_sample_in_file_order():
     assert a == sorted(a) and len(set(a)) == 10 and max(a) >= 50
     assert a == _datasets("x", lambda s: rows, 10, seed=0)["x"] != _datasets("x", lambda s: rows, 10, seed=1)["x"]
     assert _datasets("x", lambda s: rows, 500, seed=0)["x"] == rows
+
+
+def test_retrainings_copy_the_attacked_models_training_settings(tmp_path):
+    import json
+
+    from probekit.attacks.run import training_options
+
+    (tmp_path / "config.json").write_text(json.dumps({"arguments": {
+        "task": "multiple-choice", "epochs": 3, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 4, "max_length": 384,
+        "micro_batch": 8, "weight_decay": 0.01, "warmup": 0.1, "seed": 7, "train": "mc160:train"}}))
+    got = training_options(tmp_path, epochs=None, lr=2e-5, max_length=None)
+    assert got == {"epochs": 3, "lr": 2e-5, "head_lr": 1e-3, "batch_size": 4, "max_length": 384, "micro_batch": 8,
+                   "weight_decay": 0.01, "warmup": 0.1}
+    # a model passed in memory (no folder) or a folder without a run record: only what was given
+    assert training_options(None, epochs=2, lr=None) == {"epochs": 2}
+    assert training_options(tmp_path / "nothing", epochs=None) == {}

@@ -63,7 +63,9 @@ def _means(dataset, setting, values, group="attack"):
 
 def retrain(train, dev, tests: dict, *, settings, checkpoints, seed: int, base_model, options: dict,
             batch_size: int, device: str = "cpu", quiet: bool):
-    """Rows for the un-answerable retrainings: one model per setting, evaluated on every intact test set."""
+    """Rows for the un-answerable retrainings: one model per setting (trained with ``options``, see
+    :func:`probekit.attacks.run.training_options`), evaluated on every intact test set (``batch_size`` items per
+    forward pass)."""
     from ..classify.mc_train import evaluate_mc, train_multiple_choice
 
     rows, timing = [], {}
@@ -74,8 +76,7 @@ def retrain(train, dev, tests: dict, *, settings, checkpoints, seed: int, base_m
         t0 = time.perf_counter()
         folder = None if checkpoints is None else Path(checkpoints) / name
         model, _ = train_multiple_choice(fn(train, seed), fn(dev, seed + 1), model=base_model, seed=seed,
-                                         batch_size=batch_size, checkpoint=folder, device=device, quiet=quiet,
-                                         **options)
+                                         checkpoint=folder, device=device, quiet=quiet, **options)
         timing[name] = round(time.perf_counter() - t0, 1)
         for dataset, items in tests.items():
             rows.append(_row(dataset, f"trained on {name}", evaluate_mc(model, items, batch_size)["accuracy"],

@@ -166,7 +166,7 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
         result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
                             seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
                             checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet,
-                            unanswerable=unanswerable)
+                            unanswerable=unanswerable, path=path)
     else:
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
@@ -223,8 +223,29 @@ def write_augmented(result: AttackResult, path) -> Path:
     return write_jsonl(result.augmented, path)
 
 
+#: the settings of ``classify --task multiple-choice`` that un-answerable retrainings copy from the attacked model
+TRAINING_KEYS = ("epochs", "lr", "head_lr", "batch_size", "max_length", "micro_batch", "weight_decay", "warmup")
+
+
+def training_options(folder, **given) -> dict:
+    """How to retrain: the attacked model's own training settings (its run's ``config.json`` beside the
+    classifier, when there is one), with the options given here (not None) taking precedence — so "trained on
+    P-Shuffle" differs from "intact" in its data only, not in its batch size or epochs."""
+    import json
+
+    recorded = {}
+    cfg = None if folder is None else Path(folder) / "config.json"
+    if cfg is not None and cfg.is_file():
+        try:
+            arguments = json.loads(cfg.read_text(encoding="utf-8")).get("arguments") or {}
+        except (json.JSONDecodeError, AttributeError):
+            arguments = {}
+        recorded = {k: arguments[k] for k in TRAINING_KEYS if arguments.get(k) is not None}
+    return {**recorded, **{k: v for k, v in given.items() if v is not None}}
+
+
 def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_size, epochs, lr, max_length,
-               checkpoints, data_root, device, quiet, unanswerable):
+               checkpoints, data_root, device, quiet, unanswerable, path=None):
     from ..classify.mcdata import read_mc
 
     if (train is None) != (dev is None):
@@ -243,13 +264,14 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
         truncated[name] = t
     extra = {"truncated": truncated}
     if train_items is not None:
-        options = {k: v for k, v in dict(epochs=epochs, lr=lr, max_length=max_length).items() if v is not None}
+        options = training_options(path, epochs=epochs, lr=lr, max_length=max_length)
         # retrain from the pre-trained encoder the attacked model was fine-tuned from, not from its weights
         r, timing = mc_run.retrain(train_items, dev_items, sets, settings=unanswerable, checkpoints=checkpoints,
                                    seed=seed, base_model=getattr(model, "source_name", None), options=options,
                                    batch_size=batch_size, device=device, quiet=quiet)
         rows += r
         extra["timing"] = {f"retrain {k}_s": v for k, v in timing.items()}
+        extra["retraining"] = options
     frame = pd.DataFrame(rows)
     counts = {"items": {n: len(v) for n, v in sets.items()}, "augmented": len(augmented)}
     if train_items is not None:
