@@ -15,6 +15,7 @@ writes the run folder (results.csv, table.csv, summary.md, keyword_curve.png for
 from __future__ import annotations
 
 import inspect
+import sys
 from pathlib import Path
 
 from .attacks.run import CLASSIFIER_ATTACKS, attack
@@ -71,6 +72,8 @@ def _main(argv=None) -> int:
     data = options.pop("data")
     result = attack(options.pop("classifier"), data[0] if len(data) == 1 else data, **options)
     path = result.write(out, overwrite=overwrite, figures=figures)
+    for caution in result.cautions():
+        print(f"probekit: warning: {caution}", file=sys.stderr)
     extra = f"; augmented data: {options['augment']}" if options["augment"] else ""
     print(f"results: {', '.join(str(path / f) for f in result.files())}{extra}")
     return 0

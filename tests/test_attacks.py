@@ -357,3 +357,26 @@ def test_retrainings_copy_the_attacked_models_training_settings(tmp_path):
     # a model passed in memory (no folder) or a folder without a run record: only what was given
     assert training_options(None, epochs=2, lr=None) == {"epochs": 2}
     assert training_options(tmp_path / "nothing", epochs=None) == {}
+
+
+def test_a_model_no_better_than_its_baseline_is_flagged():
+    import pandas as pd
+
+    from probekit.attacks.run import AttackResult
+
+    def mc_result(intact):
+        frame = pd.DataFrame({"dataset": ["mc160:test"] * 3, "setting": ["intact", "random guess", "longest baseline"],
+                              "value": [intact, 0.25, 0.325]})
+        return AttackResult(frame, {"arguments": {"draws": 5}}, frame, "multiple-choice", [])
+
+    (caution,) = mc_result(0.237).cautions()
+    assert caution.startswith("mc160:test: the model on intact data (0.237) is not above the longest-option "
+                              "baseline (0.325)")
+    assert "**Caution:** mc160:test" in mc_result(0.237).summary()
+    assert mc_result(0.6).cautions() == []
+    frame = pd.DataFrame({"dataset": ["rt:test"] * 2, "setting": ["intact", "intact"],
+                          "metric": ["accuracy", "flip_rate"], "value": [0.55, 0.0]})
+    clf = AttackResult(frame, {}, frame, "classifier", [], chance={"rt:test": 0.6})
+    assert clf.cautions() == ["rt:test: the model on intact data (0.550) is not above the majority class (0.600); "
+                              "a drop under attack says little about this model."]
+    assert AttackResult(frame, {}, frame, "classifier", [], chance={"rt:test": 0.5}).cautions() == []

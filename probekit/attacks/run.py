@@ -62,7 +62,34 @@ class AttackResult(Result):
                       f"{self.record['arguments']['draws']} draws; top words by "
                       f"{self.record['arguments']['method']}; k % of n words = ceil(k·n/100) ≥ 1.", ""]
         lines.append(markdown_table(self.table))
+        cautions = self.cautions()
+        if cautions:
+            lines += ["", *(f"**Caution:** {c}" for c in cautions)]
         return "\n".join(lines)
+
+    def cautions(self) -> list[str]:
+        """One sentence per data set where the model on intact data is no better than its trivial baseline
+        (random guess or longest option; the majority class for a classifier): there a drop under attack
+        cannot be told from noise, and the table would mislead without saying so."""
+        out = []
+        f = self.frame
+        if "metric" in f.columns:
+            f = f[f["metric"].isna() | (f["metric"] == "accuracy")]
+        for ds, g in f.groupby("dataset", sort=False):
+            intact = g.loc[g["setting"] == "intact", "value"]
+            if self.kind == "multiple-choice":
+                base = g[g["setting"].isin(mc_run.BASELINES)].set_index("setting")["value"]
+            else:
+                base = pd.Series({"majority class": self.chance.get(ds, np.nan)}).dropna()
+            if intact.empty or base.empty:
+                continue
+            name, best = base.idxmax(), float(base.max())
+            if float(intact.iloc[0]) <= best:
+                name = {"random guess": "random guessing", "longest baseline": "the longest-option baseline",
+                        "majority class": "the majority class"}.get(name, name)
+                out.append(f"{ds}: the model on intact data ({float(intact.iloc[0]):.3f}) is not above {name} "
+                           f"({best:.3f}); a drop under attack says little about this model.")
+        return out
 
     def write_files(self, run: RunDir) -> None:
         write_tidy(run, self.frame, "results.csv")
