@@ -98,3 +98,35 @@ def test_side_by_side_keys_equal_separate_fits_and_missing_targets():
 def test_the_sweep_trains_this_probe_for_linear():
     assert isinstance(make_probe("linear", epochs=3, lr=0.1), LinearProbe)
     assert isinstance(make_probe("mlp"), SelectionProbe)
+
+
+def test_per_key_l2_and_mdl_blocks_reuse_the_chosen_l2(monkeypatch):
+    import probekit.probing.mdl as mdl
+    from probekit.probing.sweep import _mdl_rows
+
+    train, y = noisy(300, 0)
+    main = LinearProbe().fit(train, y)
+    assert main.holdout_accuracy_ is not None
+    # a per-key λ is that key's fixed-λ fit
+    again = main.with_chosen().fit(train, y)
+    assert again.holdout_accuracy_ is None and np.array_equal(again.l2_, main.l2_)
+    for k in range(2):
+        alone = LinearProbe(l2=float(main.l2_[k])).fit(train, y[:, [k]])
+        torch.testing.assert_close(again.theta_[k], alone.theta_[0], rtol=1e-2, atol=1e-3)
+    # every MDL block trains with the λ the main probe chose, never selecting again
+    used = []
+    real = mdl.target_bits
+
+    def spy(probe, data, targets):
+        used.append((probe.l2_.copy(), probe.holdout_accuracy_))
+        return real(probe, data, targets)
+
+    monkeypatch.setattr(mdl, "target_bits", spy)
+
+    class Data:
+        keys = [{"n": 1}, {"n": 2}]
+
+    _mdl_rows("linear", train, y, None, Data, 2, {"layer": 0, "probe": "linear", "seed": 0}, "train",
+              dict(hidden=8, epochs=1, lr=1e-3, seed=0), fitted=main)
+    assert len(used) == len(mdl.block_boundaries(300)) - 1
+    assert all(np.array_equal(l2, main.l2_) and acc is None for l2, acc in used)

@@ -49,7 +49,8 @@ class _Words:
 
 class LinearProbe:
     """scikit-learn style, the interface of :class:`SelectionProbe` (``fit`` / ``predict`` / ``score`` /
-    ``predict_log_proba``). ``l2``: a fixed λ (no selection); ``None`` chooses it from ``grid``."""
+    ``predict_log_proba``). ``l2``: a fixed λ, one for all keys or one per key (no selection); ``None`` chooses
+    it from ``grid``."""
 
     kind = "linear"
 
@@ -94,7 +95,8 @@ class LinearProbe:
         zero = torch.zeros(K, D + 1)
         self.holdout_accuracy_ = None
         if self.l2 is not None or len(self.grid) == 1:
-            lam, start = np.full(K, float(self.l2 if self.l2 is not None else self.grid[0])), zero
+            fixed = np.asarray(self.l2 if self.l2 is not None else self.grid[0], dtype=float)
+            lam, start = np.broadcast_to(fixed, (K,)).copy(), zero
         else:
             lam, start = self._select(data, y, zero)
         self.l2_ = lam
@@ -128,6 +130,11 @@ class LinearProbe:
         self.holdout_accuracy_ = acc
         start = torch.stack([solutions[b][k] for k, b in enumerate(best)])
         return np.array([grid[b] for b in best]), start
+
+    def with_chosen(self, **options) -> "LinearProbe":
+        """A fresh probe with the λ per key this fitted one chose: the same hyperparameters, no new selection
+        (what each MDL block trains with, as Voita & Titov use one setting for every block)."""
+        return LinearProbe(l2=self.l2_, max_iter=self.max_iter, tol=self.tol, seed=self.seed, **options)
 
     # -- prediction ------------------------------------------------------------------------------------------
     def predict(self, data: Sentences) -> np.ndarray:

@@ -110,16 +110,21 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
                             rows.append({**row, "metric": "selectivity", "value": float(acc[k] - acc[K + k])})
                 if mdl:
                     rows += _mdl_rows(kind, sets[train_split], full[split_rows[train_split]], dev, data, K,
-                                      base, train_split, dict(hidden=hidden, epochs=epochs, lr=lr, seed=run_seed))
+                                      base, train_split, dict(hidden=hidden, epochs=epochs, lr=lr, seed=run_seed),
+                                      fitted=probe)
                 bar.update(1)
     bar.close()
     return pd.DataFrame(rows)
 
 
-def _mdl_rows(kind, train, full, dev, data, K, base, split, options) -> list[dict]:
+def _mdl_rows(kind, train, full, dev, data, K, base, split, options, fitted=None) -> list[dict]:
+    """MDL rows of one probe. A probe that chose its own hyperparameters on the training split (the linear
+    probe's λ per key) hands them to every block's probe, so the blocks differ from it in their data only."""
     from .mdl import online_codelength
 
-    code = online_codelength(lambda: make_probe(kind, **options), train, full, dev=dev, seed=options["seed"])
+    fresh = getattr(fitted, "with_chosen", None)
+    make = fresh if fresh is not None else (lambda: make_probe(kind, **options))
+    code = online_codelength(make, train, full, dev=dev, seed=options["seed"])
     out = []
     for k, key in enumerate(data.keys):
         row = {**base, "split": split, **key, "n_sentences": int((full[:, k] >= 0).sum())}
