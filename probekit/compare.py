@@ -40,7 +40,9 @@ def build_parser() -> Parser:
                    help="a word's attention row: the mean of its pieces' rows, or the first piece's")
     p.add_argument("--out", default=None, help="run directory (default runs/compare-<model>-<time>)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help="inputs per forward pass")
-    p.add_argument("--max-length", type=int, default=None, help="truncate inputs to this many tokens")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="truncate inputs to this many tokens (default: a classifier's own max_length, else the "
+                        "models' maximum)")
     p.add_argument("--device", default=d["device"], help="torch device")
     add_cache_options(p)
     add_output_options(p)

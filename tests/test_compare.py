@@ -265,6 +265,16 @@ def test_compare_classifier_folder(tiny_model_dirs, tmp_path):
     assert cka[0] == pytest.approx(1.0, abs=1e-9) and cka[1] == pytest.approx(1.0, abs=1e-9) and cka[2] < 1.0
     assert res.probing is None and "nth_token" not in set(res.frame["task"])
     assert res.record["same_weights"] is False
+    # the comparison sees the inputs the classifier was trained on: its max_length, unless one is given
+    assert res.record["arguments"]["max_length"] == res.record["inputs"]["finetuned"]["max_length"]
+    short = Classifier(load_encoder(base), ["a", "b"], head="mean", encoder_mode="finetune", max_length=6)
+    save_classifier(short, tmp_path / "short")
+    cut = pk.compare(str(tmp_path / "short"), corpus=None, limit=40, tasks=[], cka_batch_size=64, quiet=True)
+    assert cut.record["arguments"]["max_length"] == 6 and cut.record["counts"]["n_truncated"] > 0
+    whole = pk.compare(str(tmp_path / "short"), corpus=None, limit=40, tasks=[], cka_batch_size=64, quiet=True,
+                       max_length=128)
+    assert whole.record["arguments"]["max_length"] == 128
+    assert whole.record["counts"]["n_truncated"] < cut.record["counts"]["n_truncated"]
     frozen = Classifier(load_encoder(base), ["a", "b"], head="mean", encoder_mode="frozen")
     save_classifier(frozen, tmp_path / "frozen")
     with pytest.raises(UserError, match="train one with --finetune"):

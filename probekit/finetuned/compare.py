@@ -96,6 +96,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
 
     ``tasks``: probe tasks run on both models (empty: none), each on its own data with ``task_options[task]``;
     ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch.
+    ``max_length`` None: a classifier's own ``max_length``, else the models' maximum.
     """
     from ..core.progress import set_quiet
     from ..probing.probe import PROBES
@@ -121,6 +122,8 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
 
     examples, how = read_corpus(corpus, limit=limit, seed=seed, data_root=data_root)
     ft, ft_info = load_finetuned(finetuned, device=device)
+    if max_length is None and ft_info.get("max_length"):
+        max_length = int(ft_info["max_length"])   # compare on the inputs the classifier was trained to see
     bs = load_base(base, ft_info["base"], device=device)
     check_same_vocabulary(bs, ft)
     same = _same_weights(bs, ft)

@@ -56,7 +56,7 @@ def load_finetuned(finetuned, *, device: str = "cpu") -> tuple[Encoder, dict]:
     enc._fingerprint = None     # the name is part of the fingerprint
     base = DEFAULT_MODEL if info.get("name") == DEFAULT_MODEL else info.get("source")
     return enc, {"kind": "classifier", "path": str(folder), "base": base, "head": cfg.get("head"),
-                 "labels": cfg.get("labels")}
+                 "labels": cfg.get("labels"), "max_length": cfg.get("max_length")}
 
 
 def _with_attention(enc: Encoder) -> Encoder:
