@@ -33,7 +33,8 @@ def build_parser() -> Parser:
     src.add_argument("--text", action="append", metavar="TEXT", help="a text to explain (repeatable)")
     src.add_argument("--data", metavar="FILE",
                      help="examples with labels: JSON Lines, TSV/CSV, or a named set such as rt:test")
-    p.add_argument("--limit", type=int, default=_D["limit"], metavar="N", help="only the first N examples of --data")
+    p.add_argument("--limit", type=int, default=_D["limit"], metavar="N",
+                   help="a seeded random sample of N examples of --data (kept in file order; --seed)")
     p.add_argument("--out", required=True, metavar="DIR", help="the run folder to write")
     p.add_argument("--methods", nargs="+", default=_D["methods"], metavar="METHOD",
                    help=f"any of {', '.join(method_names())} (default: every one that applies to the classifier)")

@@ -344,3 +344,20 @@ def test_occlusion_of_a_pair_deletes_from_the_right_segment(tiny_model_dirs):
         t = int(full.argmax())
         drop = full[t] - p(Example(words=["the", "cat", "sat"], words_b=["a", "ran", "home"]))[t]
     assert res.frame["score"].iloc[4] == pytest.approx(float(drop), abs=1e-6)
+
+
+def test_limit_samples_a_sorted_file_in_file_order(tmp_path):
+    from probekit.attribution.attribute import _examples
+
+    path = tmp_path / "sorted.jsonl"           # every "neg" line first, as RT's files are
+    lines = [{"text": f"neg example {i}", "label": "neg"} for i in range(50)]
+    lines += [{"text": f"pos example {i}", "label": "pos"} for i in range(50)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    got = _examples(None, str(path), 10, seed=0)
+    texts = [ex.text for ex in got]
+    assert len(texts) == 10 and {ex.meta["label"] for ex in got} == {"neg", "pos"}
+    order = [next(i for i, x in enumerate(lines) if x["text"] == t) for t in texts]
+    assert order == sorted(order)                                   # file order kept
+    assert texts == [ex.text for ex in _examples(None, str(path), 10, seed=0)]
+    assert texts != [ex.text for ex in _examples(None, str(path), 10, seed=1)]
+    assert len(_examples(None, str(path), 500, seed=0)) == 100

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import checks
+from ..core.examples import seeded_sample
 from ..core.errors import UserError
 from ..core.progress import set_quiet
 from ..report.result import Result, tidy
@@ -143,11 +144,7 @@ def _datasets(data, reader, limit, seed: int = 0) -> dict:
         specs = {"data": list(data)}
     out = {}
     for name, spec in specs.items():
-        items = reader(spec)
-        if limit and limit < len(items):
-            keep = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
-            items = [items[i] for i in keep]
-        out[name] = items
+        out[name] = seeded_sample(reader(spec), limit, seed)
     return out
 
 

@@ -76,8 +76,8 @@ def _load(classifier):
     return classifier, None
 
 
-def _examples(texts, data, limit):
-    from ..core.examples import Example
+def _examples(texts, data, limit, seed=0):
+    from ..core.examples import Example, seeded_sample
 
     if (texts is None) == (data is None):
         raise UserError("give the input with --text (repeatable) or --data FILE, not both")
@@ -98,9 +98,7 @@ def _examples(texts, data, limit):
         from ..classify.datasets import load_split
 
         examples = load_split(data, what="--data")
-    if limit is not None:
-        examples = examples[:limit]
-    return examples
+    return seeded_sample(examples, limit, seed)
 
 
 def _target_index(classifier, target) -> int | None:
@@ -162,7 +160,7 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     model, path = _load(classifier)
     names = registry.resolve(methods, model)
     target_index = _target_index(model, target)
-    examples = _examples(texts, data, limit)
+    examples = _examples(texts, data, limit, seed)
     if not examples:
         raise UserError(f"--data {data}: no examples")
     torch.manual_seed(seed)

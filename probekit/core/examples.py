@@ -26,3 +26,15 @@ class Example:
     @property
     def n_words(self) -> int:
         return len(self.words or []) + len(self.words_b or [])
+
+
+def seeded_sample(items: list, limit: int | None, seed: int = 0) -> list:
+    """``limit`` items drawn at random (seeded), kept in their order; all of them when ``limit`` is None or not
+    smaller. Why not the first N: a file sorted by class (RT lists every negative sentence first) would give one
+    class only."""
+    import numpy as np
+
+    if not limit or limit >= len(items):
+        return list(items)
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+    return [items[i] for i in keep]
