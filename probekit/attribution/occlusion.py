@@ -39,22 +39,39 @@ def empty_input(classifier) -> dict:
     return batch
 
 
-def probabilities(classifier, examples, target, batch_size: int) -> np.ndarray:
-    """p(target_i | example_i) for every example (batched; an example without words is ``[CLS] [SEP]``)."""
-    out = np.zeros(len(examples))
-    empty = [j for j, e in enumerate(examples) if not (e.words or e.words_b or e.text)]
-    full = [j for j in range(len(examples)) if j not in set(empty)]
+def class_distributions(classifier, examples, batch_size: int, *, desc: str | None = None) -> np.ndarray:
+    """Class probabilities [N, C] of every example, under no_grad, in batches of similar length (little
+    padding); an example without words is ``[CLS] [SEP]``. ``desc`` names a progress bar, shown for long runs.
+    Occlusion, Jain & Wallace's leave-one-out and ERASER's erasures all re-run the classifier this way."""
+    from ..core.progress import progress
+
+    def size(e):
+        words = (e.words or []) + (e.words_b or [])
+        return sum(len(w) + 1 for w in words) if words else len((e.text or "").strip())
+
+    sizes = [size(e) for e in examples]
+    out = np.zeros((len(examples), classifier.n_classes))
+    full = sorted((j for j in range(len(examples)) if sizes[j] > 0), key=lambda j: sizes[j])
+    empty = [j for j in range(len(examples)) if sizes[j] == 0]
+    bar = progress(total=len(full), desc=desc, unit="input") if desc and len(full) > 4 * batch_size else None
     with torch.no_grad():
         for start in range(0, len(full), batch_size):
             rows = full[start:start + batch_size]
             batch = classifier.encode([examples[j] for j in rows], warn=False)
-            p = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu()
-            out[rows] = p[torch.arange(len(rows)), torch.as_tensor([target[j] for j in rows])].numpy()
+            out[rows] = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu().numpy()
+            if bar is not None:
+                bar.update(len(rows))
         if empty:
-            p = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu()[0]
-            for j in empty:
-                out[j] = float(p[target[j]])
+            out[empty] = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu().numpy()[0]
+    if bar is not None:
+        bar.close()
     return out
+
+
+def probabilities(classifier, examples, target, batch_size: int) -> np.ndarray:
+    """p(target_i | example_i) for every example (see :func:`class_distributions`)."""
+    p = class_distributions(classifier, examples, batch_size)
+    return p[np.arange(len(examples)), np.asarray(target, dtype=int)] if len(examples) else np.zeros(0)
 
 
 @register("occlusion", unit="word", signed=True, word_rule="sum",

@@ -38,10 +38,10 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
-import torch
 
+from ..attribution.occlusion import class_distributions
 from ..core.examples import Example
-from .base import Context, Outcome, finding
+from .base import Context, Outcome
 
 EXPERIMENT = "eraser"
 RANDOM = "random"
@@ -109,31 +109,6 @@ class Unit:
         return Example(words=a, words_b=b if self.pair else None)
 
 
-def distributions(classifier, examples: list[Example], batch_size: int) -> np.ndarray:
-    """Class probabilities [N, C] of every example, batched by length (no words: ``[CLS] [SEP]``)."""
-    from ..attribution.occlusion import empty_input
-    from ..attribution.words import model_inputs
-    from ..core.progress import progress
-
-    out = np.zeros((len(examples), classifier.n_classes))
-    empty = [j for j, e in enumerate(examples) if not (e.words or e.words_b)]
-    full = sorted((j for j, e in enumerate(examples) if e.words or e.words_b),
-                  key=lambda j: sum(len(w) + 1 for w in examples[j].words + (examples[j].words_b or [])))
-    bar = progress(total=len(full), desc="eraser inputs", unit="input") if len(full) > 4 * batch_size else None
-    with torch.no_grad():
-        for start in range(0, len(full), batch_size):
-            rows = full[start:start + batch_size]
-            batch = classifier.encode([examples[j] for j in rows], warn=False)
-            out[rows] = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu().numpy()
-            if bar is not None:
-                bar.update(len(rows))
-        if empty:
-            out[empty] = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu().numpy()[0]
-    if bar is not None:
-        bar.close()
-    return out
-
-
 class Evaluator:
     """p(· | example with only some words kept), one forward pass per distinct (example, kept words)."""
 
@@ -146,7 +121,8 @@ class Evaluator:
         keys = [(u, tuple(sorted(int(i) for i in kept))) for u, kept in requests]
         todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
         if todo:
-            probs = distributions(self.classifier, [self.units[u].keep(kept) for u, kept in todo], self.batch_size)
+            probs = class_distributions(self.classifier, [self.units[u].keep(kept) for u, kept in todo],
+                                        self.batch_size, desc="eraser inputs")
             self.cache.update(zip(todo, probs))
         return [self.cache[k] for k in keys]
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..attribution.occlusion import empty_input, without_word
+from ..attribution.occlusion import class_distributions, without_word
 from ..attribution.words import model_inputs, to_words
 from ..core.progress import progress
 from ..report.result import tidy
@@ -74,20 +74,6 @@ def gradient_importance(classifier, batch: dict, kind: str = "pooling"):
 def _forward_probs(classifier, batch: dict) -> np.ndarray:
     with torch.no_grad():
         return torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu().numpy().astype(np.float64)
-
-
-def distributions(classifier, examples, batch_size: int) -> np.ndarray:
-    """Class distributions [N, C] of ``examples`` (batched by length; an example without words is [CLS] [SEP])."""
-    out = np.zeros((len(examples), classifier.n_classes))
-    size = [len(e.words or []) + len(e.words_b or []) or len((e.text or "").split()) for e in examples]
-    order = sorted((j for j in range(len(examples)) if size[j] > 0), key=lambda j: size[j])
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        out[rows] = _forward_probs(classifier, classifier.encode([examples[j] for j in rows], warn=False))
-    empty = [j for j in range(len(examples)) if size[j] == 0]
-    if empty:
-        out[empty] = _forward_probs(classifier, empty_input(classifier))[0]
-    return out
 
 
 def _token_deletions(classifier, batch: dict, batch_size: int) -> list[np.ndarray]:
@@ -140,7 +126,7 @@ def leave_one_out(classifier, examples, batch: dict, p0: np.ndarray, batch_size:
         for i in range(len(words)):
             variants.append(without_word(examples[b], words, i))
             owner.append(b)
-    p = distributions(classifier, variants, batch_size)
+    p = class_distributions(classifier, variants, batch_size)
     owner = np.asarray(owner, dtype=np.int64)
     return [tvd(p[owner == b], p0[b][None, :]) for b in range(len(examples))]
 
