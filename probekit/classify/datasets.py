@@ -111,11 +111,9 @@ def _example(text: str | None, words, label, source: str, *, text_b=None, words_
                    meta=meta)
 
 
-def read_jsonl(path, *, what: str = "--train") -> list[Example]:
-    """One JSON object per line: ``text`` or ``words``, ``label``, optional ``text_b``/``words_b``,
-    ``rationale`` (0/1 per word, kept in meta) and ``id``. Blank lines are skipped."""
-    path = Path(path)
-    out = []
+def json_objects(path: Path):
+    """(line number, ``file:line``, object) for every non-blank line of a JSON Lines file; a line that is not a
+    JSON object is one error naming it."""
     for lineno, line in enumerate(read_lines(path), 1):
         if not line.strip():
             continue
@@ -126,6 +124,15 @@ def read_jsonl(path, *, what: str = "--train") -> list[Example]:
             raise UserError(f"{src}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
             raise UserError(f"{src}: expected a JSON object")
+        yield lineno, src, obj
+
+
+def read_jsonl(path, *, what: str = "--train") -> list[Example]:
+    """One JSON object per line: ``text`` or ``words``, ``label``, optional ``text_b``/``words_b``,
+    ``rationale`` (0/1 per word, kept in meta) and ``id``. Blank lines are skipped."""
+    path = Path(path)
+    out = []
+    for _, src, obj in json_objects(path):
         if "label" not in obj:
             raise UserError(f"{src}: no 'label' field")
         extra = {"id": obj["id"]} if "id" in obj else None

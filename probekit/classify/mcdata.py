@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import UserError, where
-from .datasets import default_data_root, read_lines
+from .datasets import default_data_root, json_objects, read_lines
 
 MC_NAMED = ("mc160", "mc500")
 MC_SPLITS = ("train", "dev", "test")
@@ -153,16 +153,7 @@ def read_mc_jsonl(path, *, what: str = "--train", answers: bool = True) -> list[
     """JSON Lines items (see the module docstring); blank lines are skipped."""
     path = Path(path)
     out = []
-    for lineno, line in enumerate(read_lines(path), 1):
-        if not line.strip():
-            continue
-        src = where(path, lineno)
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{src}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise UserError(f"{src}: expected a JSON object")
+    for lineno, src, obj in json_objects(path):
         for key in ("passage", "question", "options"):
             if key not in obj:
                 raise UserError(f"{src}: no {key!r} field")
