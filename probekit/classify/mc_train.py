@@ -26,7 +26,7 @@ from .mcdata import MCItem
 from .multiple_choice import MultipleChoiceModel
 
 #: defaults of the multiple-choice task (``classify --task multiple-choice``); see the README for the timings
-MC_DEFAULTS = {"epochs": 3, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 4, "max_length": 384, "micro_batch": 8}
+MC_DEFAULTS = {"epochs": 6, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 4, "max_length": 384, "micro_batch": 8}
 
 
 def build_model(model=None, *, max_length: int | None = None, seed: int = 0, device: str = "cpu"):
