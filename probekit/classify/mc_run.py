@@ -29,8 +29,8 @@ def checkpoint_folder(out) -> Path:
 
 
 def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epochs=None, lr=None,
-                             head_lr=None, batch_size=None, max_length=None, device="cpu", seed=0, quiet=False, load=None,
-                             data_root=None, baselines=True, weight_decay=0.01, warmup=0.1,
+                             head_lr=None, batch_size=None, max_length=None, device="cpu", seed=0, quiet=False,
+                             load=None, data_root=None, baselines=True, weight_decay=0.01, warmup=0.1,
                              micro_batch=MC_DEFAULTS["micro_batch"], checkpoint=None, out=None, overwrite=False,
                              **options):
     """The multiple-choice branch of :func:`probekit.classify.train.classify` (same options; ``epochs``,
@@ -80,8 +80,8 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
         if checkpoint is None and out is not None:
             checkpoint = checkpoint_folder(out)
         mc, history = train_multiple_choice(splits["train"], splits["dev"], model=model, epochs=epochs, lr=lr,
-                                            head_lr=head_lr, batch_size=batch_size, max_length=max_length, device=device,
-                                            seed=seed, checkpoint=checkpoint, quiet=quiet, micro_batch=micro_batch,
+                                            head_lr=head_lr, batch_size=batch_size, max_length=max_length,
+                                            device=device, seed=seed, checkpoint=checkpoint, quiet=quiet, micro_batch=micro_batch,
                                             weight_decay=weight_decay, warmup=warmup)
         resumed = history.attrs["resumed_from"]
         timing.update(epoch_s=history.attrs["epoch_s"], epoch_cpu_s=history.attrs["epoch_cpu_s"],

@@ -157,8 +157,8 @@ def param_groups(model: MultipleChoiceModel, *, lr: float, head_lr: float, weigh
 
     Why the pooler goes with the head: checkpoints trained for mean-pooled sentence embeddings ship a pooler
     that was never trained (all-MiniLM-L6-v2's has bias 0 and weights of std 0.009), so its tanh output is
-    ~0.05 and, at the encoder's 5e-5, a fresh head moves too little in mc160's ~35 steps per epoch for the
-    option scores to separate (the loss stays at ln k).
+    ~0.05 and, at the encoder's 5e-5, a fresh head moves too little in mc160's few dozen steps per epoch for
+    the option scores to separate (the loss stays at ln k).
     """
     base = model._base_key()
     groups: dict[tuple[bool, bool], list] = {}
