@@ -6,7 +6,8 @@ uniform code; for a selection probe the uniform code of a sentence is log₂(its
 For each i ≥ 1 a probe is trained (same kind and hyperparameters as the main probe: the linear probe's λ per
 key as it chose them on the whole training split, the MLP's dev-loss model selection) on the first t_i sentences
 and codes sentences t_i+1 … t_{i+1}: −log₂ p(target word | sentence), p the probe's softmax over the
-sentence's candidate words. Online codelength = uniform code of block 1 + Σ block codes; uniform codelength = Σ over all n sentences of log₂(word count); compression = uniform / online.
+sentence's candidate words. Online codelength = uniform code of block 1 + Σ block codes; uniform codelength
+= Σ over all n sentences of log₂(word count); compression = uniform / online.
 Each task key is coded on the sentences that have a target for it.
 """
 from __future__ import annotations
