@@ -53,9 +53,10 @@ def build_parser() -> Parser:
     r.add_argument("--checkpoints", default=None, metavar="DIR",
                    help="retraining checkpoints, one folder per setting (default: OUT-checkpoints beside --out); "
                         "a killed run resumes from its last finished epoch")
-    r.add_argument("--epochs", type=int, default=None, help="retraining epochs (default: the trainer's)")
-    r.add_argument("--lr", type=float, default=None, help="retraining learning rate (default: the trainer's)")
-    r.add_argument("--max-length", type=int, default=None, help="retraining max length (default: the trainer's)")
+    own = "(default: the attacked model's own, from its run's config.json)"
+    r.add_argument("--epochs", type=int, default=None, help=f"retraining epochs {own}")
+    r.add_argument("--lr", type=float, default=None, help=f"retraining learning rate {own}")
+    r.add_argument("--max-length", type=int, default=None, help=f"retraining max length {own}")
     p.add_argument("--batch-size", type=int, default=_D["batch_size"], help="items per forward pass")
     p.add_argument("--device", default=_D["device"], help="torch device")
     p.add_argument("--data-root", default=None, help="folder of the named sets (default ../shared/data)")
