@@ -81,8 +81,8 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
             checkpoint = checkpoint_folder(out)
         mc, history = train_multiple_choice(splits["train"], splits["dev"], model=model, epochs=epochs, lr=lr,
                                             head_lr=head_lr, batch_size=batch_size, max_length=max_length,
-                                            device=device, seed=seed, checkpoint=checkpoint, quiet=quiet, micro_batch=micro_batch,
-                                            weight_decay=weight_decay, warmup=warmup)
+                                            device=device, seed=seed, checkpoint=checkpoint, quiet=quiet,
+                                            micro_batch=micro_batch, weight_decay=weight_decay, warmup=warmup)
         resumed = history.attrs["resumed_from"]
         timing.update(epoch_s=history.attrs["epoch_s"], epoch_cpu_s=history.attrs["epoch_cpu_s"],
                       train_s=round(time.perf_counter() - t0, 3), train_cpu_s=round(time.process_time() - c0, 3))
