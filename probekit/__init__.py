@@ -50,6 +50,7 @@ _NAMES = {
     "get_activations": "probekit.core.cache",
     "ActivationStore": "probekit.core.cache",
     "UserError": "probekit.core.errors",
+    "quiet": "probekit.core.progress",
     "Result": "probekit.report.result",
     # readers
     "read_conllu": "probekit.corpora.conllu",

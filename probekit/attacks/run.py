@@ -19,10 +19,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.examples import seeded_sample
 from ..core.errors import UserError
-from ..core.progress import set_quiet
 from ..report.result import Result, tidy
 from ..report.rundir import RunDir, markdown_table, run_record, write_tidy
 from . import keywords, mc, mc_run
@@ -148,6 +148,7 @@ def _datasets(data, reader, limit, seed: int = 0) -> dict:
     return out
 
 
+@quiet_option
 def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train=None, dev=None,
            limit: int | None = None, draws: int = 5, ks: Sequence[float] = (1, 2, 5, 10),
            method: str = "integrated-gradients", augment=None, unanswerable: Sequence[str] | None = None,
@@ -182,7 +183,6 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
                                   list(mc.TRAINING))
     if attacks is not None:          # names of neither kind are refused before the model is loaded
         checks.choices("attacks", attacks, [*mc.ATTACKS, *CLASSIFIER_ATTACKS])
-    set_quiet(quiet)
     model, path = _load(classifier, device)
     start = time.perf_counter()
     if _is_mc(model):

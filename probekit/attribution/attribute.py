@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.progress import progress, set_quiet
+from ..core.progress import progress
 from ..report.result import Result
 from ..report.rundir import RunDir, run_record, write_tidy
 from . import registry
@@ -136,6 +137,7 @@ def _head_to_tokens(scores: torch.Tensor, batch) -> torch.Tensor:
     return torch.where(wid >= 0, gathered, torch.zeros_like(gathered))
 
 
+@quiet_option
 def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None,
               methods: Sequence[str] | None = None, target: str | None = None, steps: int = 50,
               batch_size: int = 16, limit: int | None = None, level: str = "word", seed: int = 0,
@@ -156,7 +158,6 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     retry_steps = checks.positive("retry_steps", retry_steps, optional=True)
     level = checks.choice("level", level, LEVELS)
     seed = checks.integer("seed", seed)
-    set_quiet(quiet)
     model, path = _load(classifier)
     names = registry.resolve(methods, model)
     target_index = _target_index(model, target)

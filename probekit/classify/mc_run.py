@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from .mc_baselines import longest_option_accuracy, random_guess_accuracy
@@ -28,6 +29,7 @@ def checkpoint_folder(out) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
 
+@quiet_option
 def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epochs=None, lr=None,
                              head_lr=None, batch_size=None, max_length=None, device="cpu", seed=0, quiet=False,
                              load=None, data_root=None, baselines=True, weight_decay=0.01, warmup=0.1,
@@ -36,7 +38,6 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
     """The multiple-choice branch of :func:`probekit.classify.train.classify` (same options; ``epochs``,
     ``lr`` (the encoder's), ``head_lr`` (the scoring head's and the pooler's), ``batch_size`` (questions per
     step) and ``max_length`` default to :data:`MC_DEFAULTS`)."""
-    from ..core.progress import set_quiet
     from ..report.multiple_choice import MCResult
 
     for name, default in _CLASSIFICATION_ONLY.items():
@@ -54,7 +55,6 @@ def classify_multiple_choice(train=None, dev=None, test=None, *, model=None, epo
                  "batch_size": batch_size, "max_length": max_length,
                  "micro_batch": micro_batch, "weight_decay": weight_decay, "warmup": warmup, "device": device,
                  "seed": seed, "load": None if load is None else str(load), "data_root": data_root}
-    set_quiet(quiet)
     if out is not None and Path(out).is_dir() and any(Path(out).iterdir()) and not overwrite:
         raise UserError(f"--out {out} already exists and is not empty (pass --overwrite to replace it)")
     if load is None and (train is None or dev is None):

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from .mc_baselines import longest_option_accuracy, random_guess_accuracy  # noqa: F401  (re-exported)
@@ -44,6 +45,7 @@ def build_model(model=None, *, max_length: int | None = None, seed: int = 0, dev
     return MultipleChoiceModel(enc, max_length=max_length, seed=seed).to(device)
 
 
+@quiet_option
 def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, model=None,
                           epochs: int = MC_DEFAULTS["epochs"], lr: float = MC_DEFAULTS["lr"],
                           batch_size: int = MC_DEFAULTS["batch_size"], max_length: int | None = None,
@@ -60,7 +62,7 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
     and ``resumed_from`` (the epoch a resumed run started
     after, 0 for a fresh one). ``callback(epoch, history_rows)`` runs after each saved epoch.
     """
-    from ..core.progress import progress, set_quiet
+    from ..core.progress import progress
     from .mc_checkpoint import Checkpoint, items_hash, restore_rng, state_hash
     from .batching import history as _history, length_batches as _batches, schedule as _schedule
 
@@ -79,7 +81,6 @@ def train_multiple_choice(train: Sequence[MCItem], dev: Sequence[MCItem], *, mod
             raise UserError(f"{what} has no items")
         if any(it.answer < 0 for it in items):
             raise UserError(f"{what}: every item needs its answer for training")
-    set_quiet(quiet)
     if max_length is None and not isinstance(model, MultipleChoiceModel):
         max_length = MC_DEFAULTS["max_length"]
     model = build_model(model, max_length=max_length, seed=seed, device=device)

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
@@ -40,6 +41,7 @@ TASKS = ("classification", "multiple-choice")
 FROZEN_CLS_LR = 3e-3
 
 
+@quiet_option
 def classify(train=None, dev=None, test=None, *, task: str = "classification", head: str = "attention",
              encoder: str = "frozen", finetune: bool = False, level: str = "word", layer: int | None = None,
              model: str | None = None, epochs: int | None = None, lr: float | None = None,
@@ -55,15 +57,13 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     ``ignored`` takes the command's own
     options (``out``, ``overwrite``, ``figures``), which are :meth:`ClassifyResult.write`'s business.
     """
-    from ..core.progress import set_quiet
-
     if checks.choice("task", task, TASKS) == "multiple-choice":   # mc_run refuses classification-only options
         from .mc_run import classify_multiple_choice
 
-        skip = ("ignored", "task", "set_quiet")
+        skip = ("ignored", "task")
         return classify_multiple_choice(**{k: v for k, v in locals().items() if k not in skip}, **ignored)
     arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) and not _specs(v) else v)
-                 for k, v in locals().items() if k not in ("ignored", "set_quiet")}
+                 for k, v in locals().items() if k != "ignored"}
     arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
     if "head_lr" in ignored:
         raise UserError("--head-lr applies to --task multiple-choice only")
@@ -95,7 +95,6 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     checks.device(device)
     checks.integer("seed", seed)
     checks.integer("layer", layer, minimum=0, optional=True)
-    set_quiet(quiet)
     if load is not None:
         return _evaluate_saved(load, dev=dev, test=test, batch_size=batch_size, device=device,
                                data_root=data_root, arguments=arguments)

@@ -1,36 +1,75 @@
-"""Progress bars and quiet mode, shared by the library and the commands."""
+"""Progress bars and quiet mode, shared by the library and the commands.
+
+Quiet is scoped: ``with quiet():`` (``pk.quiet()``) silences probekit's bars and transformers' own inside the
+block and restores them afterwards, and a library function's ``quiet=True`` lasts for that call only
+(:func:`quiet_option`). Only the command line sets the process-wide default (:func:`set_quiet`).
+"""
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterable
 
-_QUIET = False
+_DEFAULT = False                                          # the command line's --quiet
+_SCOPE: ContextVar[bool] = ContextVar("probekit_quiet", default=False)
 
 
 def set_quiet(quiet: bool) -> None:
-    """Silence probekit's progress bars and the chatter of transformers (its own bars and logs)."""
-    global _QUIET
-    _QUIET = quiet
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        if quiet:
-            hf_logging.disable_progress_bar()
-        else:
-            hf_logging.enable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
+    """The process-wide default, for the command layer and scripts; library code uses :func:`quiet`."""
+    global _DEFAULT
+    _DEFAULT = bool(quiet)
+    _hf_bars(not is_quiet())
 
 
 def is_quiet() -> bool:
-    return _QUIET
+    return _DEFAULT or _SCOPE.get()
+
+
+def _hf_bars(enabled: bool) -> bool:
+    """Turn transformers' own bars on or off; returns whether they were on (its logs stay at errors only)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return True
+    hf_logging.set_verbosity_error()
+    before = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    return before
+
+
+@contextmanager
+def quiet(on: bool = True):
+    """Progress bars off inside the block when ``on`` (an enclosing quiet block is never undone by an inner one)."""
+    token = _SCOPE.set(_SCOPE.get() or bool(on))
+    before = _hf_bars(not is_quiet())
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+        _hf_bars(before)
+
+
+def quiet_option(fn):
+    """Decorator: ``fn``'s own ``quiet`` argument holds for the duration of the call only."""
+    sig = inspect.signature(fn)
+    default = sig.parameters["quiet"].default
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        given = sig.bind_partial(*args, **kwargs).arguments.get("quiet", default)
+        with quiet(bool(given)):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def progress(iterable: Iterable | None = None, *, desc: str = "", total: int | None = None, unit: str = "it"):
-    """A tqdm bar on stderr, off under ``--quiet``."""
+    """A tqdm bar on stderr, off while quiet."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=_QUIET, leave=False, file=sys.stderr)
+    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=is_quiet(), leave=False, file=sys.stderr)

@@ -19,6 +19,7 @@ import shutil
 
 import pandas as pd
 
+from .progress import quiet_option
 from . import checks
 from ..report.result import Result
 
@@ -64,6 +65,7 @@ def _link_or_copy(src, dst) -> None:
         shutil.copyfile(src, dst)
 
 
+@quiet_option
 def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention_from: str = "mean",
             dtype: str = "float16", model: str | None = None, batch_size: int = 32, max_length: int | None = None,
             device: str = "cpu", cache_dir=None, no_cache: bool = False, seed: int = 0,
@@ -72,7 +74,6 @@ def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention
     (``.txt``, one sentence per line, or ``.conllu``); returns an :class:`ExtractResult`."""
     from .cache import get_activations
     from .encoder import load_encoder
-    from .progress import set_quiet
     from ..corpora.sentences import read_sentences
     from ..report.rundir import run_record
 
@@ -84,7 +85,6 @@ def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention
     device = checks.device(device)
     seed = checks.integer("seed", seed)
     corpus = checks.input_file("corpus", corpus)
-    set_quiet(quiet)
     examples = read_sentences(corpus)
     encoder = load_encoder(model, attention=attention, device=device)
     store = get_activations(encoder, examples, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,

@@ -16,6 +16,7 @@ import json
 
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..report.result import Result
@@ -88,6 +89,7 @@ def condition_items(task: str, conditions=None, sentences: int = SENTENCES, seed
     return generate_items(names, checks.positive("sentences", sentences), seed)
 
 
+@quiet_option
 def data(task: str, *, size: str | None = None, sentences: int | None = None, conditions=None, tsv: bool = False,
          seed: int = 0, quiet: bool = False, **task_options) -> DataResult:
     """The data of ``task`` as records; returns a :class:`DataResult` (``.frame``, ``.write(out)``).
@@ -96,12 +98,10 @@ def data(task: str, *, size: str | None = None, sentences: int | None = None, co
     ``sentences`` (default 1000), ``conditions`` and ``tsv`` for agreement/reflexive. An option that does
     nothing for the chosen task is refused, not ignored.
     """
-    from ..core.progress import set_quiet
     from ..probing.registry import available_tasks, build_data
     from ..report.rundir import run_record
 
     seed = checks.integer("seed", seed)
-    set_quiet(quiet)
     known = sorted(set(available_tasks()) | set(CONDITION_TASKS))
     if not isinstance(task, str) or (task not in known and not task.endswith(".py")):
         raise UserError(f"unknown task {task!r}; known tasks: {', '.join(known)}")

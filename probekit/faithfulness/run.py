@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
@@ -57,6 +58,7 @@ def _recorded_split(folder: Path | None, name: str):
     return value if isinstance(value, str) and value and not value.endswith(" examples") else None
 
 
+@quiet_option
 def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = None, attention: str = "pooling",
                  limit: int | None = None, train=None, dev=None, rationales: bool = False,
                  methods: Sequence[str] | None = None, batch_size: int = 32, device: str = "cpu", seed: int = 0,
@@ -71,7 +73,7 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
     experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; see ``experiments.DEFAULTS``).
     """
-    from ..core.progress import progress, set_quiet
+    from ..core.progress import progress
 
     unknown = [k for k in options if k not in DEFAULTS and k not in ("out", "overwrite", "figures", "command")]
     if unknown:
@@ -101,7 +103,6 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
         options["ks"] = tuple(ks)
     if data is None:
         raise UserError("--data is required: the examples to test the explanations on")
-    set_quiet(quiet)
 
     clf, folder = _load(classifier)
     clf.to(device).eval()

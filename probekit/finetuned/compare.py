@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..report.result import Result, tidy
@@ -84,6 +85,7 @@ class _Paired:
         self.n_words += int(words.sum())
 
 
+@quiet_option
 def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data_root: str | None = None,
             tasks: Sequence[str] = ("nth_token",), probes: Sequence[str] = ("linear",), probe_epochs: int = 6,
             task_options: dict | None = None, cka_batch_size: int = 1024, attention_from: str = "mean",
@@ -98,7 +100,6 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch.
     ``max_length`` None: a classifier's own ``max_length``, else the models' maximum.
     """
-    from ..core.progress import set_quiet
     from ..probing.probe import PROBES
     from ..probing.registry import get_task
 
@@ -115,7 +116,6 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     unknown = [t for t in task_options if t not in [t.name for t in task_objects]]
     if unknown:
         raise UserError(f"task options given for {', '.join(unknown)}, which --tasks does not name")
-    set_quiet(bool(quiet))
     from ..heads.statistics import AttentionStats
     from ..report.rundir import model_record, run_record
     from .pair import check_same_vocabulary, joint_pass, load_base, load_finetuned, read_corpus

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..core.extraction import SEGMENT_IDS
@@ -103,6 +104,7 @@ def _header(record: dict) -> dict:
     return header
 
 
+@quiet_option
 def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, budget: int = 128,
               segment_ids: str = "standard", word_level: bool = False, attention_from: str = "mean",
               weight: str = "input", no_similarity: bool = False, similarity_limit: int | None = None,
@@ -118,11 +120,9 @@ def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, b
     ``task`` built from ``corpus`` when one is given). Returns an :class:`AttentionResult`
     (``.frame`` = stats.csv; ``.distances``, ``.mds``, ``.gradients``; ``.write(out)``).
     """
-    from ..core.progress import set_quiet
 
     options = dict(locals())
     _check(options)
-    set_quiet(bool(quiet))
     from ..core.analysis import analyze
     from ..core.encoder import load_encoder
     from ..corpora.documents import pair_inputs, read_documents, single_inputs

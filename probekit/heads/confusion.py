@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.analysis import Analysis
 from ..core.errors import UserError
@@ -294,6 +295,7 @@ class ConfusionResult(Result):
         return ["results.csv", "results.md", "confusion_by_layer.png"]
 
 
+@quiet_option
 def confusion(*, conditions: Sequence[str] | str | None = None, sentences: int = 1000,
               data: Sequence[str] | str | None = None, attention_from: str = "mean",
               min_mass: float = MIN_CANDIDATE_MASS, model: str | None = None, batch_size: int = 32,
@@ -302,7 +304,6 @@ def confusion(*, conditions: Sequence[str] | str | None = None, sentences: int =
     """Confusion scores of generated conditions (``A1``…``A4``, ``R1``…``R8``, parts such as ``A3-orel``,
     ``agreement``, ``reflexive``, ``all``) and/or external ``data`` files; returns a :class:`ConfusionResult`."""
     from ..core.encoder import load_encoder
-    from ..core.progress import set_quiet
     from ..report.rundir import run_record
 
     sentences = checks.positive("sentences", sentences)
@@ -315,7 +316,6 @@ def confusion(*, conditions: Sequence[str] | str | None = None, sentences: int =
     data = [data] if isinstance(data, (str, Path)) else (list(data) if data else None)
     for path in data or []:
         checks.input_file("data", path)
-    set_quiet(quiet)
     items = load_items(conditions, sentences, data, seed)
     encoder = load_encoder(model, attention=True, device=device)
     limit = min(max_length or encoder.max_length, encoder.max_length)

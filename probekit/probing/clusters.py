@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.progress import progress, set_quiet
+from ..core.progress import progress
 from ..report.result import Result, tidy
 
 LABELS = ("upos", "deprel", "target")
@@ -87,6 +88,7 @@ def _project(X, method, seed):
                 ).fit_transform(X)
 
 
+@quiet_option
 def clusters(conllu: str | Path | None = None, *, task: str | None = None, label: str | None = None,
              words=None, layers=None, k: int | None = None, projection: str = "pca", max_points: int = 3000,
              silhouette_sample: int = 2000, limit: int | None = None, skip_bad: bool = False,
@@ -110,7 +112,6 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
     checks.integer("silhouette_sample", silhouette_sample, minimum=10)
     checks.positive("limit", limit, optional=True)
     checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
-    set_quiet(quiet)
     keys = None
     if conllu is not None:
         from ..corpora.conllu import read_conllu

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.progress import progress, set_quiet
+from ..core.progress import progress
 from ..report.result import Result, tidy
 from . import edges as ep
 
@@ -82,6 +83,7 @@ def _table(store, layers_all):
     return torch.stack([torch.from_numpy(np.array(store.hidden(l))) for l in layers_all])   # a copy in memory
 
 
+@quiet_option
 def edges(train: str | Path | None = None, dev: str | Path | None = None, *, tasks=("upos", "deprel"),
           gap_train: str | Path | None = None, gap_dev: str | Path | None = None, epochs: int = 3,
           lr: float = 1e-3, probe_batch_size: int = 128, limit: int | None = None, skip_bad: bool = False,
@@ -105,7 +107,6 @@ def edges(train: str | Path | None = None, dev: str | Path | None = None, *, tas
     checks.positive("probe_batch_size", probe_batch_size)
     checks.positive("limit", limit, optional=True)
     checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
-    set_quiet(quiet)
 
     encoder = load_encoder(model, device=device)
     L = encoder.num_layers

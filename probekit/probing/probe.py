@@ -16,6 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..report.result import Result, tidy
@@ -64,6 +65,7 @@ def tiny_split_warning(counts: dict[str, int], threshold: int = TINY_SPLIT) -> s
             f"{'their' if len(small) > 1 else 'its'} accuracy will be noisy")
 
 
+@quiet_option
 def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PROBES, pooling: str = "mean",
           size: str = "quick", epochs: int = 6, lr: float = 2e-3, mlp_hidden: int = 64, model=None,
           batch_size: int = 32, max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
@@ -77,7 +79,6 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
     ``model``: a model id or folder (None: the bundled model), or an already loaded :class:`Encoder`.
     """
     from ..core.encoder import Encoder, load_encoder
-    from ..core.progress import set_quiet
     from ..report.rundir import ordered, run_record
     from .sweep import activations_for, sweep
 
@@ -95,7 +96,6 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
     task = get_task(task) if isinstance(task, str) else task
     if not isinstance(task, Task):
         raise UserError(f"--task must be a task name or a probekit Task (got {type(task).__name__})")
-    set_quiet(quiet)
     data = build_data(task, seed=seed, size=size, **task_options)
     counts = {s: len(data.split_indices(s)) for s in data.splits}
     warning = tiny_split_warning(counts)

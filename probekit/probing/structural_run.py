@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.progress import progress, set_quiet
+from ..core.progress import progress
 from ..report.result import Result, tidy
 from . import structural as sp
 
@@ -60,6 +61,7 @@ def _sentences(store, examples, keep, layer) -> list[sp.Sentence]:
     return out
 
 
+@quiet_option
 def structural(train: str | Path | None = None, dev: str | Path | None = None, *, probes=("distance", "depth"), rank: int | None = None, layers=None, epochs: int = 10,
                lr: float = 1e-3, probe_batch_size: int = 20, limit: int | None = None, skip_bad: bool = False,
                model: str | None = None, batch_size: int = 32, max_length: int | None = None, device: str = "cpu",
@@ -81,7 +83,6 @@ def structural(train: str | Path | None = None, dev: str | Path | None = None, *
     checks.positive("probe_batch_size", probe_batch_size)
     checks.positive("limit", limit, optional=True)
     checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
-    set_quiet(quiet)
 
     examples = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in (("train", train_path),
                                                                                 ("dev", dev_path))}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -17,19 +16,11 @@ def defaults(fn: Callable) -> dict:
             if p.default is not inspect.Parameter.empty}
 
 
-@contextmanager
 def quiet_progress(quiet: bool):
     """Progress bars off while ``quiet`` (and back as they were afterwards)."""
-    from ..core.progress import is_quiet, set_quiet
+    from ..core.progress import quiet as quiet_scope
 
-    before = is_quiet()
-    if quiet and not before:
-        set_quiet(True)
-    try:
-        yield
-    finally:
-        if quiet and not before:
-            set_quiet(False)
+    return quiet_scope(quiet)
 
 
 def open_encoder(model, device: str):

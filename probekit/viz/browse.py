@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
 from ..report.result import Result, tidy
@@ -154,6 +155,7 @@ def input_frame(act, encoder, level: str) -> pd.DataFrame:
     return tidy(df, task="browse", model=encoder.name)
 
 
+@quiet_option
 def browse(text: str | None = None, *, corpus: str | os.PathLike | None = None, sentence: int | None = None,
            level: str = "token", one_level: bool = False, stats: str | os.PathLike | None = None,
            layer: int | None = None, head: int | None = None, top_k: int = 64, model: str | None = None,
@@ -166,7 +168,6 @@ def browse(text: str | None = None, *, corpus: str | os.PathLike | None = None, 
     shown. The page opens on ``layer``/``head`` when given, else on the sharpest head (of ``layer``), named in
     the page. ``top_k`` caps the weights kept per row (0 = no cap). Returns a :class:`BrowseResult`.
     """
-    from ..core.progress import set_quiet
 
     options = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in locals().items()}
     if text is not None and corpus is not None:
@@ -184,7 +185,6 @@ def browse(text: str | None = None, *, corpus: str | os.PathLike | None = None, 
     checks.device(device)
     if text is not None and not str(text).strip():
         raise UserError("--text is empty")
-    set_quiet(bool(quiet))
     from ..core.examples import Example
 
     if text is not None:
