@@ -89,6 +89,7 @@ def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable
     def run(argv: Sequence[str] | None = None) -> int:
         warnings.filterwarnings("ignore", message=".*TRANSFORMERS_CACHE.*")
         logging.getLogger("transformers").setLevel(logging.ERROR)
+        before = set_quiet(False)                 # a command's --quiet ends with the command
         try:
             return int(main(argv) or 0)
         except UserError as exc:
@@ -98,5 +99,7 @@ def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable
         except KeyboardInterrupt:
             print("probekit: interrupted", file=sys.stderr)
             return 130
+        finally:
+            set_quiet(before)
 
     return run

@@ -18,11 +18,13 @@ _DEFAULT = False                                          # the command line's -
 _SCOPE: ContextVar[bool] = ContextVar("probekit_quiet", default=False)
 
 
-def set_quiet(quiet: bool) -> None:
-    """The process-wide default, for the command layer and scripts; library code uses :func:`quiet`."""
+def set_quiet(quiet: bool) -> bool:
+    """The process-wide default, for the command layer and scripts (returns the previous one); library code
+    uses :func:`quiet`."""
     global _DEFAULT
-    _DEFAULT = bool(quiet)
+    before, _DEFAULT = _DEFAULT, bool(quiet)
     _hf_bars(not is_quiet())
+    return before
 
 
 def is_quiet() -> bool:
