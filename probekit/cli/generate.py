@@ -58,7 +58,9 @@ def add_options(parser: argparse.ArgumentParser, options: type) -> None:
             continue
         target = parser
         if m.get("exclusive"):
-            target = groups.setdefault(m["exclusive"], parser.add_mutually_exclusive_group())
+            if m["exclusive"] not in groups:
+                groups[m["exclusive"]] = parser.add_mutually_exclusive_group()
+            target = groups[m["exclusive"]]
         flags, kw = argument_spec(f)
         target.add_argument(*flags, **kw)
 
