@@ -16,7 +16,7 @@ import probekit as pk
 from probekit.__main__ import COMMANDS, description, main as probekit_main, module_name
 from probekit.cli import options_parser, parse_options
 from probekit.core.errors import UserError
-from probekit.core.options import (ModelOptions, Options, RunOptions, UnknownOption, meta, option,
+from probekit.core.options import (ModelOptions, Options, RunOptions, SampleOptions, UnknownOption, meta, option,
                                    ordered_fields, positive, takes)
 
 #: Migrated command → (its module, its Python function).
@@ -177,3 +177,28 @@ def test_the_framework_expresses_positionals_exclusive_groups_repeatable_and_lis
 @dataclass(frozen=True, kw_only=True)
 class _Nothing(Options):
     pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class _OneOf(SampleOptions):
+    required_groups = ("input",)
+    text: tuple | None = option(None, "a text (repeatable)", action="append", exclusive="input")
+    data: str | None = option(None, "a data file", exclusive="input")
+
+
+def test_a_required_exclusive_group_and_the_seeded_limit():
+    parser = options_parser("demo", "a demo", _OneOf)
+    with pytest.raises(UserError, match="one of the arguments --text --data is required"):
+        parser.parse_args([])
+    with pytest.raises(UserError, match="^give --text or --data$"):
+        _OneOf()
+    with pytest.raises(UserError, match="^give --text or --data, not both$"):
+        _OneOf(text=("a",), data="d")
+    o = _OneOf(data="d", limit=3, seed=1)
+    items = list(range(10))
+    picked = o.sample(items)
+    assert len(picked) == 3 and picked == sorted(picked) and picked == _OneOf(data="d", limit=3, seed=1).sample(items)
+    assert _OneOf(data="d").sample(items) == items
+    assert {tuple(_OneOf(data="d", limit=3, seed=s).sample(items)) for s in range(5)} != {tuple(picked)}
+    with pytest.raises(UserError, match="--limit must be at least 1"):
+        _OneOf(data="d", limit=0)

@@ -59,7 +59,8 @@ def add_options(parser: argparse.ArgumentParser, options: type) -> None:
         target = parser
         if m.get("exclusive"):
             if m["exclusive"] not in groups:
-                groups[m["exclusive"]] = parser.add_mutually_exclusive_group()
+                required = m["exclusive"] in getattr(options, "required_groups", ())
+                groups[m["exclusive"]] = parser.add_mutually_exclusive_group(required=required)
             target = groups[m["exclusive"]]
         flags, kw = argument_spec(f)
         target.add_argument(*flags, **kw)

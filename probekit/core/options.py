@@ -16,13 +16,13 @@ import functools
 import inspect
 import os
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from . import checks
 from .errors import UserError
 
-__all__ = ["option", "Options", "ModelOptions", "CacheOptions", "RunOptions", "takes", "output_options",
-           "ordered_fields", "UnknownOption", "batch_size_option", "DTYPES"]
+__all__ = ["option", "Options", "ModelOptions", "CacheOptions", "RunOptions", "SampleOptions", "takes",
+           "output_options", "ordered_fields", "UnknownOption", "batch_size_option", "DTYPES"]
 
 DTYPES = ("float16", "float32")
 _META = "probekit"
@@ -97,7 +97,9 @@ def validate(f: dataclasses.Field, value):
 
 class Options:
     """Base of every option group: values are checked when built, in help order, then :meth:`check` sees
-    them together."""
+    them together. ``required_groups`` names the ``exclusive`` groups of which one option must be given."""
+
+    required_groups: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         for f in ordered_fields(type(self)):
@@ -105,6 +107,12 @@ class Options:
             new = validate(f, value)
             if new is not value:
                 object.__setattr__(self, f.name, new)
+        for group in self.required_groups:
+            members = [f.name for f in ordered_fields(type(self)) if meta(f).get("exclusive") == group]
+            given = [n for n in members if getattr(self, n) not in (None, (), [])]
+            if len(given) != 1:
+                names = " or ".join(checks.flag(n) for n in members)
+                raise UserError(f"give {names}" + (", not both" if given else ""))
         self.check()
 
     def check(self) -> None:
@@ -267,6 +275,20 @@ class RunOptions(Options):
 
     seed: int = option(0, "random seed (default %(default)s)", type=int, check=whole)
     quiet: bool = option(False, "no progress bars")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleOptions(RunOptions):
+    """``--limit N``: a seeded random sample of the examples, in their order — the same meaning in every command
+    that reads labelled examples (the first N of a file sorted by class would be one class only)."""
+
+    limit: int | None = option(None, "a seeded random sample of N examples of --data (kept in file order; --seed)",
+                               type=int, metavar="N", check=optional_positive)
+
+    def sample(self, items: Sequence) -> list:
+        from .examples import seeded_sample
+
+        return seeded_sample(list(items), self.limit, self.seed)
 
 
 FIGURE_FORMATS = ("png", "svg", "pdf")

@@ -126,7 +126,8 @@ def probe(o: ProbeOptions, **task_options) -> ProbeResult:
     df.insert(0, "task", task.name)
     df.insert(1, "model", encoder.name)
     df = tidy(ordered(df, task.key_names), task=task.name, model=encoder.name, keys=task.key_names)
-    record = run_record("probe", {**o.record(), **data.options}, encoder=encoder, inputs={"corpus": data.options.get("corpus")},
+    record = run_record("probe", {**o.record(), **data.options}, encoder=encoder,
+                        inputs={"corpus": data.options.get("corpus")},
                         counts={"splits": counts, "truncated": store.meta["n_truncated"]},
                         task=task.name, data={"splits": counts, "truncated": store.meta["n_truncated"], **data.notes},
                         cache=None if o.no_cache else str(store.path))
