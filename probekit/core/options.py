@@ -201,7 +201,7 @@ def _signature(options: type, args: Sequence[str], extra: bool, fn) -> inspect.S
     out = [inspect.Parameter(name, kind, default=default) for _, kind, name, default in params]
     if extra:
         out.append(inspect.Parameter("options", inspect.Parameter.VAR_KEYWORD))
-    return inspect.Signature(out, return_annotation=inspect.signature(fn).return_annotation)
+    return inspect.Signature(out, return_annotation=fn.__annotations__.get("return", inspect.Signature.empty))
 
 
 # --- shared checks, in the (name, value) → value shape of a field's check --------------------------------------
