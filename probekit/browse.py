@@ -11,53 +11,36 @@ Browse writes files at the paths given (not a run folder). From Python: ``pk.bro
 """
 from __future__ import annotations
 
-import inspect
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .cli import Parser, add_common_options, add_model_options, main_wrapper
-from .viz.browse import LEVELS, browse, check_outputs
+from .cli import main_wrapper, options_parser, parse_options
+from .core.options import Options, option
+from .viz.browse import BrowseOptions, browse, check_outputs
 
-_OUTPUT = ("out", "png", "svg", "bertviz", "overwrite")
+
+@dataclass(frozen=True, kw_only=True)
+class Output(Options):
+    """Where browse writes: files at these paths, not a run folder."""
+
+    out: Any = option(None, "the HTML page to write", metavar="PAGE.html")
+    png: Any = option(None, "write a PNG figure of --layer (and --head) here", metavar="PATH")
+    svg: Any = option(None, "write an SVG figure of --layer (and --head) here", metavar="PATH")
+    bertviz: bool = option(False, "also write bertviz's head_view and model_view pages beside --out (they need the "
+                                  "internet)")
+    overwrite: bool = option(False, "replace files that already exist at --out, --png or --svg")
 
 
-def build_parser() -> Parser:
-    d = {k: p.default for k, p in inspect.signature(browse).parameters.items()}
-    p = Parser(prog="python -m probekit.browse",
-               description="Write a self-contained, offline HTML page to browse the attention heads of one input "
-                           "(and optionally PNG/SVG figures of a head or a layer).")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--text", help="the input text")
-    src.add_argument("--corpus", metavar="FILE", help="a .txt file (one sentence per line) or a .conllu file")
-    p.add_argument("--sentence", type=int, default=d["sentence"], metavar="N",
-                   help="which sentence of --corpus, counting from 1 (non-empty lines of a .txt; default 1)")
-    p.add_argument("--out", metavar="PAGE.html", help="the HTML page to write")
-    p.add_argument("--level", choices=LEVELS, default=d["level"],
-                   help="units shown first and used for figures: sub-tokens or words (default %(default)s)")
-    p.add_argument("--one-level", action="store_true",
-                   help="put only --level in the page (default: both levels, with a toggle)")
-    p.add_argument("--stats", metavar="RUN_DIR",
-                   help="a statistics run folder (python -m probekit.attention); its stats.csv fills the sortable "
-                        "gallery of all heads (default: this input's own statistics)")
-    p.add_argument("--layer", type=int, metavar="L",
-                   help="layer (1..L) for the figures and the page's first view (default: the sharpest head's)")
-    p.add_argument("--head", type=int, metavar="H",
-                   help="head (1..H); without it the figures show the layer's grid of heads and the page opens on "
-                        "the sharpest head")
-    p.add_argument("--png", metavar="PATH", help="write a PNG figure of --layer (and --head) here")
-    p.add_argument("--svg", metavar="PATH", help="write an SVG figure of --layer (and --head) here")
-    p.add_argument("--top-k", type=int, default=d["top_k"], metavar="K",
-                   help="largest weights kept per row in the page (default %(default)s; 0 = no cap)")
-    p.add_argument("--bertviz", action="store_true",
-                   help="also write bertviz's head_view and model_view pages beside --out (they need the internet)")
-    add_model_options(p, batch_size=d["batch_size"])
-    add_common_options(p)
-    return p
+def build_parser():
+    return options_parser("python -m probekit.browse",
+                          "Write a self-contained, offline HTML page to browse the attention heads of one input "
+                          "(and optionally PNG/SVG figures of a head or a layer).", BrowseOptions, Output)
 
 
 def _main(argv=None) -> int:
-    args = vars(build_parser().parse_args(argv))
-    out = {k: args.pop(k) for k in _OUTPUT}
+    args, out = parse_options(build_parser(), argv, Output)
     check_outputs(out["out"], png=out["png"], svg=out["svg"], bertviz=out["bertviz"], layer=args["layer"],
                   overwrite=out["overwrite"])          # before the model runs
     result = browse(**args)

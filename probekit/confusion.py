@@ -8,39 +8,23 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .cli import Parser, add_common_options, add_model_options, add_output_options, main_wrapper
-from .heads.confusion import DEFAULTS, confusion
+from .cli import main_wrapper, options_parser, parse_options
+from .core.options import output_options
+from .heads.confusion import ConfusionOptions, confusion
+
+OUTPUT = output_options("run folder (default runs/confusion-<model>-<time>)")
 
 
-def build_parser() -> Parser:
-    p = Parser(prog="python -m probekit.confusion",
-               description="Attention confusion scores for agreement (A1-A4) and reflexives (R1-R8), "
-                           "Lin et al. 2019 Table 2.")
-    p.add_argument("--conditions", nargs="+", default=DEFAULTS["conditions"],
-                   help="conditions or parts to score: A1..A4, R1..R8, A3-srel, A3-orel, A4-srel, A4-orel, "
-                        "agreement, reflexive, all (default: all twelve, or none with --data)")
-    p.add_argument("--sentences", type=int, default=DEFAULTS["sentences"],
-                   help="generated sentences per condition (default %(default)s; A3/A4 half per part)")
-    p.add_argument("--data", nargs="+", default=DEFAULTS["data"], metavar="FILE",
-                   help="external items, one per line: sentence<TAB>source<TAB>correct indices<TAB>"
-                        "distractor indices (0-based word indices); each file is a condition")
-    p.add_argument("--attention-from", choices=["mean", "first"], default=DEFAULTS["attention_from"],
-                   help="attention FROM a split word: mean of its pieces (default) or its first piece")
-    p.add_argument("--min-mass", type=float, default=DEFAULTS["min_mass"],
-                   help="heads whose mean candidate mass is below this are not ranked as best heads "
-                        "(default %(default)s)")
-    p.add_argument("--out", default=None, help="run folder (default runs/confusion-<model>-<time>)")
-    add_model_options(p, batch_size=DEFAULTS["batch_size"])
-    add_output_options(p)
-    add_common_options(p)
-    return p
+def build_parser():
+    return options_parser("python -m probekit.confusion",
+                          "Attention confusion scores for agreement (A1-A4) and reflexives (R1-R8), "
+                          "Lin et al. 2019 Table 2.", ConfusionOptions, OUTPUT)
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    options = vars(build_parser().parse_args(argv))
-    out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
+    options, out = parse_options(build_parser(), argv, OUTPUT)
     result = confusion(**options)
-    path = result.write(out, overwrite=overwrite, figures=figures)
+    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
     if not options["quiet"]:
         print(result.markdown()[1])
     print(f"wrote {path}")

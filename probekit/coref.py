@@ -5,33 +5,22 @@ and writes the run folder.
 """
 from __future__ import annotations
 
-from .cli import (Parser, add_common_options, add_model_options, add_output_options, main_wrapper,
-                  set_quiet)
-from .syntax.common import defaults
-from .syntax.coref import coref
+from .cli import main_wrapper, options_parser, parse_options
+from .core.options import output_options
+from .syntax.coref import CorefOptions, coref
+
+OUTPUT = output_options("run folder (default runs/coref-<model>-<time>)")
 
 
-def build_parser() -> Parser:
-    d = defaults(coref)
-    p = Parser(prog="python -m probekit.coref",
-               description="Which attention heads link a pronoun to its antecedent (GAP TSV)?")
-    p.add_argument("--gap", required=True, help="GAP-format TSV (ID, Text, Pronoun, Pronoun-offset, A, ...)")
-    p.add_argument("--out", default=None, help="run folder (default runs/coref-<model>-<time>)")
-    p.add_argument("--skip-bad", action="store_true", help="skip malformed rows (counted) instead of stopping")
-    p.add_argument("--limit", type=int, default=d["limit"], help="use only the first N usable rows (quick runs)")
-    p.add_argument("--top", type=int, default=d["top"], help="heads listed in the table (default %(default)s)")
-    add_model_options(p, batch_size=d["batch_size"])
-    add_output_options(p)
-    add_common_options(p)
-    return p
+def build_parser():
+    return options_parser("python -m probekit.coref", "Which attention heads link a pronoun to its antecedent "
+                          "(GAP TSV)?", CorefOptions, OUTPUT)
 
 
 def _main(argv=None) -> int:
-    options = vars(build_parser().parse_args(argv))
-    out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
-    set_quiet(options["quiet"])
+    options, out = parse_options(build_parser(), argv, OUTPUT)
     result = coref(**options)
-    path = result.write(out, overwrite=overwrite, figures=figures)
+    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
     if not options["quiet"]:
         from .report.rundir import markdown_table
 

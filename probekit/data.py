@@ -11,25 +11,16 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from .cli import Parser, add_common_options, main_wrapper, peek_task
-from .corpora.data import CONDITION_TASKS, SENTENCES, data
-from .probing.registry import SIZE_NAMES, available_tasks, get_task
+from .cli import main_wrapper, options_parser, parse_options, peek_task
+from .core.options import output_options
+from .corpora.data import DataOptions, data
+from .probing.registry import available_tasks, get_task
+
+OUTPUT = output_options("folder to write <task>.jsonl and config.json into", required=True, figures=False)
 
 
-def build_parser(task_name: str | None = None) -> Parser:
-    tasks = sorted(available_tasks()) + list(CONDITION_TASKS)
-    p = Parser(prog="python -m probekit.data", description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", required=True, help=f"one of: {', '.join(tasks)}")
-    p.add_argument("--out", required=True, help="folder to write <task>.jsonl and config.json into")
-    p.add_argument("--size", choices=SIZE_NAMES, default=None, help="probing tasks: data size (default quick)")
-    p.add_argument("--sentences", type=int, default=None,
-                   help=f"agreement/reflexive: sentences per condition (default {SENTENCES}; A3/A4: half per part)")
-    p.add_argument("--conditions", nargs="+", default=None,
-                   help="agreement/reflexive: which conditions (default: all of the family)")
-    p.add_argument("--tsv", action="store_true",
-                   help="agreement/reflexive: also one <condition>.tsv per condition in the format of "
-                        "python -m probekit.confusion --data")
-    add_common_options(p)
+def build_parser(task_name: str | None = None):
+    p = options_parser("python -m probekit.data", __doc__.split("\n\n")[0], DataOptions, OUTPUT)
     if task_name in available_tasks() or (task_name or "").endswith(".py"):
         task = get_task(task_name)
         task.add_arguments(p.add_argument_group(f"options of --task {task.name}"))
@@ -38,10 +29,9 @@ def build_parser(task_name: str | None = None) -> Parser:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    options = vars(build_parser(peek_task(argv)).parse_args(argv))
-    out, overwrite = options.pop("out"), options.pop("overwrite")
+    options, out = parse_options(build_parser(peek_task(argv)), argv, OUTPUT)
     result = data(**options)
-    path = result.write(out, overwrite=overwrite)
+    path = result.write(out["out"], overwrite=out["overwrite"])
     counts = result.record["counts"]
     print(f"wrote {len(result.records)} sentences ({', '.join(f'{k}: {v}' for k, v in counts.items())}) "
           f"to {path}/{result.main_table}")

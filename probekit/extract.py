@@ -13,35 +13,24 @@ From Python: ``pk.extract(corpus=…)`` (:mod:`probekit.core.states`).
 """
 from __future__ import annotations
 
-import inspect
 from typing import Sequence
 
-from .cli import Parser, add_cache_options, add_common_options, add_model_options, main_wrapper
-from .core.states import ATTENTION_FROM, POOLINGS, extract
+from .cli import main_wrapper, options_parser, parse_options
+from .core.options import output_options
+from .core.states import ExtractOptions, extract
 
-DEFAULTS = {k: p.default for k, p in inspect.signature(extract).parameters.items() if p.default is not p.empty}
+OUTPUT = output_options("output folder (must not exist or be empty, unless --overwrite)", required=True,
+                        figures=False)
 
 
-def build_parser() -> Parser:
-    p = Parser(prog="python -m probekit.extract", description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", required=True, help=".txt (one sentence per line) or .conllu")
-    p.add_argument("--out", required=True, help="output folder (must not exist or be empty, unless --overwrite)")
-    p.add_argument("--attention", action="store_true", help="also write word-level attention of every layer")
-    p.add_argument("--pooling", choices=POOLINGS, default=DEFAULTS["pooling"],
-                   help="sub-token pooling for word vectors (default %(default)s)")
-    p.add_argument("--attention-from", choices=ATTENTION_FROM, default=DEFAULTS["attention_from"],
-                   help="attention FROM a split word: mean of its pieces (Clark et al.) or the first piece")
-    add_model_options(p, batch_size=DEFAULTS["batch_size"])
-    add_cache_options(p)
-    add_common_options(p)
-    return p
+def build_parser():
+    return options_parser("python -m probekit.extract", __doc__.split("\n\n")[0], ExtractOptions, OUTPUT)
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    options = vars(build_parser().parse_args(argv))
-    out, overwrite = options.pop("out"), options.pop("overwrite")
+    options, out = parse_options(build_parser(), argv, OUTPUT)
     result = extract(**options)
-    path = result.write(out, overwrite=overwrite)
+    path = result.write(out["out"], overwrite=out["overwrite"])
     print(f"wrote {len(result.examples)} sentences to {path}")
     return 0
 

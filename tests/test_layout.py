@@ -67,7 +67,14 @@ def test_no_import_cycles():
 
 def test_top_level_holds_only_commands_and_the_facade():
     top = {p.stem for p in ROOT.glob("*.py")}
-    assert top - COMMANDS == {"__init__"}
+    assert top - COMMANDS == {"__init__", "__main__"}     # __main__: the ``probekit <command>`` entry point
+
+
+def test_the_entry_point_knows_every_command():
+    from probekit.__main__ import COMMANDS as ENTRY
+
+    packages = {p.parent.name for p in ROOT.glob("*/__main__.py")}
+    assert set(ENTRY) == COMMANDS | packages
 
 
 def test_modules_stay_small():

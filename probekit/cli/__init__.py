@@ -1,3 +1,6 @@
 """The command-line layer: parsing, common options, one-line errors. Library code never imports it."""
 from .options import *  # noqa: F401,F403
-from .options import __all__  # noqa: F401
+from .options import __all__ as _options_all
+from .generate import add_options, options_parser, parse_options  # noqa: F401
+
+__all__ = [*_options_all, "add_options", "options_parser", "parse_options"]

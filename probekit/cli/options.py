@@ -43,32 +43,48 @@ def peek_task(argv: Sequence[str], default: str | None = None) -> str | None:
     return pre.parse_known_args(argv)[0].task
 
 
+def _add_group(parser: argparse.ArgumentParser, group, names=None, **defaults) -> None:
+    """The fields of a shared option group (:mod:`probekit.core.options`) as arguments, for a command whose
+    own options are not declared as a dataclass yet; ``defaults`` replace a field's default (batch size)."""
+    from .generate import argument_spec
+    from ..core.options import ordered_fields
+
+    for f in ordered_fields(group):
+        if names is None or f.name in names:
+            flags, kw = argument_spec(f)
+            if f.name in defaults:
+                kw["default"] = defaults[f.name]
+            parser.add_argument(*flags, **kw)
+
+
 def add_model_options(parser: argparse.ArgumentParser, *, batch_size: int = 32) -> None:
-    parser.add_argument("--model", default=None,
-                        help="Hugging Face model id or local folder (default: the bundled all-MiniLM-L6-v2)")
-    parser.add_argument("--batch-size", type=int, default=batch_size, help="sentences per forward pass (default %(default)s)")
-    parser.add_argument("--max-length", type=int, default=None,
-                        help="truncate inputs to this many tokens (default: the model's maximum)")
-    parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
+    """``--model``, ``--batch-size``, ``--max-length``, ``--device`` as :class:`~probekit.core.options.ModelOptions`
+    declares them."""
+    from ..core.options import ModelOptions
+
+    _add_group(parser, ModelOptions, batch_size=batch_size)
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user's cache directory)")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the activation cache")
-    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16",
-                        help="precision of stored activations (default %(default)s)")
+    """``--cache-dir``, ``--no-cache``, ``--dtype`` (:class:`~probekit.core.options.CacheOptions`)."""
+    from ..core.options import CacheOptions
+
+    _add_group(parser, CacheOptions)
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--figures png [svg pdf]``: the formats of every figure a command writes."""
-    parser.add_argument("--figures", nargs="+", choices=["png", "svg", "pdf"], default=["png"], metavar="FORMAT",
-                        help="figure formats, any of png svg pdf (default png)")
+    from ..core.options import output_options
+
+    _add_group(parser, output_options(""), names=("figures",))
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    """``--seed``, ``--quiet`` (:class:`~probekit.core.options.RunOptions`) and ``--overwrite``."""
+    from ..core.options import RunOptions, output_options
+
+    _add_group(parser, RunOptions)
+    _add_group(parser, output_options(""), names=("overwrite",))
 
 
 def run_and_write(parser: argparse.ArgumentParser, function: Callable, argv: Sequence[str] | None) -> int:

@@ -16,16 +16,16 @@ import errno
 import json
 import os
 import shutil
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
-from .progress import quiet_option
-from . import checks
+from .options import CacheOptions, ModelOptions, RunOptions, input_file, option, takes
 from ..report.result import Result
 
 POOLINGS = ("first", "mean", "last")
 ATTENTION_FROM = ("mean", "first")
-DTYPES = ("float16", "float32")
 
 
 class ExtractResult(Result):
@@ -65,31 +65,33 @@ def _link_or_copy(src, dst) -> None:
         shutil.copyfile(src, dst)
 
 
-@quiet_option
-def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention_from: str = "mean",
-            dtype: str = "float16", model: str | None = None, batch_size: int = 32, max_length: int | None = None,
-            device: str = "cpu", cache_dir=None, no_cache: bool = False, seed: int = 0,
-            quiet: bool = False) -> ExtractResult:
+@dataclass(frozen=True, kw_only=True)
+class ExtractOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`extract` (and ``python -m probekit.extract``)."""
+
+    corpus: Any = option(help=".txt (one sentence per line) or .conllu", check=input_file)
+    attention: bool = option(False, "also write word-level attention of every layer")
+    pooling: str = option("mean", "sub-token pooling for word vectors (default %(default)s)", choices=POOLINGS)
+    attention_from: str = option("mean", "attention FROM a split word: mean of its pieces (Clark et al.) or the "
+                                         "first piece", choices=ATTENTION_FROM)
+
+
+@takes(ExtractOptions, args=("corpus",))
+def extract(o: ExtractOptions) -> ExtractResult:
     """Word-level hidden states of every layer (and attention with ``attention=True``) for ``corpus``
-    (``.txt``, one sentence per line, or ``.conllu``); returns an :class:`ExtractResult`."""
+    (``.txt``, one sentence per line, or ``.conllu``); returns an :class:`ExtractResult`.
+    Options: :class:`ExtractOptions`."""
     from .cache import get_activations
     from .encoder import load_encoder
     from ..corpora.sentences import read_sentences
     from ..report.rundir import run_record
 
-    checks.choice("pooling", pooling, POOLINGS)
-    checks.choice("attention_from", attention_from, ATTENTION_FROM)
-    checks.choice("dtype", dtype, DTYPES)
-    batch_size = checks.positive("batch_size", batch_size)
-    max_length = checks.max_length(max_length)
-    device = checks.device(device)
-    seed = checks.integer("seed", seed)
-    corpus = checks.input_file("corpus", corpus)
+    corpus, attention, no_cache = o.corpus, o.attention, o.no_cache
     examples = read_sentences(corpus)
-    encoder = load_encoder(model, attention=attention, device=device)
-    store = get_activations(encoder, examples, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
-                            attention=attention, pooling=pooling, attention_from=attention_from,
-                            max_length=max_length, batch_size=batch_size, dtype=dtype)
+    encoder = load_encoder(o.model, attention=attention, device=o.device)
+    store = get_activations(encoder, examples, cache_dir=o.cache_dir, use_cache=not no_cache, hidden=True,
+                            attention=attention, pooling=o.pooling, attention_from=o.attention_from,
+                            max_length=o.max_length, batch_size=o.batch_size, dtype=o.dtype)
     truncated = set(store.meta.get("truncated", []))
     frame = pd.DataFrame({
         "index": range(len(examples)),
@@ -98,11 +100,7 @@ def extract(corpus, *, attention: bool = False, pooling: str = "mean", attention
         "n_units": [int(store.offsets[i + 1] - store.offsets[i]) for i in range(len(examples))],
         "truncated": [i in truncated for i in range(len(examples))],
     })
-    arguments = {"corpus": str(corpus), "attention": attention, "pooling": pooling, "attention_from": attention_from,
-                 "dtype": dtype, "model": model, "batch_size": batch_size, "max_length": max_length,
-                 "device": device, "cache_dir": None if cache_dir is None else str(cache_dir), "no_cache": no_cache,
-                 "seed": seed}
-    record = run_record("extract", arguments, encoder=encoder, inputs={"corpus": str(corpus)},
+    record = run_record("extract", o.record(), encoder=encoder, inputs={"corpus": str(corpus)},
                         counts={"sentences": len(examples), "truncated": len(truncated),
                                 "units": int(store.offsets[-1])},
                         task="extract", cache=None if no_cache else str(store.path))

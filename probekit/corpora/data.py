@@ -13,13 +13,15 @@ distractor groups::
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
+from ..core.options import RunOptions, option, takes
 from ..core.errors import UserError
 from ..report.result import Result
+from ..probing.registry import SIZE_NAMES
 from .conditions import FAMILIES, Item, generate_items, parse_conditions
 
 CONDITION_TASKS = tuple(FAMILIES)      # agreement, reflexive
@@ -89,23 +91,52 @@ def condition_items(task: str, conditions=None, sentences: int = SENTENCES, seed
     return generate_items(names, checks.positive("sentences", sentences), seed)
 
 
-@quiet_option
-def data(task: str, *, size: str | None = None, sentences: int | None = None, conditions=None, tsv: bool = False,
-         seed: int = 0, quiet: bool = False, **task_options) -> DataResult:
-    """The data of ``task`` as records; returns a :class:`DataResult` (``.frame``, ``.write(out)``).
+def _known_tasks() -> list[str]:
+    from ..probing.registry import available_tasks
 
-    ``size`` and the task's own options (``n``, ``corpus``, ``split_sizes``) are for probing tasks;
-    ``sentences`` (default 1000), ``conditions`` and ``tsv`` for agreement/reflexive. An option that does
-    nothing for the chosen task is refused, not ignored.
-    """
-    from ..probing.registry import available_tasks, build_data
-    from ..report.rundir import run_record
+    return sorted(set(available_tasks()) | set(CONDITION_TASKS))
 
-    seed = checks.integer("seed", seed)
-    known = sorted(set(available_tasks()) | set(CONDITION_TASKS))
+
+def _task(name, task):
+    known = _known_tasks()
     if not isinstance(task, str) or (task not in known and not task.endswith(".py")):
         raise UserError(f"unknown task {task!r}; known tasks: {', '.join(known)}")
-    arguments = {"task": task, "seed": seed}
+    return task
+
+
+def _task_help() -> str:
+    from ..probing.registry import available_tasks
+
+    return f"one of: {', '.join(sorted(available_tasks()) + list(CONDITION_TASKS))}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataOptions(RunOptions):
+    """The options of :func:`data` (and ``python -m probekit.data``); a probing task's own options come on top."""
+
+    task: str = option(help=_task_help, check=_task)
+    size: str | None = option(None, "probing tasks: data size (default quick)", choices=SIZE_NAMES)
+    sentences: int | None = option(None, f"agreement/reflexive: sentences per condition (default {SENTENCES}; "
+                                         f"A3/A4: half per part)", type=int)
+    conditions: tuple | None = option(None, "agreement/reflexive: which conditions (default: all of the family)",
+                                      nargs="+")
+    tsv: bool = option(False, "agreement/reflexive: also one <condition>.tsv per condition in the format of "
+                              "python -m probekit.confusion --data")
+
+
+@takes(DataOptions, args=("task",), extra=True)
+def data(o: DataOptions, **task_options) -> DataResult:
+    """The data of ``o.task`` as records; returns a :class:`DataResult` (``.frame``, ``.write(out)``).
+
+    Options: :class:`DataOptions`. ``size`` and the task's own options (``n``, ``corpus``, ``split_sizes``) are
+    for probing tasks; ``sentences`` (default 1000), ``conditions`` and ``tsv`` for agreement/reflexive. An
+    option that does nothing for the chosen task is refused, not ignored.
+    """
+    from ..probing.registry import build_data
+    from ..report.rundir import run_record
+
+    task, size, sentences, conditions, tsv, seed = o.task, o.size, o.sentences, o.conditions, o.tsv, o.seed
+    arguments = o.record()
     if task in CONDITION_TASKS:
         unused = [n for n, v in (("size", size), *task_options.items()) if v is not None]
         if unused:

@@ -17,14 +17,15 @@ AttentionStats` via :func:`~probekit.core.analysis.analyze`. The result holds:
 """
 from __future__ import annotations
 
-import os
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
+from ..core.options import (ModelOptions, RunOptions, batch_size_option, option, optional_positive, positive,
+                            takes)
 from ..core.errors import UserError
 from ..core.extraction import SEGMENT_IDS
 from ..report.result import Result, tidy
@@ -104,33 +105,72 @@ def _header(record: dict) -> dict:
     return header
 
 
-@quiet_option
-def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, budget: int = 128,
-              segment_ids: str = "standard", word_level: bool = False, attention_from: str = "mean",
-              weight: str = "input", no_similarity: bool = False, similarity_limit: int | None = None,
-              gradients: bool = False, objective: str = "auto", task: str = "nth_token", grad_limit: int = 500,
-              limit: int | None = None, model: str | None = None, batch_size: int = 16,
-              max_length: int | None = None, device: str = "cpu", seed: int = 0,
-              quiet: bool = False) -> AttentionResult:
+def _corpus(name, value):
+    if value is not None:
+        checks.input_file(name, value, what="corpus")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionOptions(ModelOptions, RunOptions):
+    """The options of :func:`attention` (and ``python -m probekit.attention``)."""
+
+    corpus: Any = option(None, ".txt (one sentence per line, a blank line between documents) or .conllu "
+                               f"(documents start at '# newdoc'); default: {GENERATED_DEFAULT} sentences generated "
+                               "from the english grammar", check=_corpus)
+    pairs: bool = option(False, "pack consecutive sentences of a document as [CLS] A [SEP] B [SEP] (Clark's inputs)")
+    budget: int = option(128, "tokens per packed pair, special tokens included", check=positive)
+    segment_ids: str = option("standard", "token type ids of B: standard = 1; zero = 0 as in Clark's released code",
+                              choices=SEGMENT_IDS)
+    word_level: bool = option(False, "statistics over words (attention to a word = sum over its pieces) instead "
+                                     "of tokens")
+    attention_from: str = option("mean", "with --word-level: a word's row is the mean of its pieces' rows (the "
+                                         "paper) or the first piece's row (Clark's released code)",
+                                 choices=("mean", "first"))
+    weight: str = option("input", "input: every model input counts once (Clark's 'document'); document: every "
+                                  "corpus document counts once in total", choices=("input", "document"))
+    no_similarity: bool = option(False, "skip the Jensen-Shannon head distances and the MDS map (the costliest "
+                                        "part)")
+    similarity_limit: int | None = option(None, "compute head distances on the first N inputs of the corpus only "
+                                                "(default: all)", type=int, metavar="N", check=optional_positive)
+    gradients: bool = option(False, "also average |dL/d attention| per layer (Figure 3)")
+    objective: str = option("auto", "loss for --gradients: masked LM (needs a trained head), a last-layer probe, "
+                                    "or auto", choices=OBJECTIVES)
+    task: str = option("nth_token", "probing task whose probe loss --gradients uses without a head (built from "
+                                    "--corpus when the task reads one)")
+    grad_limit: int = option(500, "inputs (or task sentences) for --gradients", check=positive)
+    limit: int | None = option(None, "use the first N sentences of the corpus (without one: generate N, default "
+                                     f"{GENERATED_DEFAULT})", type=int, check=optional_positive)
+    batch_size: int = batch_size_option(16)
+
+    def check(self) -> None:
+        if self.gradients and self.objective != "mlm":
+            from ..probing.registry import get_task
+
+            get_task(self.task)
+
+
+@takes(AttentionOptions, args=("corpus",))
+def attention(o: AttentionOptions) -> AttentionResult:
     """Clark et al.'s attention statistics of ``corpus`` (.txt: a sentence a line, blank line between
     documents; .conllu: documents at ``# newdoc``; None: ``limit`` or 1000 generated sentences).
 
     ``pairs`` packs consecutive sentences of a document as ``[CLS] A [SEP] B [SEP]`` within ``budget`` tokens;
     ``gradients`` adds Figure 3 (|∂L/∂α| per layer; ``objective`` mlm, probe or auto, the probe trained on
-    ``task`` built from ``corpus`` when one is given). Returns an :class:`AttentionResult`
-    (``.frame`` = stats.csv; ``.distances``, ``.mds``, ``.gradients``; ``.write(out)``).
+    ``task`` built from ``corpus`` when one is given). Options: :class:`AttentionOptions`. Returns an
+    :class:`AttentionResult` (``.frame`` = stats.csv; ``.distances``, ``.mds``, ``.gradients``; ``.write(out)``).
     """
-
-    options = dict(locals())
-    _check(options)
+    corpus, pairs, budget, segment_ids, seed = o.corpus, o.pairs, o.budget, o.segment_ids, o.seed
+    word_level, attention_from, weight, no_similarity = o.word_level, o.attention_from, o.weight, o.no_similarity
+    gradients, objective, max_length, batch_size = o.gradients, o.objective, o.max_length, o.batch_size
     from ..core.analysis import analyze
     from ..core.encoder import load_encoder
     from ..corpora.documents import pair_inputs, read_documents, single_inputs
     from ..report.rundir import run_record
     from .statistics import STATS, AttentionStats, mds_map
 
-    docs, how = read_documents(corpus, limit=limit, seed=seed, generated=GENERATED_DEFAULT)
-    encoder = load_encoder(None if model is None else str(model), attention=True, device=device)
+    docs, how = read_documents(corpus, limit=o.limit, seed=seed, generated=GENERATED_DEFAULT)
+    encoder = load_encoder(None if o.model is None else str(o.model), attention=True, device=o.device)
     if gradients and objective == "mlm" and encoder.mlm_model is None:
         raise UserError(f"--objective mlm: {encoder.name} has no trained masked-LM head; use --objective probe")
     if pairs:
@@ -140,7 +180,7 @@ def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, b
         inputs = single_inputs(docs)
     for ex, w in zip(inputs.examples, inputs.weights(weight)):
         ex.meta["weight"] = w
-    acc = AttentionStats(encoder, similarity=not no_similarity, similarity_limit=similarity_limit,
+    acc = AttentionStats(encoder, similarity=not no_similarity, similarity_limit=o.similarity_limit,
                          word_level=word_level)
     stats, = analyze(encoder, inputs.examples, [acc], batch_size=batch_size, max_length=max_length,
                      attention_from=attention_from, segment_ids=segment_ids, desc="attention statistics")
@@ -159,7 +199,7 @@ def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, b
         from .gradients import attention_gradients
 
         grads, grad_record = attention_gradients(
-            encoder, inputs.examples, objective=objective, task=task, corpus=corpus, limit=grad_limit,
+            encoder, inputs.examples, objective=objective, task=o.task, corpus=corpus, limit=o.grad_limit,
             seed=seed, batch_size=batch_size, max_length=max_length, segment_ids=segment_ids)
         parts.append(grads.assign(head=pd.NA, aggregate="all heads"))
     frame = pd.concat([p.drop(columns=["task", "model"], errors="ignore") for p in parts], ignore_index=True)
@@ -168,8 +208,7 @@ def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, b
     frame = tidy(frame, task="attention", model=encoder.name)
     specials = acc.specials
     record = run_record(
-        "attention", {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in options.items()},
-        encoder=encoder,
+        "attention", o.record(), encoder=encoder,
         inputs={"corpus": None if corpus is None else str(corpus), "mode": inputs.source,
                 "segment_ids": segment_ids if pairs else "single segment", "budget": budget if pairs else None,
                 "level": acc.level, "attention_from": attention_from if word_level else None,
@@ -181,37 +220,10 @@ def attention(corpus: str | os.PathLike | None = None, *, pairs: bool = False, b
     return AttentionResult(frame, record, distance_matrix=distances)
 
 
-def _check(o: dict) -> None:
-    """Every option, before any work: one line in the CLI's spelling."""
-    for name in ("budget", "batch_size", "grad_limit"):
-        checks.positive(name, o[name])
-    for name in ("limit", "similarity_limit"):
-        checks.positive(name, o[name], optional=True)
-    checks.max_length(o["max_length"])
-    checks.integer("seed", o["seed"])
-    checks.choice("segment_ids", o["segment_ids"], SEGMENT_IDS)
-    checks.choice("attention_from", o["attention_from"], ("mean", "first"))
-    checks.choice("weight", o["weight"], ("input", "document"))
-    checks.choice("objective", o["objective"], OBJECTIVES)
-    checks.device(o["device"])
-    if o["corpus"] is not None:
-        checks.input_file("corpus", o["corpus"], what="corpus")
-    if o["gradients"] and o["objective"] != "mlm":
-        from ..probing.registry import get_task
-
-        get_task(o["task"])
-
-
 def attention_statistics(corpus=None, **options) -> pd.DataFrame:
     """Kept for old notebooks: ``attention(corpus, **options).frame``."""
     return attention(corpus, **options).frame
 
 
-def defaults() -> dict:
-    """The defaults of :func:`attention`, which the command's parser reads (one place for each default)."""
-    import inspect
-
-    return {k: p.default for k, p in inspect.signature(attention).parameters.items()}
-
-
-__all__: Sequence[str] = ["attention", "AttentionResult", "attention_statistics", "GENERATED_DEFAULT"]
+__all__: Sequence[str] = ["attention", "AttentionOptions", "AttentionResult", "attention_statistics",
+                          "GENERATED_DEFAULT"]

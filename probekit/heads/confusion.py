@@ -21,16 +21,16 @@ is below ``min_mass`` (default :data:`MIN_CANDIDATE_MASS` = 0.01) are never name
 """
 from __future__ import annotations
 
-import inspect
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
+from ..core.options import ModelOptions, RunOptions, option, positive, takes
 from ..core.analysis import Analysis
 from ..core.errors import UserError
 from ..corpora.conditions import CONDITIONS, PART_OF, Item, generate_items, parse_conditions, read_items
@@ -295,38 +295,51 @@ class ConfusionResult(Result):
         return ["results.csv", "results.md", "confusion_by_layer.png"]
 
 
-@quiet_option
-def confusion(*, conditions: Sequence[str] | str | None = None, sentences: int = 1000,
-              data: Sequence[str] | str | None = None, attention_from: str = "mean",
-              min_mass: float = MIN_CANDIDATE_MASS, model: str | None = None, batch_size: int = 32,
-              max_length: int | None = None, device: str = "cpu", seed: int = 0,
-              quiet: bool = False) -> ConfusionResult:
+def _data_files(name, paths):
+    return tuple(checks.input_files(name, paths))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfusionOptions(ModelOptions, RunOptions):
+    """The options of :func:`confusion` (and ``python -m probekit.confusion``). Once built, ``conditions`` are
+    the condition and part names scored (none when only ``data`` is given) and ``data`` the files."""
+
+    conditions: Any = option(None, "conditions or parts to score: A1..A4, R1..R8, A3-srel, A3-orel, A4-srel, "
+                                   "A4-orel, agreement, reflexive, all (default: all twelve, or none with --data)",
+                             nargs="+")
+    sentences: int = option(1000, "generated sentences per condition (default %(default)s; A3/A4 half per part)",
+                            check=positive)
+    data: Any = option(None, "external items, one per line: sentence<TAB>source<TAB>correct indices<TAB>"
+                             "distractor indices (0-based word indices); each file is a condition",
+                       nargs="+", metavar="FILE", check=_data_files)
+    attention_from: str = option("mean", "attention FROM a split word: mean of its pieces (default) or its first "
+                                         "piece", choices=("mean", "first"))
+    min_mass: float = option(MIN_CANDIDATE_MASS, "heads whose mean candidate mass is below this are not ranked as "
+                                                 "best heads (default %(default)s)",
+                             check=lambda n, v: checks.number(n, v, minimum=0))
+
+    def check(self) -> None:
+        given = self.conditions or not self.data
+        self._set(conditions=tuple(parse_conditions(self.conditions)) if given else ())
+
+
+@takes(ConfusionOptions)
+def confusion(o: ConfusionOptions) -> ConfusionResult:
     """Confusion scores of generated conditions (``A1``…``A4``, ``R1``…``R8``, parts such as ``A3-orel``,
-    ``agreement``, ``reflexive``, ``all``) and/or external ``data`` files; returns a :class:`ConfusionResult`."""
+    ``agreement``, ``reflexive``, ``all``) and/or external ``data`` files; returns a :class:`ConfusionResult`.
+    Options: :class:`ConfusionOptions`."""
     from ..core.encoder import load_encoder
     from ..report.rundir import run_record
 
-    sentences = checks.positive("sentences", sentences)
-    batch_size = checks.positive("batch_size", batch_size)
-    max_length = checks.max_length(max_length)
-    checks.choice("attention_from", attention_from, ("mean", "first"))
-    min_mass = checks.number("min_mass", min_mass, minimum=0)
-    device = checks.device(device)
-    seed = checks.integer("seed", seed)
-    data = [data] if isinstance(data, (str, Path)) else (list(data) if data else None)
-    for path in data or []:
-        checks.input_file("data", path)
-    items = load_items(conditions, sentences, data, seed)
-    encoder = load_encoder(model, attention=True, device=device)
+    max_length, attention_from, min_mass = o.max_length, o.attention_from, o.min_mass
+    items = load_items(o.conditions, o.sentences, o.data, o.seed)
+    encoder = load_encoder(o.model, attention=True, device=o.device)
     limit = min(max_length or encoder.max_length, encoder.max_length)
-    scores, skipped = score_items(encoder, items, batch_size=batch_size, max_length=limit,
+    scores, skipped = score_items(encoder, items, batch_size=o.batch_size, max_length=limit,
                                   attention_from=attention_from, min_mass=min_mass)
     if not scores.names:
         raise UserError(f"every item lost a word to truncation at {limit} tokens; nothing to score")
-    arguments = {"conditions": parse_conditions(conditions) if (conditions or not data) else [],
-                 "sentences": sentences, "data": [str(p) for p in data or []], "attention_from": attention_from,
-                 "min_mass": min_mass, "model": model, "batch_size": batch_size, "max_length": max_length,
-                 "device": device, "seed": seed}
+    arguments = o.record()
     record = run_record("confusion", arguments, encoder=encoder,
                         inputs={"conditions": arguments["conditions"], "data": arguments["data"]},
                         counts={"items": len(items), "skipped_truncated": skipped,
@@ -335,6 +348,3 @@ def confusion(*, conditions: Sequence[str] | str | None = None, sentences: int =
     return ConfusionResult(scores.tidy(encoder.name), record, scores, skipped=skipped,
                            attention_from=attention_from)
 
-
-#: Keyword defaults of :func:`confusion`, read by the command's parser (one place for each default).
-DEFAULTS = {k: p.default for k, p in inspect.signature(confusion).parameters.items() if p.default is not p.empty}

@@ -12,21 +12,20 @@ then a linear and an MLP selection probe are trained on every layer (:mod:`probe
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import pandas as pd
 
-from ..core.progress import quiet_option
-from ..core import checks
 from ..core.errors import UserError
 from ..report.result import Result, tidy
-from .registry import Task, build_data, get_task
+from ..core.options import CacheOptions, ModelOptions, RunOptions, above_zero, option, positive, takes
+from .registry import SIZE_NAMES, Task, build_data, get_task
 
 PROBES = ("linear", "mlp", "logreg")
 #: The probes trained when ``probes`` is not given (``logreg`` is scikit-learn's solver, on request).
 DEFAULT_PROBES = ("linear", "mlp")
 POOLINGS = ("first", "mean", "last")
-DTYPES = ("float16", "float32")
 
 #: A split with fewer sentences than this gets a warning: its accuracy moves by ≥ 1 point per sentence.
 TINY_SPLIT = 100
@@ -65,38 +64,53 @@ def tiny_split_warning(counts: dict[str, int], threshold: int = TINY_SPLIT) -> s
             f"{'their' if len(small) > 1 else 'its'} accuracy will be noisy")
 
 
-@quiet_option
-def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PROBES, pooling: str = "mean",
-          size: str = "quick", epochs: int = 6, lr: float = 2e-3, mlp_hidden: int = 64, model=None,
-          batch_size: int = 32, max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
-          no_cache: bool = False, dtype: str = "float16", seed: int = 0, seeds: int = 1, control: bool = False,
-          mdl: bool = False, quiet: bool = False,
-          **task_options) -> ProbeResult:
+def _task(name, value):
+    task = get_task(value) if isinstance(value, str) else value
+    if not isinstance(task, Task):
+        raise UserError(f"--task must be a task name or a probekit Task (got {type(value).__name__})")
+    return task
+
+
+def _task_help() -> str:
+    from .registry import available_tasks
+
+    return f"probing task: {', '.join(sorted(available_tasks()))}, or a task file my_task.py"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`probe` (and ``python -m probekit.probe``); a task's own options come on top."""
+
+    task: Any = option("nth_token", _task_help, check=_task)
+    probes: tuple = option(DEFAULT_PROBES, "probe kinds to train on every layer", nargs="+", choices=PROBES)
+    pooling: str = option("mean", "how a word's vector is pooled from its sub-tokens", choices=POOLINGS)
+    size: str = option("quick", "generated data size: quick, or the paper's 40k/10k/10k", choices=SIZE_NAMES)
+    epochs: int = option(6, "training epochs of the MLP probe (the linear probe is fitted to convergence, its L2 "
+                            "chosen on the training split)", check=positive)
+    lr: float = option(2e-3, "Adam learning rate of the MLP probe", check=above_zero)
+    seeds: int = option(1, "train every probe with this many seeds (seed … seed+N-1); tables show mean ± std",
+                        check=positive)
+    control: bool = option(False, "also train on a control task (Hewitt & Liang) and report selectivity")
+    mdl: bool = option(False, "online codelength (Voita & Titov MDL) per layer, and for the control task")
+    mlp_hidden: int = option(64, "hidden units of the MLP probe", check=positive)
+
+
+@takes(ProbeOptions, args=("task",), extra=True)
+def probe(o: ProbeOptions, **task_options) -> ProbeResult:
     """Train selection probes on every layer for ``task``; returns a :class:`ProbeResult`.
 
-    ``task_options`` are the task's own (``n=[1, 2]``, ``corpus="s.txt"`` for ``nth_token``;
-    ``split_sizes=(200, 50, 50)`` for ``auxiliary``/``subject``). Every bad value is a one-line ``UserError``.
-    ``model``: a model id or folder (None: the bundled model), or an already loaded :class:`Encoder`.
+    Options: :class:`ProbeOptions` (``probes``, ``pooling``, ``size``, ``epochs``, ``lr``, ``mlp_hidden``,
+    ``seeds``, ``control``, ``mdl``, the model, cache and run options). ``task_options`` are the task's own
+    (``n=[1, 2]``, ``corpus="s.txt"`` for ``nth_token``; ``split_sizes=(200, 50, 50)`` for ``auxiliary``/
+    ``subject``). Every bad value is a one-line ``UserError``. ``model``: a model id or folder (None: the bundled
+    model), or an already loaded :class:`Encoder`.
     """
     from ..core.encoder import Encoder, load_encoder
     from ..report.rundir import ordered, run_record
     from .sweep import activations_for, sweep
 
-    probes = checks.choices("probes", probes, PROBES)
-    checks.choice("pooling", pooling, POOLINGS)
-    checks.choice("dtype", dtype, DTYPES)
-    epochs = checks.positive("epochs", epochs)
-    lr = checks.number("lr", lr, above=0)
-    mlp_hidden = checks.positive("mlp_hidden", mlp_hidden)
-    batch_size = checks.positive("batch_size", batch_size)
-    max_length = checks.max_length(max_length)
-    device = checks.device(device)
-    seed = checks.integer("seed", seed)
-    seeds = checks.positive("seeds", seeds)
-    task = get_task(task) if isinstance(task, str) else task
-    if not isinstance(task, Task):
-        raise UserError(f"--task must be a task name or a probekit Task (got {type(task).__name__})")
-    data = build_data(task, seed=seed, size=size, **task_options)
+    task, model = o.task, o.model
+    data = build_data(task, seed=o.seed, size=o.size, **task_options)
     counts = {s: len(data.split_indices(s)) for s in data.splits}
     warning = tiny_split_warning(counts)
     if warning:
@@ -104,19 +118,17 @@ def probe(task: str | Task = "nth_token", *, probes: Sequence[str] = DEFAULT_PRO
     if isinstance(model, Encoder):
         encoder = model
     else:
-        encoder = load_encoder(model, device=device)
-    store = activations_for(encoder, data, pooling=pooling, max_length=max_length, batch_size=batch_size,
-                            dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    df = sweep(store, data, probes=tuple(probes), hidden=mlp_hidden, epochs=epochs, lr=lr, seed=seed,
-               seeds=seeds, control=bool(control), mdl=bool(mdl))
+        encoder = load_encoder(model, device=o.device)
+    store = activations_for(encoder, data, pooling=o.pooling, max_length=o.max_length, batch_size=o.batch_size,
+                            dtype=o.dtype, cache_dir=o.cache_dir, no_cache=o.no_cache)
+    df = sweep(store, data, probes=tuple(o.probes), hidden=o.mlp_hidden, epochs=o.epochs, lr=o.lr, seed=o.seed,
+               seeds=o.seeds, control=bool(o.control), mdl=bool(o.mdl))
     df.insert(0, "task", task.name)
     df.insert(1, "model", encoder.name)
     df = tidy(ordered(df, task.key_names), task=task.name, model=encoder.name, keys=task.key_names)
-    arguments = {"task": task.name, "probes": list(probes), "pooling": pooling, "epochs": epochs, "lr": lr,
-                 "mlp_hidden": mlp_hidden, "model": getattr(model, "name", model), "batch_size": batch_size, "max_length": max_length,
-                 "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, "seeds": seeds, "control": bool(control), "mdl": bool(mdl), **data.options}
-    record = run_record("probe", arguments, encoder=encoder, inputs={"corpus": data.options.get("corpus")},
+    record = run_record("probe", {**o.record(), **data.options}, encoder=encoder,
+                        inputs={"corpus": data.options.get("corpus")},
                         counts={"splits": counts, "truncated": store.meta["n_truncated"]},
                         task=task.name, data={"splits": counts, "truncated": store.meta["n_truncated"], **data.notes},
-                        cache=None if no_cache else str(store.path))
+                        cache=None if o.no_cache else str(store.path))
     return ProbeResult(df, record, key_names=task.key_names, warning=warning)

@@ -1,26 +1,11 @@
-"""What the syntax analyses (deps, coref, parse) share: quiet progress, the encoder, treebanks, figures."""
+"""What the syntax analyses (deps, coref, parse) share: the encoder, treebanks, figures."""
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..core.errors import UserError
-
-
-def defaults(fn: Callable) -> dict:
-    """Keyword → default of a library function (the parser reads them, so each default lives in one place)."""
-    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
-def quiet_progress(quiet: bool):
-    """Progress bars off while ``quiet`` (and back as they were afterwards)."""
-    from ..core.progress import quiet as quiet_scope
-
-    return quiet_scope(quiet)
 
 
 def open_encoder(model, device: str):

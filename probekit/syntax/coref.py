@@ -6,12 +6,13 @@ Rows are read by :func:`~probekit.corpora.gap.read_gap`, long texts cut to a win
 """
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
-from ..core import checks
 from ..core.errors import UserError
+from ..core.options import ModelOptions, RunOptions, input_file, option, optional_positive, positive, takes
 from ..report.result import Result
 from .coreference import CorefHeads, CorefHeadScores, fit_to_model
 
@@ -67,49 +68,48 @@ class CorefResult(Result):
         return ["results.csv", "results.md", "heads.png"]
 
 
-def coref(gap: str | Path | None = None, *, skip_bad: bool = False, limit: int | None = None, top: int = 5,
-          model=None, batch_size: int = 32, max_length: int | None = None, device: str = "cpu", seed: int = 0,
-          quiet: bool = False) -> CorefResult:
+@dataclass(frozen=True, kw_only=True)
+class CorefOptions(ModelOptions, RunOptions):
+    """The options of :func:`coref` (and ``python -m probekit.coref``)."""
+
+    gap: Any = option(help="GAP-format TSV (ID, Text, Pronoun, Pronoun-offset, A, ...)", check=input_file)
+    skip_bad: bool = option(False, "skip malformed rows (counted) instead of stopping")
+    limit: int | None = option(None, "use only the first N usable rows (quick runs)", type=int,
+                               check=optional_positive)
+    top: int = option(5, "heads listed in the table (default %(default)s)", check=positive)
+
+
+@takes(CorefOptions, args=("gap",))
+def coref(o: CorefOptions) -> CorefResult:
     """Score every attention head on GAP: does the pronoun attend more to the true candidate than the other?
 
     ``gap``: a GAP-format TSV (required). ``limit``: the first N usable rows. ``top``: heads in ``.table``.
     ``model``: a Hugging Face id, a local folder or an Encoder loaded with attention (default: the bundled
-    all-MiniLM-L6-v2). Returns a :class:`CorefResult`; ``.write(out)`` writes what ``python -m probekit.coref``
-    writes (results.csv, results.md, heads.png, config.json).
+    all-MiniLM-L6-v2). Options: :class:`CorefOptions`. Returns a :class:`CorefResult`; ``.write(out)`` writes
+    what ``python -m probekit.coref`` writes (results.csv, results.md, heads.png, config.json).
     """
-    arguments = dict(locals())
     from ..core.analysis import analyze
     from ..corpora.gap import GapStats, read_gap
     from ..report.rundir import run_record
-    from .common import model_limit, open_encoder, quiet_progress, stem
+    from .common import model_limit, open_encoder, stem
 
-    arguments["gap"] = None if gap is None else str(gap)
-    arguments["model"] = model if model is None or isinstance(model, str) else getattr(model, "source", str(model))
-    path = checks.input_file("gap", gap)
-    limit = checks.positive("limit", limit, optional=True)
-    top = checks.positive("top", top)
-    batch_size = checks.positive("batch_size", batch_size)
-    max_length = checks.max_length(max_length)
-    device = checks.device(device)
-    checks.integer("seed", seed)
-
-    with quiet_progress(quiet):
-        problems: list[str] = []
-        stats = GapStats()
-        examples = read_gap(path, skip_bad=skip_bad, problems=problems, stats=stats, limit=limit, offer_skip=True)
-        if not examples:
-            raise UserError(f"{path}: no rows with exactly one true candidate")
-        encoder = open_encoder(model, device)
-        tokens = model_limit(encoder, max_length)
-        fitted, windowed, dropped = fit_to_model(examples, encoder.tokenizer, tokens)
-        heads = CorefHeads(encoder, split=stem(path))
-        frame, = analyze(encoder, fitted, [heads], batch_size=batch_size, max_length=tokens,
-                         desc="coref attention")
+    path = gap = o.gap
+    problems: list[str] = []
+    stats = GapStats()
+    examples = read_gap(path, skip_bad=o.skip_bad, problems=problems, stats=stats, limit=o.limit, offer_skip=True)
+    if not examples:
+        raise UserError(f"{path}: no rows with exactly one true candidate")
+    encoder = open_encoder(o.model, o.device)
+    tokens = model_limit(encoder, o.max_length)
+    fitted, windowed, dropped = fit_to_model(examples, encoder.tokenizer, tokens)
+    heads = CorefHeads(encoder, split=stem(path))
+    frame, = analyze(encoder, fitted, [heads], batch_size=o.batch_size, max_length=tokens,
+                     desc="coref attention")
     scores = heads.scores
     counts = {"rows": stats.rows, "neither_or_both_true": stats.not_exactly_one_true,
               "malformed_skipped": stats.skipped_bad, "scored": scores.n["all"], "windowed": windowed,
               "too_long_dropped": dropped + heads.truncated}
-    record = run_record("coref", arguments, encoder=encoder, inputs={"gap": str(path)}, counts=counts,
+    record = run_record("coref", o.record(), encoder=encoder, inputs={"gap": str(path)}, counts=counts,
                         max_tokens=tokens, skipped=problems)
     notes = {"gap": str(gap), "limit": tokens, "problems": problems}
-    return CorefResult(frame, record, table=scores.table(top=top), scores=scores, notes=notes)
+    return CorefResult(frame, record, table=scores.table(top=o.top), scores=scores, notes=notes)

@@ -5,8 +5,9 @@ level, every layer and head); probes train on the training file and report UAS o
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ import pandas as pd
 from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
+from ..core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, input_file, option,
+                            optional_positive, positive, takes)
 from ..corpora.conllu import strip_subtype
 from ..report.result import Result, tidy
 from .parsing_probes import LABELS, PROBES, Tree
@@ -99,110 +102,122 @@ def _probe_list(probes) -> list[str]:
     return checks.choices("probes", probes, PROBES)
 
 
-def parse(train: str | Path | None = None, dev: str | Path | None = None, *, probes: Sequence[str] = PROBES,
-          epochs: int = 1, lr: float = 0.002, word_vectors: str = "model", root_misaligned: bool = False,
-          skip_bad: bool = False, limit: int | None = None, model=None, batch_size: int = 32,
-          max_length: int | None = None, device: str = "cpu", cache_dir: str | Path | None = None,
-          no_cache: bool = False, dtype: str = "float16", seed: int = 0, quiet: bool = False) -> ParseResult:
+def _comma_list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _word_vectors(name, value):
+    if value != "model":
+        checks.input_file(name, value)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParseOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`parse` (and ``python -m probekit.parse``)."""
+
+    train: Any = option(help="training treebank (CoNLL-U)", check=input_file)
+    dev: Any = option(help="evaluation treebank (CoNLL-U)", check=input_file)
+    probes: tuple = option(PROBES, f"comma list of {', '.join(PROBES)} (default: all)", type=_comma_list,
+                           check=lambda n, v: _probe_list(v))
+    epochs: int = option(1, "passes over the training set (default %(default)s, as in Clark's notebook)",
+                         check=positive)
+    lr: float = option(0.002, "Adam learning rate (default %(default)s)", check=above_zero)
+    word_vectors: str = option("model", "'model' (the encoder's input embeddings, mean over pieces) or a GloVe text "
+                                        "file", check=_word_vectors)
+    root_misaligned: bool = option(False, "reproduce the original Attn+GloVe code's ROOT misalignment (Clark issue "
+                                          "#17)")
+    skip_bad: bool = option(False, "skip malformed sentences (counted) instead of stopping")
+    limit: int | None = option(None, "use only the first N sentences of each file", type=int,
+                               check=optional_positive)
+
+
+@takes(ParseOptions, args=("train", "dev"))
+def parse(o: ParseOptions) -> ParseResult:
     """Train attention-only parsing probes on ``train`` (CoNLL-U) and report UAS on ``dev``.
 
     ``probes``: any of right-branching, distance-words, attn, attn-words (default all). ``word_vectors``:
     ``"model"`` (the encoder's input embeddings, mean over pieces) or a GloVe text file. ``model``: a Hugging
-    Face id, a local folder or an Encoder loaded with attention. Returns a :class:`ParseResult`;
-    ``.write(out)`` writes what ``python -m probekit.parse`` writes (results.csv, attn_weights.csv,
-    results.md, config.json).
+    Face id, a local folder or an Encoder loaded with attention. Options: :class:`ParseOptions`. Returns a
+    :class:`ParseResult`; ``.write(out)`` writes what ``python -m probekit.parse`` writes (results.csv,
+    attn_weights.csv, results.md, config.json).
     """
-    arguments = dict(locals())
     import torch
 
     from ..core.cache import get_activations
     from ..core.progress import progress
     from ..report.rundir import run_record
-    from .common import model_limit, open_encoder, quiet_progress, read_treebank
+    from .common import model_limit, open_encoder, read_treebank
     from .parsing_probes import ParsingProbe, evaluate_probe, evaluate_right_branching, top_weights, train_probe
     from .word_vectors import glove_vectors, model_vectors, vocabulary
 
-    for key in ("train", "dev", "cache_dir"):
-        arguments[key] = None if arguments[key] is None else str(arguments[key])
-    arguments["model"] = model if model is None or isinstance(model, str) else getattr(model, "source", str(model))
-    arguments["probes"] = probes = _probe_list(probes)
-    train, dev = checks.input_file("train", train), checks.input_file("dev", dev)
-    epochs = checks.positive("epochs", epochs)
-    lr = checks.number("lr", lr, above=0)
+    train, dev, probes, epochs, lr, seed = o.train, o.dev, o.probes, o.epochs, o.lr, o.seed
+    word_vectors, skip_bad, limit, cache_dir = o.word_vectors, o.skip_bad, o.limit, o.cache_dir
+    batch_size = o.batch_size
     glove = word_vectors != "model"
-    if glove:
-        checks.input_file("word_vectors", word_vectors)
-    limit = checks.positive("limit", limit, optional=True)
-    batch_size = checks.positive("batch_size", batch_size)
-    max_length = checks.max_length(max_length)
-    device = checks.device(device)
-    checks.choice("dtype", dtype, ("float16", "float32"))
-    seed = checks.integer("seed", seed)
+    torch.manual_seed(seed)
+    problems: list[str] = []
+    examples = {"train": read_treebank(train, skip_bad=skip_bad, limit=limit, problems=problems),
+                "dev": read_treebank(dev, skip_bad=skip_bad, limit=limit, problems=problems)}
+    encoder = open_encoder(o.model, o.device)
+    tokens = model_limit(encoder, o.max_length)
+    need_attention = any(p in ("attn", "attn-words") for p in probes)
+    stores, keep, too_long = {}, {}, {}
+    for split, ex in examples.items():
+        if need_attention:
+            stores[split] = get_activations(encoder, ex, cache_dir=cache_dir, use_cache=not o.no_cache,
+                                            hidden=False, attention=True, max_length=tokens,
+                                            batch_size=batch_size, dtype=o.dtype)
+            cut = set(stores[split].meta["truncated"])
+        else:
+            from ..core.extraction import encode_examples
 
-    with quiet_progress(quiet):
-        torch.manual_seed(seed)
-        problems: list[str] = []
-        examples = {"train": read_treebank(train, skip_bad=skip_bad, limit=limit, problems=problems),
-                    "dev": read_treebank(dev, skip_bad=skip_bad, limit=limit, problems=problems)}
-        encoder = open_encoder(model, device)
-        tokens = model_limit(encoder, max_length)
-        need_attention = any(p in ("attn", "attn-words") for p in probes)
-        stores, keep, too_long = {}, {}, {}
-        for split, ex in examples.items():
-            if need_attention:
-                stores[split] = get_activations(encoder, ex, cache_dir=cache_dir, use_cache=not no_cache,
-                                                hidden=False, attention=True, max_length=tokens,
-                                                batch_size=batch_size, dtype=dtype)
-                cut = set(stores[split].meta["truncated"])
-            else:
-                from ..core.extraction import encode_examples
+            cut = {e.index for e in encode_examples(encoder, ex, max_length=tokens, warn=False) if e.truncated}
+        keep[split] = [i for i in range(len(ex)) if i not in cut]
+        too_long[split] = len(cut)
+    if not keep["train"] or not keep["dev"]:
+        raise UserError(f"every sentence of a treebank is longer than {tokens} tokens")
 
-                cut = {e.index for e in encode_examples(encoder, ex, max_length=tokens, warn=False) if e.truncated}
-            keep[split] = [i for i in range(len(ex)) if i not in cut]
-            too_long[split] = len(cut)
-        if not keep["train"] or not keep["dev"]:
-            raise UserError(f"every sentence of a treebank is longer than {tokens} tokens")
+    vocab = vocabulary((w for ex in examples.values() for e in ex for w in e.words), lowercase=glove)
+    vectors, vec_note = None, "none"
+    if any(p in ("attn-words", "distance-words") for p in probes):
+        if glove:
+            vectors, found = glove_vectors(word_vectors, vocab)
+            vec_note = f"GloVe file {word_vectors} ({found} of {len(vocab)} word types found)"
+        else:
+            vectors = model_vectors(encoder, vocab)
+            vec_note = f"{encoder.name} input embeddings (mean over a word's pieces), {vectors.shape[1]} dims"
+    trees = {s: trees_for(ex, keep[s], vocab, glove) for s, ex in examples.items()}
+    att = {s: StoredAttention(stores[s], keep[s]) for s in stores}
+    n_maps = 2 * encoder.num_layers * encoder.num_heads
 
-        vocab = vocabulary((w for ex in examples.values() for e in ex for w in e.words), lowercase=glove)
-        vectors, vec_note = None, "none"
-        if any(p in ("attn-words", "distance-words") for p in probes):
-            if glove:
-                vectors, found = glove_vectors(word_vectors, vocab)
-                vec_note = f"GloVe file {word_vectors} ({found} of {len(vocab)} word types found)"
-            else:
-                vectors = model_vectors(encoder, vocab)
-                vec_note = f"{encoder.name} input embeddings (mean over a word's pieces), {vectors.shape[1]} dims"
-        trees = {s: trees_for(ex, keep[s], vocab, glove) for s, ex in examples.items()}
-        att = {s: StoredAttention(stores[s], keep[s]) for s in stores}
-        n_maps = 2 * encoder.num_layers * encoder.num_heads
-
-        rows, timing, weights = [], {}, None
-        for kind in probes:
-            if kind == "right-branching":
-                uas = evaluate_right_branching(trees["dev"])
-            else:
-                torch.manual_seed(seed)
-                probe = ParsingProbe(kind, n_maps, word_dim=0 if vectors is None else vectors.shape[1],
-                                     root_misaligned=root_misaligned)
-                bar = progress(total=epochs * len(trees["train"]), desc=f"training {kind}", unit="sent")
-                timing[kind] = train_probe(probe, trees["train"], att.get("train"), vectors, epochs=epochs, lr=lr,
-                                           progress=bar)
-                bar.close()
-                uas = evaluate_probe(probe, trees["dev"], att.get("dev"), vectors)
-                if kind == "attn":
-                    weights = pd.DataFrame(top_weights(probe, encoder.num_layers, encoder.num_heads))
-            rows.append({"task": "parse", "model": encoder.name, "probe": kind, "split": Path(dev).stem,
-                         "metric": "uas", "value": uas,
-                         "n_words": sum(int((~t.punct).sum()) for t in trees["dev"]),
-                         "epochs": 0 if kind == "right-branching" else epochs,
-                         "seconds_per_epoch": float(np.mean(timing[kind])) if kind in timing else np.nan})
+    rows, timing, weights = [], {}, None
+    for kind in probes:
+        if kind == "right-branching":
+            uas = evaluate_right_branching(trees["dev"])
+        else:
+            torch.manual_seed(seed)
+            probe = ParsingProbe(kind, n_maps, word_dim=0 if vectors is None else vectors.shape[1],
+                                 root_misaligned=o.root_misaligned)
+            bar = progress(total=epochs * len(trees["train"]), desc=f"training {kind}", unit="sent")
+            timing[kind] = train_probe(probe, trees["train"], att.get("train"), vectors, epochs=epochs, lr=lr,
+                                       progress=bar)
+            bar.close()
+            uas = evaluate_probe(probe, trees["dev"], att.get("dev"), vectors)
+            if kind == "attn":
+                weights = pd.DataFrame(top_weights(probe, encoder.num_layers, encoder.num_heads))
+        rows.append({"task": "parse", "model": encoder.name, "probe": kind, "split": Path(dev).stem,
+                     "metric": "uas", "value": uas,
+                     "n_words": sum(int((~t.punct).sum()) for t in trees["dev"]),
+                     "epochs": 0 if kind == "right-branching" else epochs,
+                     "seconds_per_epoch": float(np.mean(timing[kind])) if kind in timing else np.nan})
     frame = tidy(pd.DataFrame(rows), task="parse", model=encoder.name, keys=["probe"])
     table = pd.DataFrame({"model": [LABELS[k] for k in frame["probe"]], "UAS": 100 * frame["value"]})
     counts = {"train": len(trees["train"]), "dev": len(trees["dev"]), "too_long": too_long,
               "malformed_skipped": len(problems)}
-    record = run_record("parse", arguments, encoder=encoder, inputs={"train": str(train), "dev": str(dev)},
+    record = run_record("parse", o.record(), encoder=encoder, inputs={"train": str(train), "dev": str(dev)},
                         counts=counts, max_tokens=tokens, word_vectors=vec_note, seconds_per_epoch=timing,
                         skipped=problems)
     notes = {"train": str(train), "dev": str(dev), "epochs": epochs, "lr": lr, "vectors": vec_note,
-             "root_misaligned": root_misaligned, "limit": tokens, "problems": problems}
+             "root_misaligned": o.root_misaligned, "limit": tokens, "problems": problems}
     return ParseResult(frame, record, weights=weights, table=table, notes=notes)

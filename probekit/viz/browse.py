@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
+from ..core.options import (ModelOptions, RunOptions, batch_size_option, non_negative, option, optional_positive,
+                            takes)
 from ..report.result import Result, tidy
 
 LEVELS = ("token", "word")
@@ -155,36 +158,56 @@ def input_frame(act, encoder, level: str) -> pd.DataFrame:
     return tidy(df, task="browse", model=encoder.name)
 
 
-@quiet_option
-def browse(text: str | None = None, *, corpus: str | os.PathLike | None = None, sentence: int | None = None,
-           level: str = "token", one_level: bool = False, stats: str | os.PathLike | None = None,
-           layer: int | None = None, head: int | None = None, top_k: int = 64, model: str | None = None,
-           batch_size: int = 1, max_length: int | None = None, device: str = "cpu", seed: int = 0,
-           quiet: bool = False) -> BrowseResult:
+@dataclass(frozen=True, kw_only=True)
+class BrowseOptions(ModelOptions, RunOptions):
+    """The options of :func:`browse` (and ``python -m probekit.browse``, whose output paths are its own)."""
+
+    text: str | None = option(None, "the input text", exclusive="input")
+    corpus: Any = option(None, "a .txt file (one sentence per line) or a .conllu file", metavar="FILE",
+                         exclusive="input")
+    sentence: int | None = option(None, "which sentence of --corpus, counting from 1 (non-empty lines of a .txt; "
+                                        "default 1)", type=int, metavar="N")
+    level: str = option("token", "units shown first and used for figures: sub-tokens or words (default "
+                                 "%(default)s)", choices=LEVELS)
+    one_level: bool = option(False, "put only --level in the page (default: both levels, with a toggle)")
+    stats: Any = option(None, "a statistics run folder (python -m probekit.attention); its stats.csv fills the "
+                              "sortable gallery of all heads (default: this input's own statistics)",
+                        metavar="RUN_DIR")
+    layer: int | None = option(None, "layer (1..L) for the figures and the page's first view (default: the "
+                                     "sharpest head's)", type=int, metavar="L", check=optional_positive)
+    head: int | None = option(None, "head (1..H); without it the figures show the layer's grid of heads and the "
+                                    "page opens on the sharpest head", type=int, metavar="H",
+                              check=optional_positive)
+    top_k: int = option(64, "largest weights kept per row in the page (default %(default)s; 0 = no cap)",
+                        metavar="K", check=non_negative)
+    batch_size: int = batch_size_option(1)
+
+    def check(self) -> None:
+        if self.text is not None and self.corpus is not None:
+            raise UserError("give the input with --text or with --corpus FILE, not both")
+        if self.text is None and self.corpus is None:
+            raise UserError("give the input with --text or --corpus FILE [--sentence N]")
+        if self.sentence is not None and self.corpus is None:
+            raise UserError("--sentence picks a sentence of --corpus FILE; give --corpus too")
+        if self.text is not None and not str(self.text).strip():
+            raise UserError("--text is empty")
+
+
+@takes(BrowseOptions, args=("text",))
+def browse(o: BrowseOptions) -> BrowseResult:
     """The head browser of one input: ``text``, or sentence ``sentence`` (from 1) of ``corpus``.
 
     ``level`` (token or word) is shown first; both levels go in the page unless ``one_level``. ``stats`` (a run
     folder of the attention command) fills the gallery with that run's statistics, else this input's own are
     shown. The page opens on ``layer``/``head`` when given, else on the sharpest head (of ``layer``), named in
-    the page. ``top_k`` caps the weights kept per row (0 = no cap). Returns a :class:`BrowseResult`.
+    the page. ``top_k`` caps the weights kept per row (0 = no cap). Options: :class:`BrowseOptions`. Returns a
+    :class:`BrowseResult`.
     """
-
-    options = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in locals().items()}
-    if text is not None and corpus is not None:
-        raise UserError("give the input with --text or with --corpus FILE, not both")
-    if text is None and corpus is None:
-        raise UserError("give the input with --text or --corpus FILE [--sentence N]")
-    if sentence is not None and corpus is None:
-        raise UserError("--sentence picks a sentence of --corpus FILE; give --corpus too")
-    checks.choice("level", level, LEVELS)
-    checks.integer("top_k", top_k, minimum=0)
-    checks.positive("layer", layer, optional=True)
-    checks.positive("head", head, optional=True)
-    checks.positive("batch_size", batch_size)
-    checks.max_length(max_length)
-    checks.device(device)
-    if text is not None and not str(text).strip():
-        raise UserError("--text is empty")
+    text, corpus, sentence, level, stats = o.text, o.corpus, o.sentence, o.level, o.stats
+    layer, head = o.layer, o.head
+    max_length, batch_size, model, device, one_level, top_k = o.max_length, o.batch_size, o.model, o.device, \
+        o.one_level, o.top_k
+    options = o.record()
     from ..core.examples import Example
 
     if text is not None:
