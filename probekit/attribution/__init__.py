@@ -10,3 +10,5 @@ The built-in methods register themselves when this package is imported (``regist
 so there is no import cycle).
 """
 from . import internal, gradients, occlusion  # noqa: E402,F401 (registration, in this order)
+from .base import AttributionMethod, option  # noqa: E402,F401 (what a plug-in file imports)
+from .registry import register  # noqa: E402,F401

@@ -26,6 +26,9 @@ def register(cls: type) -> type:
     return cls
 
 
+register_method = register
+
+
 def Method(name: str, fn: Callable, unit: str = "token", signed: bool = False, word_rule: str = "sum",
            applies: Callable | None = None, needs: str = "", summary: str = "") -> type:
     """A method class around a function ``fn(classifier, batch, target, **_) -> (scores, extra)`` (not
