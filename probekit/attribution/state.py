@@ -144,6 +144,12 @@ def batch_state(classifier, batch: dict, needs, target=None, *, batch_size: int 
 
 
 def example_seed(state: BatchState, b: int, salt: int) -> int:
-    """A seed for row ``b`` from the run's seed, the example's position in the run and a per-method salt, so a
-    sampling method gives an example the same draws whatever batch it is in."""
-    return int(np.random.SeedSequence([int(state.seed), int(state.indices[b]), int(salt)]).generate_state(1)[0])
+    """A seed for row ``b`` from the run's seed, the example's own text (words) and a per-method salt, so a
+    sampling method draws the same for an example whatever batch or position it has in a run."""
+    import hashlib
+
+    words = state.words[b] if state.words is not None else []
+    ex = state.examples[b] if state.examples is not None else None
+    text = "\x1f".join(words) if ex is None else repr((ex.text, ex.words, ex.words_b))
+    digest = int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "little")
+    return int(np.random.SeedSequence([int(state.seed), digest, int(salt)]).generate_state(1)[0])
