@@ -262,6 +262,7 @@ def test_device_option(tiny_model_dirs, tmp_path, capsys):
     res = attribute(clf, TEXTS[:1], methods=["grad-input"], device="cpu", quiet=True)
     assert res.record["arguments"]["device"] == "cpu"
     clf_dir = save_classifier(clf, tmp_path / "clf")
+    capsys.readouterr()
     assert main(["--classifier", str(clf_dir), "--text", "hi", "--device", "tpu", "--out",
                  str(tmp_path / "never"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
