@@ -267,3 +267,33 @@ def test_device_option(tiny_model_dirs, tmp_path, capsys):
                  str(tmp_path / "never"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.search(r"--device '?tpu", err[0]) and not (tmp_path / "never").exists()
+
+
+# --- Captum's perturbation methods over words ---------------------------------------------------------------
+
+def test_feature_ablation_lime_and_kernel_shap_over_words(tiny_model_dirs):
+    from probekit.attribution.gradients import baseline_ids
+    from probekit.attribution.words import model_inputs
+
+    clf = make(tiny_model_dirs)
+    texts = TEXTS[:2]
+    kw = dict(methods=["feature-ablation", "kernel-shap", "lime"], samples=300, quiet=True)
+    a = attribute(clf, texts, **kw).attributions
+    assert a.to_frame().equals(attribute(clf, texts, **kw).frame)              # seeded: the run repeats
+    for b, text in enumerate(texts):
+        batch = clf.encode([Example(words=None, text=text)], warn=False)
+        inputs = model_inputs(batch)
+        with torch.no_grad():
+            p = lambda ids: torch.softmax(clf(**{**inputs, "input_ids": ids}), -1)[0]  # noqa: E731
+            full = p(inputs["input_ids"])
+            y = int(full.argmax())
+            pad = clf.tokenizer.pad_token_id
+            for w in range(len(a[b].units)):                 # the word's pieces replaced by [PAD], by hand
+                ids = inputs["input_ids"].clone()
+                ids[batch["word_ids"] == w] = pad
+                assert a[b].scores["feature-ablation"][w] == pytest.approx(float(full[y] - p(ids)[y]), abs=1e-5)
+            empty = float(p(baseline_ids(clf, batch))[y])
+        shap = a[b].scores["kernel-shap"]                     # Shapley values add up to p(x) − p(all [PAD])
+        assert shap.sum() == pytest.approx(float(full[y]) - empty, abs=0.02)
+        lime = a[b].scores["lime"]
+        assert np.corrcoef(lime, shap)[0, 1] > 0.8

@@ -59,7 +59,7 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
         batch = classifier.encode(chunk, warn=False)
         word_ids, words = _word_layout(classifier, batch, chunk)
         state = batch_state(classifier, batch, needs, target_index, batch_size=batch_size, examples=chunk,
-                            words=words, indices=idx, seed=seed)
+                            words=words, indices=idx, seed=seed, word_ids=word_ids)
         results = {}
         for name, m in zip(names, instances):
             scores, extra = m.attribute(classifier, batch, state.target, state)

@@ -22,6 +22,7 @@ forward and backward passes per example.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,11 @@ from .gradients import baseline_ids
 from .registry import register
 from .state import example_seed
 from .words import model_inputs
+
+
+#: One help line for ``--samples``, which every sampling method declares with its own default.
+SAMPLES_HELP = ("samples per example: noisy copies (smoothgrad), path points (gradient-shap), word subsets (lime, "
+                "kernel-shap)")
 
 
 def non_negative(name, value):
@@ -54,11 +60,27 @@ def embedding_forward(classifier, keys):
     return f
 
 
-def per_example(classifier, batch, target, state, salt: int, run):
-    """Scores [B, T] from ``run(f, emb, base_emb, extra, target_b)`` on each example alone (unpadded, seeded)."""
+@contextlib.contextmanager
+def seeded(state, b: int, salt: int, device):
+    """Torch's and NumPy's global generators seeded for row ``b`` (Captum draws from both), restored after."""
+    seed = example_seed(state, b, salt)
+    saved = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(saved)
+
+
+def per_example(classifier, batch, target, state, salt: int, run, *, probabilities: bool = False):
+    """Scores [B, T] from ``run(f, emb, base_emb, extra, target_b, b, n)`` on each example alone (its n real
+    positions, unpadded, draws seeded). ``f`` gives logits, or class probabilities with ``probabilities``."""
     inputs = model_inputs(batch)
     keys = list(inputs)
-    f = embedding_forward(classifier, keys)
+    logits = embedding_forward(classifier, keys)
+    f = (lambda *a: torch.softmax(logits(*a).float(), -1)) if probabilities else logits
     base = baseline_ids(classifier, batch)
     layer = classifier.embedding_layer
     out = torch.zeros(batch["input_ids"].shape, dtype=torch.float32)
@@ -69,15 +91,8 @@ def per_example(classifier, batch, target, state, salt: int, run):
         with torch.no_grad():
             emb = layer(inputs["input_ids"][b:b + 1, :n]).detach()
             emb0 = layer(base[b:b + 1, :n]).detach()
-        seed = example_seed(state, b, salt)
-        saved = np.random.get_state()          # Captum draws GradientShap's path points from NumPy's global RNG
-        try:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.enable_grad():
-                torch.manual_seed(seed)
-                np.random.seed(seed)
-                attr = run(f, emb, emb0, extra, int(target[b]))
-        finally:
-            np.random.set_state(saved)
+        with seeded(state, b, salt, device), torch.enable_grad():
+            attr = run(f, emb, emb0, extra, int(target[b]), b, n)
         out[b, :n] = attr.detach().float().cpu()[0]
     return out
 
@@ -97,8 +112,7 @@ class SmoothGrad(AttributionMethod):
                "(σ = stdev × embedding range; word: norm over its pieces)")
     word_rule = "l2"
     default = False
-    samples: int = option(20, "noisy copies (SmoothGrad) or path samples (GradientSHAP) per example",
-                          check=positive)
+    samples: int = option(20, SAMPLES_HELP, check=positive)
     stdev: float = option(0.15, "noise σ as a share of the word-embedding table's range (max - min)",
                           check=non_negative)
 
@@ -107,7 +121,7 @@ class SmoothGrad(AttributionMethod):
 
         sigma = self.stdev * embedding_range(classifier)
 
-        def run(f, emb, emb0, extra, t):
+        def run(f, emb, emb0, extra, t, b, n):
             nt = NoiseTunnel(Saliency(f))
             g = nt.attribute(emb, nt_type="smoothgrad", nt_samples=self.samples, stdevs=sigma, target=t,
                              additional_forward_args=extra, nt_samples_batch_size=state.batch_size, abs=False)
@@ -127,8 +141,7 @@ class GradientSHAP(AttributionMethod):
                "(signed; word: sum, Σ ≈ F(x) − F(x′) in expectation)")
     signed = True
     default = False
-    samples: int = option(20, "noisy copies (SmoothGrad) or path samples (GradientSHAP) per example",
-                          check=positive)
+    samples: int = option(20, SAMPLES_HELP, check=positive)
     stdev: float = option(0.0, "noise σ as a share of the word-embedding table's range (max - min)",
                           check=non_negative)
 
@@ -137,7 +150,7 @@ class GradientSHAP(AttributionMethod):
 
         sigma = self.stdev * embedding_range(classifier)
 
-        def run(f, emb, emb0, extra, t):
+        def run(f, emb, emb0, extra, t, b, n):
             gs = GradientShap(f)
             a = gs.attribute(emb, baselines=emb0, n_samples=self.samples, stdevs=sigma, target=t,
                              additional_forward_args=extra)

@@ -38,8 +38,9 @@ class BatchState:
     batch_size: int = 16                 # rows per forward pass for methods that run the model themselves
     examples: list | None = None         # the batch's Examples (occlusion deletes words from them)
     words: list | None = None            # each example's words, as attributed
-    indices: list = field(default_factory=list)   # the examples' positions in the run (seeds per example)
+    indices: list = field(default_factory=list)   # the examples' positions in the run
     seed: int = 0
+    word_ids: np.ndarray | None = None   # [B, T] each token's word (-1: special, padding), whatever the level
 
     @property
     def probabilities(self) -> torch.Tensor:
@@ -107,7 +108,7 @@ def _has_encoder(classifier) -> bool:
 
 
 def batch_state(classifier, batch: dict, needs, target=None, *, batch_size: int | None = None, examples=None,
-                words=None, indices=None, seed: int = 0) -> BatchState:
+                words=None, indices=None, seed: int = 0, word_ids=None) -> BatchState:
     """The batch's one forward pass (and backward when gradients are needed). ``target``: a LongTensor [B],
     a class index for every row, or None for each row's predicted class."""
     needs = set(needs)
@@ -140,7 +141,8 @@ def batch_state(classifier, batch: dict, needs, target=None, *, batch_size: int 
     return BatchState(batch=batch, logits=logits.detach(), target=target, attentions=attentions if att else None,
                       pooling=pooling, gradients=gradients, batch_size=int(batch_size or len(target)),
                       examples=examples, words=words if words is not None else batch.get("words"),
-                      indices=list(range(len(target))) if indices is None else list(indices), seed=seed)
+                      indices=list(range(len(target))) if indices is None else list(indices), seed=seed,
+                      word_ids=batch["word_ids"].cpu().numpy() if word_ids is None else word_ids)
 
 
 def example_seed(state: BatchState, b: int, salt: int) -> int:
