@@ -75,6 +75,12 @@ _NAMES = {
     # classifiers and attributions
     "load_classifier": "probekit.classify.saved",
     "render_html": "probekit.attribution.render",
+    "explain": "probekit.attribution.explain",
+    "Attributions": "probekit.attribution.attributions",
+    "AttributionMethod": "probekit.attribution.base",
+    "register_method": "probekit.attribution.registry",
+    "list_methods": "probekit.attribution.registry",
+    "load_plugin": "probekit.attribution.plugins",
     "render_ansi": "probekit.attribution.render",
     # multiple choice, faithfulness and comparison building blocks
     "MCItem": "probekit.classify.mcdata",

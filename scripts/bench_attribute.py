@@ -1,6 +1,13 @@
-"""Benchmark: integrated-gradients cost against its floor, and the attribution page at 1,000 examples.
+"""Benchmark: ``attribute``'s CPU time with every method, integrated gradients against its floor, the page.
 
 Measured in one run (``nice python scripts/bench_attribute.py``), printed as a table:
+
+(a) CPU time (``time.process_time``, and wall time) of ``pk.attribute`` with every built-in method (pooling,
+    attention-cls, attention-rollout, gradient, grad-input, integrated gradients, occlusion; ``--methods`` to
+    choose) on ``--sentences`` RT polarity test sentences (seeded shuffle), batches of 16, ``--steps`` IG steps.
+    To compare two versions of probekit, run the script once per version on the same saved classifier
+    (``--save-classifier DIR`` the first time, ``--classifier DIR`` after; ``--only-a``), with ``PYTHONPATH``
+    pointing at each version's tree, and divide the two CPU times.
 
 (b) integrated gradients (Captum LayerIntegratedGradients through ``pk.attribute``'s method) on 200 RT
     polarity test sentences (seeded shuffle) at 50 steps, batches of 16, against the floor: the same
@@ -131,11 +138,40 @@ def browser_times(page: Path):
     return load, interact, shown
 
 
+ALL_METHODS = ["pooling", "attention-cls", "attention-rollout", "gradient", "grad-input", "integrated-gradients",
+               "occlusion"]
+
+
+def attribute_cpu(clf, examples, args):
+    """(a): CPU and wall seconds of one pk.attribute call with ``args.methods`` (after a one-batch warm-up)."""
+    import probekit as pk
+
+    kw = dict(methods=args.methods, steps=args.steps, batch_size=args.batch_size, quiet=True)
+    pk.attribute(clf, data=examples[: args.batch_size], **kw)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    res = pk.attribute(clf, data=examples, **kw)
+    return time.process_time() - cpu0, time.perf_counter() - wall0, res
+
+
+def part_a(clf, test, args):
+    import probekit
+
+    cpu, wall, res = attribute_cpu(clf, test[: args.sentences], args)
+    print(f"\n(a) pk.attribute, {args.sentences} RT test sentences, batches of {args.batch_size}, IG {args.steps} "
+          f"steps, probekit from {Path(probekit.__file__).parent.parent}")
+    print(f"  methods: {', '.join(args.methods)}")
+    print(f"  {'CPU time':<34}{cpu:8.2f} s   (wall {wall:.2f} s; {len(res.frame)} word rows)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", nargs="+", default=ALL_METHODS, help="methods timed in (a) (default: all seven)")
+    p.add_argument("--classifier", default=None, help="a saved classifier folder (default: train one)")
+    p.add_argument("--save-classifier", default=None, help="save the trained classifier here")
+    p.add_argument("--only-a", action="store_true", help="only (a)")
     p.add_argument("--data-root", default=None, help="folder holding rt-sentence-polarity/ (default ../shared/data)")
     p.add_argument("--train", type=int, default=2000, help="training sentences for the head (default 2000)")
-    p.add_argument("--sentences", type=int, default=200, help="sentences for (b) (default 200)")
+    p.add_argument("--sentences", type=int, default=200, help="sentences for (a) and (b) (default 200)")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--repeats", type=int, default=1)
@@ -152,10 +188,21 @@ def main():
     torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
-        clf, t_train, dev_acc = train_classifier(args, Path(tmp) / "cache")
-        print(f"classifier: frozen attention head on all-MiniLM-L6-v2, trained by pk.classify on {args.train} RT "
-              f"train sentences in {t_train:.1f} s (dev accuracy {dev_acc:.3f} on 300)")
+        if args.classifier:
+            clf = pk.load_classifier(args.classifier).eval()
+            print(f"classifier: {args.classifier} (head {clf.head_type}, encoder {clf.encoder_mode})")
+        else:
+            clf, t_train, dev_acc = train_classifier(args, Path(tmp) / "cache")
+            print(f"classifier: frozen attention head on all-MiniLM-L6-v2, trained by pk.classify on {args.train} "
+                  f"RT train sentences in {t_train:.1f} s (dev accuracy {dev_acc:.3f} on 300)")
+            if args.save_classifier:
+                from probekit.classify.saved import save_classifier
+
+                save_classifier(clf, args.save_classifier)
         test = shuffled(load_split("rt:test", what="--data", data_root=args.data_root))
+        part_a(clf, test, args)
+        if args.only_a:
+            return
 
         # (b) IG against its floor
         batches = batches_of(clf, test[: args.sentences], args.batch_size)

@@ -28,18 +28,12 @@ def gold_ids(classifier, examples, dataset: str) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def word_scores(classifier, examples, *, method: str, batch_size: int, seed: int, quiet: bool):
-    """(words, scores) per example from ``pk.attribute`` with one method (its target: the predicted class)."""
-    from ..attribution.attribute import attribute
+def word_scores(classifier, examples, *, method: str, batch_size: int, seed: int, **method_options):
+    """(words, scores) per example from ``attribution.explain`` with one method (target: the predicted class)."""
+    from ..attribution.explain import explain
 
-    frame = attribute(classifier, data=list(examples), methods=[method], batch_size=batch_size, seed=seed,
-                      quiet=quiet).frame
-    words, scores = [[] for _ in examples], [np.zeros(0) for _ in examples]
-    for e, g in frame.groupby("example", sort=False):
-        g = g.sort_values("index")
-        words[int(e)] = [str(w) for w in g["word"]]
-        scores[int(e)] = g["score"].to_numpy(dtype=np.float64)
-    return words, scores
+    explained = explain(classifier, list(examples), [method], batch_size=batch_size, seed=seed, **method_options)
+    return [[str(w) for w in ws] for ws in explained.units], explained.scores(method)
 
 
 def _row(dataset, setting, metric, value, *, k=None, draw=None, aggregate=None, operation=None, selection=None,
@@ -75,7 +69,7 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
     if not ops:
         bar.close()
         return with_draw_means(rows), augmented
-    words, scores = word_scores(classifier, examples, method=method, batch_size=batch_size, seed=seed, quiet=True)
+    words, scores = word_scores(classifier, examples, method=method, batch_size=batch_size, seed=seed)
     token = perturb.mask_token(classifier.tokenizer)
     for op in ops:
         for k in ks:

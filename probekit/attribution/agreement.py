@@ -17,23 +17,27 @@ COLUMNS = ["method_a", "method_b", "tau", "tau_std", "share_p05", "examples", "u
 
 def agreement_table(frame: pd.DataFrame, signed: dict | None = None) -> pd.DataFrame:
     """One row per pair of methods of ``frame`` (columns example, index, method, score)."""
-    from scipy.stats import kendalltau
-
     methods = list(dict.fromkeys(frame["method"]))
     signed = dict(signed or {})
     for m in methods:
         signed.setdefault(m, bool((frame.loc[frame["method"] == m, "score"] < 0).any()))
     wide = frame.pivot_table(index=["example", "index"], columns="method", values="score", aggfunc="first",
                              dropna=False)
-    for m in methods:
-        if signed[m] and m in wide:
-            wide[m] = wide[m].abs()
+    per_example = [{m: g[m].to_numpy(float) for m in methods if m in g} for _, g in wide.groupby(level=0, sort=False)]
+    return agreement_from_scores(per_example, methods, signed)
+
+
+def agreement_from_scores(per_example: list[dict], methods: list[str], signed: dict) -> pd.DataFrame:
+    """The same table from one ``{method: scores}`` dict per example (``Attributions``)."""
+    from scipy.stats import kendalltau
+
     taus = {pair: [] for pair in combinations(methods, 2)}
-    for _, g in wide.groupby(level=0, sort=False):
+    for g in per_example:
         for a, b in taus:
             if a not in g or b not in g:
                 continue
-            x, y = g[a].to_numpy(float), g[b].to_numpy(float)
+            x, y = np.asarray(g[a], dtype=float), np.asarray(g[b], dtype=float)
+            x, y = (np.abs(x) if signed.get(a) else x), (np.abs(y) if signed.get(b) else y)
             ok = np.isfinite(x) & np.isfinite(y)
             if ok.sum() < 2 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
                 taus[(a, b)].append((np.nan, np.nan))

@@ -13,11 +13,15 @@ flagged when |δ| > 5 % of |F(x) − F(x′)|; flagged examples can be retried w
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from ..core.errors import UserError
+from .base import AttributionMethod, option, optional_positive, positive
 from .registry import register
+from .state import batch_state, embedding_leaf
 from .words import model_inputs
 
 #: |δ| above this share of |F(x) − F(x′)| flags an example (Sundararajan et al.'s 5 % rule).
@@ -29,45 +33,46 @@ def embedding_gradients(classifier, batch: dict, target: torch.Tensor | None = N
 
     The objective is Σ_b logit_target[b] by default; ``objective(inputs) -> scalar tensor`` replaces it (it runs
     the forward pass itself, e.g. with the pooling attention detached)."""
-    store = {}
-
-    def hook(module, inputs, output):
-        e = output.detach().requires_grad_(True)
-        store["e"] = e
-        return e
-
-    handle = classifier.embedding_layer.register_forward_hook(hook)
-    try:
-        with torch.enable_grad():
-            inputs = model_inputs(batch)
-            if objective is None:
-                logits = classifier(**inputs)
-                chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
-            else:
-                chosen = objective(inputs)
-            if not chosen.requires_grad:
-                raise UserError("the classifier's logits do not depend on its input embeddings with gradients "
-                                "on (is its encoder run under torch.no_grad?); gradient methods cannot run")
-            (grad,) = torch.autograd.grad(chosen, store["e"])
-    finally:
-        handle.remove()
+    if objective is None:
+        return batch_state(classifier, batch, {"embedding_gradients"}, target).gradients
+    with embedding_leaf(classifier) as store, torch.enable_grad():
+        chosen = objective(model_inputs(batch))
+        if not chosen.requires_grad:
+            raise UserError("the classifier's logits do not depend on its input embeddings with gradients "
+                            "on (is its encoder run under torch.no_grad?); gradient methods cannot run")
+        (grad,) = torch.autograd.grad(chosen, store["e"])
     return grad, store["e"].detach()
 
 
-@register("gradient", signed=False, word_rule="l2",
-          summary="L2 norm of ∂ logit_target / ∂ input embedding (word: norm over all its pieces' coordinates)")
-def gradient(classifier, batch, target, **_):
+@register
+class Gradient(AttributionMethod):
     """L2 norm of the gradient of the target logit w.r.t. each token's input embedding."""
-    grad, _e = embedding_gradients(classifier, batch, target)
-    return grad.float().norm(dim=-1), {}
+
+    name = "gradient"
+    summary = "L2 norm of ∂ logit_target / ∂ input embedding (word: norm over all its pieces' coordinates)"
+    word_rule = "l2"
+    needs = frozenset({"embedding_gradients"})
+
+    def attribute(self, classifier, batch, target, state):
+        grad, _e = state.gradients
+        return grad.float().norm(dim=-1), {}
 
 
-@register("grad-input", signed=True, word_rule="sum",
-          summary="Σ_d ∂ logit_target / ∂ e_d · e_d, signed (word: sum over pieces)")
-def grad_input(classifier, batch, target, **_):
+@register
+class GradInput(AttributionMethod):
     """Gradient × input summed over the embedding dimensions (signed)."""
-    grad, e = embedding_gradients(classifier, batch, target)
-    return (grad.float() * e.float()).sum(-1), {}
+
+    name = "grad-input"
+    summary = "Σ_d ∂ logit_target / ∂ e_d · e_d, signed (word: sum over pieces)"
+    signed = True
+    needs = frozenset({"embedding_gradients"})
+
+    def attribute(self, classifier, batch, target, state):
+        grad, e = state.gradients
+        return (grad.float() * e.float()).sum(-1), {}
+
+
+gradient, grad_input = Gradient.fn, GradInput.fn
 
 
 def baseline_ids(classifier, batch: dict) -> torch.Tensor:
@@ -88,7 +93,7 @@ def _forward(classifier, keys):
     return f
 
 
-def _lig(classifier, batch, target, steps: int, internal_batch_size: int | None):
+def _lig(classifier, batch, target, steps: int, internal_batch_size: int | None, fx=None):
     from captum.attr import LayerIntegratedGradients
 
     inputs = model_inputs(batch)
@@ -101,9 +106,10 @@ def _lig(classifier, batch, target, steps: int, internal_batch_size: int | None)
     with torch.enable_grad():
         attr = lig.attribute(inputs["input_ids"], baselines=base, target=target, additional_forward_args=extra,
                              n_steps=int(steps), method="gausslegendre", internal_batch_size=ibs)
-    with torch.no_grad():   # Captum's compute_convergence_delta, without running F(x) and F(x') twice
+    with torch.no_grad():   # Captum's compute_convergence_delta, F(x) from the batch's shared forward pass
         idx = target.view(-1, 1)
-        fx = f(inputs["input_ids"], *extra).float().gather(1, idx).view(-1)
+        if fx is None:
+            fx = f(inputs["input_ids"], *extra).float().gather(1, idx).view(-1)
         fb = f(base, *extra).float().gather(1, idx).view(-1)
     scores = attr.float().sum(-1)
     return scores, scores.sum(-1) - (fx - fb), (fx - fb)
@@ -122,22 +128,37 @@ def _select(batch: dict, rows) -> dict:
     return out
 
 
-@register("integrated-gradients", signed=True, word_rule="sum",
-          summary="Captum LayerIntegratedGradients on the word embeddings, [CLS] [PAD]… [SEP] baseline "
-                  "(word: sum, so Σ words = F(x) − F(x′) + δ)")
-def integrated_gradients(classifier, batch, target, *, steps: int = 50, internal_batch_size: int | None = None,
-                         retry_steps: int | None = None, **_):
+@register
+@dataclass
+class IntegratedGradients(AttributionMethod):
     """Integrated gradients of the target logit along the straight path from the [PAD] baseline."""
-    scores, delta, diff = _lig(classifier, batch, target, steps, internal_batch_size)
-    used = torch.full_like(delta, float(steps))
-    flagged = delta.abs() > DELTA_TOLERANCE * diff.abs()
-    if retry_steps and int(retry_steps) > int(steps) and bool(flagged.any()):
-        rows = torch.nonzero(flagged).view(-1).tolist()
-        s2, d2, _ = _lig(classifier, _select(batch, rows), target[rows], retry_steps, internal_batch_size)
-        for j, r in enumerate(rows):
-            if abs(float(d2[j])) < abs(float(delta[r])):
-                scores[r], delta[r], used[r] = s2[j], d2[j], float(retry_steps)
+
+    name = "integrated-gradients"
+    summary = ("Captum LayerIntegratedGradients on the word embeddings, [CLS] [PAD]… [SEP] baseline "
+               "(word: sum, so Σ words = F(x) − F(x′) + δ)")
+    signed = True
+    needs = frozenset({"logits"})
+    has_convergence_delta = True
+    steps: int = option(50, "integrated-gradients steps (Gauss–Legendre nodes)", check=positive)
+    retry_steps: int | None = option(None, "retry integrated gradients with N steps where |delta| > 5% of "
+                                           "F(x) - F(x') (default: no retry)", check=optional_positive, type=int)
+
+    def attribute(self, classifier, batch, target, state):
+        steps, ibs, retry_steps = self.steps, state.batch_size, self.retry_steps
+        fx = state.target_logits()
+        scores, delta, diff = _lig(classifier, batch, target, steps, ibs, fx)
+        used = torch.full_like(delta, float(steps))
         flagged = delta.abs() > DELTA_TOLERANCE * diff.abs()
-    return scores, {"delta": delta.cpu().numpy().astype(np.float64),
-                    "delta_ratio": (delta.abs() / diff.abs().clamp_min(1e-12)).cpu().numpy().astype(np.float64),
-                    "flagged": flagged.cpu().numpy(), "steps": used.cpu().numpy().astype(np.int64)}
+        if retry_steps and int(retry_steps) > int(steps) and bool(flagged.any()):
+            rows = torch.nonzero(flagged).view(-1).tolist()
+            s2, d2, _ = _lig(classifier, _select(batch, rows), target[rows], retry_steps, ibs, fx[rows])
+            for j, r in enumerate(rows):
+                if abs(float(d2[j])) < abs(float(delta[r])):
+                    scores[r], delta[r], used[r] = s2[j], d2[j], float(retry_steps)
+            flagged = delta.abs() > DELTA_TOLERANCE * diff.abs()
+        return scores, {"delta": delta.cpu().numpy().astype(np.float64),
+                        "delta_ratio": (delta.abs() / diff.abs().clamp_min(1e-12)).cpu().numpy().astype(np.float64),
+                        "flagged": flagged.cpu().numpy(), "steps": used.cpu().numpy().astype(np.int64)}
+
+
+integrated_gradients = IntegratedGradients.fn

@@ -21,13 +21,11 @@
 """
 from __future__ import annotations
 
-import inspect
-
-import numpy as np
 import torch
 
+from .base import AttributionMethod
 from .registry import register
-from .words import model_inputs, real_tokens
+from .words import real_tokens
 
 
 def _has_pooling(classifier) -> bool:
@@ -51,39 +49,33 @@ def _max_importance(extra: dict, n_units: int) -> torch.Tensor:
     return out.scatter_add_(1, idx, vals)
 
 
-@register("pooling", unit="head", signed=False, word_rule="sum", applies=_has_pooling,
-          needs="an attention, attention-multi or max pooling head",
-          summary="the head's own weights: attention-pooling α (sums to 1) or max-pooling importance "
-                  "(argmax + scatter-add, sums to Σ pooled)")
-def pooling(classifier, batch, target, **_):
+@register
+class Pooling(AttributionMethod):
     """The pooling head's weights over its units (attention α, or max-pooling importance)."""
-    with torch.no_grad():
-        logits, weights, extra = classifier.forward_with_weights(**model_inputs(batch))
-    if classifier.head_type == "max":
-        n = max(int(extra["argmax"].max()) + 1, _n_units(classifier, batch))
-        return _max_importance(extra, n), {}
-    w = weights.float()
-    if w.dim() == 3:                                      # [B, K, U]: several pooling heads
-        w = w.mean(1)
-    return w, {}
+
+    name = "pooling"
+    summary = ("the head's own weights: attention-pooling α (sums to 1) or max-pooling importance "
+               "(argmax + scatter-add, sums to Σ pooled)")
+    unit = "head"
+    needs = frozenset({"pooling"})
+    requirement = "an attention, attention-multi or max pooling head"
+
+    @classmethod
+    def applies(cls, classifier) -> bool:
+        return _has_pooling(classifier)
+
+    def attribute(self, classifier, batch, target, state):
+        weights, extra = state.pooling
+        if classifier.head_type == "max":
+            n = max(int(extra["argmax"].max()) + 1, _n_units(classifier, batch))
+            return _max_importance(extra, n), {}
+        w = weights.float()
+        if w.dim() == 3:                                  # [B, K, U]: several pooling heads
+            w = w.mean(1)
+        return w, {}
 
 
-def _attentions(classifier, batch):
-    """The encoder's attention maps for the batch: L tensors [B, H, T, T] (eager attention while computed)."""
-    model = classifier.encoder.model
-    accepted = inspect.signature(model.forward).parameters
-    kwargs = {k: v for k, v in model_inputs(batch).items() if k in accepted and k != "word_ids"}
-    before = getattr(model.config, "_attn_implementation", None)
-    switched = before not in (None, "eager")
-    if switched:
-        model.set_attn_implementation("eager")
-    try:
-        with torch.no_grad():
-            out = model(**kwargs, output_attentions=True)
-    finally:
-        if switched:
-            model.set_attn_implementation(before)
-    return [a.float() for a in out.attentions]
+pooling = Pooling.fn
 
 
 def _renormalised(rows: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -91,12 +83,28 @@ def _renormalised(rows: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return rows / rows.sum(-1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny)
 
 
-@register("attention-cls", signed=False, word_rule="sum", applies=_has_encoder, needs="an encoder",
-          summary="last layer's attention from [CLS], mean over heads, renormalised over the word pieces")
-def attention_cls(classifier, batch, target, **_):
+class _Attention(AttributionMethod):
+    needs = frozenset({"attentions"})
+    requirement = "an encoder"
+
+    @classmethod
+    def applies(cls, classifier) -> bool:
+        return _has_encoder(classifier)
+
+
+@register
+class AttentionCLS(_Attention):
     """Last-layer attention from the first token, averaged over heads."""
-    att = _attentions(classifier, batch)[-1]              # [B, H, T, T]
-    return _renormalised(att.mean(1)[:, 0, :], real_tokens(batch).to(att.device)), {}
+
+    name = "attention-cls"
+    summary = "last layer's attention from [CLS], mean over heads, renormalised over the word pieces"
+
+    def attribute(self, classifier, batch, target, state):
+        att = state.attentions[-1]                        # [B, H, T, T]
+        return _renormalised(att.mean(1)[:, 0, :], real_tokens(batch).to(att.device)), {}
+
+
+attention_cls = AttentionCLS.fn
 
 
 def rollout(layers, mask: torch.Tensor) -> torch.Tensor:
@@ -113,16 +121,23 @@ def rollout(layers, mask: torch.Tensor) -> torch.Tensor:
     return R
 
 
-@register("attention-rollout", signed=False, word_rule="sum", applies=_has_encoder, needs="an encoder",
-          summary="Abnar & Zuidema rollout (0.5·A + 0.5·I, rows renormalised, product over layers), [CLS] row")
-def attention_rollout(classifier, batch, target, **_):
+@register
+class AttentionRollout(_Attention):
     """Attention rollout's [CLS] row."""
-    att = _attentions(classifier, batch)
-    mask = batch["attention_mask"]
-    real = real_tokens(batch)
-    out = torch.zeros(mask.shape, dtype=torch.float64)
-    for b in range(mask.shape[0]):
-        keep = torch.nonzero(mask[b].bool()).view(-1).cpu()
-        R = rollout([a[b] for a in att], mask[b])
-        out[b, keep] = R[0]
-    return _renormalised(out, real.cpu()), {}
+
+    name = "attention-rollout"
+    summary = "Abnar & Zuidema rollout (0.5·A + 0.5·I, rows renormalised, product over layers), [CLS] row"
+
+    def attribute(self, classifier, batch, target, state):
+        att = state.attentions
+        mask = batch["attention_mask"]
+        real = real_tokens(batch)
+        out = torch.zeros(mask.shape, dtype=torch.float64)
+        for b in range(mask.shape[0]):
+            keep = torch.nonzero(mask[b].bool()).view(-1).cpu()
+            R = rollout([a[b] for a in att], mask[b])
+            out[b, keep] = R[0]
+        return _renormalised(out, real.cpu()), {}
+
+
+attention_rollout = AttentionRollout.fn

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..core.examples import Example
+from .base import AttributionMethod
 from .registry import register
 from .words import model_inputs
 
@@ -74,28 +75,35 @@ def probabilities(classifier, examples, target, batch_size: int) -> np.ndarray:
     return p[np.arange(len(examples)), np.asarray(target, dtype=int)] if len(examples) else np.zeros(0)
 
 
-@register("occlusion", unit="word", signed=True, word_rule="sum",
-          summary="leave one word out: p_target(x) − p_target(x without the word), re-tokenised")
-def occlusion(classifier, batch, target, *, examples=None, words=None, internal_batch_size: int | None = None,
-              **_):
+@register
+class Occlusion(AttributionMethod):
     """Drop in the target probability when the word is deleted from the input."""
-    words = words if words is not None else batch["words"]
-    examples = examples if examples is not None else [Example(words=list(w)) for w in words]
-    t = target.cpu().tolist()
-    with torch.no_grad():
-        p0 = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu()
-    p0 = p0[torch.arange(len(t)), torch.as_tensor(t)].numpy()
-    variants, owner = [], []
-    for b, ws in enumerate(words):
-        for i in range(len(ws)):
-            variants.append(without_word(examples[b], ws, i))
-            owner.append(b)
-    p = probabilities(classifier, variants, [t[b] for b in owner], int(internal_batch_size or 16))
-    W = max((len(w) for w in words), default=0)
-    scores = torch.zeros(len(words), max(W, 1), dtype=torch.float64)
-    k = 0
-    for b, ws in enumerate(words):
-        for i in range(len(ws)):
-            scores[b, i] = p0[b] - p[k]
-            k += 1
-    return scores, {}
+
+    name = "occlusion"
+    summary = "leave one word out: p_target(x) − p_target(x without the word), re-tokenised"
+    unit = "word"
+    signed = True
+    needs = frozenset({"probabilities"})
+
+    def attribute(self, classifier, batch, target, state):
+        words = state.words if state.words is not None else batch["words"]
+        examples = state.examples if state.examples is not None else [Example(words=list(w)) for w in words]
+        t = target.cpu().tolist()
+        p0 = state.probabilities[torch.arange(len(t)), torch.as_tensor(t)].numpy()   # p(x): the shared pass
+        variants, owner = [], []
+        for b, ws in enumerate(words):
+            for i in range(len(ws)):
+                variants.append(without_word(examples[b], ws, i))
+                owner.append(b)
+        p = probabilities(classifier, variants, [t[b] for b in owner], state.batch_size)
+        W = max((len(w) for w in words), default=0)
+        scores = torch.zeros(len(words), max(W, 1), dtype=torch.float64)
+        k = 0
+        for b, ws in enumerate(words):
+            for i in range(len(ws)):
+                scores[b, i] = p0[b] - p[k]
+                k += 1
+        return scores, {}
+
+
+occlusion = Occlusion.fn

@@ -22,7 +22,7 @@ pairs per size, each pair stopping at its first flip, and one forward pass per d
 agree share it) — cost ≈ Σ over pairs of the words removed before the flip (n for a never-flip pair).
 ``flip_max_words`` caps the sizes tried (0: no cap); pairs not flipped by then count as never-flip.
 
-Word scores come from one ``pk.attribute`` call over all examples with ``ctx.batch_size`` examples per batch,
+Word scores come from one ``attribution.explain`` call over all examples with ``ctx.batch_size`` examples per batch,
 which is also Captum's internal batch (rows per forward pass) for integrated gradients (50 Gauss–Legendre
 steps, forward and backward): IG dominates the attribution time, and attribution about half of the total.
 
@@ -158,8 +158,8 @@ def first_flips(evaluate: Evaluator, pairs, pred, max_words: int = 0, bar=None) 
 
 def run(ctx: Context) -> Outcome:
     from ..attribution import registry
-    from ..attribution.attribute import attribute
-    from ..core.progress import progress, quiet
+    from ..attribution.explain import explain
+    from ..core.progress import progress
 
     t0 = time.perf_counter()
     out = Outcome(EXPERIMENT)
@@ -170,17 +170,10 @@ def run(ctx: Context) -> Outcome:
     ks = [float(k) if not float(k).is_integer() else int(k) for k in ctx.option("ks")]
     max_words = int(ctx.option("flip_max_words"))
     methods = registry.resolve(ctx.methods, clf)
-    with quiet():
-        frame = attribute(clf, data=list(ctx.examples), methods=methods, quiet=True, seed=ctx.seed,
-                          batch_size=ctx.batch_size).frame
-    labels = list(clf.labels)
+    explained = explain(clf, ctx.examples, methods, seed=ctx.seed, batch_size=ctx.batch_size)
     N = len(ctx.examples)
-    words, pred = [[] for _ in range(N)], np.full(N, -1)
-    scores = {m: [np.zeros(0)] * N for m in methods}
-    for (e, m), g in frame.groupby(["example", "method"], sort=False):
-        scores[m][e] = g["score"].to_numpy(np.float64)
-        words[e] = g["word"].tolist()
-        pred[e] = labels.index(str(g["target"].iloc[0]))
+    words, pred = explained.units, explained.target_ids()
+    scores = {m: explained.scores(m) for m in methods}
     units = [Unit(ex, w) for ex, w in zip(ctx.examples, words)]
     rng = ctx.rng(salt=10)
     scores[RANDOM] = [rng.permutation(u.n).astype(np.float64) for u in units]
