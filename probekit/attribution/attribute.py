@@ -67,6 +67,9 @@ class AttributionResult(Result):
 
 
 def _load(classifier):
+    from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
+
+    classifier = as_classifier(classifier)
     if isinstance(classifier, (str, os.PathLike)):
         from ..classify.saved import load_classifier
 

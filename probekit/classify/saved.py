@@ -116,6 +116,11 @@ def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classi
 
     from ..core.encoder import load_encoder
 
+    from .hf_model import hf_classifier_or_none
+
+    hf = hf_classifier_or_none(folder, device=device)   # a plain Hugging Face sequence classifier (or model id)
+    if hf is not None:
+        return hf
     folder = Path(folder)
     if not folder.exists():
         raise UserError(f"--classifier {folder} does not exist")

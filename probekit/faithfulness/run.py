@@ -27,6 +27,9 @@ RETRAINING = ("uniform", "seeds", "diagnostic", "e2e-adversary")
 
 
 def _load(classifier):
+    from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
+
+    classifier = as_classifier(classifier)
     if isinstance(classifier, (str, os.PathLike)):
         from ..classify.saved import load_classifier
 
@@ -105,6 +108,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
         raise UserError("--data is required: the examples to test the explanations on")
 
     clf, folder = _load(classifier)
+    if getattr(clf, "attention_source", None) == "cls":   # a Hugging Face classifier has no pooling head
+        attention = "cls"
     clf.to(device).eval()
     examples = _split(data, "--data", data_root)
     bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)
