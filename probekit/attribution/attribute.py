@@ -147,7 +147,8 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
               retry_steps: int | None = None, quiet: bool = False) -> AttributionResult:
     """Attribute the classifier's decision on ``texts`` (or the examples of ``data``) to their words.
 
-    ``classifier`` is a loaded Classifier or its folder; ``data`` a file (JSON Lines, TSV/CSV), a named set
+    ``classifier`` is a loaded Classifier or its folder (a Hugging Face sequence classifier too: its folder, a
+    cached model id or ``(model, tokenizer)``); ``data`` a file (JSON Lines, TSV/CSV), a named set
     (``rt:test``) or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every method
     that applies (``pooling`` needs an attention or max head, ``attention-*`` an encoder); ``target`` is a label to explain
     (default: each example's predicted class); ``steps`` and ``batch_size`` drive integrated gradients

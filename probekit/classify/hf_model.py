@@ -147,14 +147,6 @@ class HFClassifier(nn.Module):
 
     # --- the Classifier interface ---------------------------------------------------------------------------
 
-    @property
-    def device(self) -> torch.device:
-        return self.embedding_layer.weight.device
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.labels)
-
     def _model_kwargs(self, input_ids, attention_mask, token_type_ids=None) -> dict:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and self.uses_token_types:
@@ -174,7 +166,9 @@ class HFClassifier(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None, word_ids=None):
         return self.forward_with_weights(input_ids, attention_mask, token_type_ids, word_ids)[0]
 
-    # tokenisation, word alignment, padding and prediction are exactly the probekit classifier's
+    # device, tokenisation, word alignment, padding and prediction are exactly the probekit classifier's
+    device = Classifier.device
+    n_classes = Classifier.n_classes
     units = Classifier.units
     encode = Classifier.encode
     tokenize = Classifier.tokenize
@@ -257,7 +251,7 @@ def finetuned_encoder(obj, *, device: str = "cpu"):
     """For ``compare``: (encoder with attention, what it is) when ``obj`` is a Hugging Face classifier given as an
     :class:`HFClassifier`, a ``(model, tokenizer)`` pair or a cached model id; None otherwise."""
     obj = as_classifier(obj)
-    if isinstance(obj, (str, os.PathLike)) and not os.path.exists(obj) and _MODEL_ID.match(str(obj)):
+    if isinstance(obj, (str, os.PathLike)) and not os.path.exists(obj) and in_cache(str(obj)):
         obj = HFClassifier.load(obj, device=device)
     if not isinstance(obj, HFClassifier):
         return None

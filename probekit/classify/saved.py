@@ -111,7 +111,8 @@ def _config_path(folder: Path) -> Path:
 
 def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classifier:
     """The classifier saved in ``folder`` (a classifier run folder), in eval mode on ``device``; a ``classify
-    --task multiple-choice`` folder gives its :class:`~probekit.classify.multiple_choice.MultipleChoiceModel`."""
+    --task multiple-choice`` folder gives its :class:`~probekit.classify.multiple_choice.MultipleChoiceModel`; a plain
+    Hugging Face sequence-classifier folder, or a model id in the local cache, an :class:`~.hf_model.HFClassifier`."""
     from safetensors.torch import load_file
 
     from ..core.encoder import load_encoder

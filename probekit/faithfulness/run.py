@@ -70,7 +70,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     """Run ``experiments`` (default: all of them) on ``classifier`` (a folder or a loaded Classifier) and
     ``data`` (a file or a named set such as ``rt:dev``, or a list of Examples with ``meta["label"]``).
 
-    ``attention="cls"`` tests the last layer's [CLS] attention instead of the pooling head's α; ``limit`` keeps
+    ``attention="cls"`` tests the last layer's [CLS] attention instead of the pooling head's α (always, for a
+    Hugging Face classifier: it has no pooling head); ``limit`` keeps
     the first N examples; ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
     ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
