@@ -86,6 +86,16 @@ def test_a_plain_hf_folder_loads_as_a_classifier_with_its_own_labels_and_predict
     np.testing.assert_allclose(pred[["p_neg", "p_pos"]].to_numpy(), _hf_probs(bert, examples), atol=1e-6)
 
 
+def test_classify_load_evaluates_a_hf_classifier(bert, tmp_path):
+    data = _data(tmp_path / "d.jsonl")
+    res = pk.classify(load=str(bert), test=str(data), quiet=True)
+    acc = res.frame.query("metric == 'accuracy' and split == 'test'")["value"].iloc[0]
+    from probekit.classify.datasets import load_split
+
+    pred = pk.load_classifier(bert).predict(load_split(str(data), what="--data"))
+    assert acc == pytest.approx(float((pred["label"] == pred["true"]).mean()))
+
+
 @pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert", "albert", "electra"])
 def test_the_head_recomputed_from_the_cls_vector_gives_the_models_logits(hf_dirs, arch):
     clf = pk.load_classifier(hf_dirs[arch])

@@ -147,6 +147,11 @@ class HFClassifier(nn.Module):
 
     # --- the Classifier interface ---------------------------------------------------------------------------
 
+    def to(self, *args, **kwargs):
+        out = super().to(*args, **kwargs)
+        self.source.device = str(self.device)            # the Encoder's record of where its model is
+        return out
+
     def _model_kwargs(self, input_ids, attention_mask, token_type_ids=None) -> dict:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and self.uses_token_types:
