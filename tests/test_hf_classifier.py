@@ -129,21 +129,28 @@ def test_bad_models_are_refused_in_one_line(tiny_model_dirs, tmp_path, bert):
         pk.attribute(AutoModelForSequenceClassification.from_pretrained(str(bert)), TEXTS[0])
 
 
-def test_a_model_id_in_the_local_cache_loads_and_nothing_is_downloaded(bert, tmp_path):
+def _cache(folder, cache: Path, repo_id: str) -> None:
     """The Hugging Face cache layout (models--owner--name/snapshots/REV, refs/main), filled by hand."""
-    repo = tmp_path / "cache" / "models--someone--tiny-sentiment"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
     snap = repo / "snapshots" / "0123abc"
     snap.mkdir(parents=True)
-    for f in bert.iterdir():
+    for f in Path(folder).iterdir():
         (snap / f.name).write_bytes(f.read_bytes())
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abc")
+
+
+def test_a_model_id_in_the_local_cache_loads_and_nothing_is_downloaded(bert, tiny_model_dirs, tmp_path):
+    _cache(bert, tmp_path / "cache", "someone/tiny-sentiment")
+    _cache(tiny_model_dirs["bert"], tmp_path / "cache", "someone/tiny-encoder")
     clf = HFClassifier.load("someone/tiny-sentiment", cache_dir=tmp_path / "cache")
     assert clf.source.name == "someone/tiny-sentiment"
     ref = pk.load_classifier(bert).predict([PAIR])
     pd.testing.assert_frame_equal(clf.predict([PAIR]), ref)
     with pytest.raises(UserError, match="never downloads"):
         HFClassifier.load("someone/other", cache_dir=tmp_path / "cache")
+    with pytest.raises(UserError, match="without a sequence-classification head"):    # never a random head
+        HFClassifier.load("someone/tiny-encoder", cache_dir=tmp_path / "cache")
 
 
 # --- attribution --------------------------------------------------------------------------------------------------

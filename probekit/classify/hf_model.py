@@ -136,6 +136,7 @@ class HFClassifier(nn.Module):
             if config.get("auto_map"):
                 raise UserError(f"--classifier {src}: this model needs its own code (auto_map in config.json), "
                                 f"which probekit never runs (no trust_remote_code)")
+            _check_architecture(src, config)
             tokenizer = AutoTokenizer.from_pretrained(src, use_fast=True, **kwargs)
             if _needs_prefix_space(tokenizer):
                 tokenizer = AutoTokenizer.from_pretrained(src, use_fast=True, add_prefix_space=True, **kwargs)
@@ -218,6 +219,15 @@ def _read_config(src: str, cache_dir=None) -> dict:
     return config
 
 
+def _check_architecture(src: str, config: dict) -> None:
+    """A model without a trained sequence-classification head would get a random one: refused."""
+    arch = [str(a) for a in config.get("architectures") or []]
+    if not any(a.endswith(SUFFIX) for a in arch):
+        raise UserError(f"--classifier {src}: a Hugging Face {', '.join(arch) or config.get('model_type', '')} "
+                        f"model without a sequence-classification head (its config.json's architectures do not "
+                        f"end in {SUFFIX}); train a head on it with python -m probekit.classify --model {src}")
+
+
 def hf_classifier_or_none(path, *, device: str = "cpu") -> HFClassifier | None:
     """The dispatch of ``load_classifier``: an :class:`HFClassifier` when ``path`` is a plain Hugging Face
     sequence classifier (a folder whose config.json's architectures end in ForSequenceClassification and that has
@@ -227,14 +237,8 @@ def hf_classifier_or_none(path, *, device: str = "cpu") -> HFClassifier | None:
         folder = Path(src)
         if (folder / "classifier.json").is_file() or not (folder / "config.json").is_file():
             return None
-        config = _read_config(src)
-        if "model_type" not in config:                  # a probekit run record, not a model config
+        if "model_type" not in _read_config(src):       # a probekit run record, not a model config
             return None
-        arch = [str(a) for a in config.get("architectures") or []]
-        if not any(a.endswith(SUFFIX) for a in arch):
-            raise UserError(f"--classifier {src}: a Hugging Face {', '.join(arch) or config['model_type']} model "
-                            f"without a sequence-classification head (its config.json's architectures do not end "
-                            f"in {SUFFIX}); train a head on it with python -m probekit.classify --model {src}")
         return HFClassifier.load(src, device=device)
     if os.path.exists(src) or not _MODEL_ID.match(src):
         return None
