@@ -125,8 +125,12 @@ def test_bad_models_are_refused_in_one_line(tiny_model_dirs, tmp_path, bert):
         pk.load_classifier(custom)
     from transformers import AutoModelForSequenceClassification
 
+    model = AutoModelForSequenceClassification.from_pretrained(str(bert))
     with pytest.raises(UserError, match="together with its tokenizer"):
-        pk.attribute(AutoModelForSequenceClassification.from_pretrained(str(bert)), TEXTS[0])
+        pk.attribute(model, TEXTS[0])
+    model.config.problem_type = "multi_label_classification"
+    with pytest.raises(UserError, match="multi-label"):
+        HFClassifier(model, pk.load_classifier(bert).tokenizer)
 
 
 def _cache(folder, cache: Path, repo_id: str) -> None:

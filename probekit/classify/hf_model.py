@@ -101,6 +101,9 @@ class HFClassifier(nn.Module):
         if int(getattr(config, "num_labels", 0)) < 2:
             raise UserError(f"{name or type(model).__name__}: a head with {config.num_labels} output is a "
                             f"regression, not a classifier; there are no classes to explain")
+        if getattr(config, "problem_type", None) == "multi_label_classification":
+            raise UserError(f"{name or type(model).__name__}: a multi-label classifier scores every label on its "
+                            f"own (sigmoid); probekit's analyses explain one class per input (softmax)")
         id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         self.labels = [id2label.get(i, f"LABEL_{i}") for i in range(int(config.num_labels))]
         self.hf = model.eval()
