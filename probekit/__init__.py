@@ -74,6 +74,8 @@ _NAMES = {
     "ProbingData": "probekit.probing.registry",
     # classifiers and attributions
     "load_classifier": "probekit.classify.saved",
+    "HFClassifier": "probekit.classify.hf_model",
+    "export_hf": "probekit.classify.hf_export",
     "render_html": "probekit.attribution.render",
     "explain": "probekit.attribution.explain",
     "Attributions": "probekit.attribution.attributions",

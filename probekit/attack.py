@@ -30,7 +30,8 @@ def build_parser() -> Parser:
                description="Adversarial attacks: Si et al. (2019) on a multiple-choice model; word shuffle, "
                            "distractors and key-word attacks on a classifier.")
     p.add_argument("--classifier", required=True, metavar="DIR",
-                   help="a classifier folder (probekit.classify --out), multiple-choice or not")
+                   help="a classifier folder (probekit.classify --out), multiple-choice or not; a Hugging Face "
+                        "…ForSequenceClassification folder, or a model id in the local Hugging Face cache")
     p.add_argument("--data", required=True, nargs="+", metavar="FILE",
                    help="test data: a file or a named set (rt:test, mc160:test); several give several columns")
     p.add_argument("--out", required=True, metavar="DIR", help="the run folder to write")

@@ -45,7 +45,9 @@ def build_parser(argv=()) -> Parser:
                description="Word attributions of a classifier (python -m probekit.classify): pooling weights, "
                            "gradients, integrated gradients, occlusion, attention, SmoothGrad, GradientSHAP; a "
                            "coloured-text page.")
-    p.add_argument("--classifier", required=True, metavar="DIR", help="a classifier folder (probekit.classify --out)")
+    p.add_argument("--classifier", required=True, metavar="DIR",
+                   help="a classifier folder (probekit.classify --out), a Hugging Face …ForSequenceClassification "
+                        "folder, or a model id in the local Hugging Face cache")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", action="append", metavar="TEXT", help="a text to explain (repeatable)")
     src.add_argument("--data", metavar="FILE",

@@ -19,8 +19,9 @@ def build_parser() -> Parser:
     d = defaults()
     p = Parser(prog="python -m probekit.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--finetuned", required=True, metavar="DIR",
-                   help="a classifier folder from python -m probekit.classify --finetune, or a Hugging Face model "
-                        "folder")
+                   help="a classifier folder from python -m probekit.classify --finetune, a Hugging Face model "
+                        "folder (a sequence classifier's too), or a classifier's model id in the local Hugging "
+                        "Face cache")
     p.add_argument("--base", default=None, metavar="MODEL",
                    help="model id or folder (default: the encoder the classifier was trained from, else the "
                         "bundled all-MiniLM-L6-v2)")

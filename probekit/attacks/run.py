@@ -104,6 +104,9 @@ class AttackResult(Result):
 
 
 def _load(classifier, device):
+    from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
+
+    classifier = as_classifier(classifier)
     if isinstance(classifier, (str, os.PathLike)):
         from ..classify.saved import load_classifier
 

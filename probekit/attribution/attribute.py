@@ -60,6 +60,9 @@ class AttributionResult(Result):
 
 
 def _load(classifier):
+    from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
+
+    classifier = as_classifier(classifier)
     if isinstance(classifier, (str, os.PathLike)):
         from ..classify.saved import load_classifier
 
@@ -111,11 +114,12 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
               quiet: bool = False, **method_options) -> AttributionResult:
     """Attribute the classifier's decision on ``texts`` (or the examples of ``data``) to their words.
 
-    ``classifier`` is a loaded Classifier or its folder; ``data`` a file (JSON Lines, TSV/CSV), a named set
-    (``rt:test``) or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every default
-    method that applies (``pk.list_methods()``; ``pooling`` needs an attention or max head, ``attention-*`` an
-    encoder); ``target`` is a label to explain (default: each example's predicted class); ``batch_size`` examples
-    per batch, also the rows per forward pass inside integrated gradients (Captum's internal batch size) and
+    ``classifier`` is a loaded Classifier or its folder (a Hugging Face sequence classifier too: its folder, a
+    cached model id or ``(model, tokenizer)``); ``data`` a file (JSON Lines, TSV/CSV), a named set (``rt:test``)
+    or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every default method that
+    applies (``pk.list_methods()``; ``pooling`` needs an attention or max head, ``attention-*`` an encoder);
+    ``target`` is a label to explain (default: each example's predicted class); ``batch_size`` examples per
+    batch, also the rows per forward pass inside integrated gradients (Captum's internal batch size) and
     occlusion; ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
     ``level="token"`` reports sub-tokens instead of words. Every other keyword is a method's own option:
     ``steps`` (integrated gradients, default 50), ``retry_steps`` (retry flagged IG examples with more steps),

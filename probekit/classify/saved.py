@@ -111,11 +111,17 @@ def _config_path(folder: Path) -> Path:
 
 def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classifier:
     """The classifier saved in ``folder`` (a classifier run folder), in eval mode on ``device``; a ``classify
-    --task multiple-choice`` folder gives its :class:`~probekit.classify.multiple_choice.MultipleChoiceModel`."""
+    --task multiple-choice`` folder gives its :class:`~probekit.classify.multiple_choice.MultipleChoiceModel`; a plain
+    Hugging Face sequence-classifier folder, or a model id in the local cache, an :class:`~.hf_model.HFClassifier`."""
     from safetensors.torch import load_file
 
     from ..core.encoder import load_encoder
 
+    from .hf_model import hf_classifier_or_none
+
+    hf = hf_classifier_or_none(folder, device=device)   # a plain Hugging Face sequence classifier (or model id)
+    if hf is not None:
+        return hf
     folder = Path(folder)
     if not folder.exists():
         raise UserError(f"--classifier {folder} does not exist")

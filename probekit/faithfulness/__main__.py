@@ -30,7 +30,9 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m probekit.faithfulness",
                description="The faithfulness experiments of Jain & Wallace, Serrano & Smith and Wiegreffe & Pinter, "
                            "and ERASER metrics, on a probekit classifier.")
-    p.add_argument("--classifier", required=True, metavar="DIR", help="a classifier folder (probekit.classify --out)")
+    p.add_argument("--classifier", required=True, metavar="DIR",
+                   help="a classifier folder (probekit.classify --out), a Hugging Face …ForSequenceClassification "
+                        "folder, or a model id in the local Hugging Face cache")
     p.add_argument("--data", required=True, metavar="FILE",
                    help="examples with labels: JSON Lines, TSV/CSV, or a named set such as rt:dev")
     p.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/faithfulness-<model>-<time>)")

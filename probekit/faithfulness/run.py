@@ -27,6 +27,9 @@ RETRAINING = ("uniform", "seeds", "diagnostic", "e2e-adversary")
 
 
 def _load(classifier):
+    from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
+
+    classifier = as_classifier(classifier)
     if isinstance(classifier, (str, os.PathLike)):
         from ..classify.saved import load_classifier
 
@@ -67,7 +70,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     """Run ``experiments`` (default: all of them) on ``classifier`` (a folder or a loaded Classifier) and
     ``data`` (a file or a named set such as ``rt:dev``, or a list of Examples with ``meta["label"]``).
 
-    ``attention="cls"`` tests the last layer's [CLS] attention instead of the pooling head's α; ``limit`` keeps
+    ``attention="cls"`` tests the last layer's [CLS] attention instead of the pooling head's α (always, for a
+    Hugging Face classifier: it has no pooling head); ``limit`` keeps
     the first N examples; ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
     ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
@@ -105,6 +109,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
         raise UserError("--data is required: the examples to test the explanations on")
 
     clf, folder = _load(classifier)
+    if getattr(clf, "attention_source", None) == "cls":   # a Hugging Face classifier has no pooling head
+        attention = "cls"
     clf.to(device).eval()
     examples = _split(data, "--data", data_root)
     bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)

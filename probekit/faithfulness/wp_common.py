@@ -32,12 +32,12 @@ def shared(ctx) -> dict:
 
 def skip_reason(ctx) -> str:
     """Why a Wiegreffe & Pinter experiment cannot run here ("" when it can)."""
+    if getattr(ctx.source, "kind", "") != "pooling":      # first: no --train/--dev makes this one apply
+        return ("needs the classifier's attention-pooling α (--attention pooling): the retrained heads are "
+                "attention-pooling heads over the fixed hidden states")
     if ctx.train is None or ctx.dev is None:
         return ("needs --train and --dev (Wiegreffe & Pinter retrain the head on training data and select on "
                 "dev, never on the evaluation data)")
-    if getattr(ctx.source, "kind", "") != "pooling":
-        return ("needs the classifier's attention-pooling α (--attention pooling): the retrained heads are "
-                "attention-pooling heads over the fixed hidden states")
     return ""
 
 

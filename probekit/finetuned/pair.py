@@ -35,6 +35,11 @@ def load_finetuned(finetuned, *, device: str = "cpu") -> tuple[Encoder, dict]:
     """(encoder with attention, what it is) for a classifier folder, a model folder or an :class:`Encoder`."""
     if isinstance(finetuned, Encoder):
         return _with_attention(finetuned), {"kind": "encoder", "path": None, "base": None}
+    from ..classify.hf_model import finetuned_encoder
+
+    hf = finetuned_encoder(finetuned, device=device)     # a loaded Hugging Face classifier or a cached model id
+    if hf is not None:
+        return hf
     folder = Path(finetuned)
     if not folder.exists():
         raise UserError(f"--finetuned {folder} does not exist")
