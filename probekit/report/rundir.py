@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import html
 import json
 import os
 import platform
@@ -219,9 +220,22 @@ def write_tidy(run: RunDir, df: pd.DataFrame, name: str = "results.csv") -> Path
     return p
 
 
+def markdown_text(value) -> str:
+    """``value`` as inline Markdown text that shows literally: HTML escaped (a label ``<script>`` is text, never
+    markup), line breaks as ``<br>`` (a newline would end the table row or paragraph)."""
+    text = html.escape(str(value), quote=False)
+    return "<br>".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def markdown_cell(value) -> str:
+    """One table cell: :func:`markdown_text` with ``|`` escaped, so a label with a bar stays in its column."""
+    return markdown_text(value).replace("|", "\\|")
+
+
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A GitHub-style Markdown table (no optional dependency on ``tabulate``)."""
-    cols = [str(c) for c in df.columns]
+    """A GitHub-style Markdown table (no optional dependency on ``tabulate``); every header and cell goes
+    through :func:`markdown_cell`, whatever labels, words or file names the data holds."""
+    cols = [markdown_cell(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
         cells = []
@@ -229,7 +243,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
             if isinstance(v, float):
                 cells.append("" if pd.isna(v) else format(v, floatfmt))
             else:
-                cells.append(str(v))
+                cells.append(markdown_cell(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
