@@ -79,6 +79,7 @@ def _load(classifier):
 
 def _examples(texts, data, limit, seed=0):
     from ..core.examples import Example, seeded_sample
+    from ..corpora.text import drop_invisible
 
     if (texts is None) == (data is None):
         raise UserError("give the input with --text (repeatable) or --data FILE, not both")
@@ -87,14 +88,18 @@ def _examples(texts, data, limit, seed=0):
         if not texts:
             raise UserError("--text: no text given")
         for i, t in enumerate(texts, 1):
-            if not isinstance(t, str) or not t.strip():
+            if not isinstance(t, str):
+                raise UserError(f"--text number {i} is a {type(t).__name__} ({t!r:.40}), not a string of text")
+            if not t.strip():
                 raise UserError(f"--text number {i} is empty")
-        examples = [Example(words=None, text=t, meta={"source": f"--text {i}"}) for i, t in enumerate(texts, 1)]
+        examples = drop_invisible([Example(words=None, text=t, meta={"source": f"--text {i}"})
+                                   for i, t in enumerate(texts, 1)], "--text")
     elif isinstance(data, (list, tuple)):            # Examples from Python: labels are optional here
         examples = list(data)
         bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)
         if bad is not None:
             raise UserError(f"data[{bad}] is not an Example")
+        examples = drop_invisible(examples, "data")
     else:
         from ..classify.datasets import load_split
 
