@@ -74,6 +74,8 @@ _NAMES = {
     "ProbingData": "probekit.probing.registry",
     # classifiers and attributions
     "load_classifier": "probekit.classify.saved",
+    "save_classifier": "probekit.classify.saved",
+    "encoder_sources": "probekit.classify.verify",
     "render_html": "probekit.attribution.render",
     "render_ansi": "probekit.attribution.render",
     # multiple choice, faithfulness and comparison building blocks
