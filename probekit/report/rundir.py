@@ -203,12 +203,13 @@ def run_record(command: str, arguments: dict, *, encoder=None, inputs: dict | No
                counts: dict | None = None, **extra: Any) -> dict:
     """``config.json``, one shape for every command: ``command``, ``arguments`` (every option), ``seed``,
     ``versions``, ``model`` (:func:`model_record`), ``inputs`` (what was read or generated), ``counts`` (what was
-    used, skipped, truncated), ``created``, then what the analysis adds."""
+    used, skipped, truncated), ``created``, ``cwd`` (where relative paths in ``arguments`` start), then what the
+    analysis adds."""
     arguments = dict(arguments)
     record = {"command": command, "arguments": arguments, "seed": arguments.get("seed"),
               "versions": package_versions(), "model": model_record(encoder) if encoder is not None else None,
               "inputs": dict(inputs or {}), "counts": dict(counts or {}),
-              "created": _dt.datetime.now().isoformat(timespec="seconds")}
+              "created": _dt.datetime.now().isoformat(timespec="seconds"), "cwd": os.getcwd()}
     record.update(extra)
     return record
 
