@@ -56,6 +56,7 @@ def integer(name: str, value, *, minimum: int | None = None, maximum: int | None
     if name in WORK_BOUNDS:
         low, high, why = WORK_BOUNDS[name]
         minimum = low if minimum is None else max(minimum, low)
+        why = why if maximum is None or maximum >= high else ""     # the caller's own bound is the tighter one
         maximum = high if maximum is None else min(maximum, high)
     if minimum is not None and value < minimum:
         raise UserError(f"{flag(name)} must be at least {minimum} (got {value})")
@@ -251,3 +252,11 @@ def ig_memory(*, steps: int, rows: int, length: int, hidden: int, layers: int) -
     steps (rows × length × hidden) and the Gauss-Legendre nodes' eigenproblem (steps² doubles)."""
     per_pass = 4.0 * rows * length * hidden
     return per_pass * 16 * (layers + 1) + per_pass + 8.0 * steps ** 2
+
+
+def scorable_words(name: str, path, examples, left_out=frozenset({"PUNCT"})) -> None:
+    """Refuse data whose every word carries a tag the scores leave out (all punctuation): the run would end in
+    an empty table instead of saying why."""
+    if examples and all(t in left_out for ex in examples for t in (ex.tags or ["?"])):
+        raise UserError(f"{flag(name)} {path}: every word is punctuation (UPOS PUNCT), which the scores leave out; "
+                        f"nothing would be scored")

@@ -28,6 +28,9 @@ def markdown_report(frame: pd.DataFrame, record: dict) -> str:
         if table["silhouette"].isna().any():
             text += " The silhouette is empty where the points carry a single label."
         text += "\n\n"
+    notes = record.get("projection_notes") or []
+    if notes:
+        text += "## Projection fallbacks\n\n" + "".join(f"- {markdown_text(n)}\n" for n in notes) + "\n"
     return text
 
 
