@@ -118,3 +118,17 @@ def test_markdown_cells_show_bars_newlines_and_html_literally():
     assert len(rows) == 5                                    # header, rule, three rows: no row was split
     assert all(r.replace("\\|", "").count("|") == 3 for r in rows)
     assert "<script>" not in text and "&lt;script&gt;" in text and "two<br>lines" in text
+
+
+def test_attribute_refuses_integrated_gradients_that_cannot_fit_before_any_work(tiny_model_dirs, monkeypatch):
+    from probekit.classify.model import Classifier
+    from probekit.core.encoder import load_encoder
+
+    clf = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head="mean")
+    monkeypatch.setattr(checks, "available_memory", lambda device="cpu": 1024)
+    monkeypatch.setattr(clf, "forward", lambda *a, **k: pytest.fail("the model ran"))
+    with pytest.raises(UserError, match=r"integrated gradients needs about .* lower --batch-size or --steps"):
+        pk.attribute(clf, ["a fine film"], methods=["integrated-gradients"], quiet=True)
+    monkeypatch.setattr(checks, "available_memory", lambda device="cpu": None)    # unknown: no refusal, it runs
+    with pytest.raises(pytest.fail.Exception, match="the model ran"):
+        pk.attribute(clf, ["a fine film"], methods=["integrated-gradients"], quiet=True)

@@ -165,6 +165,11 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     seed = checks.integer("seed", seed)
     model, path = _load(classifier)
     names = registry.resolve(methods, model)
+    if "integrated-gradients" in names:          # refuse, before any work, what cannot fit in memory
+        checks.memory_fits("integrated gradients", checks.ig_memory(
+            steps=max(steps, retry_steps or 0), rows=batch_size, length=model.max_length,
+            hidden=model.source.hidden_size, layers=model.source.num_layers), device=str(model.device),
+            advice="lower --batch-size or --steps")
     target_index = _target_index(model, target)
     examples = _examples(texts, data, limit, seed)
     if not examples:
