@@ -85,3 +85,10 @@ def test_the_tsv_message_says_what_separates_the_fields(tmp_path):
     p.write_text("just one field\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"d.tsv:1: expected 2 tab-separated fields \(text, label\) or 3"):
         read_file(p, what="--train")
+
+
+def test_example_lists_from_python_lose_invisible_words_too(capsys):
+    from probekit.classify.datasets import load_split
+
+    (ex,) = load_split([Example(words=["good", "\u200b", "film"], meta={"label": "pos"})], what="--data")
+    assert ex.words == ["good", "film"] and "--data: 1 word(s)" in capsys.readouterr().err

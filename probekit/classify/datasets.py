@@ -298,7 +298,7 @@ def load_split(spec, *, what: str, data_root=None) -> list[Example] | None:
                 raise UserError(f"{what}: item {i} is not an Example with meta['label']")
             ex.meta["label"] = str(ex.meta["label"])
             ex.meta.setdefault("source", f"{what}[{i}]")
-        return _nonempty(examples, "(list)", what)
+        return _nonempty(drop_invisible(examples, what), "(list)", what)
     if is_named(spec):
         return read_named(spec, data_root)
     return read_file(spec, what=what)
