@@ -132,3 +132,26 @@ def test_attribute_refuses_integrated_gradients_that_cannot_fit_before_any_work(
     monkeypatch.setattr(checks, "available_memory", lambda device="cpu": None)    # unknown: no refusal, it runs
     with pytest.raises(pytest.fail.Exception, match="the model ran"):
         pk.attribute(clf, ["a fine film"], methods=["integrated-gradients"], quiet=True)
+
+
+def test_a_run_folder_never_replaces_what_the_run_read(tmp_path):
+    from probekit.report.result import Result
+
+    class Dummy(Result):
+        command = "dummy"
+
+        def write_files(self, run):
+            run.write_text("results.csv", "x\n")
+
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    data = data_dir / "train.jsonl"
+    data.write_text("{}\n", encoding="utf-8")
+    result = Dummy(pd.DataFrame(), {"inputs": {"data": str(data)}, "arguments": {"classifier": str(tmp_path / "c")}})
+    with pytest.raises(UserError, match=r"--out .*d holds .*train.jsonl, which this run read"):
+        result.write(data_dir, overwrite=True)
+    assert data.read_text(encoding="utf-8") == "{}\n"
+    (tmp_path / "c").mkdir()
+    with pytest.raises(UserError, match=r"--out .*c is .*c, which this run read"):
+        result.write(tmp_path / "c", overwrite=True)
+    assert (result.write(tmp_path / "elsewhere") / "results.csv").is_file()

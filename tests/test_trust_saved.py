@@ -45,11 +45,15 @@ def test_a_saved_classifier_lists_its_files_in_a_manifest_and_loads(saved):
     assert load_classifier(saved).labels == ["neg", "pos"]
 
 
-def test_a_flipped_byte_in_the_weights_is_named(saved):
-    p = saved / "classifier.safetensors"
+def _flip(p: Path, at: int) -> None:
+    """Flip the bits of one byte, as a damaged disk or a hand would."""
     data = bytearray(p.read_bytes())
-    data[-5] ^= 0x01
+    data[at] ^= 0xFF
     p.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_the_weights_is_named(saved):
+    _flip(saved / "classifier.safetensors", -5)
     with pytest.raises(UserError, match=r"classifier.safetensors is damaged or edited"):
         load_classifier(saved)
 
@@ -175,9 +179,7 @@ def test_a_damaged_multiple_choice_folder_is_named(bert, tmp_path):
     folder = save_multiple_choice(MultipleChoiceModel(bert, max_length=30, hf=True), tmp_path / "mc")
     assert isinstance(load_classifier(folder), MultipleChoiceModel)
     weights = next((folder / "encoder").glob("*.safetensors"))
-    data = bytearray(weights.read_bytes())
-    data[-3] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    _flip(weights, -3)
     with pytest.raises(UserError, match=rf"{weights.name} is damaged or edited"):
         load_classifier(folder)
 
@@ -198,9 +200,7 @@ def test_a_damaged_trainer_state_is_refused_by_name(tmp_path):
     ckpt = _checkpoint(tmp_path)
     assert ckpt.load("cpu")["epoch"] == 1
     p = ckpt.latest() / "trainer.pt"
-    data = bytearray(p.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    p.write_bytes(bytes(data))
+    _flip(p, p.stat().st_size // 2)
     with pytest.raises(UserError, match=r"trainer.pt is damaged or edited"):
         ckpt.load("cpu")
 
@@ -212,3 +212,28 @@ def test_a_checkpoint_path_that_is_a_file_is_refused_before_training(tmp_path):
     f.write_text("x", encoding="utf-8")
     with pytest.raises(UserError, match=r"--checkpoint .*ckpt is a file, not a folder"):
         Checkpoint(f, {})
+
+
+def test_a_hugging_face_name_is_loaded_only_when_named_too(tmp_path, monkeypatch):
+    from probekit.classify.verify import encoder_location
+
+    info = {"name": "org/model", "source": "org/model"}
+    monkeypatch.delenv("PROBEKIT_ENCODER_SOURCE", raising=False)
+    with pytest.raises(UserError, match=r"set PROBEKIT_ENCODER_SOURCE=org/model"):
+        encoder_location(tmp_path, info, tmp_path / "classifier.json")
+    with encoder_sources("org/model"):
+        assert encoder_location(tmp_path, info, tmp_path / "classifier.json") == "org/model"
+    inside = tmp_path / "enc"
+    inside.mkdir()
+    assert encoder_location(tmp_path, {"name": "x", "source": "enc"}, tmp_path / "c.json") == str(inside)
+
+
+def test_compare_checks_the_folder_and_loads_a_recorded_base_only_when_named(bert, tmp_path, monkeypatch):
+    clf = Classifier(bert, ["neg", "pos"], head="cls", encoder_mode="finetune")
+    folder = save_classifier(clf, tmp_path / "ft")
+    monkeypatch.delenv("PROBEKIT_ENCODER_SOURCE", raising=False)
+    with pytest.raises(UserError, match=r"outside the classifier folder .* or give --base"):
+        pk.compare(str(folder), quiet=True)
+    _flip(folder / "classifier.safetensors", -2)
+    with pytest.raises(UserError, match=r"classifier.safetensors is damaged or edited"):
+        pk.compare(str(folder), quiet=True)

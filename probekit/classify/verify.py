@@ -128,6 +128,8 @@ def encoder_location(folder: Path, info: dict, cfg_path: Path) -> str | None:
     if _inside(recorded, folder):
         return str(recorded)
     named = [Path(s) for s in named_sources()]
+    if any(source == str(n) for n in named) and not recorded.exists():
+        return source                           # a Hugging Face cache name, named as recorded
     if any(recorded == n or _inside(recorded, n) for n in named) and recorded.exists():
         return str(recorded)
     models = [n for n in named if (n / "config.json").is_file()]

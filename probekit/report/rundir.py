@@ -172,6 +172,24 @@ class RunDir:
             raise UserError(f"cannot write {where}: {exc.strerror or exc} (nothing of this run was kept)") from None
 
 
+def refuse_inputs(out: str | os.PathLike, record: dict) -> None:
+    """Refuse an ``--out`` that is, or holds, a file or folder the run read (its classifier, its data): with
+    ``--overwrite`` the run would replace what it was computed from."""
+    found = []
+    for value in [*(record.get("inputs") or {}).values(), *(record.get("arguments") or {}).values()]:
+        found += [v for v in (value if isinstance(value, (list, tuple)) else [value])
+                  if isinstance(v, (str, os.PathLike)) and str(v).strip()]
+    target = Path(out).resolve()
+    for v in found:
+        try:
+            p = Path(v)
+            if p.exists() and (p.resolve() == target or target in p.resolve().parents):
+                raise UserError(f"--out {out} {'is' if p.resolve() == target else 'holds'} {v}, which this run "
+                                f"read; write the run to another folder")
+        except OSError:
+            continue
+
+
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
