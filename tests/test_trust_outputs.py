@@ -76,7 +76,7 @@ def test_attribute_refuses_an_existing_png_before_any_work(tmp_path, monkeypatch
 # --- work sizes ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("check, message", [
-    (lambda: checks.positive("steps", 10**9), "--steps must be at most 2000"),
+    (lambda: checks.positive("steps", 10**9), "--steps must be at most 1000"),
     (lambda: checks.positive("epochs", 10**12), "--epochs must be at most 10000"),
     (lambda: checks.positive("draws", 10**9), "--draws must be at most 10000"),
     (lambda: checks.positive("permutations", 10**9), "--permutations must be at most 100000"),
@@ -101,7 +101,7 @@ def test_commands_refuse_unbounded_work_before_loading_anything(tmp_path):
 
 
 def test_memory_is_estimated_before_integrated_gradients(monkeypatch):
-    need = checks.ig_memory(steps=2000, rows=4096, length=512, hidden=4096, layers=48)
+    need = checks.ig_memory(steps=1000, rows=4096, length=512, hidden=4096, layers=48)
     monkeypatch.setattr(checks, "available_memory", lambda device="cpu": 8 * 2**30)
     with pytest.raises(UserError, match=r"needs about .* GiB of memory, more than the 8.0 GiB free"):
         checks.memory_fits("integrated gradients", need)

@@ -25,8 +25,9 @@ MAX_SEED = 2**32 - 1
 #: value past the maximum would run for hours or exhaust memory before giving anything back; the bounds are far
 #: above what the papers use, so no published setting is refused.
 WORK_BOUNDS: dict[str, tuple[int, int, str]] = {
-    "steps": (1, 2000, "integrated gradients converges long before; Gauss-Legendre nodes cost steps² memory"),
-    "retry_steps": (1, 2000, "integrated gradients converges long before; Gauss-Legendre nodes cost steps² memory"),
+    "steps": (1, 1000, "integrated gradients converges long before, and its Gauss-Legendre nodes cost steps³ time"),
+    "retry_steps": (1, 1000, "integrated gradients converges long before, and its Gauss-Legendre nodes cost "
+                             "steps³ time"),
     "epochs": (1, 10_000, "a run this long would not finish"),
     "draws": (1, 10_000, "seeded draws beyond this change no reported mean"),
     "random_draws": (1, 10_000, "seeded draws beyond this change no reported mean"),
