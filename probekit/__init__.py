@@ -76,6 +76,8 @@ _NAMES = {
     "load_classifier": "probekit.classify.saved",
     "HFClassifier": "probekit.classify.hf_model",
     "export_hf": "probekit.classify.hf_export",
+    "save_classifier": "probekit.classify.saved",
+    "encoder_sources": "probekit.classify.verify",
     "render_html": "probekit.attribution.render",
     "explain": "probekit.attribution.explain",
     "Attributions": "probekit.attribution.attributions",

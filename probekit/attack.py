@@ -72,7 +72,7 @@ def _main(argv=None) -> int:
     if options["train"] is not None and options["checkpoints"] is None:
         options["checkpoints"] = str(Path(out).with_name(Path(out).name + "-checkpoints"))
     data = options.pop("data")
-    result = attack(options.pop("classifier"), data[0] if len(data) == 1 else data, **options)
+    result = attack(options.pop("classifier"), data[0] if len(data) == 1 else data, overwrite=overwrite, **options)
     path = result.write(out, overwrite=overwrite, figures=figures)
     for caution in result.cautions():
         print(f"probekit: warning: {caution}", file=sys.stderr)

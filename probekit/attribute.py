@@ -21,6 +21,7 @@ import sys
 from .attribution.attribute import LEVELS, attribute
 from .cli import Parser, add_common_options, add_output_options, main_wrapper, set_quiet
 from .core import checks
+from .core.outputs import write_atomic
 
 _D = {k: v.default for k, v in inspect.signature(attribute).parameters.items()}
 
@@ -89,14 +90,15 @@ def _main(argv=None) -> int:
     show, png = options.pop("show"), options.pop("png")
     options.pop("plugin")
     if png:
-        checks.output_file("png", png)
+        checks.output_file("png", png, overwrite=overwrite, inputs=[options["data"]] if options["data"] else [])
     set_quiet(options["quiet"])
     result = attribute(options.pop("classifier"), options.pop("text"), **options)
     path = result.write(out, overwrite=overwrite, figures=figures)
     if show:
         print(result.ansi(color=sys.stdout.isatty()))
     if png:
-        result.figure(int(result.frame["example"].iloc[0])).savefig(png, dpi=150)
+        fig = result.figure(int(result.frame["example"].iloc[0]))
+        write_atomic(png, lambda tmp: fig.savefig(tmp, dpi=150, format="png"), name="png")
     flagged = result.record["counts"].get("ig_flagged", 0)
     note = f"; integrated gradients flagged on {flagged} example(s) (|delta| > 5%)" if flagged else ""
     print(f"wrote {path} ({result.record['counts']['examples']} examples, "

@@ -22,6 +22,7 @@ from tiny_models import ARCHS, make_tiny_model  # noqa: E402
 def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
     """arch → folder of a tiny random encoder with its fast tokenizer, built once per session (~3 s for all)."""
     root = tmp_path_factory.mktemp("tiny_models")
+    os.environ["PROBEKIT_ENCODER_SOURCE"] = str(root)    # the user names these encoders for frozen classifiers
     return {arch: make_tiny_model(arch, root / arch) for arch in ARCHS}
 
 

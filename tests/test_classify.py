@@ -319,7 +319,7 @@ def test_bad_jsonl_is_one_line_with_file_and_line(tmp_path, content, message):
 def test_bad_tsv_line(tmp_path):
     p = tmp_path / "d.tsv"
     p.write_text("fine\tpos\nno label here\n", encoding="utf-8")
-    with pytest.raises(UserError, match=r"d\.tsv:2: expected text"):
+    with pytest.raises(UserError, match=r"d\.tsv:2: expected 2 tab-separated fields \(text, label\)"):
         read_file(p)
 
 

@@ -157,7 +157,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
            method: str = "integrated-gradients", augment=None, unanswerable: Sequence[str] | None = None,
            checkpoints=None, seed: int = 0,
            batch_size: int = 16, device: str = "cpu", epochs: int | None = None, lr: float | None = None,
-           max_length: int | None = None, data_root=None, quiet: bool = False) -> AttackResult:
+           max_length: int | None = None, data_root=None, overwrite: bool = False,
+           quiet: bool = False) -> AttackResult:
     """Attack ``classifier`` (a folder or a loaded model) on ``data`` (a file, a named set such as ``rt:test`` or
     ``mc160:test``, several of them — one table column each — or a list of Examples/MCItems).
 
@@ -166,7 +167,9 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     every random setting; ``ks`` the percentages of words of the key-word attacks; ``method`` the attribution
     method ranking the words. Multiple choice only: ``train``/``dev`` (with ``epochs``, ``lr``, ``max_length``)
     retrain on the un-answerable versions (``unanswerable``: a subset of P-Shuffle Q-Shuffle PQ-Shuffle P-Remove
-    Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable).
+    Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable). ``augment``
+    must not exist (unless ``overwrite``) and must not be one of the run's inputs; it is written whole or not
+    at all.
     """
     draws = checks.positive("draws", draws)
     batch_size = checks.positive("batch_size", batch_size)
@@ -181,7 +184,7 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
         raise UserError("--ks needs at least one percentage")
     ks = sorted(set(ks))
     if augment is not None:
-        checks.output_file("augment", augment)
+        checks.output_file("augment", augment, overwrite=overwrite, inputs=_paths(data, train, dev, classifier))
     unanswerable = checks.choices("unanswerable", list(mc.TRAINING) if unanswerable is None else unanswerable,
                                   list(mc.TRAINING))
     if attacks is not None:          # names of neither kind are refused before the model is loaded
@@ -226,6 +229,17 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     return out
 
 
+def _paths(*specs) -> list:
+    """Every file a run reads, from specs that are paths, lists of paths or anything else."""
+    out = []
+    for spec in specs:
+        if isinstance(spec, (str, os.PathLike)):
+            out.append(spec)
+        elif isinstance(spec, (list, tuple)):
+            out += [s for s in spec if isinstance(s, (str, os.PathLike))]
+    return out
+
+
 def _name(spec):
     if spec is None:
         return None
@@ -240,14 +254,15 @@ def _model_name(model) -> str:
 
 
 def write_augmented(result: AttackResult, path) -> Path:
-    """The perturbed items as a data file: MC JSON Lines (``write_mc_jsonl``) or classifier JSON Lines."""
+    """The perturbed items as a data file: MC JSON Lines (``write_mc_jsonl``) or classifier JSON Lines, written
+    beside ``path`` and renamed into place."""
+    from ..core.outputs import write_atomic
+
     if result.kind == "multiple-choice":
-        from ..classify.mcdata import write_mc_jsonl
-
-        return write_mc_jsonl(result.augmented, path)
-    from .perturb import write_jsonl
-
-    return write_jsonl(result.augmented, path)
+        from ..classify.mcdata import write_mc_jsonl as write
+    else:
+        from .perturb import write_jsonl as write
+    return write_atomic(path, lambda tmp: write(result.augmented, tmp), name="augment")
 
 
 #: the settings of ``classify --task multiple-choice`` that un-answerable retrainings copy from the attacked model

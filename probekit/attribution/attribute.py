@@ -75,6 +75,7 @@ def _load(classifier):
 
 def _examples(texts, data, limit, seed=0):
     from ..core.examples import Example, seeded_sample
+    from ..corpora.text import drop_invisible
 
     if (texts is None) == (data is None):
         raise UserError("give the input with --text (repeatable) or --data FILE, not both")
@@ -83,14 +84,18 @@ def _examples(texts, data, limit, seed=0):
         if not texts:
             raise UserError("--text: no text given")
         for i, t in enumerate(texts, 1):
-            if not isinstance(t, str) or not t.strip():
+            if not isinstance(t, str):
+                raise UserError(f"--text number {i} is a {type(t).__name__} ({t!r:.40}), not a string of text")
+            if not t.strip():
                 raise UserError(f"--text number {i} is empty")
-        examples = [Example(words=None, text=t, meta={"source": f"--text {i}"}) for i, t in enumerate(texts, 1)]
+        examples = drop_invisible([Example(words=None, text=t, meta={"source": f"--text {i}"})
+                                   for i, t in enumerate(texts, 1)], "--text")
     elif isinstance(data, (list, tuple)):            # Examples from Python: labels are optional here
         examples = list(data)
         bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)
         if bad is not None:
             raise UserError(f"data[{bad}] is not an Example")
+        examples = drop_invisible(examples, "data")
     else:
         from ..classify.datasets import load_split
 
@@ -136,6 +141,13 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     classes = [registry.get_method(n) for n in names]
     refuse_unknown(method_options, classes, [registry.get_method(n) for n in registry.method_names()])
     options = {n: asdict(c.build(**method_options)) for n, c in zip(names, classes)}   # checked before any work
+    if "integrated-gradients" in options:        # refuse, before any work, what cannot fit in memory
+        ig, source = options["integrated-gradients"], getattr(model, "source", None)
+        checks.memory_fits("integrated gradients", checks.ig_memory(
+            steps=max(ig["steps"], ig["retry_steps"] or 0), rows=batch_size, length=model.max_length,
+            hidden=getattr(source, "hidden_size", model.embedding_layer.embedding_dim),
+            layers=getattr(source, "num_layers", 1)), device=str(model.device),
+            advice="lower --batch-size or --steps")
     target_index = _target_index(model, target)
     examples = _examples(texts, data, limit, seed)
     if not examples:

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core.errors import UserError, where
 from ..core.examples import Example
+from ..corpora.text import drop_invisible
 
 SPLIT_SEED = 0
 NAMED = ("rt", "amazon", "imdb", "yelp", "sls", "hatexplain", "snli")
@@ -52,18 +53,12 @@ def default_data_root() -> Path | None:
 
 
 def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
-    """Lines split at ``\\n`` only (trailing ``\\r`` dropped); UTF-8, falling back to latin-1 for old files."""
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [l[:-1] if l.endswith("\r") else l for l in lines]
+    """Lines split at ``\\n`` only (trailing ``\\r`` dropped), read as strict UTF-8 (a BOM allowed) by the one
+    text reader every input file goes through: a stray byte is ``file:line: not UTF-8 text``, never a silent
+    re-reading of the whole file as latin-1."""
+    from ..corpora.text import read_utf8_lines
+
+    return read_utf8_lines(path, what="data file")
 
 
 def _example(text: str | None, words, label, source: str, *, text_b=None, words_b=None, rationale=None,
@@ -138,7 +133,7 @@ def read_jsonl(path, *, what: str = "--train") -> list[Example]:
         extra = {"id": obj["id"]} if "id" in obj else None
         out.append(_example(obj.get("text"), obj.get("words"), obj["label"], src, text_b=obj.get("text_b"),
                             words_b=obj.get("words_b"), rationale=obj.get("rationale"), extra=extra))
-    return _nonempty(out, path, what)
+    return _nonempty(drop_invisible(out, str(path)), path, what)
 
 
 def _nonempty(examples: list[Example], path, what: str) -> list[Example]:
@@ -188,11 +183,11 @@ def read_table(path, *, what: str = "--train", delimiter: str | None = None) -> 
         elif len(fields) == 3:
             text, text_b, label = fields
         else:
-            sep = "tab" if delimiter == "\t" else repr(delimiter)
-            raise UserError(f"{src}: expected text{sep}label (or text{sep}text_b{sep}label), "
+            sep = "tab" if delimiter == "\t" else "comma"
+            raise UserError(f"{src}: expected 2 {sep}-separated fields (text, label) or 3 (text, text_b, label), "
                             f"got {len(fields)} field(s)")
         out.append(_example(text, None, label, src, text_b=text_b))
-    return _nonempty(out, path, what)
+    return _nonempty(drop_invisible(out, str(path)), path, what)
 
 
 def read_file(path, *, what: str = "--train") -> list[Example]:
@@ -228,9 +223,8 @@ def _rt(root: Path) -> list[Example]:
     out = []
     for name, label in (("rt-polarity.neg", "negative"), ("rt-polarity.pos", "positive")):
         p = _need(root, f"rt-sentence-polarity/{name}")
-        for lineno, line in enumerate(read_lines(p, encoding="utf-8"), 1):
-            if line.strip():
-                out.append(_example(line, None, label, where(p, lineno)))
+        out += drop_invisible([_example(line, None, label, where(p, lineno))
+                               for lineno, line in enumerate(read_lines(p), 1) if line.strip()], str(p))
     return out
 
 
@@ -251,8 +245,8 @@ def _snli(root: Path) -> list[Example]:
     if not len(s1) == len(s2) == len(labels):
         raise UserError(f"{files[0].parent}: s1.dev, s2.dev and labels.dev differ in length "
                         f"({len(s1)}, {len(s2)}, {len(labels)})")
-    return [_example(a, None, lab, where(files[2], i + 1), text_b=b)
-            for i, (a, b, lab) in enumerate(zip(s1, s2, labels)) if lab.strip()]
+    return drop_invisible([_example(a, None, lab, where(files[2], i + 1), text_b=b)
+                           for i, (a, b, lab) in enumerate(zip(s1, s2, labels)) if lab.strip()], str(files[0].parent))
 
 
 def read_named(spec: str, data_root=None) -> list[Example]:
@@ -304,7 +298,7 @@ def load_split(spec, *, what: str, data_root=None) -> list[Example] | None:
                 raise UserError(f"{what}: item {i} is not an Example with meta['label']")
             ex.meta["label"] = str(ex.meta["label"])
             ex.meta.setdefault("source", f"{what}[{i}]")
-        return _nonempty(examples, "(list)", what)
+        return _nonempty(drop_invisible(examples, what), "(list)", what)
     if is_named(spec):
         return read_named(spec, data_root)
     return read_file(spec, what=what)

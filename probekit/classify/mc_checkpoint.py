@@ -8,7 +8,10 @@ epoch). An epoch folder is written under a temporary name and renamed when compl
 moment leaves only whole epochs; older epoch folders are removed after the rename.
 
 The settings (epochs, learning rate, batch size, max length, seed, …, and hashes of the starting weights and of
-the train/dev data) must match on resume, else a :class:`UserError` says which differs.
+the train/dev data) must match on resume, else a :class:`UserError` says which differs. Each epoch folder's
+``manifest.json`` (written last) holds the sha256 of its files, so a damaged or edited ``trainer.pt`` or weights
+file is refused by name instead of resuming from it. A checkpoint path that is a file, or not writable, is
+refused when the run starts, not after its first epoch.
 """
 from __future__ import annotations
 
@@ -53,6 +56,11 @@ class Checkpoint:
     def __init__(self, folder, settings: dict):
         self.folder = Path(folder)
         self.settings = json.loads(json.dumps(settings))
+        existing = next((q for q in [self.folder, *self.folder.parents] if q.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise UserError(f"--checkpoint {self.folder}: {existing} is a file, not a folder")
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"--checkpoint {self.folder}: {existing} is not writable")
 
     def latest(self) -> Path | None:
         if not self.folder.is_dir():
@@ -65,15 +73,20 @@ class Checkpoint:
         """The last finished epoch's state, or None when there is none; settings that differ are an error."""
         from safetensors.torch import load_file
 
+        from .verify import check_manifest
+
         folder = self.latest()
         if folder is None:
             return None
+        # an epoch written before manifests existed is read as before, with a warning
+        check_manifest(folder, ("model.safetensors", "best.safetensors", "trainer.pt", "trainer.json"),
+                       what="checkpoint", legacy_hint="; remove it to start over if resuming fails")
         try:
             info = json.loads((folder / "trainer.json").read_text(encoding="utf-8"))
             trainer = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=True)
             model = load_file(str(folder / "model.safetensors"))
             best = load_file(str(folder / "best.safetensors")) if info["best_epoch"] != info["epoch"] else model
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except Exception as exc:       # OSError, UnpicklingError, SafetensorError, KeyError …
             raise UserError(f"checkpoint {folder} is unreadable ({exc.__class__.__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}); remove it to start over") from None
         old = info.get("settings", {})
@@ -106,6 +119,9 @@ class Checkpoint:
         (tmp / "trainer.json").write_text(json.dumps({"epoch": epoch, "best_epoch": best_epoch, "rows": rows,
                                                       "timing": timing, "settings": self.settings}, indent=1),
                                           encoding="utf-8")
+        from .verify import write_manifest
+
+        write_manifest(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

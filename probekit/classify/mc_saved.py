@@ -5,7 +5,8 @@ The folder (a ``classify --task multiple-choice`` run folder is one) holds ``cla
 :class:`MultipleChoiceModel`), ``classifier.safetensors`` (the scoring head) and ``encoder/`` with the tokenizer
 and the fine-tuned weights. Where the architecture has a transformers multiple-choice class, ``encoder/`` is a
 complete ``AutoModelForMultipleChoice`` checkpoint: ``AutoModelForMultipleChoice.from_pretrained(DIR/"encoder")``
-gives the same scores.
+gives the same scores. ``manifest.json`` (the sha256 of every file above) is written last and checked first, as
+for classifiers (:mod:`.verify`).
 """
 from __future__ import annotations
 
@@ -30,42 +31,62 @@ def mc_config(model: MultipleChoiceModel) -> dict:
 
 
 def save_multiple_choice(model: MultipleChoiceModel, folder: str | os.PathLike) -> Path:
-    """Write ``classifier.json``, ``classifier.safetensors`` and ``encoder/`` into ``folder``."""
+    """Write ``classifier.json``, ``classifier.safetensors`` and ``encoder/`` into ``folder``, then
+    ``manifest.json``; a failure (a full disk) leaves none of them."""
     from safetensors.torch import save_file
 
+    from .verify import model_files, saving, write_manifest
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.head_state().items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": str(FORMAT), "task": TASK})
-    (model.net if model.hf else model.encoder.model).save_pretrained(folder / ENCODER)
-    model.tokenizer.save_pretrained(folder / ENCODER)
-    (folder / CONFIG).write_text(json.dumps(mc_config(model), indent=2) + "\n", encoding="utf-8")
+    with saving(folder, "the multiple-choice model"):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(folder / WEIGHTS), metadata={"format": str(FORMAT), "task": TASK})
+        (model.net if model.hf else model.encoder.model).save_pretrained(folder / ENCODER)
+        model.tokenizer.save_pretrained(folder / ENCODER)
+        (folder / CONFIG).write_text(json.dumps(mc_config(model), indent=2) + "\n", encoding="utf-8")
+        write_manifest(folder, model_files(folder, [CONFIG, WEIGHTS, ENCODER]))
     return folder
 
 
 def load_multiple_choice(cfg_path: Path, cfg: dict, *, device: str = "cpu") -> MultipleChoiceModel:
     """The model saved beside ``cfg_path`` (its parsed ``classifier.json`` is ``cfg``), in eval mode."""
-    from safetensors.torch import load_file
-
-    from ..core.encoder import load_encoder
+    from .verify import check_manifest, load_encoder_checked, load_weights
 
     if cfg.get("format") != FORMAT:
         raise UserError(f"{cfg_path}: multiple-choice format {cfg.get('format')!r}; this probekit reads {FORMAT}")
     folder = cfg_path.parent
+    check_manifest(folder, (CONFIG, WEIGHTS, ENCODER), what="multiple-choice folder",
+                   legacy_hint="; re-save it with pk.save_classifier(pk.load_classifier(DIR), NEW_DIR)")
+    problems = config_problems(cfg)
+    if problems:
+        raise UserError(f"{cfg_path}: {len(problems)} problem(s): " + "; ".join(problems))
     weights, enc_dir = folder / WEIGHTS, folder / ENCODER
     if not weights.is_file():
         raise UserError(f"{folder}: {WEIGHTS} is missing")
     if not enc_dir.is_dir():
         raise UserError(f"{folder}: the fine-tuned encoder folder {ENCODER}/ is missing")
-    try:
-        encoder = load_encoder(str(enc_dir), device=device)
-        encoder.name = cfg["encoder"]["name"]
-        model = MultipleChoiceModel(encoder, max_length=cfg["max_length"], hf=cfg["hf_multiple_choice"])
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{cfg_path}: not a valid multiple-choice config ({exc.__class__.__name__}: {exc})") from None
-    head = load_file(str(weights))
+    encoder = load_encoder_checked(str(enc_dir), device=device)
+    encoder.name = cfg["encoder"]["name"]
+    model = MultipleChoiceModel(encoder, max_length=cfg["max_length"], hf=cfg["hf_multiple_choice"])
+    head = load_weights(weights, "scoring head's weights")
     missing = set(model.head_state()) ^ set(head)
     if missing:
         raise UserError(f"{weights}: does not fit this model (keys {sorted(missing)[:3]})")
     model.load_state_dict(head, strict=False)
     return model.to(device).eval()
+
+
+def config_problems(cfg: dict) -> list[str]:
+    """Every problem of a multiple-choice ``classifier.json``, field by field."""
+    out = [f"unknown key {k!r}" for k in sorted(set(cfg) - {"format", "task", "hf_multiple_choice", "max_length",
+                                                              "encoder"})]
+    if not isinstance(cfg.get("hf_multiple_choice"), bool):
+        out.append(f"hf_multiple_choice: {cfg.get('hf_multiple_choice', 'missing')!r}, not true or false")
+    length = cfg.get("max_length")
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 3):
+        out.append(f"max_length: {length!r} is not a whole number ≥ 3")
+    enc = cfg.get("encoder")
+    if not isinstance(enc, dict) or not isinstance(enc.get("name"), str):
+        out.append("encoder: not an object with a name")
+    return out

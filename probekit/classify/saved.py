@@ -11,8 +11,12 @@ A classifier folder (a ``python -m probekit.classify`` run folder is one) holds
   in the architecture's own layout), so ``AutoModelForSequenceClassification.from_pretrained(DIR/"encoder")``
   gives the same logits.
 
+- ``manifest.json``: the sha256 of every file above, written last (:mod:`.verify`).
+
 A frozen or ``none`` classifier stores no encoder weights: it names its encoder and checks the fingerprint
-when loading, so a changed checkpoint is refused rather than silently used.
+when loading, so a changed checkpoint is refused rather than silently used. Loading checks the manifest, then
+``classifier.json`` field by field (:mod:`.saved_config`), then where the encoder comes from (:mod:`.verify`),
+before any weights are read.
 """
 from __future__ import annotations
 
@@ -53,23 +57,29 @@ def hf_exportable(clf: Classifier) -> bool:
 
 
 def save_classifier(clf: Classifier, folder: str | os.PathLike) -> Path:
-    """Write ``classifier.json``, ``classifier.safetensors`` (and ``encoder/`` when fine-tuned) into ``folder``."""
+    """Write ``classifier.json``, ``classifier.safetensors`` (and ``encoder/`` when fine-tuned) into ``folder``,
+    then ``manifest.json``; a failure (a full disk) leaves none of them."""
     from safetensors.torch import save_file
 
+    from .verify import model_files, saving, write_manifest
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     config = classifier_config(clf)
     state = {k: v.detach().to("cpu").contiguous() for k, v in clf.head.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": str(FORMAT)})
-    if clf.encoder_mode == "finetune":
-        target = folder / ENCODER
-        if hf_exportable(clf):
-            hf_model(clf).save_pretrained(target)
-            config["hf_sequence_classification"] = True
-        else:
-            clf.source.model.save_pretrained(target)
-        clf.tokenizer.save_pretrained(target)
-    (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    with saving(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(folder / WEIGHTS), metadata={"format": str(FORMAT)})
+        if clf.encoder_mode == "finetune":
+            target = folder / ENCODER
+            if hf_exportable(clf):
+                hf_model(clf).save_pretrained(target)
+                config["hf_sequence_classification"] = True
+            else:
+                clf.source.model.save_pretrained(target)
+            clf.tokenizer.save_pretrained(target)
+        (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        write_manifest(folder, model_files(folder, [CONFIG, WEIGHTS, *([ENCODER] if (folder / ENCODER).is_dir()
+                                                                      else [])]))
     return folder
 
 
@@ -128,37 +138,54 @@ def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classi
     if not folder.is_dir():
         raise UserError(f"--classifier {folder} is a file, not a classifier folder")
     cfg_path = _config_path(folder)
+    return _load_probekit_folder(cfg_path, device=device)
+
+
+#: what a classifier folder's model is made of (the manifest lists these; nothing else may be added)
+SCOPE = (CONFIG, WEIGHTS, ENCODER)
+RESAVE = "; re-save it with pk.save_classifier(pk.load_classifier(DIR), NEW_DIR) to add one"
+
+
+def _load_probekit_folder(cfg_path: Path, *, device: str) -> Classifier:
+    """A probekit classifier folder, verified (manifest, config, encoder source) before its weights are read."""
+    from .saved_config import check_against_model, check_config
+    from .verify import check_manifest, encoder_location, load_encoder_checked, load_weights
+
+    base = cfg_path.parent
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if isinstance(cfg, dict) and cfg.get("task") == "multiple-choice":
-            from .mc_saved import load_multiple_choice
-
-            return load_multiple_choice(cfg_path, cfg, device=device)
-        labels, head, mode = cfg["labels"], cfg["head"], cfg["encoder_mode"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{cfg_path}: not a valid classifier config ({exc.__class__.__name__}: {exc})") from None
-    if cfg.get("format") != FORMAT:
+    if isinstance(cfg, dict) and cfg.get("task") == "multiple-choice":
+        from .mc_saved import load_multiple_choice
+
+        return load_multiple_choice(cfg_path, cfg, device=device)
+    if isinstance(cfg, dict) and cfg.get("format") != FORMAT:
         raise UserError(f"{cfg_path}: classifier format {cfg.get('format')!r}; this probekit reads {FORMAT}")
-    weights = cfg_path.parent / WEIGHTS
+    check_manifest(base, SCOPE, legacy_hint=RESAVE)
+    cfg = check_config(cfg, cfg_path)
+    labels, head, mode, enc_info = cfg["labels"], cfg["head"], cfg["encoder_mode"], cfg["encoder"]
+    weights = base / WEIGHTS
     if not weights.is_file():
-        raise UserError(f"{cfg_path.parent}: {WEIGHTS} is missing")
-    enc_info = cfg["encoder"]
+        raise UserError(f"{base}: {WEIGHTS} is missing")
     if mode == "finetune":
-        enc_dir = cfg_path.parent / ENCODER
+        enc_dir = base / ENCODER
         if not enc_dir.is_dir():
-            raise UserError(f"{cfg_path.parent}: the fine-tuned encoder folder {ENCODER}/ is missing")
-        encoder = load_encoder(str(enc_dir), device=device)
+            raise UserError(f"{base}: the fine-tuned encoder folder {ENCODER}/ is missing")
+        encoder = load_encoder_checked(str(enc_dir), device=device)
         encoder.name = enc_info["name"]
     else:
-        encoder = load_encoder(enc_info["name"] if _is_default(enc_info) else enc_info["source"], device=device)
+        encoder = load_encoder_checked(encoder_location(base, enc_info, cfg_path), device=device)
         if encoder.fingerprint() != enc_info["fingerprint"]:
-            raise UserError(f"{cfg_path}: the encoder {enc_info['source']} differs from the one this classifier "
+            raise UserError(f"{cfg_path}: the encoder {encoder.source} differs from the one this classifier "
                             f"was trained with (fingerprint {encoder.fingerprint()} ≠ {enc_info['fingerprint']})")
-    clf = Classifier(encoder, labels, head=head, level=cfg["level"], encoder_mode=mode, layer=cfg["layer"],
-                     max_length=cfg["max_length"], **cfg.get("options", {}))
+    state = load_weights(weights, "classifier head's weights")
+    check_against_model(cfg, cfg_path, encoder, state)
     try:
-        clf.head.load_state_dict(load_file(str(weights)))
-    except (RuntimeError, OSError) as exc:
+        clf = Classifier(encoder, labels, head=head, level=cfg["level"], encoder_mode=mode, layer=cfg["layer"],
+                         max_length=cfg["max_length"], **cfg.get("options", {}))
+        clf.head.load_state_dict(state)
+    except (RuntimeError, ValueError, OSError) as exc:
         raise UserError(f"{weights}: does not fit this classifier ({str(exc).splitlines()[0]})") from None
     return clf.to(device).eval()
 
@@ -173,3 +200,38 @@ def classifier_summary(folder) -> dict:
     """The saved config, for records."""
     return json.loads(_config_path(Path(folder)).read_text(encoding="utf-8"))
 
+
+
+def recorded_split(folder, name: str):
+    """The ``train``/``dev`` data a classifier folder's run record (``config.json``) names, resolved so the
+    folder can move: a relative path is tried from where ``classify`` ran (``cwd`` in the record), then from the
+    classifier folder, then from here. None when the record names no file or set; a path that resolves nowhere
+    is an error that says it comes from the record."""
+    from .datasets import is_named
+
+    if folder is None or not (Path(folder) / "config.json").is_file():
+        return None
+    record_path = Path(folder) / "config.json"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        value = record.get("arguments", {}).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v and not v.endswith(" examples") for v in values):
+        return None
+    cwd = record.get("cwd")
+    out = []
+    for v in values:
+        if is_named(v):
+            out.append(v)
+            continue
+        tries = [Path(v)] if Path(v).is_absolute() else [
+            *([Path(cwd) / v] if isinstance(cwd, str) else []), Path(folder) / v, Path(v)]
+        found = next((p for p in tries if p.is_file()), None)
+        if found is None:
+            where = f" (relative to {cwd}, where classify ran)" if isinstance(cwd, str) and not Path(v).is_absolute() else ""
+            raise UserError(f"{record_path} records --{name} {v}{where}, which no longer resolves (tried "
+                            f"{', '.join(map(str, dict.fromkeys(tries)))}); pass --{name} FILE")
+        out.append(str(found))
+    return out if isinstance(value, list) else out[0]

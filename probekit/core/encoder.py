@@ -134,7 +134,8 @@ class Encoder:
         hf_logging.set_verbosity(hf_logging.CRITICAL)   # a missing head is expected here, not news
         try:
             mlm, info = AutoModelForMaskedLM.from_pretrained(
-                self.source, attn_implementation="eager", output_loading_info=True,
+                self.source, attn_implementation="eager", output_loading_info=True, trust_remote_code=False,
+                weights_only=True,
                 local_files_only=not _is_local(self.source) or None)
         except (OSError, ValueError):
             return None
@@ -148,6 +149,30 @@ class Encoder:
 
 def _is_local(path: str) -> bool:
     return os.path.isdir(path) or os.path.isfile(path)
+
+
+def _check_model_folder(path: str) -> None:
+    """A local path that cannot be a model says so in words of its own, not with a library's half sentence;
+    a folder with only pickle weights is said to be read as tensors only."""
+    import sys
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_file():
+        raise UserError(f"{p} is a file; a model is a folder (config.json, weights, tokenizer)")
+    if not (p / "config.json").is_file():
+        raise UserError(f"{p} is not a model folder: it has no config.json (give a Hugging Face model folder, "
+                        f"a name in the Hugging Face cache, or leave the option out for the bundled model)")
+    names = {q.name for q in p.iterdir()}
+    if any(n.endswith(".bin") for n in names) and not any(n.endswith(".safetensors") for n in names):
+        print(f"probekit: warning: {p} holds only pickle weights (.bin); they are read with torch's "
+              f"weights_only=True (tensors only, no code), and safetensors would be safer", file=sys.stderr)
+
+
+def _whole_message(exc: BaseException) -> str:
+    """A library's error on one line, whole (its first line alone can stop mid-sentence)."""
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) <= 300 else text[:text.rfind(" ", 0, 300)] + " …"
 
 
 def _needs_prefix_space(tokenizer) -> bool:
@@ -168,21 +193,26 @@ def load_encoder(name_or_path: str | None = None, *, attention: bool = False, de
 
     name, source = resolve_model(name_or_path)
     local_only = not _is_local(source)
+    if not local_only:
+        _check_model_folder(source)
+    # never code from the model folder; pickle weights (.bin) only as tensors, never objects
     kwargs = {"attn_implementation": "eager"} if attention else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None, use_fast=True)
-        model = AutoModel.from_pretrained(source, local_files_only=local_only or None, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None, use_fast=True,
+                                                  trust_remote_code=False)
+        model = AutoModel.from_pretrained(source, local_files_only=local_only or None, trust_remote_code=False,
+                                          weights_only=True, **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:
         if local_only:
             raise UserError(f"model {name!r} is neither a local folder nor in the Hugging Face cache "
                             f"(no download is attempted; pass a local folder with --model)") from None
-        raise UserError(f"cannot load model from {source}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"cannot load model from {source}: {_whole_message(exc)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise UserError(f"model {name!r} has no fast tokenizer; word alignment needs one")
     if _needs_prefix_space(tokenizer):
         # Byte-level BPE (RoBERTa) encodes pre-split words as sentence-initial unless told to add a space.
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only or None, use_fast=True,
-                                                  add_prefix_space=True)
+                                                  add_prefix_space=True, trust_remote_code=False)
     model.eval().to(device)
     return Encoder(name=name, source=source, model=model, tokenizer=tokenizer, attention=attention, device=device)
 

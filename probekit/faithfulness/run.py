@@ -8,7 +8,6 @@ select on ``dev``; by default those are the data the classifier itself was train
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -50,15 +49,9 @@ def _split(spec, what: str, data_root):
 
 def _recorded_split(folder: Path | None, name: str):
     """The ``train``/``dev`` the classifier in ``folder`` was trained with, if its run record names a file or set."""
-    if folder is None or not (folder / "config.json").is_file():
-        return None
-    try:
-        value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("arguments", {}).get(name)
-    except (OSError, ValueError):
-        return None
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value                                    # several --train files, concatenated
-    return value if isinstance(value, str) and value and not value.endswith(" examples") else None
+    from ..classify.saved import recorded_split
+
+    return recorded_split(folder, name)
 
 
 @quiet_option

@@ -124,7 +124,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     ft, ft_info = load_finetuned(finetuned, device=device)
     if max_length is None and ft_info.get("max_length"):
         max_length = int(ft_info["max_length"])   # compare on the inputs the classifier was trained to see
-    bs = load_base(base, ft_info["base"], device=device)
+    bs = load_base(base, ft_info["base"], device=device, refused=getattr(ft, "refused_base", None))
     check_same_vocabulary(bs, ft)
     same = _same_weights(bs, ft)
     L, H = bs.num_layers, bs.num_heads

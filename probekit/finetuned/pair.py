@@ -55,11 +55,19 @@ def load_finetuned(finetuned, *, device: str = "cpu") -> tuple[Encoder, dict]:
     enc_dir = Path(cfg["_path"]).parent / "encoder"
     if not enc_dir.is_dir():
         raise UserError(f"--finetuned {folder}: the fine-tuned encoder folder encoder/ is missing")
+    from ..classify.verify import check_manifest, encoder_location
+
+    check_manifest(enc_dir.parent, ("classifier.json", "classifier.safetensors", "encoder"))   # damaged or edited
     enc = load_encoder(str(enc_dir), attention=True, device=device)
     info = cfg.get("encoder", {})
     enc.name = f"{info.get('name', 'model')} fine-tuned ({folder.name})"
     enc._fingerprint = None     # the name is part of the fingerprint
     base = DEFAULT_MODEL if info.get("name") == DEFAULT_MODEL else info.get("source")
+    if base != DEFAULT_MODEL and base:   # read only from inside the folder or where the user names it (or --base)
+        try:
+            base = encoder_location(enc_dir.parent, info, Path(cfg["_path"]))
+        except UserError as refused:
+            enc.refused_base = refused
     return enc, {"kind": "classifier", "path": str(folder), "base": base, "head": cfg.get("head"),
                  "labels": cfg.get("labels"), "max_length": cfg.get("max_length")}
 
@@ -70,10 +78,13 @@ def _with_attention(enc: Encoder) -> Encoder:
     return enc
 
 
-def load_base(base, recorded: str | None, *, device: str = "cpu") -> Encoder:
-    """The base: as given, else the one the classifier records as its encoder, else the bundled model."""
+def load_base(base, recorded: str | None, *, device: str = "cpu", refused=None) -> Encoder:
+    """The base: as given, else the one the classifier records as its encoder (unless ``refused``: a recorded
+    base outside the classifier folder that the user did not name), else the bundled model."""
     if isinstance(base, Encoder):
         return _with_attention(base)
+    if base is None and isinstance(refused, UserError):
+        raise UserError(f"{refused} — or give --base")
     return load_encoder(base if base is not None else recorded, attention=True, device=device)
 
 

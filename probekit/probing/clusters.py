@@ -72,20 +72,34 @@ def _layer_scores(X, y, k, seed, silhouette_sample):
     clusters = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
     nmi = normalized_mutual_info_score(y, clusters)
     sil = float("nan")
-    if len(set(y)) > 1:
+    if 1 < len(set(y)) < len(y):                   # the silhouette is defined for 2 … n − 1 labels
         sil = silhouette_score(X, y, sample_size=min(silhouette_sample, len(y)), random_state=seed)
     return float(nmi), float(sil)
 
 
-def _project(X, method, seed):
+def _project(X, method, seed) -> tuple[np.ndarray, str | None]:
+    """(2-D projection, None) — or a documented fallback and why: points that all coincide (no direction to
+    project on; scikit-learn's Barnes-Hut t-SNE would crash on them) are placed at the origin, and t-SNE on
+    fewer than 4 points (no perplexity fits) is replaced by PCA. The points are centred and scaled to unit
+    spread first, which changes neither projection's shape."""
+    X = np.asarray(X, dtype=np.float64)
+    spread = float(np.ptp(X, axis=0).max()) if len(X) else 0.0
+    if len(X) < 2 or not np.isfinite(spread) or spread == 0.0 or len(np.unique(X, axis=0)) < 2:
+        return np.zeros((len(X), 2)), "all points coincide; they are drawn at the origin"
+    X = (X - X.mean(0)) / spread
+    if method == "tsne" and len(X) < 4:
+        method, note = "pca", f"t-SNE needs at least 4 points ({len(X)} here); PCA is shown instead"
+    else:
+        note = None
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        return PCA(n_components=2, random_state=seed).fit_transform(X)
+        xy = PCA(n_components=min(2, *X.shape), random_state=seed).fit_transform(X)
+        return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))), note
     from sklearn.manifold import TSNE
 
     return TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30, max(2, len(X) // 4))
-                ).fit_transform(X)
+                ).fit_transform(X), note
 
 
 @quiet_option
@@ -107,8 +121,8 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
     label = label or ("upos" if conllu is not None else "target")
     checks.choice("label", label, LABELS[:2] if conllu is not None else ("target",))
     checks.choice("projection", projection, ("pca", "tsne"))
-    checks.positive("k", k, optional=True)
     checks.integer("max_points", max_points, minimum=10)
+    checks.integer("k", k, minimum=1, maximum=max_points, optional=True)      # at most one cluster per point
     checks.integer("silhouette_sample", silhouette_sample, minimum=10)
     checks.positive("limit", limit, optional=True)
     checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
@@ -125,6 +139,10 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
         examples, keys, source = data.examples[:limit] if limit else data.examples, data.keys, f"task {task}"
     if not examples:
         raise UserError(f"{source}: no sentences")
+    n_words = sum(len(ex.words or []) for ex in examples)
+    if k is not None and k > n_words:
+        raise UserError(f"--k {k} is more than the {n_words} words of {source}: k-means needs at most one "
+                        f"cluster per point")
     encoder = load_encoder(model, device=device)
     L = encoder.num_layers
     layers = list(range(L + 1)) if layers is None else [checks.integer("layers", v, minimum=0, maximum=L)
@@ -142,6 +160,9 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
         rows_.append(r)
         y += labels[i]
         forms += list(ex.words)
+    if not forms:
+        raise UserError(f"{source}: no words left to cluster (every sentence was longer than the model's maximum "
+                        f"length and was left out)")
     rows_ = np.concatenate(rows_)
     y, forms = np.array(y), np.array(forms)
     rng = np.random.default_rng(seed)
@@ -152,12 +173,15 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
         if len(chosen) < 2:
             raise UserError(f"--words: fewer than 2 occurrences of {', '.join(sorted(wanted))} in {source}")
         subsets[f"words: {', '.join(sorted(wanted))}"] = chosen
-    out, points = [], []
+    out, points, notes = [], [], []
     bar = progress(total=len(layers) * len(subsets), desc="clustering layers", unit="layer")
     for subset, idx in subsets.items():
         sample = np.sort(rng.choice(idx, size=min(max_points, len(idx)), replace=False))
         n_labels = len(set(y[idx]))
         kk = k or max(n_labels, 2)
+        if k is not None and k > len(sample):
+            raise UserError(f"--k {k} is more than the {len(sample)} points of {subset}: k-means needs at most one "
+                            f"cluster per point")
         for layer in layers:
             H = store.hidden(layer)
             X = np.asarray(H[rows_[sample]], dtype=np.float32)
@@ -165,16 +189,24 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
             for metric, value in (("nmi", nmi), ("silhouette", sil), ("n_points", float(len(sample))),
                                   ("n_labels", float(n_labels)), ("k", float(kk))):
                 out.append({"layer": layer, "subset": subset, "label": label, "metric": metric, "value": value})
-            xy = _project(X, projection, seed)
+            xy, note = _project(X, projection, seed)
+            if note:
+                notes.append(f"{subset}, layer {layer}: {note}")
             points.append(pd.DataFrame({"subset": subset, "layer": layer, "word": forms[sample], "label": y[sample],
                                         "x": xy[:, 0], "y": xy[:, 1]}))
             bar.update(1)
     bar.close()
+    if notes:
+        import sys
+
+        print(f"probekit: warning: projection fallback on {len(notes)} layer(s) ({notes[0]}); see results.md",
+              file=sys.stderr)
     frame = tidy(pd.DataFrame(out), task="clusters", model=encoder.name)
     record = run_record("clusters", arguments, encoder=encoder,
                         inputs={"source": source, "label": label, "layers": layers, "projection": projection,
                                 "kmeans": "k-means, k = number of labels unless --k, 3 seeded restarts",
                                 "silhouette": f"Euclidean, of the label partition, on up to {silhouette_sample} points"},
                         counts={"sentences": len(examples), "truncated_left_out": len(cut), "words": int(len(y)),
-                                **{f"points ({s})": int(min(max_points, len(i))) for s, i in subsets.items()}})
+                                **{f"points ({s})": int(min(max_points, len(i))) for s, i in subsets.items()}},
+                        projection_notes=notes)
     return ClustersResult(frame, record, pd.concat(points, ignore_index=True))

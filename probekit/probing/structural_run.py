@@ -89,6 +89,7 @@ def structural(train: str | Path | None = None, dev: str | Path | None = None, *
     for split, ex in examples.items():
         if not ex:
             raise UserError(f"--{split} {train_path if split == 'train' else dev_path}: no usable sentences")
+    checks.scorable_words("dev", dev_path, examples["dev"])
     encoder = load_encoder(model, device=device)
     L = encoder.num_layers
     layers = list(range(L + 1)) if layers is None else [checks.integer("layers", l, minimum=0, maximum=L)

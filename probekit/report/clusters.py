@@ -6,7 +6,7 @@ import math
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .rundir import markdown_table
+from .rundir import markdown_table, markdown_text
 
 #: labels drawn in their own colour; the rest are grey
 TOP_LABELS = 10
@@ -14,7 +14,8 @@ TOP_LABELS = 10
 
 def markdown_report(frame: pd.DataFrame, record: dict) -> str:
     inputs = record["inputs"]
-    text = (f"# Layer clustering of {record['model']['name']}\n\nWords of {inputs['source']} labelled by "
+    text = (f"# Layer clustering of {markdown_text(record['model']['name'])}\n\nWords of "
+            f"{markdown_text(inputs['source'])} labelled by "
             f"{inputs['label']}. NMI: {inputs['kmeans']}, against the labels. Silhouette: {inputs['silhouette']} "
             f"(higher = the labels form tighter, better separated groups).\n\n")
     for subset, g in frame.groupby("subset", sort=False):
@@ -22,11 +23,14 @@ def markdown_report(frame: pd.DataFrame, record: dict) -> str:
         table = table.reindex(columns=["nmi", "silhouette", "n_points", "n_labels"]).reset_index()
         table[["n_points", "n_labels"]] = table[["n_points", "n_labels"]].astype(int)
         best = table.loc[table["nmi"].idxmax()]
-        text += (f"## {subset}\n\n" + markdown_table(table) +
+        text += (f"## {markdown_text(subset)}\n\n" + markdown_table(table) +
                  f"\nHighest NMI: layer {int(best['layer'])} ({best['nmi']:.3f}).")
         if table["silhouette"].isna().any():
             text += " The silhouette is empty where the points carry a single label."
         text += "\n\n"
+    notes = record.get("projection_notes") or []
+    if notes:
+        text += "## Projection fallbacks\n\n" + "".join(f"- {markdown_text(n)}\n" for n in notes) + "\n"
     return text
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .rundir import RunDir, default_run_dir
+from .rundir import RunDir, default_run_dir, refuse_inputs
 
 #: The columns every tidy results table starts with (task-specific ones follow).
 CORE_COLUMNS = ["task", "model", "layer", "head", "metric", "value"]
@@ -44,6 +44,7 @@ class Result:
         figure (``png``, ``svg``, ``pdf``).
         """
         out = Path(out) if out is not None else self.default_out()
+        refuse_inputs(out, self.record)           # never replace what the run was computed from
         with RunDir(out, overwrite=overwrite, figure_formats=figures) as run:
             self.write_files(run)
             run.write_json("config.json", {**self.record, "out": str(out)})

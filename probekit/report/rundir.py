@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import html
 import json
 import os
 import platform
@@ -171,6 +172,24 @@ class RunDir:
             raise UserError(f"cannot write {where}: {exc.strerror or exc} (nothing of this run was kept)") from None
 
 
+def refuse_inputs(out: str | os.PathLike, record: dict) -> None:
+    """Refuse an ``--out`` that is, or holds, a file or folder the run read (its classifier, its data): with
+    ``--overwrite`` the run would replace what it was computed from."""
+    found = []
+    for value in [*(record.get("inputs") or {}).values(), *(record.get("arguments") or {}).values()]:
+        found += [v for v in (value if isinstance(value, (list, tuple)) else [value])
+                  if isinstance(v, (str, os.PathLike)) and str(v).strip()]
+    target = Path(out).resolve()
+    for v in found:
+        try:
+            p = Path(v)
+            if p.exists() and (p.resolve() == target or target in p.resolve().parents):
+                raise UserError(f"--out {out} {'is' if p.resolve() == target else 'holds'} {v}, which this run "
+                                f"read; write the run to another folder")
+        except OSError:
+            continue
+
+
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
@@ -202,12 +221,13 @@ def run_record(command: str, arguments: dict, *, encoder=None, inputs: dict | No
                counts: dict | None = None, **extra: Any) -> dict:
     """``config.json``, one shape for every command: ``command``, ``arguments`` (every option), ``seed``,
     ``versions``, ``model`` (:func:`model_record`), ``inputs`` (what was read or generated), ``counts`` (what was
-    used, skipped, truncated), ``created``, then what the analysis adds."""
+    used, skipped, truncated), ``created``, ``cwd`` (where relative paths in ``arguments`` start), then what the
+    analysis adds."""
     arguments = dict(arguments)
     record = {"command": command, "arguments": arguments, "seed": arguments.get("seed"),
               "versions": package_versions(), "model": model_record(encoder) if encoder is not None else None,
               "inputs": dict(inputs or {}), "counts": dict(counts or {}),
-              "created": _dt.datetime.now().isoformat(timespec="seconds")}
+              "created": _dt.datetime.now().isoformat(timespec="seconds"), "cwd": os.getcwd()}
     record.update(extra)
     return record
 
@@ -219,9 +239,22 @@ def write_tidy(run: RunDir, df: pd.DataFrame, name: str = "results.csv") -> Path
     return p
 
 
+def markdown_text(value) -> str:
+    """``value`` as inline Markdown text that shows literally: HTML escaped (a label ``<script>`` is text, never
+    markup), line breaks as ``<br>`` (a newline would end the table row or paragraph)."""
+    text = html.escape(str(value), quote=False)
+    return "<br>".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def markdown_cell(value) -> str:
+    """One table cell: :func:`markdown_text` with ``|`` escaped, so a label with a bar stays in its column."""
+    return markdown_text(value).replace("|", "\\|")
+
+
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A GitHub-style Markdown table (no optional dependency on ``tabulate``)."""
-    cols = [str(c) for c in df.columns]
+    """A GitHub-style Markdown table (no optional dependency on ``tabulate``); every header and cell goes
+    through :func:`markdown_cell`, whatever labels, words or file names the data holds."""
+    cols = [markdown_cell(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
         cells = []
@@ -229,7 +262,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
             if isinstance(v, float):
                 cells.append("" if pd.isna(v) else format(v, floatfmt))
             else:
-                cells.append(str(v))
+                cells.append(markdown_cell(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -50,26 +50,27 @@ def glove_vectors(path: str | Path, vocab: dict[str, int]) -> tuple[torch.Tensor
     table: torch.Tensor | None = None
     found = 0
     dim = None
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
-            if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue  # word2vec-style header "count dim"
-            if len(parts) < 2:
-                continue
-            if dim is None:
-                dim = len(parts) - 1
-                table = torch.zeros(len(vocab) + 1, dim)
-            if len(parts) - 1 != dim:
-                raise UserError(f"{path}:{lineno}: expected {dim} numbers after the word, found {len(parts) - 1}")
-            row = vocab.get(parts[0])
-            if row is None:
-                continue
-            try:
-                table[row] = torch.tensor([float(x) for x in parts[1:]])
-            except ValueError:
-                raise UserError(f"{path}:{lineno}: not a number in the vector of {parts[0]!r}") from None
-            found += 1
+    from ..corpora.text import iter_utf8_lines
+
+    for lineno, line in iter_utf8_lines(path, "word-vector file"):    # strict UTF-8, a line at a time
+        parts = line.rstrip(" ").split(" ")
+        if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            continue  # word2vec-style header "count dim"
+        if len(parts) < 2:
+            continue
+        if dim is None:
+            dim = len(parts) - 1
+            table = torch.zeros(len(vocab) + 1, dim)
+        if len(parts) - 1 != dim:
+            raise UserError(f"{path}:{lineno}: expected {dim} numbers after the word, found {len(parts) - 1}")
+        row = vocab.get(parts[0])
+        if row is None:
+            continue
+        try:
+            table[row] = torch.tensor([float(x) for x in parts[1:]])
+        except ValueError:
+            raise UserError(f"{path}:{lineno}: not a number in the vector of {parts[0]!r}") from None
+        found += 1
     if table is None:
         raise UserError(f"word-vector file {path} has no vectors")
     return table, found

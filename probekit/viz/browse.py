@@ -99,7 +99,7 @@ def check_outputs(out=None, *, png=None, svg=None, bertviz: bool = False, layer:
     for name, path in (("out", out), ("png", png), ("svg", svg)):
         if path is None:
             continue
-        p = checks.output_file(name, path)
+        p = checks.output_file(name, path, overwrite=overwrite)
         if name != "out" and p.suffix.lower() != f".{name}":
             raise UserError(f"--{name} {p}: the file name must end in .{name}")
         if p.exists() and not overwrite:
