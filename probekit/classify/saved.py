@@ -56,6 +56,10 @@ def save_classifier(clf: Classifier, folder: str | os.PathLike) -> Path:
     """Write ``classifier.json``, ``classifier.safetensors`` (and ``encoder/`` when fine-tuned) into ``folder``."""
     from safetensors.torch import save_file
 
+    if hasattr(clf, "vocab"):                  # an encoder trained from scratch
+        from .scratch_saved import save_scratch
+
+        return save_scratch(clf, folder, fmt=FORMAT, config_name=CONFIG, weights_name=WEIGHTS)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = classifier_config(clf)
@@ -128,6 +132,10 @@ def load_classifier(folder: str | os.PathLike, *, device: str = "cpu") -> Classi
             from .mc_saved import load_multiple_choice
 
             return load_multiple_choice(cfg_path, cfg, device=device)
+        if isinstance(cfg, dict) and "scratch" in cfg and cfg.get("format") == FORMAT:
+            from .scratch_saved import load_scratch
+
+            return load_scratch(cfg_path, cfg, device=device, weights_name=WEIGHTS)
         labels, head, mode = cfg["labels"], cfg["head"], cfg["encoder_mode"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UserError(f"{cfg_path}: not a valid classifier config ({exc.__class__.__name__}: {exc})") from None

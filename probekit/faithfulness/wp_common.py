@@ -115,11 +115,11 @@ def data(ctx) -> dict[str, Split]:
 
 def train_options(ctx, seed: int) -> dict:
     """``fit_head`` options: classify's frozen defaults, the run's batch size and ``--epochs``."""
-    from ..classify.train import DEFAULT_LR, classify
+    from ..classify.train import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, classify
 
     sig = inspect.signature(classify).parameters
     return dict(epochs=int(ctx.option("epochs")), lr=DEFAULT_LR["frozen"], batch_size=int(ctx.batch_size),
-                weight_decay=sig["weight_decay"].default, warmup=sig["warmup"].default, seed=int(seed))
+                weight_decay=DEFAULT_WEIGHT_DECAY, warmup=sig["warmup"].default, seed=int(seed))
 
 
 def head_options(ctx) -> dict:
