@@ -142,3 +142,16 @@ def test_pairs_three_classes_units_are_the_premise():
     assert [len(w) for w in batch["words"]] == [4, 4]
     _, alpha, _ = clf.forward_with_weights(**{k: v for k, v in batch.items() if k != "words"})
     assert alpha.shape == (2, 4)
+
+
+def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
+    from probekit.faithfulness.wp_common import UniformHead
+
+    clf = pk.load_classifier(lstm[1])
+    head = UniformHead(clf.head.dim, clf.n_classes)
+    model = clf.retrain_with(head, data[0], data[1], seed=3, epochs=2)
+    assert model.head is head and model.vocab is clf.vocab
+    assert not torch.equal(model.embedding_layer.weight, clf.embedding_layer.weight)   # encoder retrained too
+    batch = {k: v for k, v in model.encode(data[1][:2]).items() if k != "words"}
+    _, alpha, _ = model.forward_with_weights(**batch)
+    assert torch.allclose(alpha[0, :5], torch.full((5,), 0.2))

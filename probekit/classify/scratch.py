@@ -229,6 +229,15 @@ class ScratchClassifier(nn.Module):
 
         return Classifier.predict(self, examples, batch_size)
 
+    def retrain_with(self, head: nn.Module, train: Sequence[Example], dev: Sequence[Example], *, seed: int,
+                     batch_size: int = 32, epochs: int | None = None) -> "ScratchClassifier":
+        """A fresh model of this configuration and vocabulary with ``head`` as its pooling head, trained end to
+        end on ``train`` (best ``dev`` epoch) by this encoder's recipe (Wiegreffe & Pinter retrain the whole
+        BiLSTM for their uniform and seed baselines). Starts from random embeddings, as the papers' models do."""
+        from .scratch_train import retrain
+
+        return retrain(self, head, train, dev, seed=seed, batch_size=batch_size, epochs=epochs)
+
     def embedding_view(self) -> "EmbeddingView":
         """The input embeddings as unit vectors (premise units of a pair), tokenised as this classifier."""
         return EmbeddingView(self)

@@ -163,3 +163,19 @@ def classify_scratch(splits, y, labels, *, arguments, inputs, baselines: bool, s
     return ClassifyResult.build(rows, history=history, classifier=clf, splits=splits, logits=logits, labels=labels,
                                 eval_split=eval_split, arguments=arguments, encoder=clf.source, counts=counts,
                                 inputs=inputs, extra=extra)
+
+
+def retrain(clf: ScratchClassifier, head, train, dev, *, seed: int, batch_size: int = 32,
+            epochs: int | None = None) -> ScratchClassifier:
+    """:meth:`ScratchClassifier.retrain_with`: same vocabulary and sizes, ``head`` in place of the pooling head,
+    Jain & Wallace's recipe (``SCRATCH_DEFAULTS``; ``epochs`` overrides)."""
+    from .train import label_ids
+
+    torch.manual_seed(seed)
+    model = ScratchClassifier(clf.vocab, clf.labels, **clf.config()).to(clf.device)
+    model.head = head.to(clf.device)
+    y = {"train": label_ids(train, clf.labels, "train"), "dev": label_ids(dev, clf.labels, "dev")}
+    train_scratch(model, {"train": train, "dev": dev}, y, epochs=int(epochs or SCRATCH_DEFAULTS["epochs"]),
+                  lr=SCRATCH_DEFAULTS["lr"], batch_size=batch_size, weight_decay=SCRATCH_DEFAULTS["weight_decay"],
+                  seed=seed)
+    return model.eval()
