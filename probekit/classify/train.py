@@ -98,6 +98,12 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     checks.choice("dtype", dtype, ("float16", "float32"))
     check_scratch_options(encoder=encoder, finetune=finetune, layer=layer, level=level, model=model, units=units)
     scratch = encoder in SCRATCH
+    own = {"vectors": vectors, "max_vocab": max_vocab, "embedding_dim": embedding_dim, "hidden_dim": hidden_dim,
+           "min_count": None if min_count == 1 else min_count}
+    given = next((k for k, v in own.items() if v is not None), None)
+    if given and not scratch:
+        raise UserError(f"{checks.flag(given)} applies to --encoder {'|'.join(SCRATCH)} (a vocabulary of its own); "
+                        f"--encoder {encoder} uses the pre-trained model's")
     if scratch and head == "cls":
         raise UserError(f"--head cls reads a transformer's [CLS] vector; --encoder {encoder} has none (use mean, "
                         f"max or attention)")
