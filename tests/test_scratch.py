@@ -155,3 +155,18 @@ def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
     batch = {k: v for k, v in model.encode(data[1][:2]).items() if k != "words"}
     _, alpha, _ = model.forward_with_weights(**batch)
     assert torch.allclose(alpha[0, :5], torch.full((5,), 0.2))
+
+
+def test_attack_and_eraser_run_on_the_bilstm(lstm, data):
+    _, folder = lstm
+    dev = [Example(words=None, text=ex.text, meta=dict(ex.meta, rationale=[int(w in POS + NEG)
+                                                                           for w in ex.text.split()]))
+           for ex in data[1][:12]]
+    att = pk.attack(folder, data=dev, quiet=True, draws=1)
+    f = att.frame
+    deleted = f[(f["metric"] == "accuracy") & f["setting"].astype(str).str.contains("delete")]
+    intact = float(f[(f["metric"] == "accuracy") & (f["setting"] == "intact")]["value"].iloc[0])
+    assert len(deleted) and deleted["value"].min() < intact      # deleting the key words hurts
+    er = pk.faithfulness(folder, data=dev, experiments=["eraser"], rationales=True, quiet=True)
+    plaus = er.frame[er.frame["quantity"].str.startswith("plausibility token F1")]
+    assert float(plaus["value"].iloc[0]) > 0.5                      # the model's evidence is the keyword
