@@ -110,6 +110,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=500, help="test examples the faithfulness experiments use")
     ap.add_argument("--encoders", nargs="+", default=["lstm", "cnn", "average"])
     ap.add_argument("--no-snli", dest="snli", action="store_false")
+    ap.add_argument("--setups", nargs="+", default=None, metavar="DATA:ENCODER",
+                    help="exactly these setups instead (e.g. rt:cnn snli:lstm rt:transformer)")
     ap.add_argument("--transformer", action="store_true", help="add the bundled transformer on RT")
     ap.add_argument("--experiments", nargs="+",
                     default=["tau", "permutation", "adversary", "single-weight", "sets", "uniform", "seeds"])
@@ -126,6 +128,8 @@ def main() -> None:
     setups = [("rt", e) for e in args.encoders] + ([("snli", e) for e in args.encoders] if args.snli else [])
     if args.transformer:
         setups.append(("rt", "transformer"))
+    if args.setups:
+        setups = [tuple(s.split(":", 1)) for s in args.setups]
     rows = []
     for data, encoder in setups:
         rows += run_setup(data, encoder, args, out)

@@ -145,11 +145,12 @@ def test_pairs_three_classes_units_are_the_premise():
 
 
 def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
+    from probekit.classify.scratch_train import retrain
     from probekit.faithfulness.wp_common import UniformHead
 
     clf = pk.load_classifier(lstm[1])
     head = UniformHead(clf.head.dim, clf.n_classes)
-    model = clf.retrain_with(head, data[0], data[1], seed=3, epochs=2)
+    model = retrain(clf, head, data[0], data[1], seed=3, epochs=2)
     assert model.head is head and model.vocab is clf.vocab
     assert not torch.equal(model.embedding_layer.weight, clf.embedding_layer.weight)   # encoder retrained too
     batch = {k: v for k, v in model.encode(data[1][:2]).items() if k != "words"}

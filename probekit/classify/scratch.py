@@ -32,7 +32,7 @@ from torch import nn
 
 from ..core.examples import Example
 from .heads import HEADS, make_head
-from .vocab import UNITS, Vocabulary, example_units
+from .vocab import Vocabulary, example_units
 
 ENCODERS = ("lstm", "cnn", "average")
 #: per encoder: embedding size, hidden size (Jain & Wallace for lstm/average, allenwind for cnn)
@@ -75,6 +75,7 @@ class ScratchClassifier(nn.Module):
     """Embedding → encoder (lstm, cnn, average) → pooling head; see the module docstring."""
 
     encoder = None          # no transformer: attention-cls/rollout do not apply, features are computed live
+    retrains_whole = True   # Wiegreffe & Pinter's retrainings train the whole model (scratch_train.retrain)
     layer = None
     level = "word"
 
@@ -228,15 +229,6 @@ class ScratchClassifier(nn.Module):
         from .model import Classifier
 
         return Classifier.predict(self, examples, batch_size)
-
-    def retrain_with(self, head: nn.Module, train: Sequence[Example], dev: Sequence[Example], *, seed: int,
-                     batch_size: int = 32, epochs: int | None = None) -> "ScratchClassifier":
-        """A fresh model of this configuration and vocabulary with ``head`` as its pooling head, trained end to
-        end on ``train`` (best ``dev`` epoch) by this encoder's recipe (Wiegreffe & Pinter retrain the whole
-        BiLSTM for their uniform and seed baselines). Starts from random embeddings, as the papers' models do."""
-        from .scratch_train import retrain
-
-        return retrain(self, head, train, dev, seed=seed, batch_size=batch_size, epochs=epochs)
 
     def embedding_view(self) -> "EmbeddingView":
         """The input embeddings as unit vectors (premise units of a pair), tokenised as this classifier."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from ..core.errors import UserError
@@ -167,9 +166,11 @@ def classify_scratch(splits, y, labels, *, arguments, inputs, baselines: bool, s
 
 def retrain(clf: ScratchClassifier, head, train, dev, *, seed: int, batch_size: int = 32,
             epochs: int | None = None) -> ScratchClassifier:
-    """:meth:`ScratchClassifier.retrain_with`: same vocabulary and sizes, ``head`` in place of the pooling head,
-    Jain & Wallace's recipe (``SCRATCH_DEFAULTS``; ``epochs`` overrides)."""
-    from .train import label_ids
+    """A fresh model of ``clf``'s configuration and vocabulary with ``head`` as its pooling head, trained end to
+    end on ``train`` (best ``dev`` epoch) by Jain & Wallace's recipe (``SCRATCH_DEFAULTS``; ``epochs``
+    overrides): Wiegreffe & Pinter retrain the whole BiLSTM for their uniform and seed baselines. Starts from
+    random embeddings, as the papers' models do."""
+    from .metrics import label_ids
 
     torch.manual_seed(seed)
     model = ScratchClassifier(clf.vocab, clf.labels, **clf.config()).to(clf.device)

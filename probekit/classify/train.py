@@ -14,7 +14,6 @@ import copy
 import math
 import os
 import time
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,14 +21,14 @@ import torch
 from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.examples import Example, seeded_sample
+from ..core.examples import seeded_sample
 from .batching import history as _history, length_batches as _batches, live_logits, loss_accuracy as _loss_acc
 from .batching import schedule as _schedule
 from .datasets import load_split
 from .baselines import baseline_rows
 from .features import Features, cached_features, live_features
 from .heads import HEADS
-from .metrics import metric_rows
+from .metrics import label_ids, metric_rows  # noqa: F401  (label_ids: re-exported)
 from .model import Classifier
 from .scratch import ENCODERS as SCRATCH
 from .scratch_train import SCRATCH_DEFAULTS, check_options as check_scratch_options, classify_scratch
@@ -214,19 +213,6 @@ def _inputs(train, dev, test) -> dict:
         return None if spec is None else (f"{len(spec)} examples" if isinstance(spec, (list, tuple)) else str(spec))
 
     return {"train": name(train), "dev": name(dev), "test": name(test)}
-
-
-def label_ids(examples: Sequence[Example], labels: Sequence[str], split: str) -> np.ndarray:
-    """Class indices; a label the training split never had is an error at its file:line."""
-    index = {l: i for i, l in enumerate(labels)}
-    out = np.empty(len(examples), dtype=np.int64)
-    for i, ex in enumerate(examples):
-        lab = ex.meta["label"]
-        if lab not in index:
-            raise UserError(f"{ex.meta.get('source', f'--{split} item {i}')}: label {lab!r} is not one of the "
-                            f"training labels ({', '.join(labels)})")
-        out[i] = index[lab]
-    return out
 
 
 def _features(clf: Classifier, examples, *, cache_dir, no_cache, dtype, batch_size) -> Features:

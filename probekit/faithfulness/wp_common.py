@@ -163,16 +163,17 @@ def fit(ctx, head, train: Split | Features, dev: Split | Features, seed: int, y_
 def retrained(ctx, head, seed: int, names=("eval",)) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(α, probabilities) on each split of ``names`` after retraining with ``head``: the head alone over the fixed
     vectors, or, for a classifier that retrains whole (an encoder trained from scratch: cheap, and what the paper
-    did), a fresh model with this head trained end to end (``retrain_with``)."""
+    did), a fresh model with this head trained end to end (``classify.scratch_train.retrain``)."""
     clf = ctx.classifier
-    if not hasattr(clf, "retrain_with"):
+    if not getattr(clf, "retrains_whole", False):
         fit(ctx, head, data(ctx)["train"], data(ctx)["dev"], seed)
         return [head_outputs(head, data(ctx)[n].feats) for n in names]
+    from ..classify.scratch_train import retrain
     from .source import fixed_features
 
     with torch.random.fork_rng(devices=[]):
-        model = clf.retrain_with(head, ctx.train, ctx.dev, seed=seed, batch_size=int(ctx.batch_size),
-                                 epochs=ctx.options.get("epochs"))
+        model = retrain(clf, head, ctx.train, ctx.dev, seed=seed, batch_size=int(ctx.batch_size),
+                        epochs=ctx.options.get("epochs"))
     examples = {"train": ctx.train, "dev": ctx.dev, "eval": ctx.examples}
     return [head_outputs(model.head, fixed_features(model, examples[n], batch_size=ctx.batch_size).to("cpu"))
             for n in names]
