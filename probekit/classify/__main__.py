@@ -18,7 +18,10 @@ from ..cli import (Parser, add_cache_options, add_common_options, add_model_opti
                   main_wrapper)
 from .heads import HEADS
 from .mc_train import MC_DEFAULTS
-from .train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, TASKS, classify
+from .scratch import ENCODERS as SCRATCH
+from .scratch_train import SCRATCH_DEFAULTS, sizes_help
+from .train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_WEIGHT_DECAY, TASKS, classify
+from .vocab import UNITS
 
 DEFAULTS = {k: p.default for k, p in inspect.signature(classify).parameters.items() if p.default is not p.empty}
 
@@ -51,8 +54,12 @@ def build_parser() -> Parser:
                       help="evaluate the classifier saved in DIR on --test (and/or --dev) instead of training")
     m = p.add_argument_group("classifier")
     m.add_argument("--head", choices=HEADS, default=DEFAULTS["head"], help="pooling head")
-    m.add_argument("--encoder", choices=["frozen", "none"], default=DEFAULTS["encoder"],
-                   help="frozen encoder (cached word vectors) or none: pool the input word embeddings")
+    m.add_argument("--encoder", choices=["frozen", "none", *SCRATCH], default=DEFAULTS["encoder"],
+                   help="frozen encoder (cached word vectors), none: pool the input word embeddings, or an encoder "
+                        "trained from scratch over its own vocabulary: lstm (BiLSTM, Jain & Wallace), cnn (Conv1D "
+                        "k=3 + ReLU), average (per-unit Linear + tanh, no context); defaults for these: "
+                        f"{SCRATCH_DEFAULTS['epochs']} epochs, Adam lr {SCRATCH_DEFAULTS['lr']:g}, weight decay "
+                        f"{SCRATCH_DEFAULTS['weight_decay']:g}")
     m.add_argument("--finetune", action="store_true", help="fine-tune the encoder with the head")
     m.add_argument("--level", choices=["word", "token"], default=DEFAULTS["level"],
                    help="pool word vectors (mean of their sub-tokens) or sub-tokens")
@@ -61,7 +68,22 @@ def build_parser() -> Parser:
                    help="size of W in the attention score vᵀtanh(W h)")
     m.add_argument("--n-heads", type=int, default=DEFAULTS["n_heads"], help="pooling heads of attention-multi")
     m.add_argument("--dropout", type=float, default=DEFAULTS["dropout"], help="dropout before the output layer")
+    s = p.add_argument_group("encoders trained from scratch (--encoder lstm|cnn|average)")
+    s.add_argument("--units", choices=UNITS, default=DEFAULTS["units"],
+                   help="word: whitespace-separated words; char: every character; auto: CJK script one character "
+                        "at a time, other text as words")
+    s.add_argument("--min-count", type=int, default=DEFAULTS["min_count"],
+                   help="keep units seen at least this often in --train (others become <unk>)")
+    s.add_argument("--max-vocab", type=int, default=None, help="at most this many units (padding and <unk> included)")
+    s.add_argument("--vectors", default=None, metavar="FILE",
+                   help="pre-trained vectors, word2vec/GloVe text format (a local file; its width must equal "
+                        "--embedding-dim); the share of the vocabulary it covers is reported")
+    s.add_argument("--embedding-dim", type=int, default=None, help=f"embedding size (default: {sizes_help()} "
+                   "embedding/hidden)")
+    s.add_argument("--hidden-dim", type=int, default=None, help="hidden size (per LSTM direction; CNN filters)")
     t = p.add_argument_group("training")
+    t.add_argument("--limit", type=int, default=None,
+                   help="train on a seeded sample of N examples of --train (--seed), in file order")
     t.add_argument("--epochs", type=int, default=None,
                    help=f"epochs (default {DEFAULT_EPOCHS['frozen']} frozen/none, {DEFAULT_EPOCHS['finetune']} "
                         f"fine-tuning)")
@@ -71,7 +93,9 @@ def build_parser() -> Parser:
     t.add_argument("--head-lr", type=float, default=None,
                    help=f"multiple-choice: learning rate of the scoring head and the encoder's pooler (default "
                         f"{MC_DEFAULTS['head_lr']:g}; --lr is the rest of the encoder's)")
-    t.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"], help="AdamW weight decay")
+    t.add_argument("--weight-decay", type=float, default=None,
+                   help=f"weight decay (default {DEFAULT_WEIGHT_DECAY:g} AdamW; encoders from scratch "
+                        f"{SCRATCH_DEFAULTS['weight_decay']:g}, Adam)")
     t.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
                    help="share of the steps for linear warm-up (then linear decay to 0)")
     t.add_argument("--no-baselines", dest="baselines", action="store_false",
@@ -96,7 +120,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if options["train"] is not None and len(options["train"]) == 1:
         options["train"] = options["train"][0]
     out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
-    for name in ("checkpoint", "head_lr"):   # multiple-choice only: absent unless given
+    for name in ("checkpoint", "head_lr", "limit", "max_vocab", "vectors", "embedding_dim", "hidden_dim"):
+        # multiple-choice or from-scratch only: absent unless given
         if options[name] is None:
             options.pop(name)
     result = classify(**options, out=out, overwrite=overwrite)

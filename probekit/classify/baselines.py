@@ -63,3 +63,21 @@ def vector_logreg(X_train, y_train, X_dev, y_dev, seed: int = 0):
 def majority(y_train, n_classes: int) -> int:
     """The most frequent training class (the lowest index on ties)."""
     return int(np.bincount(np.asarray(y_train), minlength=n_classes).argmax())
+
+
+def baseline_rows(splits, y, labels, seed):
+    """classify's result rows of TF-IDF + logistic regression and the majority class on every split, and
+    the facts the run record keeps (chosen C, majority label)."""
+    from .metrics import metric_rows
+
+    rows = []
+    predict, C = tfidf_logreg(splits["train"], y["train"], splits["dev"], y["dev"], seed=seed)
+    for name, exs in splits.items():
+        p = predict(exs)
+        rows += metric_rows(np.log(np.clip(p, 1e-12, None)), y[name], labels, split=name, probe="tfidf-logreg",
+                            model="tfidf", layer=None, encoder=None, level=None)
+    maj = majority(y["train"], len(labels))
+    for name in splits:
+        rows.append({"split": name, "probe": "majority", "model": "majority", "layer": None, "encoder": None,
+                     "level": None, "metric": "accuracy", "value": float((y[name] == maj).mean()), "class": None})
+    return rows, {"tfidf_logreg_C": C, "majority_label": labels[maj]}

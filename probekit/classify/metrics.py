@@ -5,6 +5,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.errors import UserError
+from ..core.examples import Example
+
 
 def metric_rows(logits: np.ndarray, y: np.ndarray, labels: Sequence[str], **keys) -> list[dict]:
     """Rows ``{**keys, metric, value, class}``; ``logits`` may be log-probabilities (the loss is then −mean log p)."""
@@ -33,3 +36,16 @@ def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
     m = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(m, (np.asarray(y), np.asarray(pred)), 1)
     return m
+
+
+def label_ids(examples: Sequence[Example], labels: Sequence[str], split: str) -> np.ndarray:
+    """Class indices; a label the training split never had is an error at its file:line."""
+    index = {l: i for i, l in enumerate(labels)}
+    out = np.empty(len(examples), dtype=np.int64)
+    for i, ex in enumerate(examples):
+        lab = ex.meta["label"]
+        if lab not in index:
+            raise UserError(f"{ex.meta.get('source', f'--{split} item {i}')}: label {lab!r} is not one of the "
+                            f"training labels ({', '.join(labels)})")
+        out[i] = index[lab]
+    return out

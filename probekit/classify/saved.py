@@ -63,6 +63,13 @@ def save_classifier(clf: Classifier, folder: str | os.PathLike) -> Path:
 
     from .verify import model_files, saving, write_manifest
 
+    if hasattr(clf, "vocab"):                  # an encoder trained from scratch: its own files, the same manifest
+        from .scratch_saved import VOCABULARY, save_scratch
+
+        with saving(Path(folder)):
+            save_scratch(clf, folder, fmt=FORMAT, config_name=CONFIG, weights_name=WEIGHTS)
+            write_manifest(folder, [CONFIG, WEIGHTS, VOCABULARY])
+        return Path(folder)
     folder = Path(folder)
     config = classifier_config(clf)
     state = {k: v.detach().to("cpu").contiguous() for k, v in clf.head.state_dict().items()}
@@ -160,6 +167,11 @@ def _load_probekit_folder(cfg_path: Path, *, device: str) -> Classifier:
         from .mc_saved import load_multiple_choice
 
         return load_multiple_choice(cfg_path, cfg, device=device)
+    if isinstance(cfg, dict) and "scratch" in cfg and cfg.get("format") == FORMAT:
+        from .scratch_saved import VOCABULARY, load_scratch
+
+        check_manifest(base, (*SCOPE, VOCABULARY), legacy_hint=RESAVE)
+        return load_scratch(cfg_path, cfg, device=device, weights_name=WEIGHTS)
     if isinstance(cfg, dict) and cfg.get("format") != FORMAT:
         raise UserError(f"{cfg_path}: classifier format {cfg.get('format')!r}; this probekit reads {FORMAT}")
     check_manifest(base, SCOPE, legacy_hint=RESAVE)

@@ -14,7 +14,6 @@ import copy
 import math
 import os
 import time
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,18 +21,24 @@ import torch
 from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.examples import Example
-from .batching import history as _history, length_batches as _batches, schedule as _schedule
+from ..core.examples import seeded_sample
+from .batching import history as _history, length_batches as _batches, live_logits, loss_accuracy as _loss_acc
+from .batching import schedule as _schedule
 from .datasets import load_split
+from .baselines import baseline_rows
 from .features import Features, cached_features, live_features
 from .heads import HEADS
-from .metrics import metric_rows
+from .metrics import label_ids, metric_rows  # noqa: F401  (label_ids: re-exported)
 from .model import Classifier
+from .scratch import ENCODERS as SCRATCH
+from .scratch_train import SCRATCH_DEFAULTS, check_options as check_scratch_options, classify_scratch
+from .vocab import UNITS
 from ..report.classify import ClassifyResult
 
 #: mode-dependent defaults (``None`` in the signature picks these)
-DEFAULT_EPOCHS = {"frozen": 20, "none": 20, "finetune": 3}
-DEFAULT_LR = {"frozen": 1e-3, "none": 1e-3, "finetune": 5e-5}
+DEFAULT_EPOCHS = {"frozen": 20, "none": 20, "finetune": 3, **{e: SCRATCH_DEFAULTS["epochs"] for e in SCRATCH}}
+DEFAULT_LR = {"frozen": 1e-3, "none": 1e-3, "finetune": 5e-5, **{e: SCRATCH_DEFAULTS["lr"] for e in SCRATCH}}
+DEFAULT_WEIGHT_DECAY = 0.01   # AdamW, transformer modes; encoders from scratch: SCRATCH_DEFAULTS (Adam, 1e-5)
 DEFAULT_BATCH_SIZE = 32   # --task multiple-choice: probekit.classify.mc_train.MC_DEFAULTS
 TASKS = ("classification", "multiple-choice")
 #: the frozen cls head starts from the checkpoint's pooler (dense + tanh) and needs larger steps to leave it:
@@ -41,27 +46,42 @@ TASKS = ("classification", "multiple-choice")
 FROZEN_CLS_LR = 3e-3
 
 
+#: options of classification alone that multiple choice would not read
+_CLASSIFICATION_ONLY = {"limit": None, "units": "word", "min_count": 1, "max_vocab": None, "vectors": None,
+                        "embedding_dim": None, "hidden_dim": None}
+
+
 @quiet_option
 def classify(train=None, dev=None, test=None, *, task: str = "classification", head: str = "attention",
              encoder: str = "frozen", finetune: bool = False, level: str = "word", layer: int | None = None,
              model: str | None = None, epochs: int | None = None, lr: float | None = None,
-             batch_size: int | None = None, weight_decay: float = 0.01, dropout: float = 0.1, warmup: float = 0.1,
+             batch_size: int | None = None, weight_decay: float | None = None, dropout: float = 0.1, warmup: float = 0.1,
              attention_dim: int = 128, n_heads: int = 4, max_length: int | None = None, device: str = "cpu",
              seed: int = 0, cache_dir=None, no_cache: bool = False, dtype: str = "float16", quiet: bool = False,
-             load=None, data_root=None, baselines: bool = True, **ignored) -> ClassifyResult:
+             load=None, data_root=None, baselines: bool = True, limit: int | None = None, units: str = "word",
+             min_count: int = 1, max_vocab: int | None = None, vectors=None, embedding_dim: int | None = None,
+             hidden_dim: int | None = None, **ignored) -> ClassifyResult:
     """Train (or, with ``load=DIR``, only evaluate) a classifier; returns a :class:`ClassifyResult`.
 
     ``train``/``dev``/``test`` are files (JSON Lines, TSV/CSV), shared-set names (``"rt:train"``; see
     ``probekit.classify.datasets``) or lists of Examples with ``meta["label"]``. ``epochs``/``lr`` default to
     20 / 1e-3 for a frozen encoder or none (lr 3e-3 for the frozen cls head), 3 / 5e-5 for fine-tuning.
-    ``ignored`` takes the command's own
+    ``encoder="lstm"|"cnn"|"average"`` trains an encoder from scratch (``scratch_train``: 8 epochs, Adam 1e-3,
+    weight decay 1e-5) over ``units`` (word, char, auto) with a vocabulary of the training split (``min_count``,
+    ``max_vocab``), optional word ``vectors`` (a local word2vec/GloVe text file), ``embedding_dim``,
+    ``hidden_dim``. ``limit`` trains on a seeded sample of that many training examples. ``ignored`` takes the
+    command's own
     options (``out``, ``overwrite``, ``figures``), which are :meth:`ClassifyResult.write`'s business.
     """
     if checks.choice("task", task, TASKS) == "multiple-choice":   # mc_run refuses classification-only options
         from .mc_run import classify_multiple_choice
 
-        skip = ("ignored", "task")
-        return classify_multiple_choice(**{k: v for k, v in locals().items() if k not in skip}, **ignored)
+        given = locals()
+        for name, default in _CLASSIFICATION_ONLY.items():
+            if given[name] != default:
+                raise UserError(f"{checks.flag(name)} applies to --task classification only")
+        skip = ("ignored", "task", "given", *_CLASSIFICATION_ONLY) + (("weight_decay",) if weight_decay is None else ())
+        return classify_multiple_choice(**{k: v for k, v in given.items() if k not in skip}, **ignored)
     arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) and not _specs(v) else v)
                  for k, v in locals().items() if k != "ignored"}
     arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
@@ -71,9 +91,25 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     if unknown:
         raise UserError(f"unknown option {unknown[0]!r} for classify")
     checks.choice("head", head, HEADS)
-    checks.choice("encoder", encoder, ("frozen", "none"))
+    checks.choice("encoder", encoder, ("frozen", "none") + SCRATCH)
     checks.choice("level", level, ("word", "token"))
+    checks.choice("units", units, UNITS)
     checks.choice("dtype", dtype, ("float16", "float32"))
+    check_scratch_options(encoder=encoder, finetune=finetune, layer=layer, level=level, model=model, units=units)
+    scratch = encoder in SCRATCH
+    own = {"vectors": vectors, "max_vocab": max_vocab, "embedding_dim": embedding_dim, "hidden_dim": hidden_dim,
+           "min_count": None if min_count == 1 else min_count}
+    given = next((k for k, v in own.items() if v is not None), None)
+    if given and not scratch:
+        raise UserError(f"{checks.flag(given)} applies to --encoder {'|'.join(SCRATCH)} (a vocabulary of its own); "
+                        f"--encoder {encoder} uses the pre-trained model's")
+    if scratch and head == "cls":
+        raise UserError(f"--head cls reads a transformer's [CLS] vector; --encoder {encoder} has none (use mean, "
+                        f"max or attention)")
+    limit = checks.positive("limit", limit, optional=True)
+    checks.positive("min_count", min_count)
+    for name, value in (("max_vocab", max_vocab), ("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim)):
+        checks.positive(name, value, optional=True)
     if finetune and encoder == "none":
         raise UserError("--finetune needs an encoder (got --encoder none)")
     if encoder == "none" and head == "cls":
@@ -83,9 +119,11 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     epochs = checks.positive("epochs", DEFAULT_EPOCHS[mode] if epochs is None else epochs)
     if lr is None:
         lr = FROZEN_CLS_LR if (mode == "frozen" and head == "cls") else DEFAULT_LR[mode]
+    if weight_decay is None:
+        weight_decay = SCRATCH_DEFAULTS["weight_decay"] if scratch else DEFAULT_WEIGHT_DECAY
     lr = checks.number("lr", lr, above=0)
     batch_size = checks.positive("batch_size", DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
-    arguments.update(epochs=epochs, lr=lr, batch_size=batch_size)   # the record says what was used, not None
+    arguments.update(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay)   # the record says what was used, not None
     checks.positive("attention_dim", attention_dim)
     checks.positive("n_heads", n_heads)
     checks.number("weight_decay", weight_decay, minimum=0)
@@ -104,11 +142,19 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
               "dev": load_split(dev, what="--dev", data_root=data_root)}
     if test is not None:
         splits["test"] = load_split(test, what="--test", data_root=data_root)
+    splits["train"] = seeded_sample(splits["train"], limit, seed)
     labels = sorted({ex.meta["label"] for ex in splits["train"]})
     if len(labels) < 2:
         raise UserError(f"--train has only one label ({labels[0]!r}); a classifier needs at least two")
     y = {name: label_ids(exs, labels, name) for name, exs in splits.items()}
 
+    if scratch:
+        return classify_scratch(splits, y, labels, arguments=arguments, inputs=_inputs(train, dev, test),
+                                 baselines=baselines, seed=seed, device=device, encoder=encoder, head=head,
+                                 units=units, min_count=min_count, max_size=max_vocab, vectors=vectors,
+                                 embedding_dim=embedding_dim, hidden_dim=hidden_dim, dropout=dropout,
+                                 attention_dim=attention_dim, n_heads=n_heads, max_length=max_length,
+                                 epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay)
     from ..core.encoder import load_encoder
 
     enc = load_encoder(model, device=device)
@@ -140,7 +186,7 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
                             encoder=mode, level=level)
     base_info = {}
     if baselines:
-        base_rows, base_info = _baselines(splits, y, labels, seed)
+        base_rows, base_info = baseline_rows(splits, y, labels, seed)
         rows += base_rows
     record_extra = {"classifier": {"head": head, "encoder_mode": mode, "level": level, "layer": clf.layer,
                                    "labels": labels, "max_length": clf.max_length},
@@ -167,19 +213,6 @@ def _inputs(train, dev, test) -> dict:
         return None if spec is None else (f"{len(spec)} examples" if isinstance(spec, (list, tuple)) else str(spec))
 
     return {"train": name(train), "dev": name(dev), "test": name(test)}
-
-
-def label_ids(examples: Sequence[Example], labels: Sequence[str], split: str) -> np.ndarray:
-    """Class indices; a label the training split never had is an error at its file:line."""
-    index = {l: i for i, l in enumerate(labels)}
-    out = np.empty(len(examples), dtype=np.int64)
-    for i, ex in enumerate(examples):
-        lab = ex.meta["label"]
-        if lab not in index:
-            raise UserError(f"{ex.meta.get('source', f'--{split} item {i}')}: label {lab!r} is not one of the "
-                            f"training labels ({', '.join(labels)})")
-        out[i] = index[lab]
-    return out
 
 
 def _features(clf: Classifier, examples, *, cache_dir, no_cache, dtype, batch_size) -> Features:
@@ -235,12 +268,6 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
     return _history(rows)
 
 
-def _loss_acc(logits: np.ndarray, y) -> tuple[float, float]:
-    lg = torch.as_tensor(logits, dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(y))
-    return float(torch.nn.functional.cross_entropy(lg, y)), float((lg.argmax(1) == y).double().mean())
-
-
 @torch.no_grad()
 def head_logits(head, feats: Features, *, device="cpu", batch_size: int = 256) -> np.ndarray:
     """[N, C] float64 logits of ``head`` (eval mode) on fixed vectors, in example order."""
@@ -257,20 +284,6 @@ def head_logits(head, feats: Features, *, device="cpu", batch_size: int = 256) -
 
 
 # --- fine-tuning -----------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def live_logits(clf: Classifier, encoded, batch_size: int = 64) -> np.ndarray:
-    """[N, C] float64 logits of the classifier's own forward pass, in example order."""
-    was = clf.training
-    clf.eval()
-    out = np.zeros((len(encoded), clf.n_classes))
-    for idx in _batches(encoded, batch_size, None):
-        batch = clf.collate([encoded[i] for i in idx])
-        batch.pop("words")
-        out[idx] = clf(**batch).double().cpu().numpy()
-    clf.train(was)
-    return out
-
 
 def _finetune(clf: Classifier, splits, y, *, epochs, lr, batch_size, weight_decay, warmup, seed):
     from ..core.progress import progress
@@ -322,22 +335,6 @@ def _finetune(clf: Classifier, splits, y, *, epochs, lr, batch_size, weight_deca
 
 
 # --- baselines and saved classifiers ---------------------------------------------------------------------------
-
-def _baselines(splits, y, labels, seed):
-    from .baselines import majority, tfidf_logreg
-
-    rows = []
-    predict, C = tfidf_logreg(splits["train"], y["train"], splits["dev"], y["dev"], seed=seed)
-    for name, exs in splits.items():
-        p = predict(exs)
-        rows += metric_rows(np.log(np.clip(p, 1e-12, None)), y[name], labels, split=name, probe="tfidf-logreg",
-                            model="tfidf", layer=None, encoder=None, level=None)
-    maj = majority(y["train"], len(labels))
-    for name in splits:
-        rows.append({"split": name, "probe": "majority", "model": "majority", "layer": None, "encoder": None,
-                     "level": None, "metric": "accuracy", "value": float((y[name] == maj).mean()), "class": None})
-    return rows, {"tfidf_logreg_C": C, "majority_label": labels[maj]}
-
 
 def _evaluate_saved(folder, *, dev, test, batch_size, device, data_root, arguments) -> ClassifyResult:
     from .saved import load_classifier

@@ -115,11 +115,11 @@ def data(ctx) -> dict[str, Split]:
 
 def train_options(ctx, seed: int) -> dict:
     """``fit_head`` options: classify's frozen defaults, the run's batch size and ``--epochs``."""
-    from ..classify.train import DEFAULT_LR, classify
+    from ..classify.train import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, classify
 
     sig = inspect.signature(classify).parameters
     return dict(epochs=int(ctx.option("epochs")), lr=DEFAULT_LR["frozen"], batch_size=int(ctx.batch_size),
-                weight_decay=sig["weight_decay"].default, warmup=sig["warmup"].default, seed=int(seed))
+                weight_decay=DEFAULT_WEIGHT_DECAY, warmup=sig["warmup"].default, seed=int(seed))
 
 
 def head_options(ctx) -> dict:
@@ -158,6 +158,25 @@ def fit(ctx, head, train: Split | Features, dev: Split | Features, seed: int, y_
         history = fit_head(head, tf, y_train, df, y_dev, device=ctx.device, **train_options(ctx, seed))
     head.to("cpu").eval()
     return history
+
+
+def retrained(ctx, head, seed: int, names=("eval",)) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(α, probabilities) on each split of ``names`` after retraining with ``head``: the head alone over the fixed
+    vectors, or, for a classifier that retrains whole (an encoder trained from scratch: cheap, and what the paper
+    did), a fresh model with this head trained end to end (``classify.scratch_train.retrain``)."""
+    clf = ctx.classifier
+    if not getattr(clf, "retrains_whole", False):
+        fit(ctx, head, data(ctx)["train"], data(ctx)["dev"], seed)
+        return [head_outputs(head, data(ctx)[n].feats) for n in names]
+    from ..classify.scratch_train import retrain
+    from .source import fixed_features
+
+    with torch.random.fork_rng(devices=[]):
+        model = retrain(clf, head, ctx.train, ctx.dev, seed=seed, batch_size=int(ctx.batch_size),
+                        epochs=ctx.options.get("epochs"))
+    examples = {"train": ctx.train, "dev": ctx.dev, "eval": ctx.examples}
+    return [head_outputs(model.head, fixed_features(model, examples[n], batch_size=ctx.batch_size).to("cpu"))
+            for n in names]
 
 
 def scores(probs, y) -> dict:

@@ -87,8 +87,8 @@ def word_embeddings(ctx) -> dict[str, Features]:
         emb = clf.embedding_layer
         grad = emb.weight.requires_grad          # Classifier(encoder_mode="none") freezes the shared table
         with torch.random.fork_rng(devices=[]):
-            none = Classifier(clf.source, clf.labels, head="mean", level=clf.level, encoder_mode="none",
-                              max_length=clf.max_length)
+            none = clf.embedding_view() if hasattr(clf, "embedding_view") else Classifier(
+                clf.source, clf.labels, head="mean", level=clf.level, encoder_mode="none", max_length=clf.max_length)
         emb.weight.requires_grad_(grad)
         cache["wp:diagnostic_features"] = {
             name: live_features(none, exs, batch_size=ctx.batch_size).float().to("cpu")

@@ -1,0 +1,68 @@
+"""Benchmark: BiLSTM trained from scratch on the RT polarity training split, seconds per epoch; then (optional)
+the whole faithfulness suite on RT examples with that BiLSTM, wall and CPU time.
+
+Jain & Wallace's BiLSTM (embedding 300, hidden 128 per direction, attention pooling, Adam 1e-3, batch 32) on
+``rt:train`` (8,529 sentences) selecting on ``rt:dev``; ``--threads`` is torch's intra-op thread count while
+training (default 1: on a busy machine extra threads spin). Prints each epoch's training seconds (wall), the CPU seconds per epoch,
+and the dev/test accuracy. Targets: ≤ 60 s per epoch; the faithfulness suite on 500 examples ≤ 10 CPU minutes.
+
+    nice python scripts/bench_scratch.py [--epochs 2] [--threads 1] [--faithfulness 500] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--encoder", default="lstm", choices=["lstm", "cnn", "average"])
+    ap.add_argument("--faithfulness", type=int, default=0, metavar="N",
+                    help="also time the whole faithfulness suite on N rt:test examples (0: skip)")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--out", default=None, help="keep the classifier here (default: a temporary folder)")
+    args = ap.parse_args()
+
+    import torch
+
+    import probekit as pk
+    from probekit.classify import scratch_train
+
+    torch.set_num_threads(args.threads)
+    real = scratch_train.train_scratch
+
+    def timed(*a, **kw):                       # the thread count asked for, not the single-thread default
+        return real(*a, **{**kw, "n_threads": args.threads})
+
+    scratch_train.train_scratch = timed
+    t = time.perf_counter()
+    res = pk.classify(train="rt:train", dev="rt:dev", test="rt:test", encoder=args.encoder, head="attention",
+                      epochs=args.epochs, quiet=True, baselines=False, data_root=args.data_root)
+    total = time.perf_counter() - t
+    epochs = res.record["timing"]["epoch_s"]
+    print(f"{args.encoder} on rt:train ({res.record['counts']['train_examples']} examples), {args.threads} "
+          f"thread(s): epochs {', '.join(f'{s:.1f}' for s in epochs)} s; mean {sum(epochs) / len(epochs):.1f} s "
+          f"per epoch (target ≤ 60); whole run {total:.1f} s")
+    cpu = res.record["timing"]["train_cpu_s"]
+    print(f"CPU time of the training (epochs and dev evaluations): {cpu:.1f} s, {cpu / len(epochs):.1f} s per epoch "
+          f"(wall time per epoch exceeds this only while other processes hold the cores)")
+    print(f"dev accuracy {res.accuracy('dev'):.3f}, test accuracy {res.accuracy('test'):.3f} after "
+          f"{args.epochs} epoch(s)")
+    folder = args.out or tempfile.mkdtemp(prefix="bench-scratch-")
+    res.write(folder, overwrite=True)
+    if args.faithfulness:
+        wall, cpu = time.perf_counter(), time.process_time()
+        f = pk.faithfulness(folder, "rt:test", limit=args.faithfulness, train="rt:train", dev="rt:dev", quiet=True,
+                            data_root=args.data_root)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"faithfulness suite on {args.faithfulness} rt:test examples: {wall:.1f} s wall, {cpu:.1f} s CPU "
+              f"(target ≤ 600 s CPU)")
+        for name, s in f.record["seconds"].items():
+            print(f"  {name:<14} {s:8.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Reproduction: the attention-faithfulness papers' own models beside probekit's numbers, in one table.
+
+Trains the papers' architectures from scratch (Jain & Wallace §3: BiLSTM, CNN and the non-contextual "average"
+encoder, each with additive tanh attention pooling, 8 epochs, Adam 1e-3, best dev epoch) on RT sentence
+polarity (``rt:train``/``rt:dev``; the source sentences of SST, but not SST's split or its phrase labels) and
+on SNLI pairs (``snli:*``: seeded 80/10/10 parts of SNLI's *dev* set, since that is the SNLI data at hand;
+the paper trained on the 550k training pairs), then runs ``pk.faithfulness`` on the first ``--limit`` test
+examples and writes one table: setup, quantity, our value, the paper's value (data set named), the
+difference, and where our data differ from the paper's. ``--transformer`` adds the bundled pre-trained
+encoder (frozen, attention pooling) on RT in the same table.
+
+Paper values: Jain & Wallace's τ table (tanh attention, Overall mean) and ε-max JSD histograms (per predicted
+class, averaged here over the classes), their test accuracies; Wiegreffe & Pinter Table 2 (SST F1: reproduced
+0.831, uniform 0.822). Serrano & Smith report no single number for these summaries (their claims are shown
+as text). Every number is one run of one seed; τ's spread over examples is in the faithfulness run folders.
+
+    nice python scripts/reproduce_jain_wallace.py --out runs/reproduce [--limit 500] [--encoders lstm cnn average]
+        [--no-snli] [--transformer] [--experiments tau permutation adversary single-weight sets uniform seeds]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+RT_NOTE = "RT polarity (10,662 sentences, seeded 80/10/10) vs SST's sentence split"
+SNLI_NOTE = "SNLI dev set only (9,842 pairs, seeded 80/10/10) vs the 550k training pairs"
+
+#: (data, encoder) → quantity → (paper value, what it is)
+PAPER = {
+    ("rt", "lstm"): {"test accuracy": (0.81, "J&W SST BiLSTM+tanh accuracy"),
+                     "mean τ(attention, gradient)": (0.35, "J&W SST BiLSTM"),
+                     "mean τ(attention, LOO)": (0.29, "J&W SST BiLSTM"),
+                     "mean τ(gradient, LOO)": (0.66, "J&W SST BiLSTM"),
+                     "median ε-max JSD (nats)": (0.50, "J&W SST BiLSTM, per class 0.50 / 0.50"),
+                     "share of examples with ε-max JSD ≥ 0.5": (0.455, "J&W SST BiLSTM, per class 0.44 / 0.47"),
+                     "macro-F1, trained attention head": (0.831, "W&P Table 2 SST F1, reproduced (J&W 0.81)"),
+                     "macro-F1, uniform attention": (0.822, "W&P Table 2 SST F1, uniform"),
+                     "macro-F1 drop with uniform attention": (0.009, "W&P Table 2 SST")},
+    ("rt", "average"): {"mean τ(attention, gradient)": (0.61, "J&W SST average encoder")},
+    ("rt", "cnn"): {"mean τ(attention, gradient)": (0.48, "J&W SST CNN")},
+    ("snli", "lstm"): {"test accuracy": (0.78, "J&W SNLI BiLSTM accuracy"),
+                       "mean τ(attention, gradient)": (0.31, "J&W SNLI BiLSTM"),
+                       "mean τ(attention, LOO)": (0.29, "J&W SNLI BiLSTM"),
+                       "mean τ(gradient, LOO)": (0.24, "J&W SNLI BiLSTM"),
+                       "median ε-max JSD (nats)": (0.447, "J&W SNLI BiLSTM, per class 0.50 / 0.39 / 0.45"),
+                       "share of examples with ε-max JSD ≥ 0.5": (0.33, "J&W SNLI, per class 0.49 / 0.20 / 0.30")},
+    ("snli", "average"): {"mean τ(attention, gradient)": (0.58, "J&W SNLI average encoder")},
+    ("snli", "cnn"): {"mean τ(attention, gradient)": (0.23, "J&W SNLI CNN")},
+}
+#: findings shown in the table (others stay in each run folder)
+SHOWN = ("mean τ(attention, gradient)", "mean τ(attention, LOO)", "mean τ(gradient, LOO)",
+         "mean median TVD under 100 shuffles of α", "median ε-max JSD (nats)",
+         "share of examples with ε-max JSD ≥ 0.5", "share of examples whose decision flips when the top word is zeroed",
+         "top-only flips minus random-only flips (share of examples)",
+         "median fraction removed before a flip: attention", "median fraction removed before a flip: gradient",
+         "median fraction removed before a flip: random", "macro-F1, trained attention head",
+         "macro-F1, uniform attention", "macro-F1 drop with uniform attention",
+         "median JSD(α_base, α_seed) (median over seeds, then examples)")
+
+
+def run_setup(data: str, encoder: str, args, out: Path) -> list[dict]:
+    import probekit as pk
+
+    folder = out / f"{data}-{encoder}"
+    t = time.perf_counter()
+    kwargs = {"encoder": encoder} if encoder != "transformer" else {"encoder": "frozen"}
+    res = pk.classify(train=f"{data}:train", dev=f"{data}:dev", test=f"{data}:test", head="attention", quiet=True,
+                      baselines=False, data_root=args.data_root, seed=args.seed, limit=args.train_limit,
+                      epochs=args.epochs, **kwargs)
+    res.write(folder / "classifier", overwrite=True)
+    trained = time.perf_counter() - t
+    experiments = [e for e in args.experiments if not (data == "snli" and e in ("uniform", "seeds"))]
+    f = pk.faithfulness(folder / "classifier", f"{data}:test", limit=args.limit, experiments=experiments,
+                        train=f"{data}:train", dev=f"{data}:dev", quiet=True, data_root=args.data_root,
+                        seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    f.write(folder / "faithfulness", overwrite=True)
+    print(f"{data}-{encoder}: trained in {trained:.0f} s, faithfulness {time.perf_counter() - t - trained:.0f} s",
+          flush=True)
+    name = "bundled transformer (frozen)" if encoder == "transformer" else encoder
+    setup = f"{'RT' if data == 'rt' else 'SNLI'} · {name}"
+    note = RT_NOTE if data == "rt" else SNLI_NOTE
+    rows = [{"setup": setup, "quantity": "test accuracy", "ours": res.accuracy("test"), "note": note}]
+    for _, r in f.frame.iterrows():
+        if r["quantity"] in SHOWN:
+            rows.append({"setup": setup, "quantity": r["quantity"], "ours": float(r["value"]), "note": note,
+                         "claim": r.get("paper", "")})
+    paper = PAPER.get((data, encoder), {})
+    for row in rows:
+        value, what = paper.get(row["quantity"], (None, None))
+        row["paper"] = f"{value:g} ({what})" if value is not None else (row.pop("claim", "") or "")
+        row.pop("claim", None)
+        row["difference"] = (row["ours"] - value) if value is not None else math.nan
+    return rows
+
+
+def markdown(frame) -> str:
+    lines = ["| setup | quantity | ours | paper | ours − paper |", "|---|---|---|---|---|"]
+    for _, r in frame.iterrows():
+        diff = "" if math.isnan(r["difference"]) else f"{r['difference']:+.3f}"
+        lines.append(f"| {r['setup']} | {r['quantity']} | {r['ours']:.3f} | {r['paper']} | {diff} |")
+    notes = sorted(set(frame["note"]))
+    return "\n".join(lines + [""] + [f"- Data: {n}." for n in notes]) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--limit", type=int, default=500, help="test examples the faithfulness experiments use")
+    ap.add_argument("--encoders", nargs="+", default=["lstm", "cnn", "average"])
+    ap.add_argument("--no-snli", dest="snli", action="store_false")
+    ap.add_argument("--setups", nargs="+", default=None, metavar="DATA:ENCODER",
+                    help="exactly these setups instead (e.g. rt:cnn snli:lstm rt:transformer)")
+    ap.add_argument("--transformer", action="store_true", help="add the bundled transformer on RT")
+    ap.add_argument("--experiments", nargs="+",
+                    default=["tau", "permutation", "adversary", "single-weight", "sets", "uniform", "seeds"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-limit", type=int, default=None, help="train on a seeded sample (a quick check)")
+    ap.add_argument("--epochs", type=int, default=None, help="default: 8 from scratch, 20 for the transformer head")
+    ap.add_argument("--data-root", default=None)
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    setups = [("rt", e) for e in args.encoders] + ([("snli", e) for e in args.encoders] if args.snli else [])
+    if args.transformer:
+        setups.append(("rt", "transformer"))
+    if args.setups:
+        setups = [tuple(s.split(":", 1)) for s in args.setups]
+    rows = []
+    for data, encoder in setups:
+        rows += run_setup(data, encoder, args, out)
+        frame = pd.DataFrame(rows, columns=["setup", "quantity", "ours", "paper", "difference", "note"])
+        frame.to_csv(out / "reproduction.csv", index=False, float_format="%.4g", lineterminator="\n")
+        (out / "reproduction.md").write_text(markdown(frame), encoding="utf-8")
+    print(markdown(frame))
+
+
+if __name__ == "__main__":
+    main()

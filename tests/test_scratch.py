@@ -1,0 +1,173 @@
+"""Encoders trained from scratch (lstm, cnn, average): training, the Classifier interface, saving, analyses."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import probekit as pk
+from probekit.classify.scratch import ScratchClassifier
+from probekit.classify.vocab import Vocabulary
+from probekit.core.examples import Example
+
+POS, NEG = ["good", "great", "lovely", "superb"], ["bad", "awful", "dull", "boring"]
+FILLER = "the a movie film was is quite very plot acting".split()
+TINY = dict(embedding_dim=12, hidden_dim=8, epochs=6, lr=1e-2, quiet=True, baselines=False)
+
+
+def sentiment(n: int, seed: int) -> list[Example]:
+    """Five words, one of them carrying the label."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        positive = rng.random() < 0.5
+        words = rng.sample(FILLER, 4) + [rng.choice(POS if positive else NEG)]
+        rng.shuffle(words)
+        out.append(Example(words=None, text=" ".join(words), meta={"label": "pos" if positive else "neg"}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.set_num_threads(1)
+    return sentiment(160, 0), sentiment(40, 1)
+
+
+@pytest.fixture(scope="module")
+def lstm(data, tmp_path_factory):
+    result = pk.classify(*data, encoder="lstm", head="attention", **TINY)
+    folder = tmp_path_factory.mktemp("lstm")
+    result.write(folder, overwrite=True)
+    return result, folder
+
+
+@pytest.mark.parametrize("encoder,head", [("lstm", "max"), ("cnn", "attention"), ("average", "mean")])
+def test_each_encoder_learns_the_keyword(data, encoder, head):
+    result = pk.classify(*data, encoder=encoder, head=head, **TINY)
+    assert result.accuracy("dev") >= 0.75          # majority class is ~0.5
+    assert result.record["classifier"]["encoder_mode"] == encoder
+    assert result.record["arguments"]["weight_decay"] == 1e-5
+
+
+def test_lstm_learns_and_attends_to_the_keyword(lstm, data):
+    result, _ = lstm
+    assert result.accuracy("dev") >= 0.9
+    clf = result.classifier
+    batch = clf.encode(data[1][:8])
+    _, alpha, extra = clf.forward_with_weights(**{k: v for k, v in batch.items() if k != "words"})
+    assert torch.allclose(alpha.sum(1), torch.ones(8), atol=1e-6)
+    top = [batch["words"][b][int(alpha[b].argmax())] for b in range(8)]
+    assert sum(w in POS + NEG for w in top) >= 6
+
+
+def test_logits_do_not_depend_on_batch_padding(lstm):
+    clf = lstm[0].classifier
+    short = Example(words=None, text="a good film")
+    long = Example(words=None, text="the movie was quite very boring plot acting the a")
+    alone = clf(**{k: v for k, v in clf.encode([short]).items() if k != "words"})
+    padded = clf(**{k: v for k, v in clf.encode([short, long]).items() if k != "words"})
+    assert torch.allclose(alone[0], padded[0], atol=1e-5)
+
+
+def test_saved_and_loaded_with_its_vocabulary(lstm, data):
+    result, folder = lstm
+    assert (folder / "vocabulary.json").is_file() and (folder / "classifier.safetensors").is_file()
+    loaded = pk.load_classifier(folder)
+    assert isinstance(loaded, ScratchClassifier) and loaded.vocab.itos == result.classifier.vocab.itos
+    a = result.classifier.predict(data[1])
+    b = loaded.predict(data[1])
+    assert np.allclose(a["p_pos"], b["p_pos"], atol=1e-6)
+    again = pk.classify(dev=data[1], test=data[1], load=str(folder), quiet=True)
+    assert again.accuracy("test") == pytest.approx(result.accuracy("dev"))
+
+
+def test_vocabulary_min_count_max_size_and_unknown():
+    exs = [Example(words=None, text="A a a b b c")]
+    v = Vocabulary.build(exs, min_count=2)
+    assert v.itos == ["<pad>", "<unk>", "a", "b"]
+    assert v.ids(["A", "c", "zzz"]) == [2, 1, 1]
+    assert Vocabulary.build(exs, max_size=3).itos == ["<pad>", "<unk>", "a"]
+
+
+def test_attribution_methods_and_ig_completeness(lstm, data):
+    _, folder = lstm
+    res = pk.attribute(folder, data=data[1][:3], quiet=True)
+    methods = set(res.frame["method"])
+    assert methods == {"pooling", "gradient", "grad-input", "integrated-gradients", "occlusion"}
+    with pytest.raises(pk.UserError, match="needs an encoder"):
+        pk.attribute(folder, data=data[1][:1], methods=["attention-rollout"], quiet=True)
+    # completeness: Σ IG over the words = F(x) − F(padding baseline) up to δ
+    clf = pk.load_classifier(folder)
+    ex = data[1][0]
+    ig = res.frame[(res.frame["method"] == "integrated-gradients") & (res.frame["example"] == 0)]
+    target = clf.labels.index(ig["target"].iloc[0])
+    batch = {k: v for k, v in clf.encode([ex]).items() if k != "words"}
+    with torch.no_grad():
+        fx = clf(**batch)[0, target]
+    base = dict(batch, input_ids=torch.zeros_like(batch["input_ids"]))
+    with torch.no_grad():
+        fb = clf(**base)[0, target]
+    assert ig["score"].sum() == pytest.approx(float(fx - fb), abs=0.02 * abs(float(fx - fb)) + 1e-4)
+
+
+def test_faithfulness_runs_on_the_bilstm(lstm, data):
+    _, folder = lstm
+    res = pk.faithfulness(folder, data=data[1][:12], experiments=["tau", "uniform", "diagnostic"], train=data[0],
+                          dev=data[1], quiet=True, epochs=2)
+    assert not res.record["skipped"]
+    tau = res.frame[res.frame["experiment"] == "tau"]
+    assert len(tau)
+
+
+def snli(n: int, seed: int) -> list[Example]:
+    """Pairs whose label is decided by the hypothesis's last word and a premise word."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        label = rng.choice(["entailment", "neutral", "contradiction"])
+        cue = {"entailment": "yes", "neutral": "maybe", "contradiction": "no"}[label]
+        premise = rng.sample(FILLER, 4)
+        out.append(Example(words=premise, words_b=rng.sample(FILLER, 2) + [cue], meta={"label": label}))
+    return out
+
+
+def test_pairs_three_classes_units_are_the_premise():
+    torch.set_num_threads(1)
+    result = pk.classify(snli(150, 0), snli(30, 1), encoder="lstm", head="attention", **TINY)
+    clf = result.classifier
+    assert clf.pairs and clf.n_classes == 3 and result.accuracy("dev") >= 0.8
+    batch = clf.encode(snli(2, 5))
+    assert [len(w) for w in batch["words"]] == [4, 4]
+    _, alpha, _ = clf.forward_with_weights(**{k: v for k, v in batch.items() if k != "words"})
+    assert alpha.shape == (2, 4)
+
+
+def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
+    from probekit.classify.scratch_train import retrain
+    from probekit.faithfulness.wp_common import UniformHead
+
+    clf = pk.load_classifier(lstm[1])
+    head = UniformHead(clf.head.dim, clf.n_classes)
+    model = retrain(clf, head, data[0], data[1], seed=3, epochs=2)
+    assert model.head is head and model.vocab is clf.vocab
+    assert not torch.equal(model.embedding_layer.weight, clf.embedding_layer.weight)   # encoder retrained too
+    batch = {k: v for k, v in model.encode(data[1][:2]).items() if k != "words"}
+    _, alpha, _ = model.forward_with_weights(**batch)
+    assert torch.allclose(alpha[0, :5], torch.full((5,), 0.2))
+
+
+def test_attack_and_eraser_run_on_the_bilstm(lstm, data):
+    _, folder = lstm
+    dev = [Example(words=None, text=ex.text, meta=dict(ex.meta, rationale=[int(w in POS + NEG)
+                                                                           for w in ex.text.split()]))
+           for ex in data[1][:12]]
+    att = pk.attack(folder, data=dev, quiet=True, draws=1)
+    f = att.frame
+    deleted = f[(f["metric"] == "accuracy") & f["setting"].astype(str).str.contains("delete")]
+    intact = float(f[(f["metric"] == "accuracy") & (f["setting"] == "intact")]["value"].iloc[0])
+    assert len(deleted) and deleted["value"].min() < intact      # deleting the key words hurts
+    er = pk.faithfulness(folder, data=dev, experiments=["eraser"], rationales=True, quiet=True)
+    plaus = er.frame[er.frame["quantity"].str.startswith("plausibility token F1")]
+    assert float(plaus["value"].iloc[0]) > 0.5                      # the model's evidence is the keyword
