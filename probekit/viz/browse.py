@@ -66,18 +66,34 @@ class BrowseResult(Result):
             if bertviz:
                 self.written += _bertviz_pages(page, self.units, self.attention)
         for path in (png, svg):
-            if path is None:
-                continue
-            from .headplots import plot_head, plot_layer_grid
-
-            if self.head is not None:
-                plot_head(self.units, self.attention[self.layer - 1, self.head - 1], path,
-                          title=f"layer {self.layer}, head {self.head} ({self.model})")
-            else:
-                plot_layer_grid(self.units, self.attention[self.layer - 1], path, layer=self.layer,
-                                title=f"layer {self.layer} ({self.model})")
-            self.written.append(Path(path))
+            if path is not None:
+                self._figure(path)
+                self.written.append(Path(path))
         return self.written[0]
+
+    def _repr_html_(self) -> str:
+        """The page in an isolated frame, then the head figure or layer grid asked for, then the statistics."""
+        from ..report.notebook import result_html
+
+        figures = []
+        if self.layer is not None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="probekit-nb-") as tmp:
+                png = Path(tmp) / "head.png"
+                self._figure(png)
+                figures.append((png.name, png.read_bytes()))
+        return result_html(self, figures=figures, pages=[("page.html", self.page)])
+
+    def _figure(self, path) -> None:
+        from .headplots import plot_head, plot_layer_grid
+
+        if self.head is not None:
+            plot_head(self.units, self.attention[self.layer - 1, self.head - 1], path,
+                      title=f"layer {self.layer}, head {self.head} ({self.model})")
+        else:
+            plot_layer_grid(self.units, self.attention[self.layer - 1], path, layer=self.layer,
+                            title=f"layer {self.layer} ({self.model})")
 
     def __repr__(self) -> str:
         return (f"<BrowseResult: {len(self.units)} {self.level}s, opens on layer {self.first['layer']} head "
