@@ -61,3 +61,38 @@ def test_notebook_without_ipywidgets_gets_a_text_bar_without_warning(monkeypatch
 
 def test_outside_a_kernel_is_not_a_notebook():
     assert not progress.in_notebook()
+
+
+def test_a_probe_fit_reports_its_inner_steps():
+    """Long fits tell the bar where they are: every L-BFGS evaluation (λ choice, then the final fit), every batch."""
+    from test_linear_probe import noisy
+
+    from probekit.probing.linear import L2_GRID, LinearProbe
+    from probekit.probing.selection import SelectionProbe
+
+    train, y = noisy(200, 0)
+    seen: list[str] = []
+    probe = LinearProbe()
+    probe.on_step = seen.append
+    probe.fit(train, y)
+    assert any(s.startswith(f"choosing λ {len(L2_GRID)}/{len(L2_GRID)}, L-BFGS step") for s in seen)
+    assert seen[-1].startswith("fit, L-BFGS step") and len(seen) > len(L2_GRID) + 1
+    mlp, steps = SelectionProbe("mlp", epochs=2, batch_size=50), []
+    mlp.on_step = steps.append
+    mlp.fit(train, y)
+    assert steps[0] == "epoch 1/2, sentence 0/200" and steps[-1] == "epoch 2/2, sentence 150/200"
+
+
+def test_postfix_redraws_at_most_every_interval():
+    class Bar:
+        disable = False
+        texts: list[str] = []
+
+        def set_postfix_str(self, text, refresh=True):
+            self.texts.append(text)
+
+    bar = Bar()
+    tell = progress.postfix(bar, every=3600)
+    for i in range(100):
+        tell(f"step {i}")
+    assert bar.texts == ["step 0"]

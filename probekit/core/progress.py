@@ -14,6 +14,7 @@ import functools
 import inspect
 import os
 import sys
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterable
@@ -108,3 +109,18 @@ def progress(iterable: Iterable | None = None, *, desc: str = "", total: int | N
     kwargs.setdefault("leave", False)
     return bar_class()(iterable, desc=desc, total=total, unit=unit, disable=is_quiet(), file=sys.stderr,
                        **kwargs)
+
+
+def postfix(bar, every: float = 0.5):
+    """A callable that sets ``bar``'s trailing text (e.g. an L-BFGS step inside one probe fit), redrawn at most
+    every ``every`` seconds, so a bar whose count moves slowly still shows work going on."""
+    last = [float("-inf")]
+
+    def tell(text: str) -> None:
+        now = time.monotonic()
+        if getattr(bar, "disable", False) or now - last[0] < every:
+            return
+        last[0] = now
+        bar.set_postfix_str(text, refresh=True)
+
+    return tell
