@@ -1,7 +1,6 @@
 """Serrano & Smith 2019, "Is Attention Interpretable?": erase attention weights and watch the decision
 (their §3 erasure, §4 single weights, §5 sets of weights). The hidden states stay fixed; erasing is
-α′ = α ⊙ (1 − e_i), then
-α′ ← α′/‖α′‖₁ (``F.normalize(p=1)``, eps 1e-12), and the output is ``ctx.source.output`` at α′.
+α′ = α ⊙ (1 − e_i), then α′ ← α′/‖α′‖₁ (``F.normalize(p=1)``, eps 1e-12), and the output is ``ctx.source.output`` at α′.
 
 - ``single-weight``: zero i* = argmax α, and separately one word r drawn uniformly from the *other* real
   words (the original code drew a rank and used it as a position, so r could be i*; fixed here).
