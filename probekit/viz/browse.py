@@ -108,6 +108,8 @@ def check_outputs(out=None, *, png=None, svg=None, bertviz: bool = False, layer:
         raise UserError("nothing to write: give --out PAGE.html and/or --png/--svg PATH")
     if bertviz and out is None:
         raise UserError("--bertviz writes its pages beside --out; give --out too")
+    if bertviz:
+        _need_bertviz()
     paths = []
     for name, path in (("out", out), ("png", png), ("svg", svg)):
         if path is None:
@@ -273,13 +275,19 @@ def _attention(encoder, example, level: str, max_length, batch_size: int, warn: 
     return acts[0]
 
 
+def _need_bertviz() -> None:
+    """bertviz is an optional extra: asked for without it, one line says how to install it (before any work)."""
+    import importlib.util
+
+    if importlib.util.find_spec("bertviz") is None:
+        raise UserError('--bertviz needs the optional bertviz package: pip install "probekit[bertviz]"')
+
+
 def _bertviz_pages(out: Path, units, attention) -> list[Path]:
     import torch
 
-    try:
-        from bertviz import head_view, model_view
-    except ImportError:
-        raise UserError("--bertviz needs the bertviz package (pip install 'bertviz>=1.4.1')") from None
+    _need_bertviz()
+    from bertviz import head_view, model_view
     from .browser import write_page
 
     layers = tuple(torch.from_numpy(np.ascontiguousarray(a)[None]) for a in attention)
