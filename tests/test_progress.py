@@ -96,3 +96,18 @@ def test_postfix_redraws_at_most_every_interval():
     for i in range(100):
         tell(f"step {i}")
     assert bar.texts == ["step 0"]
+
+
+def test_nested_text_bars_in_a_notebook_write_no_cursor_moves(monkeypatch, capsys):
+    """Jupyter's text output cannot move the cursor up: nested text bars share one line there."""
+    import sys
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    outer = progress.progress(total=2, desc="outer", mininterval=0)
+    for _ in progress.progress(range(3), desc="inner", mininterval=0):
+        pass
+    outer.update(2)
+    outer.close()
+    err = capsys.readouterr().err
+    assert "inner" in err and "outer" in err and "\x1b[A" not in err

@@ -107,8 +107,10 @@ def progress(iterable: Iterable | None = None, *, desc: str = "", total: int | N
              **kwargs):
     """A tqdm bar (on stderr in a terminal; a widget or text in Jupyter), off while quiet."""
     kwargs.setdefault("leave", False)
-    return bar_class()(iterable, desc=desc, total=total, unit=unit, disable=is_quiet(), file=sys.stderr,
-                       **kwargs)
+    cls = bar_class()
+    if in_notebook() and cls.__module__ == "tqdm.std":
+        kwargs.setdefault("position", 0)     # Jupyter's text output has no cursor-up: nested bars share one line
+    return cls(iterable, desc=desc, total=total, unit=unit, disable=is_quiet(), file=sys.stderr, **kwargs)
 
 
 def postfix(bar, every: float = 0.5):
