@@ -19,7 +19,7 @@ import torch
 from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
-from ..core.progress import progress
+from ..core.progress import postfix, progress
 from ..report.result import Result
 from ..report.rundir import RunDir, run_record, write_tidy
 from . import registry
@@ -171,11 +171,13 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
         len(w) + 1 for w in (examples[i].words or []) + (examples[i].words_b or []))))
     rows, cut = [], []
     bar = progress(total=len(examples), desc="attributions", unit="example")
+    tell = postfix(bar)                     # which method of the current batch: the count moves per batch
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         chunk = [examples[i] for i in idx]
         batch_rows, batch_cut = _attribute_batch(model, chunk, idx, names, target_index, steps=steps,
-                                                 batch_size=batch_size, level=level, retry_steps=retry_steps)
+                                                 batch_size=batch_size, level=level, retry_steps=retry_steps,
+                                                 tell=tell)
         rows += batch_rows
         cut += batch_cut
         bar.update(len(idx))
@@ -233,7 +235,8 @@ def _truncated(model, batch, chunk) -> list[bool]:
     return [next(flags) if f else False for f in full]
 
 
-def _attribute_batch(model, chunk, idx, names, target_index, *, steps, batch_size, level, retry_steps):
+def _attribute_batch(model, chunk, idx, names, target_index, *, steps, batch_size, level, retry_steps,
+                     tell=None):
     batch = model.encode(chunk, warn=False)
     with torch.no_grad():
         probs = torch.softmax(model(**model_inputs(batch)).float(), -1).cpu()
@@ -244,6 +247,8 @@ def _attribute_batch(model, chunk, idx, names, target_index, *, steps, batch_siz
     B = len(chunk)
     results = {}
     for name in names:
+        if tell is not None:
+            tell(f"{name} on a batch of {len(chunk)}")
         m = registry.get_method(name)
         scores, extra = m.fn(model, batch, target, steps=steps, internal_batch_size=batch_size,
                              retry_steps=retry_steps, words=words, word_ids=word_ids, examples=chunk)

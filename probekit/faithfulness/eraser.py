@@ -159,7 +159,7 @@ def first_flips(evaluate: Evaluator, pairs, pred, max_words: int = 0, bar=None) 
 def run(ctx: Context) -> Outcome:
     from ..attribution import registry
     from ..attribution.attribute import attribute
-    from ..core.progress import progress, quiet
+    from ..core.progress import progress
 
     t0 = time.perf_counter()
     out = Outcome(EXPERIMENT)
@@ -170,9 +170,9 @@ def run(ctx: Context) -> Outcome:
     ks = [float(k) if not float(k).is_integer() else int(k) for k in ctx.option("ks")]
     max_words = int(ctx.option("flip_max_words"))
     methods = registry.resolve(ctx.methods, clf)
-    with quiet():
-        frame = attribute(clf, data=list(ctx.examples), methods=methods, quiet=True, seed=ctx.seed,
-                          batch_size=ctx.batch_size).frame
+    # the attributions are most of ERASER's time: their bar shows (an enclosing quiet still silences it)
+    frame = attribute(clf, data=list(ctx.examples), methods=methods, seed=ctx.seed,
+                      batch_size=ctx.batch_size).frame
     labels = list(clf.labels)
     N = len(ctx.examples)
     words, pred = [[] for _ in range(N)], np.full(N, -1)
