@@ -43,8 +43,10 @@ class Result:
         An existing non-empty ``out`` is refused unless ``overwrite``; ``figures`` lists the formats of every
         figure (``png``, ``svg``, ``pdf``).
         """
+        from ..core.progress import quiet
+
         out = Path(out) if out is not None else self.default_out()
-        with RunDir(out, overwrite=overwrite, figure_formats=figures) as run:
+        with quiet(False), RunDir(out, overwrite=overwrite, figure_formats=figures) as run:   # no HF save bars
             self.write_files(run)
             run.write_json("config.json", {**self.record, "out": str(out)})
             return run.commit()
