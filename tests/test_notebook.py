@@ -90,3 +90,12 @@ def test_the_head_browser_shows_its_page_and_the_figure_asked_for(tiny_model_dir
     assert [f["srcdoc"] for f in frames] == [view.page]
     assert sum(tag == "img" for tag, _ in tags) == 1        # the head's heatmap
     assert not {"style", "script"} & {tag for tag, _ in tags}
+
+
+def test_a_result_that_cannot_write_still_shows_its_tables():
+    class Broken(_Toy):
+        def write_files(self, run):
+            raise OSError("disk <full>")
+
+    markup = Broken()._repr_html_()
+    assert "figures and pages not shown: disk &lt;full&gt;" in markup and "<table" in markup

@@ -69,15 +69,21 @@ def written_parts(result) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]
 def result_html(result, *, tables: Iterable[tuple[str, pd.DataFrame]] | None = None,
                 figures: list[tuple[str, bytes]] | None = None, pages: list[tuple[str, str]] | None = None) -> str:
     """The notebook view of a result: a heading, its pages, its figures, then its tables."""
+    note = ""
     if figures is None or pages is None:
-        got_figures, got_pages = written_parts(result)
+        try:
+            got_figures, got_pages = written_parts(result)
+        except Exception as exc:    # the tables still show; say why the rest does not
+            got_figures, got_pages = [], []
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            note = f"<p><i>figures and pages not shown: {html.escape(why)}</i></p>"
         figures = got_figures if figures is None else figures
         pages = got_pages if pages is None else pages
     tables = tables_of(result) if tables is None else list(tables)
     on = f" on <code>{html.escape(result.model)}</code>" if result.record.get("model") else ""
     head = (f"<p><b>{html.escape(type(result).__name__)}</b> — <code>{html.escape(result.command)}</code>{on}; "
             f"<code>.write(out)</code> writes what the command writes</p>")
-    parts = [head]
+    parts = [head, note]
     parts += [page_frame(text, title=name) for name, text in pages]
     parts += [figure_html(png, name) for name, png in figures]
     parts += [table_html(name, frame) for name, frame in tables]
