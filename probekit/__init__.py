@@ -15,8 +15,13 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+import warnings
 
 __version__ = "0.1.0"
+
+# In Jupyter without ipywidgets, transformers' import of tqdm.auto warns "IProgress not found"; probekit's bars
+# fall back to text bars by themselves (probekit.core.progress), so that warning says nothing useful.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 #: public name → module that defines it (imported lazily)
 _NAMES = {

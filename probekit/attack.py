@@ -60,7 +60,7 @@ def build_parser() -> Parser:
     r.add_argument("--max-length", type=int, default=None, help=f"retraining max length {own}")
     p.add_argument("--batch-size", type=int, default=_D["batch_size"], help="items per forward pass")
     p.add_argument("--device", default=_D["device"], help="torch device")
-    p.add_argument("--data-root", default=None, help="folder of the named sets (default ../shared/data)")
+    p.add_argument("--data-root", default=None, help="folder of the named sets (default $PROBEKIT_DATA, else ~/.local/share/probekit/data)")
     add_output_options(p)
     add_common_options(p)
     return p

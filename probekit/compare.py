@@ -29,7 +29,7 @@ def build_parser() -> Parser:
                    help="a .txt (one sentence per line), .conllu, a classifier's data (.jsonl, .tsv) or a named set "
                         "such as rt:dev (default: 500 sentences generated from the english grammar)")
     p.add_argument("--data-root", default=d["data_root"],
-                   help="folder of the named sets (default $PROBEKIT_DATA, else ../shared/data)")
+                   help="folder of the named sets (default $PROBEKIT_DATA, else ~/.local/share/probekit/data)")
     p.add_argument("--limit", type=int, default=d["limit"], help="use the first N inputs of the corpus")
     p.add_argument("--tasks", nargs="*", default=list(d["tasks"]), metavar="TASK",
                    help="probe tasks run on both models, each on its own data (none: no probing)")

@@ -76,7 +76,10 @@ def test_ansi_colours_only_when_asked():
     coloured = render_ansi(f, color=True)
     assert "\033[" not in plain and "#0  true: pos  predicted: pos" in plain
     assert "\033[38;5;88m" in coloured                     # the darkest red for each row's maximum
-    assert re.sub(r"\033\[[0-9;]*m", "", coloured) == plain
+    # without colour (--show into a file) every word carries its score; otherwise the same text
+    assert re.sub(r"\033\[[0-9;]*m", "", coloured) == re.sub(r"(?<=\S)\((-?[0-9.e+-]+|nan)\)", "", plain)
+    assert re.search(r"\S+\(-?[0-9.]+(e[+-]?\d+)?\)", plain)
+    assert "integrated-gradients (signed)" in plain and "pooling (signed)" not in plain
 
 
 def test_example_figure_stacks_every_method():
@@ -113,3 +116,11 @@ def test_page_in_chromium(driver, tmp_path):  # noqa: F811
     assert list(p.loc[order]) == sorted(p.loc[order], reverse=True)
     severe = [e for e in d.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert severe == []
+
+
+def test_a_signed_methods_row_says_it_is_signed():
+    page = render_html(frame(1))
+    block = page[page.index('<section class="ex"'):]
+    ig = re.search(r'title="integrated-gradients".*?</div>', block).group(0)
+    pool = re.search(r'title="pooling".*?</div>', block).group(0)
+    assert "(signed)</small>" in ig and "(signed)" not in pool

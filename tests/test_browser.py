@@ -255,6 +255,30 @@ def test_cli_bertviz_pages(tiny_bert, tmp_path, capsys):
     assert set(_data_block(out.read_text(encoding="utf-8"))["views"]) == {"word"}
 
 
+def test_cli_bertviz_without_the_extra_says_how_to_install_it(tiny_bert, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bertviz", None)                 # as if not installed
+    out = tmp_path / "p.html"
+    code = browse_main(["--model", tiny_bert, "--text", "The dog ran.", "--out", str(out), "--bertviz", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and 'pip install "probekit[bertviz]"' in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()                                           # refused before anything was written
+
+
+def test_cli_png_and_svg_are_one_figure_in_two_formats(tiny_bert, tmp_path):
+    """With --head both files are that head's heatmap; without it both are the layer's grid of heads."""
+    def texts(*extra):
+        png, svg = tmp_path / "f.png", tmp_path / "f.svg"
+        assert browse_main(["--model", tiny_bert, "--text", "The dog ran.", "--png", str(png), "--svg", str(svg),
+                            "--layer", "1", *extra, "--quiet", "--overwrite"]) == 0
+        return png.stat().st_size, svg.read_text(encoding="utf-8")
+
+    _, head_svg = texts("--head", "2")
+    _, grid_svg = texts()
+    assert grid_svg.count("<g id=\"axes_") > head_svg.count("<g id=\"axes_")
+
+
 def test_notable_head_is_the_sharpest_that_is_not_special_or_self():
     U = 6
     eye = np.eye(U)

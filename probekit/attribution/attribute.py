@@ -50,7 +50,7 @@ class AttributionResult(Result):
     def write_files(self, run: RunDir) -> None:
         write_tidy(run, self.frame, "attributions.csv")
         write_tidy(run, self.agreement, "agreement.csv")
-        title = f"attributions — {self.record.get('classifier', {}).get('path', '')}"
+        title = f"attributions — {self.record.get('classifier', {}).get('path') or self.model}"
         run.write_text("attributions.html", self.html(title=title))
         if len(self.frame):
             run.save_figure(self.figure(int(self.frame["example"].iloc[0])), "example")

@@ -149,7 +149,8 @@ def _block(ex, rows, info, signed: set) -> str:
         for word, s, v in zip(words, scores, t):
             cls = "na" if math.isnan(v) else (f"n{_level(v)}" if sgn and v < 0 else f"r{_level(v)}")
             spans.append(f'<span class="{cls}" title="{_fmt(s)}">{e(word)}</span>')
-        out.append(f'<div class="row"><span class="m" title="{e(str(method))}">{e(str(method))}</span>'
+        signed_note = ' <small title="red: for the explained class, blue: against it">(signed)</small>' if sgn else ""
+        out.append(f'<div class="row"><span class="m" title="{e(str(method))}">{e(str(method))}{signed_note}</span>'
                    f'<span class="t">{" ".join(spans)}</span></div>')
     out.append("</section>")
     return "".join(out)
@@ -185,12 +186,13 @@ def render_html(frame: pd.DataFrame, *, title: str = "attributions", signed=None
 
 def render_ansi(frame: pd.DataFrame, *, color: bool | None = None, signed=None) -> str:
     """Terminal text: per example a header and one line per method, words coloured with 256-colour codes
-    (``color=None``: only when standard output is a terminal), followed by the row's top three words."""
+    (``color=None``: only when standard output is a terminal) or, without colour, each followed by its score,
+    then the row's top three words; signed methods say so."""
     frame = _check(frame)
     if color is None:
         color = sys.stdout.isatty()
     sgn = signed_methods(frame, signed)
-    width = max((len(str(m)) for m in frame["method"].unique()), default=6)
+    width = max((len(str(m)) + 9 * (m in sgn) for m in frame["method"].unique()), default=6)
     lines = []
     for ex, rows, info in _examples(frame):
         head = f"#{ex}"
@@ -206,16 +208,17 @@ def render_ansi(frame: pd.DataFrame, *, color: bool | None = None, signed=None) 
         for method, words, scores in rows:
             t = scale(scores, method in sgn)
             parts = []
-            for w, v in zip(words, t):
+            for w, v, s in zip(words, t, scores):
                 if not color or math.isnan(v):
-                    parts.append(w)
+                    parts.append(w if color or math.isnan(s) else f"{w}({_fmt(s)})")
                     continue
                 ramp = ANSI_BLUE if v < 0 else ANSI_RED
                 code = ramp[int(min(len(ramp) - 1, abs(v) * (len(ramp) - 1) + 0.5))]
                 parts.append(f"\033[38;5;{code}m{w}\033[0m")
             key = np.abs(scores) if method in sgn else scores
             top = [words[i] for i in np.argsort(-np.nan_to_num(key, nan=-np.inf), kind="stable")[:3]]
-            lines.append(f"  {str(method):<{width}}  {' '.join(parts)}   [top: {', '.join(top)}]")
+            name = f"{method} (signed)" if method in sgn else str(method)
+            lines.append(f"  {name:<{width}}  {' '.join(parts)}   [top: {', '.join(top)}]")
         lines.append("")
     return "\n".join(lines)
 

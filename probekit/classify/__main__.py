@@ -49,7 +49,7 @@ def build_parser() -> Parser:
     data.add_argument("--dev", default=None, help="dev data (model selection: the best dev epoch is kept)")
     data.add_argument("--test", default=None, help="test data (optional)")
     data.add_argument("--data-root", default=None,
-                      help="folder of the named sets (default $PROBEKIT_DATA, else ../shared/data if it exists)")
+                      help="folder of the named sets (default $PROBEKIT_DATA, else ~/.local/share/probekit/data)")
     data.add_argument("--load", default=None, metavar="DIR",
                       help="evaluate the classifier saved in DIR on --test (and/or --dev) instead of training")
     m = p.add_argument_group("classifier")

@@ -5,7 +5,8 @@ Every reader returns :class:`~probekit.core.examples.Example` objects with ``met
 at ``\\n`` only: ``str.splitlines`` would also split at U+0085 (NEL), which ``imdb_labelled.txt`` contains
 inside sentences.
 
-Named sets (``NAME:SPLIT``; files under ``data_root``, by default ``../shared/data`` when it exists):
+Named sets (``NAME:SPLIT``; files under ``data_root``: by default ``$PROBEKIT_DATA``, else
+``$XDG_DATA_HOME/probekit/data`` (``~/.local/share/probekit/data``), never a folder relative to where a command runs):
 
 =====================  ==========================================  ========================================
 name                   files                                       splits
@@ -43,13 +44,26 @@ _TEXT_COLUMNS = ("text", "sentence", "sentence1", "text_a", "premise")
 _PAIR_COLUMNS = ("text_b", "sentence2", "hypothesis")
 
 
+def user_data_dir() -> Path:
+    """The documented default folder of the named sets: ``$XDG_DATA_HOME/probekit/data``
+    (``~/.local/share/probekit/data``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "probekit" / "data"
+
+
 def default_data_root() -> Path | None:
-    """``$PROBEKIT_DATA``, else ``../shared/data`` (from the working folder) when it exists."""
+    """``$PROBEKIT_DATA``, else :func:`user_data_dir` when it exists; the same wherever a command runs."""
     env = os.environ.get("PROBEKIT_DATA")
     if env:
-        return Path(env)
-    p = Path("..") / "shared" / "data"
+        return Path(env).expanduser()
+    p = user_data_dir()
     return p if p.is_dir() else None
+
+
+def no_data_root(spec: str, holding: str) -> UserError:
+    """The error for a named set without a data folder, naming every place that was tried."""
+    return UserError(f"{spec}: no data folder: $PROBEKIT_DATA is not set and {user_data_dir()} does not exist; "
+                     f"set PROBEKIT_DATA or pass --data-root (the folder holding {holding})")
 
 
 def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
@@ -215,7 +229,7 @@ def seeded_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = SPLIT_SEED) -> d
 def _need(root: Path, rel: str) -> Path:
     p = root / rel
     if not p.is_file():
-        raise UserError(f"{p} does not exist (is --data-root right?)")
+        raise UserError(f"{p} does not exist (is --data-root or $PROBEKIT_DATA right?)")
     return p
 
 
@@ -261,7 +275,7 @@ def read_named(spec: str, data_root=None) -> list[Example]:
         raise UserError(f"unknown split {split!r} in {spec!r}; use one of {', '.join(SPLITS)}")
     root = Path(data_root) if data_root is not None else default_data_root()
     if root is None:
-        raise UserError(f"{spec}: no data folder; pass --data-root (the folder holding {name}'s files)")
+        raise no_data_root(spec, f"{name}'s files")
     if name == "hatexplain":
         if split == "test":
             return read_jsonl(_need(root, "hatexplain/val.jsonl"), what=spec)

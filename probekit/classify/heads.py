@@ -7,11 +7,11 @@ first special token ([CLS], <s>), read only by the ``cls`` head. Every head retu
 
 - ``attention`` / ``attention-multi``: weights = α, a softmax over the real units only (0 on padding, rows sum
   to 1; a row without any real unit is all 0). Scores are masked with ``torch.finfo(dtype).min`` rather than
-  −1e12, which overflows in float16 (faithfulness.md §6.4). ``attention-multi`` also gives ``extra["head_weights"]``
+  −1e12 (the original code's), which overflows in float16. ``attention-multi`` also gives ``extra["head_weights"]``
   [B, K, U]; its ``weights`` are their mean over the K heads.
 - ``max``: masked global max pooling; ``extra["argmax"]`` [B, D] is the unit that won each dimension (torch's
   max picks one unit on ties, the one the gradient flows to), so crediting each dimension's value to its unit
-  (``scatter_add``) gives word scores that sum to Σ pooled (faithfulness.md §2.2, §6.4).
+  (``scatter_add``) gives word scores that sum to Σ pooled.
 - ``cls`` and ``mean``: no weights.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import UserError, where
-from .datasets import default_data_root, json_objects, read_lines
+from .datasets import default_data_root, json_objects, no_data_root, read_lines
 
 MC_NAMED = ("mc160", "mc500")
 MC_SPLITS = ("train", "dev", "test")
@@ -97,10 +97,10 @@ def _named(spec: str, data_root, what: str) -> list[MCItem]:
         raise UserError(f"unknown split {split!r} in {spec!r}; use one of {', '.join(MC_SPLITS)}")
     root = Path(data_root) if data_root is not None else default_data_root()
     if root is None:
-        raise UserError(f"{spec}: no data folder; pass --data-root (the folder holding mctest/)")
+        raise no_data_root(spec, "mctest/")
     path = root / "mctest" / f"{name}.{split}.tsv"
     if not path.is_file():
-        raise UserError(f"{spec}: {path} does not exist (is --data-root right?)")
+        raise UserError(f"{spec}: {path} does not exist (is --data-root or $PROBEKIT_DATA right?)")
     return read_mctest(path, what=what)
 
 

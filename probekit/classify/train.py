@@ -242,6 +242,9 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
     sched = _schedule(opt, steps, warmup)
     loss_fn = torch.nn.CrossEntropyLoss()
     rows, best, best_state = [], None, None
+    from ..core.progress import progress
+
+    bar = progress(total=epochs, desc="training head", unit="epoch")
     for epoch in range(1, epochs + 1):
         head.train()
         order = torch.randperm(len(train), generator=gen)
@@ -260,9 +263,12 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
         dev_loss, dev_acc = _loss_acc(dev_logits, y_dev)
         rows.append({"epoch": epoch, "train_loss": total / len(train), "dev_loss": dev_loss,
                      "dev_accuracy": dev_acc})
+        bar.set_postfix_str(f"dev accuracy {dev_acc:.3f}", refresh=False)
+        bar.update(1)
         if best is None or (dev_acc, -dev_loss) > best:
             best = (dev_acc, -dev_loss)
             best_state = copy.deepcopy(head.state_dict())
+    bar.close()
     head.load_state_dict(best_state)
     head.eval()
     return _history(rows)

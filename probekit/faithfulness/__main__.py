@@ -51,7 +51,7 @@ def build_parser() -> Parser:
                    help=f"attribution methods ERASER ranks, any of {', '.join(method_names())} (default: all "
                         f"that apply)")
     p.add_argument("--data-root", default=None, help="folder of the named sets (default $PROBEKIT_DATA, else "
-                                                     "../shared/data if it exists)")
+                                                     "~/.local/share/probekit/data)")
     p.add_argument("--batch-size", type=int, default=_D["batch_size"], help="examples per batch (default %(default)s)")
     p.add_argument("--device", default=_D["device"], help="torch device (default %(default)s)")
     p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user's cache directory)")

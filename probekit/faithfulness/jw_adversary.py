@@ -1,4 +1,4 @@
-"""Jain & Wallace 2019, adversarial attention (faithfulness.md §3.4, §6.6): how far can the attention move while
+"""Jain & Wallace 2019, adversarial attention (their §4.2.2): how far can the attention move while
 the output stays put?
 
 For every example K log-attention vectors θ start at log(1/n) + 3·N(0,1) (n = the example's real words;

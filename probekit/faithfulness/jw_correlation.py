@@ -1,4 +1,4 @@
-"""Jain & Wallace 2019, Kendall τ between attention and two importance measures (faithfulness.md §3.2, §6.3).
+"""Jain & Wallace 2019, Kendall τ between attention and two importance measures (their §4.1, Table 2).
 
 Per example, over its real words (the classifier's units: words, or sub-tokens at token level):
 

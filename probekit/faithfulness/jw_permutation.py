@@ -1,4 +1,4 @@
-"""Jain & Wallace 2019, attention permutation (faithfulness.md §3.3): shuffle α among each example's real words
+"""Jain & Wallace 2019, attention permutation (their §4.2.1): shuffle α among each example's real words
 100 times with the hidden states held fixed, recompute the output, and take the median TVD per example —
 plotted against the example's max attention (their Fig. 10).
 

@@ -1,5 +1,5 @@
 """The distances and correlations of the faithfulness papers, exactly as their code computes them
-(faithfulness.md §1, §6.2–6.3).
+(TVD and JSD in nats as Jain & Wallace 2019 §4.2 define them; Kendall τ-b as their §4.1 uses it).
 
 - ``kl(a, b)`` = Σ a·(log(a + 1e-10) − log(b + 1e-10)), a and b clamped to [0, 1]; natural log.
 - ``jsd(p, q)`` = ½KL(p‖m) + ½KL(q‖m), m = ½(p + q): in nats, so 0 ≤ JSD ≤ ln 2 ≈ 0.693 (the papers' plots use

@@ -1,8 +1,8 @@
 """The attention under test, and the classifier's output recomputed from it with the hidden states held fixed.
 
 Jain & Wallace, Serrano & Smith and Wiegreffe & Pinter all intervene on the attention while the encoder's
-outputs stay what they were (faithfulness.md §4.1, §6.6–6.7). For an attention-pooling classifier that is exact
-and cheap: the unit vectors h (words, or sub-tokens at token level) are computed once — from the activation
+outputs stay what they were (Jain & Wallace §4.2, Serrano & Smith §3). For an attention-pooling classifier
+that is exact and cheap: the unit vectors h (words, or sub-tokens at token level) are computed once — from the activation
 cache for a frozen encoder — and the head's output for any weights α is ``out(Σ_u α_u h_u)``.
 
 An :class:`AttentionSource` gives, for a batch of example indices,

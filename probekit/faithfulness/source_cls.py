@@ -5,7 +5,8 @@ token ([CLS], <s>), averaged over heads, summed over each word's pieces (token l
 piece) and renormalised over the real words, so special tokens and padding are never units.
 
 ``output(units, mask, alpha)`` is the classifier's output with α imposed and everything below the last layer
-held fixed (the papers' fixed encoder outputs, faithfulness.md §4.1, §6.6–6.7). The hidden states of layer
+held fixed (the papers intervene on attention with the encoder's outputs fixed: Jain & Wallace §4.2,
+Serrano & Smith §3). The hidden states of layer
 L−1 are stored; for imposed word weights α each head h's [CLS] attention row A_h becomes
 
     A′_h[t] = A_h[t]                                   t a special token ([CLS], [SEP], <s>, </s>)

@@ -1,6 +1,7 @@
 """Serrano & Smith 2019, "Is Attention Interpretable?": erase attention weights and watch the decision
-(faithfulness.md §4.2–4.3, §6.7). The hidden states stay fixed; erasing is α′ = α ⊙ (1 − e_i), then
-α′ ← α′/‖α′‖₁ (``F.normalize(p=1)``, eps 1e-12), and the output is ``ctx.source.output`` at α′.
+(their §3 erasure, §4 single weights, §5 sets of weights). The hidden states stay fixed; erasing is
+α′ = α ⊙ (1 − e_i), then α′ ← α′/‖α′‖₁ (``F.normalize(p=1)``, eps 1e-12), and the output is
+``ctx.source.output`` at α′.
 
 - ``single-weight``: zero i* = argmax α, and separately one word r drawn uniformly from the *other* real
   words (the original code drew a rank and used it as a position, so r could be i*; fixed here).
@@ -172,11 +173,20 @@ def run_single(ctx) -> Outcome:
                 (f"random-only flips ({rand_only}) are at least as common as top-only ones ({top_only}): the "
                  f"highest weight is no better a predictor of a flip than a random one"),
                 paper="i*-only flips dominate r-only, mostly (§4)"),
-        finding(name, "median ΔJS (nats)", float(ok["delta_js"].median()),
-                "positive: removing the top weight moves the output more than removing a random one"),
+        finding(name, "median ΔJS (nats)", float(ok["delta_js"].median()), _median_meaning(ok["delta_js"].median())),
     ]
     figures = {"serrano-smith-fig4": lambda: _fig4(ok), "serrano-smith-fig5": lambda: _fig5(table, N)}
     return Outcome(name, tables=tables, findings=findings, figures=figures, counts=counts)
+
+
+def _median_meaning(median: float) -> str:
+    """Says what the median's sign means, and calls a median that prints as 0.000 zero rather than signed."""
+    if not np.isfinite(median) or abs(median) < 5e-4:
+        return "about zero (|median| < 0.0005 nats): removing the top weight typically moves the output no more " \
+               "than removing a random one"
+    if median > 0:
+        return "positive: removing the top weight moves the output more than removing a random one"
+    return "negative: removing a random weight moves the output more than removing the top one"
 
 
 def _fig4(ok: pd.DataFrame):
@@ -191,8 +201,8 @@ def _fig4(ok: pd.DataFrame):
     ax.set_xlim(0, 1)
     lim = max(float(np.abs(d).max()) * 1.1, 1e-3) if len(d) else LN2
     ax.set_ylim(-min(lim, LN2), min(lim, LN2))
-    ax.set_xlabel("difference in attention weight  α_i* − α_r")
-    ax.set_ylabel("ΔJS = JS(p, p₋i*) − JS(p, p₋r)  (nats)")
+    ax.set_xlabel(r"difference in attention weight  $\alpha_{i^*} - \alpha_r$")
+    ax.set_ylabel(r"$\Delta JS = JS(p, p_{-i^*}) - JS(p, p_{-r})$  (nats)")
     ax.set_title(f"Zeroing the top vs a random weight: {int((d < 0).sum())} of {len(d)} ΔJS negative",
                  fontsize=9)
     return fig

@@ -1,5 +1,5 @@
 """Wiegreffe & Pinter 2019 §5: an end-to-end adversary, a fresh attention head trained to keep the base model's
-predictions while moving its attention away (faithfulness.md §5.4).
+predictions while moving its attention away (their Algorithm 1, Fig. 4).
 
 Per training batch the loss is mean_b TVD(p_adv, p_base) − λ · mean_b KL(α_adv ‖ α_base) (means, not the
 paper's sums, §6.8), with p_base and α_base the base head's outputs on the same fixed training vectors. For each

@@ -1,6 +1,6 @@
 """What the Wiegreffe & Pinter experiments share: fixed features, base α and predictions, and head training.
 
-All four retrain pooling heads over FIXED unit vectors (faithfulness.md §5, §6.8): on ``ctx.train``, keeping the
+All four retrain pooling heads over FIXED unit vectors (Wiegreffe & Pinter §3–§5): on ``ctx.train``, keeping the
 best ``ctx.dev`` epoch (``classify.train.fit_head``: accuracy, then loss), evaluated on ``ctx.examples``. The
 vectors, labels, and the base head's α and probabilities on every split are computed once per Context and kept
 in ``ctx.options["_shared"]`` under ``wp:``-prefixed keys, so every retraining (uniform, seeds, diagnostic,
@@ -198,7 +198,7 @@ def real_mask(feats: Features) -> torch.Tensor:
 
 class UniformHead(PoolingHead):
     """Attention pooling with α fixed uniform, 1/n over the n real units and 0 on padding (W&P's frozen
-    uniform attention, faithfulness.md §5.1); the output layer has the attention head's layout."""
+    uniform attention, their §3 and Table 2); the output layer has the attention head's layout."""
 
     weights_kind = "attention"
 

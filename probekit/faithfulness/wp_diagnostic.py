@@ -2,7 +2,7 @@
 
 A non-contextual per-word MLP, h_t = tanh(W e_t + b) (hidden 128) over the INPUT word embeddings (each word's
 vector is the mean of its sub-token input embeddings, what ``--encoder none`` pools), is pooled with weights it
-is given, Σ α_t h_t, and a linear layer decides (faithfulness.md §5.3, their Table 3). The weights are:
+is given, Σ α_t h_t, and a linear layer decides (their §4, Table 3). The weights are:
 
 - ``trained``: its own additive attention, learnt jointly;
 - ``uniform``: 1/n over the real words;

@@ -1,6 +1,6 @@
 """Wiegreffe & Pinter 2019 §3: is attention needed (uniform weights), and how much does it move between seeds?
 
-- ``uniform``: the head retrained with α fixed at 1/n over the real words (faithfulness.md §5.1), against the
+- ``uniform``: the head retrained with α fixed at 1/n over the real words (their §3, Table 2), against the
   classifier's trained attention head on the evaluation examples: accuracy, macro-F1, and how far the uniform
   head's outputs are from the base model's (TVD) and how often it decides the same.
 - ``seeds``: the attention head retrained from scratch with ≥ 5 seeds (initialisation, batch order, dropout);
@@ -26,7 +26,7 @@ from .wp_common import (UniformHead, build, data, derived_seed, head_options, ma
 
 SALT_UNIFORM, SALT_SEEDS = 501, 502
 
-#: Wiegreffe & Pinter Table 2 (faithfulness.md §5.1; F1): the nearest sentiment data set is SST
+#: Wiegreffe & Pinter Table 2 (F1): the nearest sentiment data set is SST
 PAPER_TRAINED = "SST: 0.831 (reproduced; J&W 0.81)"
 PAPER_UNIFORM = "SST: 0.822"
 PAPER_DROP = "SST: 0.009; IMDb 0.023; Diabetes 0.069"

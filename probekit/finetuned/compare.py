@@ -94,7 +94,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     """Compare ``finetuned`` (a ``classify --finetune`` folder, a model folder or an Encoder) with ``base``
     (default: the encoder the classifier records, else the bundled model) on ``corpus`` (None: generated
     sentences; a named set like ``rt:dev``, found under ``data_root`` (default ``$PROBEKIT_DATA``, else
-    ``../shared/data``); ``.jsonl``/``.tsv`` classifier data; ``.conllu``; ``.txt``).
+    ``~/.local/share/probekit/data``); ``.jsonl``/``.tsv`` classifier data; ``.conllu``; ``.txt``).
 
     ``tasks``: probe tasks run on both models (empty: none), each on its own data with ``task_options[task]``;
     ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch.

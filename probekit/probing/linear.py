@@ -62,6 +62,7 @@ class LinearProbe:
         self.theta_: torch.Tensor | None = None          # [K, D + 1]: weights, then the bias
         self.l2_: np.ndarray | None = None               # [K] the λ used for each key
         self.holdout_accuracy_: np.ndarray | None = None  # [len(grid), K] (grid strongest first); None: no choice
+        self.on_step = None                              # optional callable(text): where a long fit is
 
     # -- the objective ---------------------------------------------------------------------------------------
     @staticmethod
@@ -71,13 +72,18 @@ class LinearProbe:
         bce = torch.nn.functional.binary_cross_entropy_with_logits(s, words.label, reduction="none")
         return (bce * words.use).sum(0) / words.n
 
-    def _minimise(self, words: _Words, lam: torch.Tensor, theta0: torch.Tensor, max_iter: int) -> torch.Tensor:
+    def _minimise(self, words: _Words, lam: torch.Tensor, theta0: torch.Tensor, max_iter: int,
+                  stage: str = "fit") -> torch.Tensor:
         """θ minimising Σ_k loss_k + λ_k‖w_k‖² (keys are independent: the sum separates), from ``theta0``."""
         theta = theta0.clone().requires_grad_()
+        calls = [0]
         opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, history_size=20, tolerance_grad=self.tol,
                                 tolerance_change=1e-12, line_search_fn="strong_wolfe")
 
         def closure():
+            calls[0] += 1
+            if self.on_step is not None:
+                self.on_step(f"{stage}, L-BFGS step {calls[0]}")
             opt.zero_grad()
             w = theta[:, :-1]
             loss = (self._losses(theta, words) + lam * (w * w).sum(1)).sum()
@@ -120,7 +126,8 @@ class LinearProbe:
         loss = np.zeros((len(grid), K))
         solutions, theta = [], zero
         for g, lam in enumerate(grid):
-            theta = self._minimise(fit_part, torch.full((K,), lam), theta, self.select_iter)
+            theta = self._minimise(fit_part, torch.full((K,), lam), theta, self.select_iter,
+                                   stage=f"choosing λ {g + 1}/{len(grid)}")
             solutions.append(theta)
             with torch.no_grad():
                 acc[g] = np.nan_to_num(_accuracy(_predict(theta, held_data), held_y.numpy()), nan=0.0)

@@ -48,6 +48,7 @@ class SelectionProbe:
         self.weight_decay, self.batch_size, self.dropout, self.seed = weight_decay, batch_size, dropout, seed
         self.params_: list[torch.Tensor] | None = None
         self.best_epoch_: np.ndarray | None = None
+        self.on_step = None                              # optional callable(text): where a long fit is
 
     def _init(self, K: int, D: int) -> list[torch.Tensor]:
         """Each key's parameters from its own seed, so a probe starts the same whatever its siblings."""
@@ -107,6 +108,8 @@ class SelectionProbe:
         for epoch in range(self.epochs):
             order = usable[torch.randperm(len(usable), generator=gen)]
             for start in range(0, len(order), self.batch_size):
+                if self.on_step is not None:
+                    self.on_step(f"epoch {epoch + 1}/{self.epochs}, sentence {start}/{len(order)}")
                 loss, _, _ = self._loss(params, data, y, order[start:start + self.batch_size], gen)
                 opt.zero_grad()
                 loss.backward()

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from ..core.cache import ActivationStore, get_activations
-from ..core.progress import progress
+from ..core.progress import postfix, progress
 from ..core.encoder import Encoder
 from .selection import SelectionProbe, Sentences
 from .registry import NO_TARGET, ProbingData
@@ -86,6 +86,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
         controls = {s: control_targets(store, data, targets, seed=seed + s) for s in range(seeds)}
     rows = []
     bar = progress(total=len(layers) * len(probes) * seeds, desc="training probes", unit="probe")
+    tell = postfix(bar)                     # what the current fit is doing, so the bar moves within a probe
     for layer, suffix in layers:
         features = store.no_position() if suffix else store.hidden(layer)
         sets = {s: sentences(store, features, r) for s, r in split_rows.items() if r}
@@ -95,6 +96,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
                 full = np.concatenate([targets, controls[s]], axis=1) if control else targets
                 dev = (sets[dev_split], full[split_rows[dev_split]]) if dev_split in sets else None
                 probe = make_probe(kind, hidden=hidden, epochs=epochs, lr=lr, seed=run_seed)
+                probe.on_step = lambda what, where=f"layer {layer}{suffix} {kind}": tell(f"{where}: {what}")
                 probe.fit(sets[train_split], full[split_rows[train_split]], dev=dev)
                 base = {"layer": layer, "probe": kind + suffix, "seed": run_seed}
                 for split, r in split_rows.items():

@@ -145,10 +145,14 @@ def confusion_figure(matrix: pd.DataFrame, title: str):
 
 
 def learning_curve_figure(history: pd.DataFrame, model: str):
+    """Losses (left axis) and dev accuracy (right axis) per epoch; the legend sits under the axes, clear of both
+    axis labels, and epochs are whole numbers."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7.5, 3.6))
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.plot(history["epoch"], history["train_loss"], marker="o", markersize=3, label="train loss")
     ax.plot(history["epoch"], history["dev_loss"], marker="s", markersize=3, label="dev loss")
     ax.set_xlabel("epoch")
@@ -162,8 +166,7 @@ def learning_curve_figure(history: pd.DataFrame, model: str):
                 label="best dev epoch (kept)", zorder=5)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center left", bbox_to_anchor=(1.12, 0.5),
-              fontsize=8)
+    fig.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="outside lower center", ncols=4, fontsize=8,
+               frameon=False)
     ax.set_title(f"learning curve — {model}")
-    fig.tight_layout()
     return fig

@@ -3,7 +3,7 @@
 ``pk.probe(...)``, ``pk.attention(...)`` … each return a :class:`Result` subclass. ``.frame`` is the table the
 command writes as its main CSV; other tables are attributes; ``.record`` is the ``config.json`` content; and
 ``.write(out)`` writes exactly what the command writes. The command is ``pk.X(**options).write(out)`` plus
-printing.
+printing. In Jupyter a result displays itself (``_repr_html_``): pages, figures and tables.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Result:
 
     @property
     def model(self) -> str:
-        return str(self.record.get("model", {}).get("name", "model"))
+        return str((self.record.get("model") or {}).get("name", "model"))
 
     def default_out(self) -> Path:
         return default_run_dir(self.record.get("task") or self.command, self.model)
@@ -43,9 +43,11 @@ class Result:
         An existing non-empty ``out`` is refused unless ``overwrite``; ``figures`` lists the formats of every
         figure (``png``, ``svg``, ``pdf``).
         """
+        from ..core.progress import quiet
+
         out = Path(out) if out is not None else self.default_out()
         refuse_inputs(out, self.record)           # never replace what the run was computed from
-        with RunDir(out, overwrite=overwrite, figure_formats=figures) as run:
+        with quiet(False), RunDir(out, overwrite=overwrite, figure_formats=figures) as run:   # no HF save bars
             self.write_files(run)
             run.write_json("config.json", {**self.record, "out": str(out)})
             return run.commit()
@@ -56,6 +58,15 @@ class Result:
     def files(self) -> list[str]:
         """The main files a written run holds (for the command's closing line)."""
         return [self.main_table]
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the pages the run writes (each in an isolated frame), its figures inline, its tables.
+
+        Built from exactly what :meth:`write` writes, in a temporary folder (see :mod:`probekit.report.notebook`).
+        """
+        from .notebook import result_html
+
+        return result_html(self)
 
     def __repr__(self) -> str:
         extra = [k for k, v in vars(self).items() if isinstance(v, pd.DataFrame) and k != "frame"]

@@ -69,18 +69,34 @@ class BrowseResult(Result):
             if bertviz:
                 self.written += _bertviz_pages(page, self.units, self.attention)
         for path in (png, svg):
-            if path is None:
-                continue
-            from .headplots import plot_head, plot_layer_grid
-
-            if self.head is not None:
-                plot_head(self.units, self.attention[self.layer - 1, self.head - 1], path,
-                          title=f"layer {self.layer}, head {self.head} ({self.model})")
-            else:
-                plot_layer_grid(self.units, self.attention[self.layer - 1], path, layer=self.layer,
-                                title=f"layer {self.layer} ({self.model})")
-            self.written.append(Path(path))
+            if path is not None:
+                self._figure(path)
+                self.written.append(Path(path))
         return self.written[0]
+
+    def _repr_html_(self) -> str:
+        """The page in an isolated frame, then the head figure or layer grid asked for, then the statistics."""
+        from ..report.notebook import result_html
+
+        figures = []
+        if self.layer is not None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="probekit-nb-") as tmp:
+                png = Path(tmp) / "head.png"
+                self._figure(png)
+                figures.append((png.name, png.read_bytes()))
+        return result_html(self, figures=figures, pages=[("page.html", self.page)])
+
+    def _figure(self, path) -> None:
+        from .headplots import plot_head, plot_layer_grid
+
+        if self.head is not None:
+            plot_head(self.units, self.attention[self.layer - 1, self.head - 1], path,
+                      title=f"layer {self.layer}, head {self.head} ({self.model})")
+        else:
+            plot_layer_grid(self.units, self.attention[self.layer - 1], path, layer=self.layer,
+                            title=f"layer {self.layer} ({self.model})")
 
     def __repr__(self) -> str:
         return (f"<BrowseResult: {len(self.units)} {self.level}s, opens on layer {self.first['layer']} head "
@@ -95,6 +111,8 @@ def check_outputs(out=None, *, png=None, svg=None, bertviz: bool = False, layer:
         raise UserError("nothing to write: give --out PAGE.html and/or --png/--svg PATH")
     if bertviz and out is None:
         raise UserError("--bertviz writes its pages beside --out; give --out too")
+    if bertviz:
+        _need_bertviz()
     paths = []
     for name, path in (("out", out), ("png", png), ("svg", svg)):
         if path is None:
@@ -280,13 +298,19 @@ def _attention(encoder, example, level: str, max_length, batch_size: int, warn: 
     return acts[0]
 
 
+def _need_bertviz() -> None:
+    """bertviz is an optional extra: asked for without it, one line says how to install it (before any work)."""
+    import importlib.util
+
+    if importlib.util.find_spec("bertviz") is None:
+        raise UserError('--bertviz needs the optional bertviz package: pip install "probekit[bertviz]"')
+
+
 def _bertviz_pages(out: Path, units, attention) -> list[Path]:
     import torch
 
-    try:
-        from bertviz import head_view, model_view
-    except ImportError:
-        raise UserError("--bertviz needs the bertviz package (pip install 'bertviz>=1.4.1')") from None
+    _need_bertviz()
+    from bertviz import head_view, model_view
     from .browser import write_page
 
     layers = tuple(torch.from_numpy(np.ascontiguousarray(a)[None]) for a in attention)
