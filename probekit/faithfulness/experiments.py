@@ -35,9 +35,11 @@ DEFAULTS = {
     "epochs": 20,                 # W&P: epochs of every retrained head (classify's frozen default)
     "lambdas": (0.0001, 0.001, 0.01, 0.1, 1.0),  # W&P end-to-end adversary: KL weights (on RT the KL term
     #                                               already outweighs the TVD term at 0.01)
+    "adversary_epochs": 80,       # W&P end-to-end adversary: at most this many epochs (theirs: 80)
     "patience": 10,               # W&P end-to-end adversary: epochs without a lower training loss before stopping
     "ks": (1, 5, 10, 20, 50),     # ERASER: % of words removed / kept
     "flip_max_words": 0,          # ERASER decision flips: most words removed one by one (0: all of them)
+    "resamples": 9999,            # bootstrap resamples of every 95 % interval (probekit.core.intervals)
 }
 
 

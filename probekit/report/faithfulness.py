@@ -34,7 +34,9 @@ class FaithfulnessResult(Result):
     def __init__(self, outcomes, record: dict):
         self.outcomes = list(outcomes)
         rows = [dict(f) for o in self.outcomes for f in o.findings]
-        findings = pd.DataFrame(rows, columns=["experiment", "quantity", "value", "paper", "meaning"])
+        findings = pd.DataFrame(rows, columns=["experiment", "quantity", "value", "ci_low", "ci_high", "n", "paper",
+                                               "meaning"])
+        findings["n"] = pd.array(findings["n"], dtype="Int64")
         super().__init__(findings, record)
         self.ranking = ranking_table(self.outcomes)
         self.tables = {stem: table for o in self.outcomes for stem, table in o.tables.items()}
@@ -72,7 +74,10 @@ class FaithfulnessResult(Result):
                   f", over the real words only (special tokens and padding excluded), with the hidden states "
                   f"below the head held fixed. Distances in nats (JSD ≤ ln 2 ≈ 0.693); TVD over the full class "
                   f"distribution. Paper values are the originals' BiLSTM/CNN models on their own datasets, given "
-                  f"for scale, not as a target.", ""]
+                  f"for scale, not as a target. Every compared number has a 95% interval (bootstrap over the "
+                  f"examples, {rec['arguments']['options'].get('resamples')} resamples, paired when the same "
+                  f"examples are scored twice) and the n it stands on; a difference whose interval covers 0 is "
+                  f"reported as no detectable difference.", ""]
         if len(self.ranking):
             lines += ["## Which explanation is most faithful here", "",
                       "Higher comprehensiveness, lower sufficiency and a smaller fraction of words removed before "
@@ -85,15 +90,28 @@ class FaithfulnessResult(Result):
                 continue
             rows = [f for f in o.findings]
             if rows:
-                table = pd.DataFrame(rows)[["quantity", "value", "paper", "meaning"]]
+                table = pd.DataFrame(rows)
+                for col in ("ci_low", "ci_high", "n"):
+                    if col not in table:
+                        table[col] = None
+                table["95% CI"] = [_ci(lo, hi) for lo, hi in zip(table["ci_low"], table["ci_high"])]
                 table["value"] = [_fmt(v) for v in table["value"]]
-                lines += [markdown_table(table), ""]
+                table["n"] = ["" if n is None or n != n else str(int(n)) for n in table["n"]]
+                lines += [markdown_table(table[["quantity", "value", "95% CI", "n", "paper", "meaning"]]), ""]
             if o.counts:
                 lines += ["Counted: " + ", ".join(f"{k} {v}" for k, v in o.counts.items()) + ".", ""]
             if o.figures:
                 lines += ["Figures: " + ", ".join(f"`{s}.png`" for s in o.figures) + ".", ""]
             lines += [f"Time: {o.seconds:.1f} s.", ""]
         return "\n".join(lines)
+
+
+def _ci(low, high) -> str:
+    try:
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(low) or math.isnan(high) else f"{low:.3f}…{high:.3f}"
 
 
 def _fmt(v) -> str:
