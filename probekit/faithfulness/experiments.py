@@ -12,7 +12,7 @@ EXPERIMENTS = {
     "permutation": "jw_permutation:run",          # Jain & Wallace: shuffled attention, median TVD (Fig. 10)
     "adversary": "jw_adversary:run",              # Jain & Wallace: ε-max JSD adversarial attention (Fig. 11, 12)
     "single-weight": "ss_erasure:run_single",     # Serrano & Smith: zero the top α vs a random one (Fig. 4, 5)
-    "sets": "ss_erasure:run_sets",                # Serrano & Smith: fraction removed before a flip (Fig. 8)
+    "sets": "ss_sets:run_sets",                   # Serrano & Smith: fraction removed before a flip (Fig. 8)
     "uniform": "wp_retrain:run_uniform",          # Wiegreffe & Pinter: is attention needed? (Table 2)
     "seeds": "wp_retrain:run_seeds",              # Wiegreffe & Pinter: seed variance (Fig. 2)
     "e2e-adversary": "wp_adversary:run",          # Wiegreffe & Pinter: end-to-end adversarial training (Fig. 4)
