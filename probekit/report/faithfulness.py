@@ -23,8 +23,9 @@ PAPERS = {
     "eraser": "DeYoung et al. (2020): ERASER comprehensiveness, sufficiency and plausibility",
 }
 
-#: ranking columns: (column, higher is more faithful?)
-RANK_COLUMNS = (("aopc_comprehensiveness", True), ("aopc_sufficiency", False), ("flip_fraction", False))
+#: the ranking's columns in the summary, in order (each with its interval and tier in ranking.csv)
+RANK_COLUMNS = ("aopc_comprehensiveness", "aopc_sufficiency", "flip_fraction", "flip_fraction_flipped", "token_f1",
+                "token_f1_micro", "iou_f1", "iou_f1_micro", "auprc", "average_precision")
 
 
 class FaithfulnessResult(Result):
@@ -81,8 +82,11 @@ class FaithfulnessResult(Result):
         if len(self.ranking):
             lines += ["## Which explanation is most faithful here", "",
                       "Higher comprehensiveness, lower sufficiency and a smaller fraction of words removed before "
-                      "the decision flips mean a more faithful ranking of the words. Methods are sorted by AOPC "
-                      "comprehensiveness.", "", markdown_table(self.ranking), ""]
+                      "the decision flips mean a more faithful ranking of the words. Each cell: the value, its 95% "
+                      "interval (bootstrap over the examples) and its tier in brackets; methods in one tier cannot "
+                      "be told apart by the paired intervals. Sorted by AOPC comprehensiveness tier. Flip "
+                      "fraction is ERASER's (never-flip examples count as 1); the 'flipped' one averages only the "
+                      "examples that flip.", "", markdown_table(compact_ranking(self.ranking)), ""]
         for o in self.outcomes:
             lines += [f"## {o.name}: {PAPERS.get(o.name, '')}", ""]
             if o.skipped:
@@ -121,16 +125,33 @@ def _fmt(v) -> str:
 
 
 def ranking_table(outcomes) -> pd.DataFrame:
-    """One row per explanation method from the experiments that rank methods (ERASER), sorted by AOPC
-    comprehensiveness (descending), with each metric's rank (1 = most faithful)."""
+    """One row per explanation method from the experiments that rank methods (ERASER): each metric's value,
+    ``_ci_low``, ``_ci_high``, ``_n`` and ``_tier`` (1 = the first tier; ties share a tier), sorted by the
+    comprehensiveness tier, then value."""
     rows = [dict(r) for o in outcomes if o.name == "eraser" for r in o.ranking]
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows)
-    for col, higher in RANK_COLUMNS:
-        if col in table:
-            table[f"rank_{col.split('_', 1)[-1] if col != 'flip_fraction' else 'flip'}"] = (
-                table[col].rank(ascending=not higher, method="min").astype("Int64"))
+    for col in table.columns:
+        if col.endswith("_tier") or col.endswith("_n"):
+            table[col] = pd.array(table[col], dtype="Int64")
     if "aopc_comprehensiveness" in table:
-        table = table.sort_values("aopc_comprehensiveness", ascending=False, kind="stable")
+        table = table.sort_values(["aopc_comprehensiveness_tier", "aopc_comprehensiveness"],
+                                  ascending=[True, False], kind="stable")
     return table.reset_index(drop=True)
+
+
+def compact_ranking(table: pd.DataFrame) -> pd.DataFrame:
+    """The ranking for the summary: one cell per metric, "value [low…high] (tier)"."""
+    out = pd.DataFrame({"method": table["method"]})
+    for col in RANK_COLUMNS:
+        if col not in table:
+            continue
+        cells = []
+        for _, r in table.iterrows():
+            ci = _ci(r.get(f"{col}_ci_low"), r.get(f"{col}_ci_high"))
+            tier = r.get(f"{col}_tier")
+            cells.append(f"{_fmt(float(r[col]))}" + (f" [{ci}]" if ci else "")
+                         + ("" if tier is None or pd.isna(tier) else f" ({int(tier)})"))
+        out[col] = cells
+    return out
