@@ -13,7 +13,8 @@ from probekit.classify.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.examples import Example
 from probekit.faithfulness.base import Context
-from probekit.faithfulness.eraser import Evaluator, Unit, auprc, bin_size, first_flips, rank, run, token_f1
+from probekit.faithfulness import eraser_metrics as em
+from probekit.faithfulness.eraser import Evaluator, Unit, bin_size, first_flips, rank, run
 
 W, BIAS = 4.0, -0.1
 SENT = "the old teacher dog walked slowly to the village school".split()     # 10 one-piece words, dog at 3
@@ -43,7 +44,7 @@ def dog_model(tiny_model_dirs):
 
 
 def context(clf, examples, **kw):
-    return Context(classifier=clf, examples=examples, source=None, quiet=True, **kw)
+    return Context(classifier=clf, examples=examples, source=None, quiet=True, options={"resamples": 1000}, **kw)
 
 
 def rows(table, **where):
@@ -60,16 +61,40 @@ def test_bin_size_rounding():
     assert bin_size(50, 1) == 1 and bin_size(100, 5) == 5 and bin_size(1, 0) == 0
 
 
-def test_rank_and_plausibility_by_hand():
+def test_rank_by_hand():
     np.testing.assert_array_equal(rank([0.1, np.nan, 0.5, 0.1, -2.0]), [2, 0, 3, 4, 1])   # NaN last, ties in order
+
+
+def test_eraser_plausibility_definitions_by_hand():
+    """Each against ERASER's rationale_benchmark/metrics.py, worked out by hand."""
     r = [1, 0, 1, 0]
-    assert token_f1([2, 0, 1, 3], r) == 1.0
-    assert token_f1([1, 2, 0, 3], r) == 0.5                      # one hit of two: 2·1/(2+2)
-    assert math.isnan(token_f1([0, 1], [0, 0]))
-    # ranking 0(+), 1(−), 3(−), 2(+): precision 1 at the first hit, 2/4 at the second
-    assert auprc([0.9, 0.8, 0.1, 0.7], r) == pytest.approx(0.75)
-    # NaN scores count as the lowest: ranking 1(−), 2(+), 0(+) → (1/2 + 2/3) / 2
-    assert auprc([np.nan, 0.5, 0.2], [1, 0, 1]) == pytest.approx((0.5 + 2 / 3) / 2)
+    # AUPRC (ERASER's _auprc): trapezoid under sklearn's PR curve. Scores rank 0(+) 1(−) 3(−) 2(+); the curve's
+    # (recall, precision) points are (1, 1/2) (1/2, 1/3) (1/2, 1/2) (1/2, 1) (0, 1): ½·(1/2 + 1/3)/2 + ½·1 = 17/24,
+    # where average precision is (1 + 2/4)/2 = 3/4
+    assert em.auprc([0.9, 0.8, 0.1, 0.7], r) == pytest.approx(17 / 24)
+    assert em.average_precision([0.9, 0.8, 0.1, 0.7], r) == pytest.approx(0.75)
+    # all scores tied: AP is the base rate, the trapezoid from (1, 1/4) to (0, 1) is (1/4 + 1)/2
+    assert em.average_precision([0, 0, 0, 0], [1, 0, 0, 0]) == pytest.approx(0.25)
+    assert em.auprc([0, 0, 0, 0], [1, 0, 0, 0]) == pytest.approx(0.625)
+    # NaN scores count as the lowest; single-class rationales: no AP (ERASER discards them), AUPRC still defined
+    assert em.average_precision([np.nan, 0.5, 0.2], [1, 0, 1]) == pytest.approx((0.5 + 2 / 3) / 2)
+    assert math.isnan(em.average_precision([0.3, 0.2], [1, 1])) and em.auprc([0.3, 0.2], [1, 1]) == 1.0
+    assert math.isnan(em.auprc([0.3, 0.2], [0, 0]))
+    # hard predictions: the top-|r| words; spans are maximal runs (end exclusive)
+    np.testing.assert_array_equal(em.hard_prediction([2, 0, 1, 3], r), [True, False, True, False])
+    assert em.spans([1, 1, 0, 0, 1, 0]) == [(0, 2), (4, 5)] and em.spans([0, 0]) == []
+    p1, t1 = [1, 1, 0, 0, 1, 0], [1, 1, 1, 0, 0, 0]      # spans (0,2) and (4,5) vs (0,3): IOU 2/3 (hit) and 0
+    p2, t2 = [0, 1, 1, 1], [1, 1, 0, 0]                  # (1,4) vs (0,2): IOU 1/4, a miss
+    assert em.iou_counts(p1, t1) == (1, 2, 1) and em.iou_counts(p2, t2) == (0, 1, 1)
+    assert em.iou_counts([0, 1, 1, 0], [1, 1, 1, 1]) == (1, 1, 1)            # IOU exactly 0.5 counts
+    iou = np.array([em.iou_counts(p1, t1), em.iou_counts(p2, t2)], dtype=float)
+    # micro: P = 1/3, R = 1/2 → F1 2/5; macro: mean P = (1/2 + 0)/2, mean R = (1 + 0)/2 → F1 of 1/4 and 1/2 = 1/3
+    assert em.micro_f1(iou) == pytest.approx(0.4) and em.macro_iou_f1(iou) == pytest.approx(1 / 3)
+    tok = np.array([em.token_counts(p1, t1), em.token_counts(p2, t2)], dtype=float)
+    assert tok.tolist() == [[2, 3, 3], [1, 3, 2]]
+    # token F1: macro = mean of (2/3, F1(1/3, 1/2) = 2/5); micro = F1(3/6, 3/5) = 6/11
+    assert em.macro_token_f1(tok) == pytest.approx((2 / 3 + 0.4) / 2)
+    assert em.micro_f1(tok) == pytest.approx(6 / 11)
 
 
 def test_unit_keeps_order_segments_and_drops_cut_words():
@@ -108,16 +133,24 @@ def test_comprehensiveness_sufficiency_and_flips_by_hand(dog_model):
     assert flips["occlusion"] == pytest.approx(0.1) and flips["gradient"] == pytest.approx(0.4)
     # no dog: predicted neg, and no deletion (not even of every word) changes the output
     assert np.allclose(rows(table, example=1, metric="comprehensiveness")["value"], 0.0, atol=1e-7)
-    assert rows(table, example=1, metric="flip_fraction")["value"].isna().all()
+    # ERASER counts the never-flip example as 1 (all its words removed); the flipped-only variant leaves it out
+    assert (rows(table, example=1, metric="flip_fraction")["value"] == 1.0).all()
+    assert rows(table, example=1, metric="flip_fraction_flipped")["value"].isna().all()
     assert out.counts["never_flip_occlusion"] == 1 and out.counts["never_flip_random"] == 1
     rank_rows = {r["method"]: r for r in out.ranking}
     assert set(rank_rows) == {"occlusion", "grad-input", "gradient", "random"}
-    assert rank_rows["occlusion"]["flip_fraction"] == pytest.approx(0.1)            # mean over flipping examples
-    agg = table[(table["aggregate"].notna()) & (table["method"] == "gradient") & (table["metric"] == "flip_fraction")]
-    assert agg["value"].item() == pytest.approx(0.4) and agg["n"].item() == 1
-    best = {f["quantity"]: f for f in out.findings}
-    assert any(q.startswith("decision-flip fraction, best method:") and f["value"] == pytest.approx(0.1)
-               for q, f in best.items())
+    assert rank_rows["occlusion"]["flip_fraction"] == pytest.approx((0.1 + 1.0) / 2)
+    assert rank_rows["occlusion"]["flip_fraction_flipped"] == pytest.approx(0.1)
+    agg = lambda metric: table[(table["aggregate"].notna()) & (table["method"] == "gradient")
+                               & (table["metric"] == metric) & table["k"].isna()]
+    assert agg("flip_fraction")["value"].item() == pytest.approx(0.7) and agg("flip_fraction")["n"].item() == 2
+    assert agg("flip_fraction_flipped")["value"].item() == pytest.approx(0.4)
+    assert agg("flip_fraction_flipped")["n"].item() == 1
+    row = agg("aopc_comprehensiveness").iloc[0]
+    assert row["ci_low"] <= row["value"] <= row["ci_high"] and row["n"] == 2 and row["tier"] >= 1
+    assert any(f["quantity"].startswith("decision-flip fraction (ERASER") for f in out.findings)
+    # every finding with an interval holds its value inside it
+    assert all(np.isnan(f["ci_low"]) or f["ci_low"] <= f["value"] <= f["ci_high"] for f in out.findings)
     fig = out.figures["eraser-curves"]()
     assert [ax.get_ylabel() for ax in fig.axes][:2] == ["comprehensiveness: Δ p(ŷ)", "sufficiency: Δ p(ŷ)"]
 
@@ -139,14 +172,21 @@ def test_plausibility_and_exclusions(dog_model):
     out = run(context(dog_model, examples, rationales=True, methods=["occlusion", "gradient"]))
     table = out.tables["eraser"]
     f1 = rows(table, example=0, metric="token_f1").set_index("method")["value"]
-    ap = rows(table, example=0, metric="auprc").set_index("method")["value"]
+    ap = rows(table, example=0, metric="average_precision").set_index("method")["value"]
+    pr = rows(table, example=0, metric="auprc").set_index("method")["value"]
     assert f1["occlusion"] == 1.0 and f1["gradient"] == 0.0           # top-1 = dog vs the first word
     assert ap["occlusion"] == pytest.approx(1.0) and ap["gradient"] == pytest.approx(0.1)   # all tie: base rate
+    # ERASER's AUPRC of all-tied scores: the trapezoid from (recall 1, precision 0.1) to (0, 1)
+    assert pr["occlusion"] == pytest.approx(1.0) and pr["gradient"] == pytest.approx(0.55)
+    iou = rows(table, example=0, metric="iou_f1").set_index("method")["value"]
+    assert iou["occlusion"] == 1.0 and iou["gradient"] == 0.0
     assert rows(table, example=1, metric="token_f1")["value"].isna().all()
     assert out.counts["empty_rationale"] == 1 and out.counts["no_rationale"] == 1
     ranking = {x["method"]: x for x in out.ranking}
-    assert ranking["occlusion"]["token_f1"] == 1.0 and "auprc" in ranking["random"]
-    assert any(f["quantity"] == "plausibility token F1, best method: occlusion" for f in out.findings)
+    assert ranking["occlusion"]["token_f1"] == 1.0 and ranking["occlusion"]["token_f1_micro"] == 1.0
+    assert ranking["gradient"]["auprc"] == pytest.approx(0.55) and "average_precision" in ranking["random"]
+    assert ranking["occlusion"]["iou_f1_micro"] == 1.0 and ranking["occlusion"]["token_f1_n"] == 1
+    assert any(f["quantity"].startswith("examples left out of plausibility") for f in out.findings)
 
 
 def test_every_method_and_determinism(dog_model):
@@ -197,5 +237,8 @@ def test_contextual_classifier_against_one_by_one_deletion(tiny_model_dirs):
         label = lambda s: p(order[s:])["label"].item() if s < len(words) else empty
         flip = next((s for s in range(1, len(words) + 1) if label(s) != y), None)
         want = np.nan if flip is None else flip / len(words)
-        np.testing.assert_allclose(rows(table, example=e, method="pooling", metric="flip_fraction")["value"], want)
+        np.testing.assert_allclose(rows(table, example=e, method="pooling", metric="flip_fraction_flipped")["value"],
+                                   want)
+        np.testing.assert_allclose(rows(table, example=e, method="pooling", metric="flip_fraction")["value"],
+                                   1.0 if flip is None else want)
     assert any(f["quantity"] == "AOPC comprehensiveness of the pooling attention" for f in out.findings)

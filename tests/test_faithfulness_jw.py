@@ -45,6 +45,7 @@ def examples():
 def context(clf, tmp_path, seed=0, **options):
     ex = examples()
     src = PoolingSource(clf, ex, cache_dir=tmp_path / "cache")
+    options.setdefault("resamples", 1000)
     return Context(classifier=clf, examples=ex, source=src, seed=seed, batch_size=2, quiet=True, options=options)
 
 
@@ -92,6 +93,7 @@ def toy(ignore: bool, B=6, U=7, D=4, seed=0):
 
 
 def toy_context(src, seed=0, **options):
+    options.setdefault("resamples", 1000)
     return Context(classifier=src.classifier, examples=[None] * len(src), source=src, seed=seed, batch_size=4,
                    quiet=True, options=options)
 
@@ -208,7 +210,10 @@ def test_adversary_run_tables_figures_and_seed():
     assert a.figures["jain-wallace-fig11"]().axes[0].get_xlim() == (0.0, 0.7)
     assert a.figures["jain-wallace-fig12"]().axes[0].get_xlim() == (-0.05, 0.7)
     s = a.tables["adversary-summary"]
-    assert s.query("`class` == 'all' and metric == 'n'")["value"].iloc[0] == 6
+    assert s.query("`class` == 'all' and metric == 'examples'")["value"].iloc[0] == 6
+    med = s[(s["metric"] == "median_max_jsd") & s["n"].notna()].iloc[0]       # the row with its interval
+    assert med["n"] == 6 and med["ci_low"] <= med["value"] <= med["ci_high"]
+    assert med["value"] == pytest.approx(np.median(t["value"]))
 
 
 # --- tau ------------------------------------------------------------------------------------------------------
@@ -273,7 +278,8 @@ def test_token_level_leave_one_out_deletes_the_piece(tiny_model_dirs):
 
 
 def test_summary_by_hand():
-    ctx = SimpleNamespace(classifier=SimpleNamespace(labels=["neg", "pos"], n_classes=2))
+    ctx = SimpleNamespace(classifier=SimpleNamespace(labels=["neg", "pos"], n_classes=2), seed=0,
+                          option=lambda name: 1000)
     rows = []
     for ex, (tau, p, pred) in enumerate([(0.5, 0.01, "pos"), (0.1, 0.6, "neg"), (np.nan, np.nan, "pos"),
                                          (-0.2, 0.04, "pos")]):
@@ -285,8 +291,11 @@ def test_summary_by_hand():
     assert get("all", "tau_mean") == pytest.approx(0.4 / 3)
     assert get("all", "tau_std") == pytest.approx(np.std([0.5, 0.1, -0.2]))
     assert get("all", "share_p_le_0.05") == pytest.approx(2 / 3)
-    assert get("all", "n_nan") == 1 and get("all", "n") == 3
-    assert get("pos", "tau_mean") == pytest.approx(0.15) and get("neg", "n") == 1
+    row = lambda cls, m: s.query("pair == 'gradient-loo' and `class` == @cls and metric == @m").iloc[0]
+    assert get("all", "n_nan") == 1 and row("all", "tau_mean")["n"] == 3
+    # the interval of the mean over the 3 defined examples lies within their range and holds the mean
+    assert -0.2 <= row("all", "tau_mean")["ci_low"] <= 0.4 / 3 <= row("all", "tau_mean")["ci_high"] <= 0.5
+    assert get("pos", "tau_mean") == pytest.approx(0.15) and row("neg", "tau_mean")["n"] == 1
 
 
 def test_tau_run_counts_nan_and_matches_kendall(tiny_model_dirs, tmp_path):

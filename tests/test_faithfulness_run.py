@@ -15,8 +15,8 @@ from probekit.core.errors import UserError
 POS = "good great wonderful lovely happy".split()
 NEG = "bad awful terrible sad boring".split()
 FILL = "the old teacher walked to the village school every morning".split()
-QUICK = dict(permutations=8, adversary_steps=15, candidates=2, random_draws=2, seeds=2, epochs=2,
-             lambdas=(0.0, 1.0), ks=(10, 50))
+QUICK = dict(resamples=1000, permutations=8, adversary_steps=15, candidates=2, random_draws=2, seeds=2,
+             epochs=2, adversary_epochs=2, lambdas=(0.0, 1.0), ks=(10, 50))
 
 
 def _rows(n: int, seed: int, rationale: bool = False):
@@ -70,7 +70,13 @@ def test_every_experiment_writes_its_tables_figures_and_a_summary(setup, tmp_pat
     assert set(findings["experiment"]) == {o.name for o in res.outcomes if o.findings}
     ranking = pd.read_csv(out / "ranking.csv")
     assert {"pooling", "gradient"} <= set(ranking["method"])
-    assert list(ranking["aopc_comprehensiveness"]) == sorted(ranking["aopc_comprehensiveness"], reverse=True)
+    tiers = ranking["aopc_comprehensiveness_tier"].tolist()
+    assert tiers == sorted(tiers) and tiers[0] == 1                    # sorted by tier, ties share one
+    for _, g in ranking.groupby("aopc_comprehensiveness_tier"):
+        assert list(g["aopc_comprehensiveness"]) == sorted(g["aopc_comprehensiveness"], reverse=True)
+    assert (ranking["aopc_comprehensiveness_ci_low"] <= ranking["aopc_comprehensiveness"]).all()
+    assert {"ci_low", "ci_high", "n"} <= set(findings.columns)
+    assert findings["n"].notna().sum() >= len(findings) // 2          # most findings stand on a stated n
     rec = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert rec["counts"]["examples"] == 10 and rec["counts"]["train_examples"] == 48
     assert set(rec["seconds"]) == {"setup", *(o.name for o in res.outcomes)}

@@ -15,7 +15,8 @@ from probekit.core.examples import Example
 from probekit.faithfulness.base import Context
 from probekit.faithfulness.source import AttentionSource, PoolingSource
 from probekit.faithfulness.source_cls import ClsSource
-from probekit.faithfulness.ss_erasure import erase, run_sets, run_single, single_weight
+from probekit.faithfulness.ss_erasure import erase, run_single, single_weight
+from probekit.faithfulness.ss_sets import run_sets
 
 TEXTS = ["The old teacher walked slowly to the village school.", "An unbelievably gigantic chrysanthemum!",
          "Nobody knew where the key had gone, so they searched the whole house.", "Hello",
@@ -59,6 +60,7 @@ class ToySource(AttentionSource):
 
 
 def ctx_for(source, seed=0, batch_size=8, **options):
+    options.setdefault("resamples", 1000)
     return Context(classifier=SimpleNamespace(source=None, n_classes=2), examples=[None] * len(source),
                    source=source, seed=seed, batch_size=batch_size, quiet=True, options=options)
 
@@ -175,6 +177,9 @@ def test_sets_hand_computed_flip_steps():
     assert set(ranking) == {"attention", "gradient", "gradient-x-attention", "random"}
     assert ranking["gradient"]["median_fraction_removed"] == pytest.approx((1 / 3 + 1) / 2)
     assert ranking["attention"]["median_fraction_removed"] == pytest.approx(1.0)
+    # every ordering (and every random draw) flips on both examples, so the medians are paired over both
+    assert out.counts["every_ordering_flips"] == 2 and all(r["n"] == 2 for r in ranking.values())
+    assert {r["tier"] for r in ranking.values()} <= {1, 2, 3, 4}
     pair = out.tables["sets-pairwise"]
     assert value(pair, first="attention", second="gradient", metric="second_sooner") == 1
     assert value(pair, first="attention", second="gradient", metric="tie") == 1
@@ -190,10 +195,18 @@ def test_sets_never_flip_is_counted_and_excluded():
     # bias +0.1: example 1 never flips in any ordering; example 0's all-erased step no longer flips either,
     # so attention order never flips; gradient order: k = 1 gives x = -0.0625 + 0.1 > 0, k = 2 gives -0.9
     assert out.counts["never_flip_attention"] == 2 and out.counts["never_flip_gradient"] == 1
+    t = out.tables["sets"]
+    summ = t[t["example"].isna()]
+    get = lambda o, m, agg: summ[(summ["ordering"] == o) & (summ["metric"] == m)
+                                 & summ["aggregate"].str.startswith(agg)]["value"].item()
+    assert get("attention", "never_flip_share", "examples") == 1.0
+    assert get("random", "never_flip_share", "examples") >= 0.5
+    # no example flips in every ordering: the paired medians are undefined (n = 0) and say so …
     ranking = {r["method"]: r for r in out.ranking}
-    assert ranking["attention"]["never_flip_share"] == 1.0 and np.isnan(ranking["attention"]["median_fraction_removed"])
-    assert ranking["gradient"]["median_fraction_removed"] == pytest.approx(2 / 3)
-    assert ranking["random"]["never_flip_share"] >= 0.5
+    assert out.counts["every_ordering_flips"] == 0 and np.isnan(ranking["gradient"]["median_fraction_removed"])
+    assert ranking["gradient"]["n"] == 0
+    # … while Serrano & Smith's per-ordering median (its own flipping examples) stays in the table, labelled
+    assert get("gradient", "median_fraction_removed", "examples where this ordering flips") == pytest.approx(2 / 3)
 
 
 def test_sets_random_orders_are_seeded_permutations_and_batched():
@@ -227,7 +240,8 @@ def examples():
 def test_pooling_source_runs_and_is_deterministic(tiny_model_dirs, tmp_path):
     clf = make(tiny_model_dirs)
     src = PoolingSource(clf, examples(), cache_dir=tmp_path)
-    ctx = Context(classifier=clf, examples=examples(), source=src, seed=0, batch_size=2, quiet=True)
+    ctx = Context(classifier=clf, examples=examples(), source=src, seed=0, batch_size=2, quiet=True,
+                  options={"resamples": 1000})
     a, b = run_single(ctx), run_single(ctx)
     pd.testing.assert_frame_equal(a.tables["single-weight"], b.tables["single-weight"])
     assert a.counts["length_1_excluded"] == 1            # "Hello"
@@ -292,7 +306,8 @@ def test_cls_source_reproduces_the_classifier(tiny_model_dirs, arch):
     torch.testing.assert_close(mine[many], out[:, 0][many], atol=1e-5, rtol=1e-5)
     assert (mine - src.cls_vector(units, mask, alpha)).abs().max() > 1e-3
     # the gradient flows to α, and both experiments run on this source
-    ctx = Context(classifier=clf, examples=examples(), source=src, seed=0, batch_size=2, quiet=True)
+    ctx = Context(classifier=clf, examples=examples(), source=src, seed=0, batch_size=2, quiet=True,
+                  options={"resamples": 1000})
     assert run_sets(ctx).counts["examples"] == 4 and run_single(ctx).counts["examples"] == 4
 
 

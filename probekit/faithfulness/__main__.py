@@ -41,7 +41,8 @@ def build_parser() -> Parser:
     p.add_argument("--attention", choices=["pooling", "cls"], default=_D["attention"],
                    help="the attention under test: the pooling head's weights, or the last layer's [CLS] "
                         "attention (default %(default)s)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N examples of --data")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="a seeded random sample of N examples of --data, kept in file order")
     p.add_argument("--train", default=None, help="training data of the retraining experiments (default: the "
                                                  "classifier's own, from its config.json)")
     p.add_argument("--dev", default=None, help="dev data they select on (default: the classifier's own)")
@@ -75,11 +76,17 @@ def build_parser() -> Parser:
                    help=f"epochs of every retrained head (default {DEFAULTS['epochs']})")
     e.add_argument("--lambdas", type=float, nargs="+", default=None,
                    help=f"end-to-end adversary: KL weights (default {' '.join(map(str, DEFAULTS['lambdas']))})")
+    e.add_argument("--adversary-epochs", type=int, default=None,
+                   help=f"end-to-end adversary: most epochs (default {DEFAULTS['adversary_epochs']}, Wiegreffe & "
+                        f"Pinter's)")
     e.add_argument("--ks", type=float, nargs="+", default=None,
                    help=f"ERASER: percentages of words removed or kept (default "
                         f"{' '.join(map(str, DEFAULTS['ks']))})")
     e.add_argument("--flip-max-words", type=int, default=None,
                    help="ERASER decision flips: remove at most this many words one by one (default: all)")
+    e.add_argument("--resamples", type=int, default=None,
+                   help=f"bootstrap resamples of every 95%% interval, 1000 to 1000000 (default "
+                        f"{DEFAULTS['resamples']})")
     add_output_options(p)
     add_common_options(p)
     return p

@@ -48,7 +48,7 @@ class Context:
 @dataclass
 class Outcome:
     """``tables``: CSV stem → tidy table (``report.result.tidy`` core columns first); ``findings``: rows of the
-    summary, each ``{"experiment", "quantity", "value", "paper", "meaning"}`` (``paper``: the paper's number on
+    summary, each ``{"experiment", "quantity", "value", "paper", "meaning", "ci_low", "ci_high", "n"}`` (``paper``: the paper's number on
     its nearest dataset with the dataset named, or "" when the notes give none); ``figures``: file stem
     (named by the paper's figure number, e.g. ``jain-wallace-fig10``) → a function returning a matplotlib
     Figure; ``counts``: exclusions and NaN cases, reported in config.json and the summary; ``ranking``: for
@@ -64,5 +64,11 @@ class Outcome:
     skipped: str = ""                   # why the experiment did not run here (then everything else is empty)
 
 
-def finding(experiment: str, quantity: str, value, meaning: str, paper: str = "") -> dict:
-    return {"experiment": experiment, "quantity": quantity, "value": value, "paper": paper, "meaning": meaning}
+def finding(experiment: str, quantity: str, value, meaning: str, paper: str = "", interval=None) -> dict:
+    """A summary row; ``interval`` (a :class:`~probekit.core.intervals.Interval`) gives its 95 % ``ci_low``,
+    ``ci_high`` and the ``n`` it stands on (and, when given, its estimate is the value)."""
+    row = {"experiment": experiment, "quantity": quantity, "value": value, "paper": paper, "meaning": meaning,
+           "ci_low": float("nan"), "ci_high": float("nan"), "n": None}
+    if interval is not None:
+        row.update(value=interval.estimate, ci_low=interval.ci_low, ci_high=interval.ci_high, n=int(interval.n))
+    return row

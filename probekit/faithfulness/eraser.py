@@ -15,20 +15,24 @@ Only the words the classifier saw count (words cut by its length limit are never
 computed the same way from all of them, so removing nothing changes nothing.
 
 Besides the methods, a seeded ``random`` ranking (one permutation per example) is the baseline every method
-should beat. The decision-flip fraction (Serrano & Smith's measure, on deletion): words are removed one at a
-time in each ranking's order until argmax changes; fraction = removed / n. Never-flip examples are counted
-and excluded, as are one-word examples. Every removal size 1…n is tried, batched over all (example, ranking)
+should beat. The decision-flip fraction (on deletion): words are removed one at a time in each ranking's order
+until argmax changes; fraction = removed / n. ``flip_fraction`` is ERASER's: every example counts, a never-flip
+(or one-word) example as 1; ``flip_fraction_flipped`` averages the examples that flip only (Serrano & Smith's
+exclusion; never-flip examples are counted). Every removal size 1…n is tried, batched over all (example, ranking)
 pairs per size, each pair stopping at its first flip, and one forward pass per distinct input (rankings that
 agree share it) — cost ≈ Σ over pairs of the words removed before the flip (n for a never-flip pair).
-``flip_max_words`` caps the sizes tried (0: no cap); pairs not flipped by then count as never-flip.
+``flip_max_words`` caps the sizes tried (0: no cap); pairs not flipped by then count as never-flip (so
+``flip_fraction`` is then an upper bound).
 
 Word scores come from one ``attribution.explain`` call over all examples with ``ctx.batch_size`` examples per batch,
 which is also Captum's internal batch (rows per forward pass) for integrated gradients (50 Gauss–Legendre
 steps, forward and backward): IG dominates the attribution time, and attribution about half of the total.
 
 With ``ctx.rationales`` (examples carrying ``meta["rationale"]``, 0/1 per word: HateXplain), plausibility per
-method: token F1 of its top-|r| words against the human rationale r, and AUPRC (sklearn's average precision)
-of its scores against r. Examples with an empty (all-0) or missing rationale are excluded and counted.
+method against the human rationale r, under ERASER's names and definitions (``eraser_metrics``): AUPRC,
+average precision, token F1 and IOU F1 (macro and micro) of its top-|r| words. Examples with an empty (all-0)
+or missing rationale are excluded and counted. Every aggregate has a 95 % bootstrap interval over the examples
+and the methods are ranked in tiers with ties (``eraser_report``).
 """
 from __future__ import annotations
 
@@ -42,11 +46,10 @@ import pandas as pd
 from ..attribution.occlusion import class_distributions
 from ..core.examples import Example
 from .base import Context, Outcome
+from .eraser_metrics import PLAUSIBILITY, _f1, metrics, plausibility_parts
 
 EXPERIMENT = "eraser"
 RANDOM = "random"
-METRICS = ("aopc_comprehensiveness", "aopc_sufficiency", "flip_fraction")
-PLAUSIBILITY = ("token_f1", "auprc")
 
 
 def bin_size(k, n: int) -> int:
@@ -63,30 +66,14 @@ def rank(scores) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
-def token_f1(order, rationale) -> float:
-    """F1 of the top-|r| words of ``order`` against the 0/1 rationale r (|prediction| = |r|, so F1 = hits/|r|)."""
-    r = np.asarray(rationale, dtype=bool)
-    k = int(r.sum())
-    if k == 0:
+def _example_value(name: str, part: np.ndarray) -> float:
+    """One example's own value of a plausibility metric (its F1 from its counts; NaN when it does not count)."""
+    if np.isnan(part).any():
         return float("nan")
-    pred = np.zeros(len(r), dtype=bool)
-    pred[np.asarray(order)[:k]] = True
-    tp = int((pred & r).sum())
-    return 2 * tp / (int(pred.sum()) + k)
-
-
-def auprc(scores, rationale) -> float:
-    """Average precision of ``scores`` against the 0/1 rationale (NaN scores count as the lowest)."""
-    from sklearn.metrics import average_precision_score
-
-    r = np.asarray(rationale, dtype=int)
-    if r.sum() == 0:
-        return float("nan")
-    s = np.asarray(scores, dtype=np.float64)
-    if np.isnan(s).all():
-        s = np.zeros_like(s)
-    s = np.where(np.isnan(s), np.nanmin(s) - 1.0, s)
-    return float(average_precision_score(r, s))
+    if len(part) == 3:
+        hits, pred, true = part
+        return _f1(hits / pred if pred else 0.0, hits / true if true else 0.0)
+    return float(part[0])
 
 
 class Unit:
@@ -212,38 +199,44 @@ def run(ctx: Context) -> Outcome:
     per_ex = per_k.groupby(["example", "method"], sort=False)[["comprehensiveness", "sufficiency"]].mean()
     per_ex = per_ex.rename(columns=lambda c: f"aopc_{c}").reset_index()
     fractions = [flip.get((e, m), np.nan) for e, m in zip(per_ex["example"], per_ex["method"])]
-    per_ex["flip_fraction"] = [np.nan if f is None else f for f in fractions]
+    n_words = np.array([units[e].n for e in per_ex["example"]])
+    flipped = np.array([np.nan if f is None else f for f in fractions], dtype=np.float64)
+    # ERASER's fraction counts every example: a never-flip one (or one word) as all its words removed
+    per_ex["flip_fraction"] = np.where(n_words < 1, np.nan, np.where(np.isnan(flipped), 1.0, flipped))
+    per_ex["flip_fraction_flipped"] = flipped
     out.counts = {"examples": N, "single_word": sum(u.n < 2 for u in units),
                   "nan_scores": int(sum(np.isnan(s).sum() for m in methods for s in scores[m])),
                   "forward_passes": evaluate.passes}
     for m in rankings:
         out.counts[f"never_flip_{m}"] = sum(1 for (e, mm), v in flip.items() if mm == m and v is None)
 
-    plaus = ctx.rationales
-    if plaus:
-        f1s, aps, missing, empty = {m: {} for m in rankings}, {m: {} for m in rankings}, 0, 0
-        for e, (ex, u) in enumerate(zip(ctx.examples, units)):
+    plausibility = None
+    if ctx.rationales:
+        rationales, missing, empty = [], 0, 0
+        for ex, u in zip(ctx.examples, units):
             r = ex.meta.get("rationale")
             if r is None or len(r) < u.n:
                 missing += 1
+                rationales.append(None)
                 continue
             r = np.asarray(r[:u.n], dtype=int)
-            if r.sum() == 0:
-                empty += 1
-                continue
-            for m in rankings:
-                f1s[m][e] = token_f1(orders[m][e], r)
-                aps[m][e] = auprc(scores[m][e], r)
-        per_ex["token_f1"] = [f1s[m].get(e, np.nan) for e, m in zip(per_ex["example"], per_ex["method"])]
-        per_ex["auprc"] = [aps[m].get(e, np.nan) for e, m in zip(per_ex["example"], per_ex["method"])]
+            empty += int(r.sum() == 0)
+            rationales.append(r if r.sum() else None)
+        parts = {m: plausibility_parts(orders[m], scores[m], rationales) for m in rankings}
+        plausibility = {name: {m: parts[m][name] for m in rankings} for name in PLAUSIBILITY}
+        for name in (n for n in PLAUSIBILITY if not n.endswith("_micro")):   # per-example values (micro: pooled)
+            per_ex[name] = [_example_value(name, plausibility[name][m][e])
+                            for e, m in zip(per_ex["example"], per_ex["method"])]
         out.counts.update(no_rationale=missing, empty_rationale=empty)
 
-    from .eraser_report import figure, findings, ranking, tables
+    from .eraser_report import assess, figure, findings, per_k_intervals, ranking, tables
 
-    model = clf.source.name
-    out.tables = tables(per_k, per_ex, model, ks, plaus)
-    out.ranking = ranking(per_ex, rankings, plaus)
-    out.findings = findings(out.ranking, out.counts, ks, plaus)
-    out.figures = {"eraser-curves": figure(per_k, rankings, ks)}
+    measures = metrics(per_ex, rankings, plausibility)
+    results = {name: assess(ctx, metric, rankings) for name, metric in measures.items()}
+    k_rows = per_k_intervals(ctx, per_k)
+    out.tables = tables(per_k, per_ex, k_rows, results, clf.source.name)
+    out.ranking = ranking(results, rankings)
+    out.findings = findings(ctx, measures, results, rankings, out.counts, ks)
+    out.figures = {"eraser-curves": figure(k_rows, rankings, ks)}
     out.seconds = time.perf_counter() - t0
     return out

@@ -12,7 +12,7 @@ EXPERIMENTS = {
     "permutation": "jw_permutation:run",          # Jain & Wallace: shuffled attention, median TVD (Fig. 10)
     "adversary": "jw_adversary:run",              # Jain & Wallace: ε-max JSD adversarial attention (Fig. 11, 12)
     "single-weight": "ss_erasure:run_single",     # Serrano & Smith: zero the top α vs a random one (Fig. 4, 5)
-    "sets": "ss_erasure:run_sets",                # Serrano & Smith: fraction removed before a flip (Fig. 8)
+    "sets": "ss_sets:run_sets",                   # Serrano & Smith: fraction removed before a flip (Fig. 8)
     "uniform": "wp_retrain:run_uniform",          # Wiegreffe & Pinter: is attention needed? (Table 2)
     "seeds": "wp_retrain:run_seeds",              # Wiegreffe & Pinter: seed variance (Fig. 2)
     "e2e-adversary": "wp_adversary:run",          # Wiegreffe & Pinter: end-to-end adversarial training (Fig. 4)
@@ -35,9 +35,11 @@ DEFAULTS = {
     "epochs": 20,                 # W&P: epochs of every retrained head (classify's frozen default)
     "lambdas": (0.0001, 0.001, 0.01, 0.1, 1.0),  # W&P end-to-end adversary: KL weights (on RT the KL term
     #                                               already outweighs the TVD term at 0.01)
+    "adversary_epochs": 80,       # W&P end-to-end adversary: at most this many epochs (theirs: 80)
     "patience": 10,               # W&P end-to-end adversary: epochs without a lower training loss before stopping
     "ks": (1, 5, 10, 20, 50),     # ERASER: % of words removed / kept
     "flip_max_words": 0,          # ERASER decision flips: most words removed one by one (0: all of them)
+    "resamples": 9999,            # bootstrap resamples of every 95 % interval (probekit.core.intervals)
 }
 
 

@@ -129,22 +129,34 @@ def run(ctx: Context) -> Outcome:
     model = model_name(ctx)
     summary = class_summary(defined, "value", ctx, {
         "mean_max_jsd": np.mean, "median_max_jsd": np.median, "share_max_jsd_ge_0.5": lambda v: np.mean(v >= 0.5),
-        "n": len})
+        "examples": len})
     labels = [label_of(ctx, c) for c in range(ctx.classifier.n_classes)]
-    med = float(defined["value"].median()) if len(defined) else float("nan")
-    share = float((defined["value"] >= 0.5).mean()) if len(defined) else float("nan")
+    from . import stats
+
+    values = defined["value"].to_numpy(float)
+    med_i = stats.over_examples(ctx, values, statistic=np.median)
+    share_i = stats.share(ctx, (values >= 0.5).astype(float))
+    summary = pd.concat([summary, pd.DataFrame([
+        {"class": "all", "metric": m, "value": i.estimate, "aggregate": "examples, 95% bootstrap interval",
+         **stats.columns(i)} for m, i in (("median_max_jsd", med_i), ("share_max_jsd_ge_0.5", share_i))])],
+        ignore_index=True)
+    summary["n"] = pd.array(summary["n"], dtype="Int64")
+    med, share = med_i.estimate, share_i.estimate
     fallback = int((defined["accepted"] == 0).sum())
     paper_share = "SST (BiLSTM, per class): 0.44 / 0.47; IMDB 0.91 / 0.86"
     findings = [
         finding("adversary", "median ε-max JSD (nats)", med,
-                f"a typical example has an attention map {med:.2f} nats from its own (ceiling ln 2 = 0.69) that "
-                f"changes the output by at most {accept} TVD: " + (
-                    "very different attention gives the same prediction" if med >= 0.4 else
-                    "the prediction is tied to the attention more than in the paper's BiLSTMs"),
-                paper="SST (BiLSTM, per class): ≈ 0.50 / 0.50"),
+                f"a typical example has an attention map {stats.fmt(med_i, 2)} nats from its own (ceiling ln 2 = "
+                f"0.69) that changes the output by at most {accept} TVD: " + (
+                    "very different attention gives the same prediction (the whole interval is at least 0.4)"
+                    if med_i.ci_low >= 0.4 else
+                    "the prediction is tied to the attention more than in the paper's BiLSTMs (the whole "
+                    "interval is below 0.4)" if med_i.ci_high < 0.4 else
+                    "the interval straddles 0.4, between a tied and a free attention"),
+                paper="SST (BiLSTM, per class): ≈ 0.50 / 0.50", interval=med_i),
         finding("adversary", "share of examples with ε-max JSD ≥ 0.5", share,
-                f"{share:.0%} of examples admit an adversarial attention at least 0.5 nats away within the TVD "
-                f"bound", paper=paper_share),
+                f"{stats.fmt(share_i, pct=True)} of examples admit an adversarial attention at least 0.5 nats away "
+                f"within the TVD bound", paper=paper_share, interval=share_i),
     ]
     figures = {
         "jain-wallace-fig11": lambda: _histograms(defined, labels),

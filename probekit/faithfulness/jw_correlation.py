@@ -15,7 +15,12 @@ Per example, over its real words (the classifier's units: words, or sub-tokens a
 
 τ is scipy's tau-b (``metrics.kendall``) for (attention, gradient), (attention, LOO) and (gradient, LOO), the
 last the yardstick. Summaries: mean and std (NaN-free cases), share with p ≤ 0.05 (of the defined cases), per
-predicted class; NaN cases (constant vectors, one-word inputs) are counted.
+predicted class, the means and shares with 95 % bootstrap intervals over the examples; the differences
+τ(gradient, LOO) − τ(attention, ·) paired over the examples where both are defined. NaN cases (constant
+vectors, one-word inputs) are counted.
+
+One precision: the pooling head's α is recomputed in the same float32 forward pass the gradients come from
+(not read from the float16 activation cache the other experiments use), and LOO's outputs are float32 too.
 """
 from __future__ import annotations
 
@@ -43,10 +48,12 @@ PAPER = {"attention-gradient": "SST (BiLSTM): 0.35 ± 0.21; −0.02…0.47 acros
 PAPER_AVERAGE = {"attention-gradient": "SST (non-contextual 'average' encoder): 0.61 ± 0.20"}
 
 
-def gradient_importance(classifier, batch: dict, kind: str = "pooling"):
+def gradient_importance(classifier, batch: dict, kind: str = "pooling", keep: dict | None = None):
     """(|gradient × input| per unit, one array per example; class probabilities [B, C] of the live forward).
 
-    ``kind="pooling"``: the head's attention is detached; ``"cls"``: the plain forward pass."""
+    ``kind="pooling"``: the head's attention is detached; ``"cls"``: the plain forward pass. ``keep`` (a dict)
+    receives the pooling head's α [B, U] and unit mask of this same float32 forward pass (``"alpha"``,
+    ``"mask"``), so τ compares attention and gradients computed at one precision."""
     from ..attribution.gradients import embedding_gradients
     from ..classify.heads import masked_softmax
 
@@ -57,6 +64,7 @@ def gradient_importance(classifier, batch: dict, kind: str = "pooling"):
             head = classifier.head
             units, mask, _ = classifier.units(**inputs)
             alpha = masked_softmax(head.v(torch.tanh(head.W(units)))[..., 0], mask).detach()
+            out["alpha"], out["mask"] = alpha, mask
             logits = head.out(head.dropout(torch.einsum("bu,bud->bd", alpha, units)))
         else:
             logits = classifier(**inputs)
@@ -65,6 +73,9 @@ def gradient_importance(classifier, batch: dict, kind: str = "pooling"):
 
     grad, e = embedding_gradients(classifier, batch, objective=predicted_probability)
     probs = out["probs"]
+    if keep is not None and "alpha" in out:
+        keep["alpha"] = out["alpha"].double().cpu().numpy()
+        keep["mask"] = out["mask"].bool().cpu().numpy()
     token = (grad.float() * e.float()).sum(-1)         # Σ_d, signed, per sub-token
     scores = [np.abs(to_words(token[b], batch["word_ids"][b], len(batch["words"][b]), "sum"))
               for b in range(len(token))]
@@ -132,7 +143,11 @@ def leave_one_out(classifier, examples, batch: dict, p0: np.ndarray, batch_size:
 
 
 def summarise(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Per pair and class (all, each predicted class): mean, std, share p ≤ 0.05, defined cases, NaN cases."""
+    """Per pair and class (all, each predicted class): mean τ and the share with p ≤ 0.05, each with its 95 %
+    bootstrap interval over the examples (``ci_low``, ``ci_high``, ``n``: the examples with a defined τ), the
+    std, and the NaN cases."""
+    from . import stats
+
     rows = []
     labels = ["all"] + [label_of(ctx, c) for c in range(ctx.classifier.n_classes)]
     for pair in PAIRS:
@@ -142,14 +157,17 @@ def summarise(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
             tau = sel.loc[sel["metric"] == "tau", "value"].to_numpy(float)
             p = sel.loc[sel["metric"] == "p", "value"].to_numpy(float)
             ok = np.isfinite(tau)
-            stats = {"tau_mean": np.mean(tau[ok]) if ok.any() else np.nan,
-                     "tau_std": np.std(tau[ok]) if ok.any() else np.nan,
-                     "share_p_le_0.05": np.mean(p[ok] <= 0.05) if ok.any() else np.nan,
-                     "n": int(ok.sum()), "n_nan": int((~ok).sum())}
             agg = "examples" if cls == "all" else f"examples predicted {cls}"
-            rows += [{"pair": pair, "class": cls, "metric": k, "value": float(v), "aggregate": agg}
-                     for k, v in stats.items()]
-    return pd.DataFrame(rows)
+            base = {"pair": pair, "class": cls, "aggregate": agg}
+            mean = stats.over_examples(ctx, tau[ok])
+            sig = stats.share(ctx, (p[ok] <= 0.05).astype(float))
+            rows += [{**base, "metric": "tau_mean", "value": mean.estimate, **stats.columns(mean)},
+                     {**base, "metric": "share_p_le_0.05", "value": sig.estimate, **stats.columns(sig)},
+                     {**base, "metric": "tau_std", "value": float(np.std(tau[ok])) if ok.any() else np.nan},
+                     {**base, "metric": "n_nan", "value": float((~ok).sum())}]
+    out = pd.DataFrame(rows)
+    out["n"] = pd.array(out["n"], dtype="Int64")
+    return out
 
 
 def run(ctx: Context) -> Outcome:
@@ -159,12 +177,16 @@ def run(ctx: Context) -> Outcome:
     rows = []
     for idx in progress(list(source.batches(ctx.batch_size)), desc="tau", unit="batch"):
         examples = [ctx.examples[i] for i in idx.tolist()]
-        units, mask = source.batch(idx)
-        with torch.no_grad():
-            alpha = source.attention(units, mask).double().cpu().numpy()
-        mask = mask.cpu().numpy()
         batch = clf.encode(examples, warn=False)
-        grads, p0 = gradient_importance(clf, batch, kind)
+        live: dict = {}
+        grads, p0 = gradient_importance(clf, batch, kind, keep=live)
+        if "alpha" in live:              # the head's α of the same float32 pass the gradients come from
+            alpha, mask = live["alpha"], live["mask"]
+        else:                            # [CLS] attention: the source computes it live in float32
+            units, mask = source.batch(idx)
+            with torch.no_grad():
+                alpha = source.attention(units, mask).double().cpu().numpy()
+            mask = mask.cpu().numpy()
         loo = leave_one_out(clf, examples, batch, p0, ctx.batch_size)
         for b, i in enumerate(idx.tolist()):
             n = len(batch["words"][b])
@@ -184,41 +206,58 @@ def run(ctx: Context) -> Outcome:
     counts = {"tau_single_word": int(taus.loc[taus["pair"] == "gradient-loo", "words"].le(1).sum())}
     for pair in PAIRS:
         counts[f"tau_nan_{pair}"] = int(taus.loc[taus["pair"] == pair, "value"].isna().sum())
-    mean = {pair: float(summary.query("pair == @pair and `class` == 'all' and metric == 'tau_mean'")["value"].iloc[0])
-            for pair in PAIRS}
-    noncontextual = getattr(clf, "encoder_mode", "") == "none"
-    findings = []
-    what = {"attention-gradient": "attention and gradient importance",
-            "attention-loo": "attention and leave-one-out",
-            "gradient-loo": "gradient importance and leave-one-out (the yardstick)"}
-    for pair in PAIRS:
-        m = mean[pair]
-        strength = ("undefined" if not np.isfinite(m) else "strong" if m >= 0.5 else "moderate" if m >= 0.3
-                    else "weak" if m >= 0.1 else "hardly any")
-        paper = PAPER_AVERAGE.get(pair, PAPER[pair]) if noncontextual else PAPER[pair]
-        findings.append(finding("tau", f"mean τ({pair.replace('-', ', ').replace('loo', 'LOO')})", m,
-                                f"τ = {m:.2f}: {strength} agreement between {what[pair]} on which words matter",
-                                paper=paper))
-    for other in ("attention-gradient", "attention-loo"):
-        gap = mean["gradient-loo"] - mean[other]
-        name = "gradients" if other == "attention-gradient" else "leave-one-out"
-        if not np.isfinite(gap):
-            sentence = "undefined here (no example with a defined τ)"
-        elif abs(gap) < 0.02:
-            sentence = (f"attention agrees with {name} about as well as gradients agree with LOO (within "
-                        f"{abs(gap):.2f}), unlike Jain & Wallace's BiLSTM on SST, where the gap was "
-                        f"{0.31 if other == 'attention-gradient' else 0.37:.2f}")
-        elif gap > 0:
-            sentence = (f"attention agrees with {name} less than gradients agree with LOO (by {gap:.2f}), "
-                        f"as Jain & Wallace found for BiLSTMs")
-        else:
-            sentence = (f"attention agrees with {name} better than gradients agree with LOO (by {-gap:.2f}), "
-                        f"unlike Jain & Wallace's BiLSTMs")
-        findings.append(finding("tau", f"τ(gradient, LOO) − τ({other.replace('-', ', ').replace('loo', 'LOO')})",
-                                gap, sentence,
-                                paper="SST (BiLSTM): 0.66 − 0.35 = 0.31" if other == "attention-gradient"
-                                else "SST (BiLSTM): 0.66 − 0.29 = 0.37"))
+    findings, differences = _findings(ctx, taus, summary, getattr(clf, "encoder_mode", "") == "none")
+    summary = pd.concat([summary, differences], ignore_index=True)
+    summary["n"] = pd.array(summary["n"], dtype="Int64")
     return Outcome("tau",
                    tables={"tau": tidy(frame, task="tau", model=model, keys=["example", "pair"]),
                            "tau-summary": tidy(summary, task="tau", model=model, keys=["pair", "class"])},
                    findings=findings, counts=counts, seconds=time.perf_counter() - t0)
+
+
+WHAT = {"attention-gradient": "attention and gradient importance",
+        "attention-loo": "attention and leave-one-out",
+        "gradient-loo": "gradient importance and leave-one-out (the yardstick)"}
+
+
+def _findings(ctx: Context, taus: pd.DataFrame, summary: pd.DataFrame, noncontextual: bool):
+    """Mean τ per pair, and τ(gradient, LOO) − τ(attention, ·) paired over the examples where both are
+    defined, each with its interval; the sentences say only what the intervals support."""
+    from . import stats
+
+    wide = taus.pivot_table(index="example", columns="pair", values="value", dropna=False)
+    wide = wide.reindex(columns=list(PAIRS))
+    findings = []
+    for pair in PAIRS:
+        row = summary.query("pair == @pair and `class` == 'all' and metric == 'tau_mean'").iloc[0]
+        m = float(row["value"])
+        interval = stats.Interval(m, float(row["ci_low"]), float(row["ci_high"]), int(row["n"]))
+        strength = ("undefined" if not np.isfinite(m) else "strong" if m >= 0.5 else "moderate" if m >= 0.3
+                    else "weak" if m >= 0.1 else "hardly any")
+        paper = PAPER_AVERAGE.get(pair, PAPER[pair]) if noncontextual else PAPER[pair]
+        findings.append(finding("tau", f"mean τ({pair.replace('-', ', ').replace('loo', 'LOO')})", m,
+                                f"τ = {stats.fmt(interval, 2)}: {strength} agreement between {WHAT[pair]} on "
+                                f"which words matter", paper=paper, interval=interval))
+    rows = []
+    for other in ("attention-gradient", "attention-loo"):
+        d = stats.difference(ctx, wide["gradient-loo"].to_numpy(float), wide[other].to_numpy(float))
+        name = "gradients" if other == "attention-gradient" else "leave-one-out"
+        label = other.replace("-", ", ").replace("loo", "LOO")
+        if d.n == 0:
+            sentence = "undefined here (no example with both τ defined)"
+        elif not d.excludes_zero:
+            sentence = (f"no detectable difference between how well attention agrees with {name} and how well "
+                        f"gradients agree with LOO ({stats.fmt(d)}, paired over examples)")
+        elif d.estimate > 0:
+            sentence = (f"attention agrees with {name} less than gradients agree with LOO ({stats.fmt(d)}, paired "
+                        f"over examples), the direction Jain & Wallace found for BiLSTMs")
+        else:
+            sentence = (f"attention agrees with {name} better than gradients agree with LOO ({stats.fmt(d)}, "
+                        f"paired over examples), unlike Jain & Wallace's BiLSTMs")
+        findings.append(finding("tau", f"τ(gradient, LOO) − τ({label})", d.estimate, sentence, interval=d,
+                                paper="SST (BiLSTM): 0.66 − 0.35 = 0.31" if other == "attention-gradient"
+                                else "SST (BiLSTM): 0.66 − 0.29 = 0.37"))
+        rows.append({"pair": f"gradient-loo minus {other}", "class": "all", "metric": "tau_mean_difference",
+                     "value": d.estimate, "aggregate": "paired over examples with both τ defined",
+                     **stats.columns(d)})
+    return findings, pd.DataFrame(rows)

@@ -86,7 +86,9 @@ def median_permutation_tvd(source, units, mask, alpha, n_perm, generator) -> tup
         perms = permuted_attention(alpha, mask, n_perm, generator)
         p = outputs_for(source, units, mask, perms)
         d = tvd(p, p0[:, None, :])                                     # [B, P]
-    return d.median(1).values.double().cpu().numpy(), perms
+    # np.median (the mean of the two middle values for an even count), as J&W's numpy code; torch.median
+    # would take the lower one
+    return np.median(d.double().cpu().numpy(), axis=1), perms
 
 
 def class_summary(frame: pd.DataFrame, value: str, ctx: Context, stats: dict) -> pd.DataFrame:
@@ -162,18 +164,33 @@ def run(ctx: Context) -> Outcome:
     defined = frame[frame["words"] > 1]
     summary = class_summary(defined, "value", ctx, {
         "mean_median_tvd": np.mean, "median_median_tvd": np.median,
-        "share_median_tvd_below_0.01": lambda v: np.mean(v < 0.01), "n": len})
+        "share_median_tvd_below_0.01": lambda v: np.mean(v < 0.01), "examples": len})
     labels = [label_of(ctx, c) for c in range(ctx.classifier.n_classes)]
-    mean = float(defined["value"].mean()) if len(defined) else float("nan")
-    share = float((defined["value"] < 0.01).mean()) if len(defined) else float("nan")
+    from . import stats
+
+    values = defined["value"].to_numpy(float)
+    mean = stats.over_examples(ctx, values)
+    share = stats.share(ctx, (values < 0.01).astype(float))
+    summary = pd.concat([summary, pd.DataFrame([
+        {"class": "all", "metric": m, "value": i.estimate, "aggregate": "examples, 95% bootstrap interval",
+         **stats.columns(i)} for m, i in (("mean_median_tvd", mean), ("share_median_tvd_below_0.01", share))])],
+        ignore_index=True)
+    summary["n"] = pd.array(summary["n"], dtype="Int64")
+    if not mean.n:
+        verdict = "undefined (no example with two or more words)"
+    elif mean.ci_high < 0.05:
+        verdict = "the decision barely depends on which word gets which weight (the whole interval is below 0.05)"
+    elif mean.ci_low >= 0.05:
+        verdict = "the output does depend on where the weight goes (the whole interval is at least 0.05)"
+    else:
+        verdict = "the interval straddles 0.05, so these examples cannot tell whether the output depends on it"
     findings = [
-        finding("permutation", "mean median TVD under 100 shuffles of α", mean,
-                f"shuffling the attention over the words moves the output by {mean:.3f} (median over shuffles, "
-                f"mean over examples): " + ("the decision barely depends on which word gets which weight"
-                                            if mean < 0.05 else "the output does depend on where the weight goes")),
-        finding("permutation", "share of examples with median TVD < 0.01", share,
-                f"{share:.0%} of examples are essentially indifferent to a random reassignment of their "
-                f"attention weights"),
+        finding("permutation", f"mean median TVD under {P} shuffles of α", mean.estimate,
+                f"shuffling the attention over the words moves the output by {stats.fmt(mean)} (median over "
+                f"shuffles, mean over examples): {verdict}", interval=mean),
+        finding("permutation", "share of examples with median TVD < 0.01", share.estimate,
+                f"{stats.fmt(share, pct=True)} of examples are essentially indifferent to a random reassignment "
+                f"of their attention weights", interval=share),
     ]
     figures = {"jain-wallace-fig10": lambda: max_attention_violins(
         defined, "value", "median TVD of the output under permutation",

@@ -64,8 +64,9 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     ``data`` (a file or a named set such as ``rt:dev``, or a list of Examples with ``meta["label"]``).
 
     ``attention="cls"`` tests the last layer's [CLS] attention instead of the pooling head's α (always, for a
-    Hugging Face classifier: it has no pooling head); ``limit`` keeps
-    the first N examples; ``train``/``dev`` (default: the classifier's own, from its run record) feed the
+    Hugging Face classifier: it has no pooling head); ``limit`` keeps a seeded random sample of N examples in
+    file order (as attribute and attack do: the first N of a file sorted by class would be one class);
+    ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
     ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
     experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; see ``experiments.DEFAULTS``).
@@ -83,7 +84,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     batch_size = checks.positive("batch_size", batch_size)
     seed = checks.integer("seed", seed)
     checks.device(device)
-    for name in ("permutations", "candidates", "adversary_steps", "random_draws", "seeds", "epochs"):
+    for name in ("permutations", "candidates", "adversary_steps", "random_draws", "seeds", "epochs",
+                 "adversary_epochs"):
         if name in options:
             options[name] = checks.positive(name, options[name])
     for name in ("epsilon", "accept", "adversary_lr"):
@@ -91,6 +93,11 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
             options[name] = checks.number(name, options[name], above=0)
     if "flip_max_words" in options:
         options["flip_max_words"] = checks.integer("flip_max_words", options["flip_max_words"], minimum=0)
+    if "resamples" in options:
+        from .stats import RESAMPLES_RANGE
+
+        options["resamples"] = checks.integer("resamples", options["resamples"], minimum=RESAMPLES_RANGE[0],
+                                              maximum=RESAMPLES_RANGE[1])
     if "lambdas" in options:
         options["lambdas"] = tuple(checks.number("lambdas", v, minimum=0) for v in options["lambdas"])
     if "ks" in options:
@@ -110,15 +117,9 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     if bad is not None:
         raise UserError(f"data[{bad}] is not an Example")
     if limit is not None:
-        labels = {str(ex.meta.get("label")) for ex in examples}
-        examples = examples[:limit]
-        kept = {str(ex.meta.get("label")) for ex in examples}
-        if len(labels) > 1 and len(kept) == 1:
-            import sys
+        from ..core.examples import seeded_sample
 
-            print(f"probekit: warning: the first {limit} examples of --data all have the label {kept.pop()!r} "
-                  f"(does the file list one class after another?); the results describe that class only",
-                  file=sys.stderr)
+        examples = seeded_sample(examples, limit, seed)
     if rationales:
         missing = sum("rationale" not in ex.meta for ex in examples)
         if missing:

@@ -7,10 +7,7 @@
   words (the original code drew a rank and used it as a position, so r could be i*; fixed here).
   ΔJS = JS(p, p₋i*) − JS(p, p₋r) in nats, against α_i* − α_r (their Fig. 4), and the 2×2 table of decision
   flips (i* flips × r flips, their Fig. 5).
-- ``sets``: zero words one by one (renormalising each time) in the order of attention, of the gradient
-  ∂p_ŷ/∂α (signed, at the original α), of gradient × α, and of seeded random permutations, until the
-  decision flips; the fraction removed k/n per ordering (their Fig. 8 box plots), never-flip cases counted
-  and excluded per ordering, and which ordering flips sooner, pairwise.
+- ``sets`` (``ss_sets.py``): zero words one by one in several orders until the decision flips (their Fig. 8).
 
 Examples with a single real word are excluded from both (every erasure of them is total) and counted.
 """
@@ -23,14 +20,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import UserError
 from ..core.progress import progress
 from .base import Outcome, finding
 from .metrics import LN2, jsd
 
-SALT_SINGLE, SALT_SETS = 41, 42
-#: the non-random orderings of ``sets``, in report order
-ORDERINGS = ("attention", "gradient", "gradient-x-attention")
+SALT_SINGLE = 41
 
 
 # --- shared pieces --------------------------------------------------------------------------------------------
@@ -145,35 +139,52 @@ def run_single(ctx) -> Outcome:
     both, top_only = int(table.loc[True, True]), int(table.loc[True, False])
     rand_only, neither = int(table.loc[False, True]), int(table.loc[False, False])
     N = len(ok)
-    summary = pd.DataFrame([
-        {"aggregate": "examples", "metric": m, "value": v} for m, v in [
-            ("mean_delta_js", float(ok["delta_js"].mean())), ("median_delta_js", float(ok["delta_js"].median())),
-            ("negative_delta_js_share", negative / N), ("flip_top_share", float(ok["flip_top"].mean())),
-            ("flip_random_share", float(ok["flip_random"].mean())), ("examples", N)]])
+    from . import stats
+
+    dj = ok["delta_js"].to_numpy(float)
+    ft, fr = ok["flip_top"].to_numpy(float), ok["flip_random"].to_numpy(float)
+    iv = {"mean_delta_js": stats.over_examples(ctx, dj),
+          "median_delta_js": stats.over_examples(ctx, dj, statistic=np.median),
+          "negative_delta_js_share": stats.share(ctx, (dj < 0).astype(float)),
+          "flip_top_share": stats.share(ctx, ft), "flip_random_share": stats.share(ctx, fr),
+          "flip_top_minus_random": stats.difference(ctx, ft, fr)}
+    summary = pd.DataFrame([{"aggregate": "examples" if m != "flip_top_minus_random" else
+                             "examples (paired: the same examples, top vs random word)",
+                             "metric": m, "value": i.estimate, **stats.columns(i)} for m, i in iv.items()]
+                           + [{"aggregate": "examples", "metric": "examples", "value": N}])
     main = pd.concat([per_example, summary], ignore_index=True)
+    main["n"] = pd.array(main["n"], dtype="Int64")
     flips = pd.DataFrame([{"top_flips": t, "random_flips": r, "metric": "count", "value": int(table.loc[t, r])}
                           for t in (True, False) for r in (True, False)])
     flips = pd.concat([flips, flips.assign(metric="share", value=flips["value"] / N)], ignore_index=True)
     tables = {name: _tidy(main, ctx, name, ["example", "aggregate"]),
               f"{name}-flips": _tidy(flips, ctx, name, ["top_flips", "random_flips"])}
+    d = iv["flip_top_minus_random"]
+    med = iv["median_delta_js"]
     findings = [
         finding(name, "share of negative ΔJS (random word mattered more than the top word)", negative / N,
                 f"erasing the top-weighted word changed the output distribution less than erasing a random "
-                f"other word in {negative} of {N} examples"),
+                f"other word in {negative} of {N} examples ({stats.fmt(iv['negative_delta_js_share'], pct=True)})",
+                interval=iv["negative_delta_js_share"]),
         finding(name, "share of examples whose decision flips when the top word is zeroed",
                 (top_only + both) / N, f"zeroing the single highest α changed the predicted class in "
                 f"{top_only + both} of {N} examples (a random other word: {rand_only + both})",
-                paper="most instances do not flip (§4)"),
+                paper="most instances do not flip (§4)", interval=iv["flip_top_share"]),
         finding(name, "share of examples whose decision flips when a random other word is zeroed",
                 (rand_only + both) / N, "the baseline for the line above: erasing a word the attention does not "
-                "rank first"),
-        finding(name, "top-only flips minus random-only flips (share of examples)", (top_only - rand_only) / N,
-                (f"top-only flips ({top_only}) outnumber random-only flips ({rand_only}): higher weights matter "
-                 f"more, as the paper argues") if top_only > rand_only else
-                (f"random-only flips ({rand_only}) are at least as common as top-only ones ({top_only}): the "
-                 f"highest weight is no better a predictor of a flip than a random one"),
-                paper="i*-only flips dominate r-only, mostly (§4)"),
-        finding(name, "median ΔJS (nats)", float(ok["delta_js"].median()), _median_meaning(ok["delta_js"].median())),
+                "rank first", interval=iv["flip_random_share"]),
+        finding(name, "flip share, top word minus random word (paired)", d.estimate,
+                stats.sentence("zeroing the top word", "zeroing a random other word", d,
+                               quantity="the share of decisions that flip") +
+                f"; top-only flips {top_only}, random-only flips {rand_only}",
+                paper="i*-only flips dominate r-only, mostly (§4)", interval=d),
+        finding(name, "median ΔJS (nats)", med.estimate,
+                ("removing the top weight moves the output more than removing a random one (the interval is above 0)"
+                 if med.ci_low > 0 else
+                 "removing a random weight moves the output more than removing the top one (the interval is "
+                 "below 0)" if med.ci_high < 0 else
+                 "no detectable difference between removing the top weight and a random one (the interval "
+                 "covers 0)") + f": {stats.fmt(med, 4)}", interval=med),
     ]
     figures = {"serrano-smith-fig4": lambda: _fig4(ok), "serrano-smith-fig5": lambda: _fig5(table, N)}
     return Outcome(name, tables=tables, findings=findings, figures=figures, counts=counts)
@@ -224,188 +235,4 @@ def _fig5(table: pd.DataFrame, N: int):
     ax.set_ylabel("zeroing the top word i*")
     ax.set_title(f"Decision flips, {N} examples", fontsize=9)
     fig.colorbar(im, ax=ax, label="% of examples")
-    return fig
-
-
-# --- sets -----------------------------------------------------------------------------------------------------
-
-def _gradient(ctx, units, mask, alpha, yhat):
-    """∂p_ŷ/∂α at the original α [B, U] (autograd through ``source.output``)."""
-    a = alpha.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        p = ctx.source.output(units, mask, a)
-        grad, = torch.autograd.grad(p[torch.arange(len(p)), yhat].sum(), a)
-    return grad
-
-
-def _orders(ctx, idx, mask, alpha, grad, draws: int) -> tuple[list[str], torch.Tensor]:
-    """(ordering names, positions [B, O, U] in erasure order; real units first, then padding)."""
-    B, U = mask.shape
-    neg = torch.tensor(float("-inf"), device=alpha.device)
-    keys = [alpha, grad, grad * alpha]
-    orders = [torch.sort(torch.where(mask, k, neg), dim=1, descending=True, stable=True).indices for k in keys]
-    for d in range(draws):
-        perm = torch.empty(B, U, dtype=torch.long)
-        for b in range(B):
-            real = torch.nonzero(mask[b].cpu()).view(-1).numpy()
-            rest = torch.nonzero(~mask[b].cpu()).view(-1).numpy()
-            gen = np.random.default_rng([ctx.seed, SALT_SETS, int(idx[b]), d])
-            perm[b] = torch.from_numpy(np.concatenate([gen.permutation(real), rest]).astype(np.int64))
-        orders.append(perm.to(alpha.device))
-    names = list(ORDERINGS) + [f"random-{d + 1}" for d in range(draws)]
-    return names, torch.stack(orders, 1)
-
-
-def flip_steps(ctx, units, mask, alpha, p, orders: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(items removed before the first flip [B, O], −1 when none; original α mass removed [B, O]).
-
-    Every (example, ordering) row still unflipped at step k is erased and re-run in one batched output call.
-    """
-    B, O, U = orders.shape
-    n = mask.sum(1)
-    yhat = p.argmax(1)
-    ex = torch.arange(B, device=alpha.device).repeat_interleave(O)          # example of each row
-    order = orders.reshape(B * O, U)
-    cur = alpha[ex].clone()
-    steps = torch.full((B * O,), -1, dtype=torch.long)
-    active = torch.ones(B * O, dtype=torch.bool, device=alpha.device)
-    for k in range(1, int(n.max()) + 1 if B else 1):
-        active &= n[ex] >= k
-        rows = torch.nonzero(active).view(-1)
-        if not len(rows):
-            break
-        cur[rows] = erase(cur[rows], order[rows, k - 1])
-        with torch.no_grad():
-            q = ctx.source.output(take(units, ex[rows]), mask[ex[rows]], cur[rows]).float()
-        flipped = q.argmax(1) != yhat[ex[rows]]
-        steps[rows[flipped].cpu()] = k
-        active[rows[flipped]] = False
-    removed = steps.view(B, O).numpy()
-    steps_np = steps.numpy()
-    # probability mass removed: Σ of the original α over the first k items of the ordering
-    cum = torch.cumsum(torch.gather(alpha[ex], 1, order), 1).cpu()                 # [B*O, U]
-    mass = np.where(steps_np >= 1, cum[torch.arange(B * O), (steps - 1).clamp(min=0)].numpy(), -1.0)
-    return removed, mass.reshape(B, O)
-
-
-def sets(ctx) -> tuple[pd.DataFrame, list[str]]:
-    draws = ctx.option("random_draws")
-    if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
-        raise UserError(f"--random-draws must be a whole number of at least 1 (got {draws!r})")
-    rows, names = [], []
-    for idx, units, mask, alpha, p in _batches(ctx, "sets"):
-        grad = _gradient(ctx, units, mask, alpha, p.argmax(1))
-        names, orders = _orders(ctx, idx, mask, alpha, grad.float(), int(draws))
-        removed, mass = flip_steps(ctx, units, mask, alpha, p, orders)
-        n = mask.sum(1).cpu().numpy()
-        for b in range(len(idx)):
-            for o, name in enumerate(names):
-                k = int(removed[b, o])
-                rows.append({"example": int(idx[b]), "ordering": name, "n_words": int(n[b]),
-                             "items_removed": k, "flipped": int(k >= 1),
-                             "fraction_removed": k / n[b] if k >= 1 else np.nan,
-                             "mass_removed": float(mass[b, o]) if k >= 1 else np.nan})
-    return pd.DataFrame(rows), names
-
-
-def _ordering_group(name: str) -> str:
-    return "random" if name.startswith("random-") else name
-
-
-def run_sets(ctx) -> Outcome:
-    """Serrano & Smith's multi-weight test: the fraction of words erased before the decision flips (Fig. 8)."""
-    name = "sets"
-    frame, names = sets(ctx)
-    if not len(frame):
-        return Outcome(name, skipped="no examples")
-    short = frame[frame["n_words"] < 2]
-    ok = frame[frame["n_words"] >= 2].copy()
-    n_short = short["example"].nunique()
-    n_ex = ok["example"].nunique()
-    counts = {"length_1_excluded": int(n_short), "examples": int(n_ex)}
-    if not n_ex:
-        return Outcome(name, counts=counts, skipped="no example has two or more real words")
-    ok["group"] = ok["ordering"].map(_ordering_group)
-    groups = list(ORDERINGS) + ["random"]
-    summary, ranking = [], []
-    for g in groups:
-        sub = ok[ok["group"] == g]
-        flipped = sub[sub["flipped"] == 1]
-        never = int((sub["flipped"] == 0).sum())
-        counts[f"never_flip_{g}"] = never
-        vals = {"median_fraction_removed": float(flipped["fraction_removed"].median()) if len(flipped) else np.nan,
-                "mean_fraction_removed": float(flipped["fraction_removed"].mean()) if len(flipped) else np.nan,
-                "median_mass_removed": float(flipped["mass_removed"].median()) if len(flipped) else np.nan,
-                "never_flip_share": never / len(sub), "flipped": int(len(flipped))}
-        summary += [{"ordering": g, "aggregate": "examples that flipped" if m != "never_flip_share"
-                     else "examples", "metric": m, "value": v} for m, v in vals.items()]
-        ranking.append({"method": g, "median_fraction_removed": vals["median_fraction_removed"],
-                        "mean_fraction_removed": vals["mean_fraction_removed"],
-                        "never_flip_share": vals["never_flip_share"]})
-    pair = pairwise(ok, list(ORDERINGS) + ["random-1"])
-    per_example = _long(ok.drop(columns="group").to_dict("records"),
-                        ["items_removed", "flipped", "fraction_removed", "mass_removed"],
-                        ["example", "ordering", "n_words"])
-    main = pd.concat([per_example, pd.DataFrame(summary)], ignore_index=True)
-    tables = {name: _tidy(main, ctx, name, ["example", "ordering", "aggregate"]),
-              f"{name}-pairwise": _tidy(pair, ctx, name, ["first", "second"])}
-    med = {r["method"]: r["median_fraction_removed"] for r in ranking}
-    findings = [finding(name, f"median fraction removed before a flip: {g}", med[g],
-                        f"{_pct(med[g])} of the words had to be erased in {g} order before the decision changed "
-                        f"(never flipped: {counts[f'never_flip_{g}']} "
-                        f"{'rows' if g == 'random' else 'examples'}, excluded)")
-                for g in groups]
-    g_vs_a = pair[(pair["first"] == "attention") & (pair["second"] == "gradient")].set_index("metric")["value"]
-    decided = int(g_vs_a["first_sooner"] + g_vs_a["second_sooner"] + g_vs_a["tie"])
-    share = g_vs_a["second_sooner"] / decided if decided else np.nan
-    findings.append(finding(name, "share of examples where gradient order flips sooner than attention order",
-                            share, f"of {decided} examples where either flips, the gradient ranking reached a flip "
-                            f"first in {int(g_vs_a['second_sooner'])}, attention in {int(g_vs_a['first_sooner'])} "
-                            f"(ties {int(g_vs_a['tie'])})", paper="gradient rankings flip sooner (abstract)"))
-    findings.append(finding(name, "median fraction removed: attention minus random", med["attention"] - med["random"],
-                            "negative: attention order finds the deciding words sooner than random order"
-                            if med["attention"] < med["random"] else
-                            "attention order is no better than random at finding the words that decide"))
-    figures = {"serrano-smith-fig8": lambda: _fig8(ok, groups, "fraction_removed"),
-               "serrano-smith-fig8-mass": lambda: _fig8(ok, groups, "mass_removed")}
-    return Outcome(name, tables=tables, findings=findings, figures=figures, counts=counts, ranking=ranking)
-
-
-def _pct(x) -> str:
-    return "NaN" if x != x else f"{100 * x:.0f}%"
-
-
-def pairwise(ok: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Which of two orderings flips sooner, per example: rows where both never flip are dropped; where one
-    never flips the other counts as sooner (Serrano & Smith's rule)."""
-    wide = ok.pivot(index="example", columns="ordering", values="items_removed")
-    out = []
-    for a, b in itertools.combinations(names, 2):
-        ka, kb = wide[a].to_numpy(), wide[b].to_numpy()
-        fa, fb = ka >= 1, kb >= 1
-        keep = fa | fb
-        a_first = keep & fa & (~fb | (ka < kb))
-        b_first = keep & fb & (~fa | (kb < ka))
-        tie = keep & fa & fb & (ka == kb)
-        for metric, v in (("first_sooner", a_first.sum()), ("second_sooner", b_first.sum()), ("tie", tie.sum()),
-                          ("both_never", (~keep).sum())):
-            out.append({"first": a, "second": b, "metric": metric, "value": int(v)})
-    return pd.DataFrame(out)
-
-
-def _fig8(ok: pd.DataFrame, groups: list[str], column: str):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    ax = fig.add_subplot()
-    data = [ok[(ok["group"] == g) & (ok["flipped"] == 1)][column].dropna().to_numpy() for g in groups]
-    labels = {"attention": "Attention", "gradient": "Gradient", "gradient-x-attention": "Attn * Grad",
-              "random": "Random"}
-    ax.boxplot([d if len(d) else [np.nan] for d in data], tick_labels=[labels[g] for g in groups])
-    ax.set_ylim(0, 1)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    what = "Fractions of Original Attended Items" if column == "fraction_removed" else \
-        "Probability Mass of Original Attended Items"
-    ax.set_ylabel("fraction removed" if column == "fraction_removed" else "attention mass removed")
-    ax.set_title(f"{what} Removed\nBefore First Decision Flip Occurred", fontsize=9)
     return fig

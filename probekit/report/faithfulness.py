@@ -23,8 +23,9 @@ PAPERS = {
     "eraser": "DeYoung et al. (2020): ERASER comprehensiveness, sufficiency and plausibility",
 }
 
-#: ranking columns: (column, higher is more faithful?)
-RANK_COLUMNS = (("aopc_comprehensiveness", True), ("aopc_sufficiency", False), ("flip_fraction", False))
+#: the ranking's columns in the summary, in order (each with its interval and tier in ranking.csv)
+RANK_COLUMNS = ("aopc_comprehensiveness", "aopc_sufficiency", "flip_fraction", "flip_fraction_flipped", "token_f1",
+                "token_f1_micro", "iou_f1", "iou_f1_micro", "auprc", "average_precision")
 
 
 class FaithfulnessResult(Result):
@@ -34,7 +35,9 @@ class FaithfulnessResult(Result):
     def __init__(self, outcomes, record: dict):
         self.outcomes = list(outcomes)
         rows = [dict(f) for o in self.outcomes for f in o.findings]
-        findings = pd.DataFrame(rows, columns=["experiment", "quantity", "value", "paper", "meaning"])
+        findings = pd.DataFrame(rows, columns=["experiment", "quantity", "value", "ci_low", "ci_high", "n", "paper",
+                                               "meaning"])
+        findings["n"] = pd.array(findings["n"], dtype="Int64")
         super().__init__(findings, record)
         self.ranking = ranking_table(self.outcomes)
         self.tables = {stem: table for o in self.outcomes for stem, table in o.tables.items()}
@@ -72,12 +75,18 @@ class FaithfulnessResult(Result):
                   f", over the real words only (special tokens and padding excluded), with the hidden states "
                   f"below the head held fixed. Distances in nats (JSD ≤ ln 2 ≈ 0.693); TVD over the full class "
                   f"distribution. Paper values are the originals' BiLSTM/CNN models on their own datasets, given "
-                  f"for scale, not as a target.", ""]
+                  f"for scale, not as a target. Every compared number has a 95% interval (bootstrap over the "
+                  f"examples, {rec['arguments']['options'].get('resamples')} resamples, paired when the same "
+                  f"examples are scored twice) and the n it stands on; a difference whose interval covers 0 is "
+                  f"reported as no detectable difference.", ""]
         if len(self.ranking):
             lines += ["## Which explanation is most faithful here", "",
                       "Higher comprehensiveness, lower sufficiency and a smaller fraction of words removed before "
-                      "the decision flips mean a more faithful ranking of the words. Methods are sorted by AOPC "
-                      "comprehensiveness.", "", markdown_table(self.ranking), ""]
+                      "the decision flips mean a more faithful ranking of the words. Each cell: the value, its 95% "
+                      "interval (bootstrap over the examples) and its tier in brackets; methods in one tier cannot "
+                      "be told apart by the paired intervals. Sorted by AOPC comprehensiveness tier. Flip "
+                      "fraction is ERASER's (never-flip examples count as 1); the 'flipped' one averages only the "
+                      "examples that flip.", "", markdown_table(compact_ranking(self.ranking)), ""]
         for o in self.outcomes:
             lines += [f"## {o.name}: {PAPERS.get(o.name, '')}", ""]
             if o.skipped:
@@ -85,15 +94,28 @@ class FaithfulnessResult(Result):
                 continue
             rows = [f for f in o.findings]
             if rows:
-                table = pd.DataFrame(rows)[["quantity", "value", "paper", "meaning"]]
+                table = pd.DataFrame(rows)
+                for col in ("ci_low", "ci_high", "n"):
+                    if col not in table:
+                        table[col] = None
+                table["95% CI"] = [_ci(lo, hi) for lo, hi in zip(table["ci_low"], table["ci_high"])]
                 table["value"] = [_fmt(v) for v in table["value"]]
-                lines += [markdown_table(table), ""]
+                table["n"] = ["" if n is None or n != n else str(int(n)) for n in table["n"]]
+                lines += [markdown_table(table[["quantity", "value", "95% CI", "n", "paper", "meaning"]]), ""]
             if o.counts:
                 lines += ["Counted: " + ", ".join(f"{k} {v}" for k, v in o.counts.items()) + ".", ""]
             if o.figures:
                 lines += ["Figures: " + ", ".join(f"`{s}.png`" for s in o.figures) + ".", ""]
             lines += [f"Time: {o.seconds:.1f} s.", ""]
         return "\n".join(lines)
+
+
+def _ci(low, high) -> str:
+    try:
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(low) or math.isnan(high) else f"{low:.3f}…{high:.3f}"
 
 
 def _fmt(v) -> str:
@@ -103,16 +125,33 @@ def _fmt(v) -> str:
 
 
 def ranking_table(outcomes) -> pd.DataFrame:
-    """One row per explanation method from the experiments that rank methods (ERASER), sorted by AOPC
-    comprehensiveness (descending), with each metric's rank (1 = most faithful)."""
+    """One row per explanation method from the experiments that rank methods (ERASER): each metric's value,
+    ``_ci_low``, ``_ci_high``, ``_n`` and ``_tier`` (1 = the first tier; ties share a tier), sorted by the
+    comprehensiveness tier, then value."""
     rows = [dict(r) for o in outcomes if o.name == "eraser" for r in o.ranking]
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows)
-    for col, higher in RANK_COLUMNS:
-        if col in table:
-            table[f"rank_{col.split('_', 1)[-1] if col != 'flip_fraction' else 'flip'}"] = (
-                table[col].rank(ascending=not higher, method="min").astype("Int64"))
+    for col in table.columns:
+        if col.endswith("_tier") or col.endswith("_n"):
+            table[col] = pd.array(table[col], dtype="Int64")
     if "aopc_comprehensiveness" in table:
-        table = table.sort_values("aopc_comprehensiveness", ascending=False, kind="stable")
+        table = table.sort_values(["aopc_comprehensiveness_tier", "aopc_comprehensiveness"],
+                                  ascending=[True, False], kind="stable")
     return table.reset_index(drop=True)
+
+
+def compact_ranking(table: pd.DataFrame) -> pd.DataFrame:
+    """The ranking for the summary: one cell per metric, "value [low…high] (tier)"."""
+    out = pd.DataFrame({"method": table["method"]})
+    for col in RANK_COLUMNS:
+        if col not in table:
+            continue
+        cells = []
+        for _, r in table.iterrows():
+            ci = _ci(r.get(f"{col}_ci_low"), r.get(f"{col}_ci_high"))
+            tier = r.get(f"{col}_tier")
+            cells.append(f"{_fmt(float(r[col]))}" + (f" [{ci}]" if ci else "")
+                         + ("" if tier is None or pd.isna(tier) else f" ({int(tier)})"))
+        out[col] = cells
+    return out
