@@ -36,7 +36,8 @@ def build_parser() -> Parser:
     p.add_argument("--probes", nargs="+", choices=PROBES, default=list(d["probes"]), help="probes per layer")
     p.add_argument("--probe-epochs", type=int, default=d["probe_epochs"], help="epochs of each probe")
     p.add_argument("--cka-batch-size", type=int, default=d["cka_batch_size"],
-                   help="words per CKA minibatch (memory stays flat over the corpus)")
+                   help="words per CKA minibatch, the units of CKA's bootstrap interval (the CKA value is the "
+                        "full-batch one whatever the size)")
     p.add_argument("--attention-from", choices=["mean", "first"], default=d["attention_from"],
                    help="a word's attention row: the mean of its pieces' rows, or the first piece's")
     p.add_argument("--out", default=None, help="run directory (default runs/compare-<model>-<time>)")

@@ -15,7 +15,7 @@ import torch
 import probekit as pk
 from probekit.core.errors import UserError
 from probekit.finetuned.attention_change import AttentionChange, jensen_shannon
-from probekit.finetuned.cka import MinibatchCKA, hsic1, linear_cka
+from probekit.finetuned.cka import StreamingCKA, hsic1, linear_cka
 
 from tiny_models import CORPUS
 
@@ -60,36 +60,50 @@ def test_hsic1_feature_form_equals_gram_form_and_ignores_shifts():
     assert hsic1(X + 5.0, Y - 3.0) == pytest.approx(_gram_hsic1(X, Y), rel=1e-10)
 
 
-def test_minibatch_cka_matches_full():
-    """One minibatch holding every row is exactly the full-batch unbiased estimator. With several minibatches
-    the estimate is the mean of unbiased HSIC₁ values, so it differs from the full-batch unbiased one only by
-    sampling noise (< 0.01 here, n = 2000, batches ≥ 250) and from the biased one also by the biased
-    estimator's O(1/n) excess (< 0.02)."""
-    X, Y = _shared(2000)
+def _sorted_views(n=3000, seed=0):
+    """Two views of a signal whose strongest direction also sets the row order (as corpus order does when
+    neighbouring sentences are alike)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 4))
+    Z = Z[np.argsort(Z[:, 0])]
+    X = np.c_[4 * Z[:, :1], Z[:, 1:]] @ rng.normal(size=(4, 30)) + rng.normal(size=(n, 30))
+    Y = np.c_[Z[:, :1], 3 * Z[:, 1:]] @ rng.normal(size=(4, 20)) + rng.normal(size=(n, 20))
+    return X, Y
+
+
+def test_streaming_cka_equals_full_batch_on_sorted_data():
+    """Rows whose order follows their content: the accumulated estimate is the full-batch value (to rounding),
+    while the mean of HSIC₁ over minibatches taken in that order is far from it."""
+    X, Y = _sorted_views()
     full_unbiased, full_biased = linear_cka(X, Y, unbiased=True), linear_cka(X, Y)
-    one = MinibatchCKA(1, batch_size=2000)
-    for s in range(0, 2000, 37):           # rows arrive in uneven chunks, as sentences do
-        one.add(X[None, s:s + 37], Y[None, s:s + 37])
-    assert one.result()[0] == pytest.approx(full_unbiased, abs=1e-12)
-    assert one.n_batches == 1 and one.n_rows == 2000
-    for batch in (250, 500, 700):
-        mb = MinibatchCKA(1, batch_size=batch)
-        for s in range(0, 2000, 37):
-            mb.add(X[None, s:s + 37], Y[None, s:s + 37])
-        value = mb.result()[0]
-        assert mb.n_rows == 2000 and mb.n_batches == math.ceil(2000 / batch)
-        assert value == pytest.approx(full_unbiased, abs=0.01)
-        assert value == pytest.approx(full_biased, abs=0.02)
+    Y = np.c_[Y, np.zeros((len(Y), 10))]      # same width as X, so both layers stack (zeros change nothing)
+    acc = StreamingCKA(2, batch_size=256)
+    for s in range(0, len(X), 37):            # rows arrive in uneven chunks, as sentences do
+        acc.add(np.stack([X[s:s + 37], X[s:s + 37]]), np.stack([Y[s:s + 37], 2 * X[s:s + 37]]))
+    value = acc.result()
+    assert value[0] == pytest.approx(full_unbiased, abs=1e-9)
+    assert value[0] == pytest.approx(full_biased, abs=0.002)
+    assert value[1] == pytest.approx(1.0, abs=1e-9)
+    assert acc.n_rows == len(X) and acc.n_batches == len(X) // 256
+    # the corpus-order minibatch mean (what this replaces) is biased on these data
+    chunks = [(X[s:s + 256], Y[s:s + 256]) for s in range(0, len(X) - 255, 256)]
+    sums = np.array([[hsic1(x, y), hsic1(x, x), hsic1(y, y)] for x, y in chunks]).mean(0)
+    assert abs(sums[0] / math.sqrt(sums[1] * sums[2]) - full_unbiased) > 0.02
 
 
-def test_minibatch_cka_identical_layers_is_one_and_memory_is_one_batch():
-    X, _ = _shared(900)
-    stack = np.stack([X, 2 * X])
-    mb = MinibatchCKA(2, batch_size=100)
-    for s in range(0, 900, 50):
-        mb.add(stack[:, s:s + 50], stack[:, s:s + 50])
-        assert mb._rows < 100          # never more than one minibatch held
-    assert mb.result() == pytest.approx([1.0, 1.0], abs=1e-12)
+def test_streaming_cka_interval_covers_the_value_in_random_order():
+    X, Y = _shared(3000, seed=4)
+    acc = StreamingCKA(1, batch_size=200)
+    for s in range(0, 3000, 50):
+        acc.add(X[None, s:s + 50], Y[None, s:s + 50])
+    (ci,) = acc.intervals(resamples=999)
+    assert ci.estimate == pytest.approx(linear_cka(X, Y, unbiased=True), abs=1e-9)
+    assert ci.ci_low < ci.estimate < ci.ci_high and ci.ci_high - ci.ci_low < 0.1
+    assert ci.n == 3000 and acc.n_batches == 15
+    one = StreamingCKA(1, batch_size=4000)           # one minibatch: no interval, the value all the same
+    one.add(X[None], Y[None])
+    (ci1,) = one.intervals()
+    assert math.isnan(ci1.ci_low) and ci1.estimate == pytest.approx(ci.estimate, abs=1e-9)
 
 
 def test_cka_bad_shapes():
@@ -188,7 +202,16 @@ def test_compare_perturbed_lower_cka_written(tiny_pair, tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["command"] == "compare" and cfg["same_weights"] is False
     assert cfg["model"]["fingerprint"] != cfg["finetuned"]["fingerprint"]
-    assert "Lowest: layer" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "Lowest: layer" in summary
+    rows = res.cka.set_index("layer")
+    # every changed layer has an interval around its value; one that clears 1 is named as changed
+    assert (rows.loc[1:, "ci_low"] <= rows.loc[1:, "value"]).all()
+    assert (rows.loc[1:, "value"] <= rows.loc[1:, "ci_high"]).all()
+    assert (rows["n_words"] == res.record["counts"]["cka_words_used"]).all()
+    if (rows["ci_high"] < 1).any():
+        assert "interval lies below 1" in summary
+    assert {"ci_low", "ci_high", "n_words"} <= set(back.columns)
 
 
 def test_cache_never_serves_base_vectors_to_finetuned(tiny_pair, tmp_path):

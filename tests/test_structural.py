@@ -76,6 +76,39 @@ def test_spearman_is_averaged_within_lengths_then_over_lengths():
     assert got == pytest.approx((1.0 + rho7) / 2)        # length 5 (two sentences) and 7; 60 is outside 5–50
 
 
+def test_root_accuracy_counts_every_sentence_as_hewitt():
+    """A sentence whose root is punctuation counts (and is missed); one of punctuation only takes its
+    shallowest word of all."""
+    plain = sp.Sentence.of(np.zeros((3, 2)), [2, 0, 2], ["DET", "NOUN", "PUNCT"])
+    punct_root = sp.Sentence.of(np.zeros((3, 2)), [3, 3, 0], ["NOUN", "VERB", "PUNCT"])
+    only_punct = sp.Sentence.of(np.zeros((2, 2)), [0, 1], ["PUNCT", "PUNCT"])
+    pred = [np.array([1.0, 0.0, 2.0]), np.array([1.0, 2.0, 0.0]), np.array([0.5, 3.0])]
+    scores = sp.sentence_scores("depth", [plain, punct_root, only_punct], pred)
+    np.testing.assert_array_equal(scores["root_hit"], [1.0, 0.0, 1.0])
+    assert sp.evaluate_depths([plain, punct_root, only_punct], pred)["root_acc"] == pytest.approx(2 / 3)
+
+
+def test_regimen_decays_the_rate_on_a_plateau_and_stops_early():
+    """Hewitt & Manning's regimen: ×0.1 whenever the dev loss fails to improve, a stop after 5 such epochs, the
+    best dev epoch kept."""
+    rng = np.random.default_rng(5)
+    sents = [sp.Sentence.of(rng.normal(size=(n, 6)), random_tree(n, rng)) for n in rng.integers(4, 9, size=40)]
+    probe, hist = sp.train("depth", sents[:30], sents[30:], rank=6, epochs=40, lr=0.05, seed=0)
+    rates = [h["lr"] for h in hist]
+    assert rates[0] == pytest.approx(0.05) and min(rates) < 0.05       # noise features: the dev loss stalls
+    for prev, cur, nxt in zip(hist, hist[1:], hist[2:]):
+        if cur["dev_loss"] >= min(h["dev_loss"] for h in hist[:hist.index(cur)]):
+            assert nxt["lr"] == pytest.approx(cur["lr"] * 0.1)
+    kept = [h for h in hist if h["kept"]]
+    assert len(kept) == 1 and kept[0]["dev_loss"] == min(h["dev_loss"] for h in hist)
+    assert len(hist) < 40 and len(hist) - kept[0]["epoch"] == sp.PATIENCE
+    dev = sents[30:]
+    again = sp.evaluate_depths(dev, sp.predict(probe, dev))   # the kept parameters are the best epoch's
+    with torch.no_grad():
+        best_loss = float(sp.loss(probe(sp._batch(dev, "depth")[0]), *sp._batch(dev, "depth")[1:], "depth"))
+    assert best_loss == pytest.approx(kept[0]["dev_loss"], rel=1e-4) and 0 <= again["root_acc"] <= 1
+
+
 def test_trained_probes_recover_an_embedded_tree():
     rng = np.random.default_rng(2)
     dim = 16
@@ -138,14 +171,22 @@ def test_command_writes_a_run_and_matches_the_facade(tmp_path, tiny_model_dirs):
 
     tb = tmp_path / "tb.conllu"
     tb.write_text(CONLLU * 3, encoding="utf-8")
-    opts = ["--train", str(tb), "--dev", str(tb), "--model", str(tiny_model_dirs["bert"]), "--epochs", "2",
-            "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    opts = ["--train", str(tb), "--dev", str(tb), "--test", str(tb), "--model", str(tiny_model_dirs["bert"]),
+            "--epochs", "2", "--resamples", "200", "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     assert main(opts + ["--out", str(tmp_path / "run"), "--figures", "png", "svg"]) == 0
     csv = pd.read_csv(tmp_path / "run" / "results.csv")
     assert {"uuas", "dspr", "root_acc", "nspr"} <= set(csv["metric"])
+    assert set(csv["split"]) == {"dev", "test"} and {"distance-nopos", "depth-nopos"} <= set(csv["probe"])
+    uuas = csv[(csv["metric"] == "uuas") & csv["ci_low"].notna()]
+    assert len(uuas) and (uuas["ci_low"] <= uuas["value"] + 1e-12).all() and (uuas["n"] == 6).all()
+    assert (csv["ci_over"] == "sentences").all()
+    md = (tmp_path / "run" / "results.md").read_text()
+    cmp = pd.read_csv(tmp_path / "run" / "comparisons.csv")
+    assert set(cmp["split"]) == {"test"} and all(s in md for s in cmp["sentence"])
+    assert "linear position" in set(cmp["b"])
     assert (tmp_path / "run" / "structural_by_layer.svg").is_file() and (tmp_path / "run" / "tree.png").is_file()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["command"] == "structural"
-    res = pk.structural(train=tb, dev=tb, model=str(tiny_model_dirs["bert"]), epochs=2,
+    res = pk.structural(train=tb, dev=tb, test=tb, model=str(tiny_model_dirs["bert"]), epochs=2, resamples=200,
                         cache_dir=tmp_path / "cache", quiet=True)
     np.testing.assert_allclose(res.frame["value"].to_numpy(dtype=float), csv["value"].to_numpy(dtype=float),
                                rtol=1e-5, atol=1e-6)
@@ -157,3 +198,8 @@ def test_command_writes_a_run_and_matches_the_facade(tmp_path, tiny_model_dirs):
         pk.structural(train=tb, dev=tb, lr=float("nan"))
     with pytest.raises(UserError, match="--lr must be greater than 0"):
         pk.structural(train=tb, dev=tb, lr=0)
+    seeded = pk.structural(train=tb, dev=tb, model=str(tiny_model_dirs["bert"]), epochs=2, seeds=2, layers=[1],
+                           probes=["depth"], cache_dir=tmp_path / "cache", quiet=True)
+    rows = seeded.frame[seeded.frame["layer"].notna()]
+    assert (rows["ci_over"] == "seeds").all() and (rows[rows["metric"] == "root_acc"]["n"] == 2).all()
+    assert set(seeded.history["seed"]) == {0, 1}

@@ -101,6 +101,21 @@ def paired_difference(a, b, *, statistic: Callable = np.mean, seed: int = 0,
     return Interval(float(diff(a, b)), low, high, len(a))
 
 
+def paired_statistic(samples: Sequence, statistic: Callable, *, seed: int = 0,
+                     resamples: int = RESAMPLES) -> Interval:
+    """``statistic(*samples)`` of several per-unit arrays of the same units (a ratio of sums, say), with a paired
+    bootstrap interval: each resample draws the same units for every array. Units with a NaN are dropped."""
+    arrays = [np.asarray(s, dtype=np.float64).ravel() for s in samples]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"paired values need the same units ({[len(a) for a in arrays]})")
+    keep = np.logical_and.reduce([np.isfinite(a) for a in arrays])
+    arrays = [a[keep] for a in arrays]
+    if not len(arrays[0]):
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    low, high = _bootstrap(arrays, statistic, paired=True, seed=seed, resamples=resamples)
+    return Interval(float(statistic(*arrays)), low, high, len(arrays[0]))
+
+
 def over_seeds(values) -> Interval:
     """Mean over seeds with a Student-t interval (NaN interval for a single seed)."""
     from scipy.stats import t

@@ -190,16 +190,6 @@ def run_single(ctx) -> Outcome:
     return Outcome(name, tables=tables, findings=findings, figures=figures, counts=counts)
 
 
-def _median_meaning(median: float) -> str:
-    """Says what the median's sign means, and calls a median that prints as 0.000 zero rather than signed."""
-    if not np.isfinite(median) or abs(median) < 5e-4:
-        return "about zero (|median| < 0.0005 nats): removing the top weight typically moves the output no more " \
-               "than removing a random one"
-    if median > 0:
-        return "positive: removing the top weight moves the output more than removing a random one"
-    return "negative: removing a random weight moves the output more than removing the top one"
-
-
 def _fig4(ok: pd.DataFrame):
     from matplotlib.figure import Figure
 

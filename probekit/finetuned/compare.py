@@ -1,7 +1,8 @@
 """``pk.compare(finetuned, base=…)``: a fine-tuned model against the model it came from, on one corpus.
 
 One joint pass (each model runs once, :func:`~probekit.finetuned.pair.joint_pass`) gives, per layer 0…L, the
-minibatch linear CKA between the two models' word vectors (:mod:`.cka`; special tokens left out), per head the
+linear CKA between the two models' word vectors (:mod:`.cka`: the full-batch unbiased estimator, accumulated
+over the corpus, with a 95 % interval from a bootstrap over minibatches; special tokens left out), per head the
 mean Jensen–Shannon divergence between their word-level attention rows (:mod:`.attention_change`), and Clark's
 attention statistics of both (:class:`~probekit.heads.statistics.AttentionStats`). Each probe task is then
 probed on both models through :func:`probekit.probe` (its own data, through the activation cache: the cache key
@@ -9,7 +10,7 @@ holds each model's weight fingerprint, so one model's vectors are never served f
 
     import probekit as pk
     result = pk.compare("runs/ft-rt", corpus="rt:dev", tasks=["nth_token"], quiet=True)
-    result.cka            # layer, value
+    result.cka            # layer, value, ci_low, ci_high, n_words
     result.write("runs/compare-rt")
 
 ``frame`` (results.csv, tidy): task ``cka`` (model ``base-vs-finetuned``, per layer), ``attention_js``
@@ -72,9 +73,9 @@ class _Paired:
 
     def __init__(self, L: int, H: int, cka_batch_size: int):
         from .attention_change import AttentionChange
-        from .cka import MinibatchCKA
+        from .cka import StreamingCKA
 
-        self.cka = MinibatchCKA(L + 1, cka_batch_size)
+        self.cka = StreamingCKA(L + 1, cka_batch_size)
         self.js = AttentionChange(L, H)
         self.n_words = 0
 
@@ -97,7 +98,9 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     ``~/.local/share/probekit/data``); ``.jsonl``/``.tsv`` classifier data; ``.conllu``; ``.txt``).
 
     ``tasks``: probe tasks run on both models (empty: none), each on its own data with ``task_options[task]``;
-    ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch.
+    ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch (the
+    units of CKA's bootstrap interval; the CKA value itself is the full-batch one whatever the size).
+    Inputs go through the models in a seeded random order, so minibatches hold random sentences.
     ``max_length`` None: a classifier's own ``max_length``, else the models' maximum.
     """
     from ..probing.probe import PROBES
@@ -134,15 +137,19 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
 
     started = time.perf_counter()
     paired = _Paired(L, H, cka_batch_size)
+    order = np.random.default_rng(seed).permutation(len(examples))   # random minibatch membership for CKA's CI
+    examples = [examples[i] for i in order]
     stats = {role: AttentionStats(enc, similarity=False, word_level=True, model=role)
              for role, enc in zip(ROLES, (bs, ft))}
     truncated = joint_pass(bs, ft, examples, paired=[paired], base_analyses=[stats["base"]],
                            finetuned_analyses=[stats["finetuned"]], batch_size=batch_size, max_length=max_length,
                            attention_from=attention_from)
     joint_s = time.perf_counter() - started
-    cka_values = paired.cka.result()
+    cka_ci = paired.cka.intervals(seed=seed)
     js_values = paired.js.result()
-    cka = pd.DataFrame({"layer": np.arange(L + 1), "value": cka_values})
+    cka = pd.DataFrame({"layer": np.arange(L + 1), "value": [c.estimate for c in cka_ci],
+                        "ci_low": [c.ci_low for c in cka_ci], "ci_high": [c.ci_high for c in cka_ci],
+                        "n_words": [c.n for c in cka_ci]})
     js = pd.DataFrame({"layer": np.repeat(np.arange(1, L + 1), H), "head": np.tile(np.arange(1, H + 1), L),
                        "value": js_values.ravel()})
     stat_frames = {role: acc.result() for role, acc in stats.items()}
@@ -163,7 +170,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
         probe_s = time.perf_counter() - started
 
     frame = pd.concat([
-        tidy(cka.assign(metric="linear_cka_minibatch"), task="cka", model=PAIR),
+        tidy(cka.assign(metric="linear_cka_unbiased"), task="cka", model=PAIR),
         tidy(js.assign(metric="jensen_shannon"), task="attention_js", model=PAIR),
         *[tidy(f.drop(columns=["task", "model"]), task="attention", model=role) for role, f in stat_frames.items()],
         *([probing] if probing is not None else []),
@@ -186,11 +193,12 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     record = run_record(
         "compare", arguments, encoder=bs, inputs={"corpus": how, "finetuned": ft_info},
         counts={"n_inputs": len(examples), "n_truncated": truncated, "n_words": paired.n_words,
-                "cka_minibatches": paired.cka.n_batches, "cka_words_used": paired.cka.n_rows,
-                "cka_words_dropped": paired.cka.n_dropped},
+                "cka_minibatches": paired.cka.n_batches, "cka_words_used": paired.cka.n_rows},
         finetuned=model_record(ft), same_weights=same,
-        estimators={"cka": f"minibatch linear CKA (Nguyen et al. 2021): mean unbiased HSIC1 over minibatches of "
-                           f"{cka_batch_size} words in corpus order, special tokens left out",
+        estimators={"cka": f"full-batch linear CKA with the unbiased HSIC1 (Song et al. 2012), accumulated over "
+                           f"the corpus, special tokens left out; 95% interval: paired bootstrap over "
+                           f"{paired.cka.n_batches} minibatches of {cka_batch_size} words (inputs in a seeded "
+                           f"random order), placed around the full-batch value",
                     "attention_js": "Jensen-Shannon divergence (nats, at most ln 2) between word-level attention "
                                     "rows (every unit's row, [CLS]/[SEP] included), mean over rows then inputs",
                     "attention": "Clark et al. statistics at word level, each model on its own"},

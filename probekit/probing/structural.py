@@ -3,9 +3,17 @@
 A distance probe learns B (k × d) so that the squared distance ‖B(h_i − h_j)‖² of two word vectors fits the
 number of edges between the words in the dependency tree; a depth probe fits the word's depth with ‖B h_i‖².
 Losses are the paper's: L1, normalised by the squared sentence length (distance) or the length (depth).
-Metrics are the paper's too (see :func:`evaluate`): UUAS of the minimum spanning tree of the predicted
-distances, distance Spearman averaged within sentence lengths and then over lengths 5–50, root accuracy and
-depth Spearman. Punctuation (UPOS ``PUNCT``) is left out of the spanning tree, the gold edges and the root.
+Training is Hewitt & Manning's regimen (their code's ``regimen.py``): Adam at 0.001, the learning rate ×0.1
+whenever the dev loss stops falling, at most 40 epochs, a stop after 5 epochs without a better dev loss, and the
+parameters of the best dev loss kept. Metrics are the paper's too (see :func:`evaluate`): UUAS of the minimum
+spanning tree of the predicted distances, distance Spearman averaged within sentence lengths and then over
+lengths 5–50, root accuracy and depth Spearman. Punctuation (UPOS ``PUNCT``; Hewitt's code uses the PTB
+punctuation tags) is left out of the spanning tree, the gold edges and the predicted root. Root accuracy counts
+every sentence as Hewitt's code does: the gold root is the word of depth 0 even when it is punctuation (then
+never found), and a sentence of punctuation only takes its shallowest word of all.
+
+:func:`sentence_scores` keeps each sentence's part of every metric, so intervals and paired comparisons can
+resample sentences (:data:`AGGREGATES` turns the parts back into the metric).
 """
 from __future__ import annotations
 
@@ -136,20 +144,28 @@ def predict(probe: torch.nn.Module, sents: list[Sentence], batch_size: int = 64,
     return out
 
 
-def train(kind: str, train_sents: list[Sentence], dev_sents: list[Sentence], *, rank: int, epochs: int = 10,
+#: Hewitt & Manning's regimen: at most this many epochs, a stop after PATIENCE epochs without a better dev
+#: loss (by more than MIN_DELTA), the learning rate ×DECAY each epoch the dev loss does not improve.
+EPOCHS, PATIENCE, MIN_DELTA, DECAY = 40, 5, 1e-4, 0.1
+
+
+def train(kind: str, train_sents: list[Sentence], dev_sents: list[Sentence], *, rank: int, epochs: int = EPOCHS,
           lr: float = 1e-3, batch_size: int = 20, seed: int = 0, device: str = "cpu", progress=None):
-    """Adam on the L1 loss; the epoch with the lowest dev loss is kept (Hewitt & Manning's early stopping)."""
+    """Hewitt & Manning's regimen: Adam, ReduceLROnPlateau (×0.1, patience 0) on the dev loss, early stopping
+    after :data:`PATIENCE` epochs without improvement, the parameters with the lowest dev loss returned."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dim = train_sents[0].vectors.shape[1]
     probe = PROBES[kind](dim, rank).to(device)
     opt = torch.optim.Adam(probe.parameters(), lr=lr)
-    best, best_state, history = float("inf"), None, []
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=DECAY, patience=0)
+    best, best_epoch, best_state, history = float("inf"), 0, None, []
     dev_batches = [_batch(dev_sents[i:i + 64], kind) for i in range(0, len(dev_sents), 64)]
     for epoch in range(1, epochs + 1):
         probe.train()
         order = rng.permutation(len(train_sents))
         total = 0.0
+        rate = opt.param_groups[0]["lr"]
         for start in range(0, len(order), batch_size):
             chunk = [train_sents[i] for i in order[start:start + batch_size]]
             h, gold, mask, lengths = (t.to(device) for t in _batch(chunk, kind))
@@ -162,12 +178,18 @@ def train(kind: str, train_sents: list[Sentence], dev_sents: list[Sentence], *, 
         with torch.no_grad():
             dev = sum(float(loss(probe(h.to(device)), g.to(device), m.to(device), n.to(device), kind)) * len(n)
                       for h, g, m, n in dev_batches) / max(len(dev_sents), 1)
-        history.append({"epoch": epoch, "train_loss": total / len(train_sents), "dev_loss": dev})
-        if dev < best:
-            best, best_state = dev, {k: v.detach().clone() for k, v in probe.state_dict().items()}
+        plateau.step(dev)
+        history.append({"epoch": epoch, "lr": rate, "train_loss": total / len(train_sents), "dev_loss": dev})
         if progress is not None:
             progress(epoch, dev)
+        if best_state is None or dev < best - MIN_DELTA:
+            best, best_epoch = dev, epoch
+            best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
+        elif epoch - best_epoch >= PATIENCE:
+            break
     probe.load_state_dict(best_state)
+    for h in history:
+        h["kept"] = h["epoch"] == best_epoch
     return probe, history
 
 
@@ -189,52 +211,86 @@ def gold_edges(heads, keep: np.ndarray) -> set[tuple[int, int]]:
     return {tuple(sorted((i, h - 1))) for i, h in enumerate(heads) if h > 0 and keep[i] and keep[h - 1]}
 
 
-def _length_averaged(values: dict[int, list[float]]) -> float:
+def length_averaged(lengths, values) -> float:
+    """Hewitt & Manning's average: the mean within each sentence length, then the mean over lengths 5–50."""
+    lengths, values = np.asarray(lengths, dtype=np.int64), np.asarray(values, dtype=np.float64)
     lo, hi = SPEARMAN_LENGTHS
-    means = [np.mean(v) for n, v in sorted(values.items()) if lo <= n <= hi and v]
-    return float(np.mean(means)) if means else float("nan")
+    use = (lengths >= lo) & (lengths <= hi) & np.isfinite(values)
+    if not use.any():
+        return float("nan")
+    counts = np.bincount(lengths[use], minlength=hi + 1)
+    sums = np.bincount(lengths[use], weights=values[use], minlength=hi + 1)
+    return float(np.mean(sums[counts > 0] / counts[counts > 0]))
+
+
+def _ratio(correct, total) -> float:
+    t = float(np.sum(total))
+    return float(np.sum(correct)) / t if t else float("nan")
+
+
+#: metric → (the per-sentence columns it needs, how they make the metric)
+AGGREGATES = {"uuas": (("correct", "edges"), _ratio), "dspr": (("length", "dspr"), length_averaged),
+              "root_acc": (("root_hit",), lambda hits: float(np.mean(hits)) if len(hits) else float("nan")),
+              "nspr": (("length", "nspr"), length_averaged)}
+METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
+
+
+def root_guess(pred: np.ndarray, keep: np.ndarray) -> int:
+    """The shallowest non-punctuation word, or the shallowest word when all are punctuation (as Hewitt's code)."""
+    kept = np.flatnonzero(keep)
+    return int(kept[np.argmin(pred[kept])]) if len(kept) else int(np.argmin(pred))
+
+
+def sentence_scores(kind: str, sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each sentence's share of the metrics: distance — correct MST edges, gold edges, length and the mean
+    Spearman of its rows (NaN outside lengths 5–50); depth — root found (0/1), length and depth Spearman."""
+    lo, hi = SPEARMAN_LENGTHS
+    out: dict[str, list] = {"length": []}
+    for s, pred in zip(sents, predicted):
+        n = len(s.heads)
+        out["length"].append(n)
+        inside = lo <= n <= hi
+        if kind == "distance":
+            gold = gold_edges(s.heads, s.keep)
+            out.setdefault("correct", []).append(len(gold & mst_edges(pred, s.keep)))
+            out.setdefault("edges", []).append(len(gold))
+            rho = (np.nanmean([spearmanr(pred[i], s.distances[i]).statistic for i in range(n)]) if inside
+                   else np.nan)
+            out.setdefault("dspr", []).append(float(rho))
+        else:
+            out.setdefault("root_hit", []).append(float(root_guess(pred, s.keep) == s.heads.index(0)))
+            out.setdefault("nspr", []).append(float(spearmanr(pred, s.depths).statistic) if inside else np.nan)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def aggregate(scores: dict[str, np.ndarray], metric: str) -> float:
+    cols, fn = AGGREGATES[metric]
+    return fn(*[scores[c] for c in cols])
+
+
+def evaluate(kind: str, sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
+    scores = sentence_scores(kind, sents, predicted)
+    return {m: aggregate(scores, m) for m in METRICS[kind]}
 
 
 def evaluate_distances(sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
     """UUAS (MST of the predicted distances vs gold, punctuation excluded) and the length-averaged Spearman."""
-    correct = total = 0
-    by_length: dict[int, list[float]] = {}
-    for s, pred in zip(sents, predicted):
-        gold = gold_edges(s.heads, s.keep)
-        correct += len(gold & mst_edges(pred, s.keep))
-        total += len(gold)
-        n = len(s.heads)
-        if SPEARMAN_LENGTHS[0] <= n <= SPEARMAN_LENGTHS[1]:
-            rhos = [spearmanr(pred[i], s.distances[i]).statistic for i in range(n)]
-            by_length.setdefault(n, []).append(float(np.nanmean(rhos)))
-    return {"uuas": correct / total if total else float("nan"), "dspr": _length_averaged(by_length)}
+    return evaluate("distance", sents, predicted)
 
 
 def evaluate_depths(sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
-    """Root accuracy (the shallowest non-punctuation word is the root) and the length-averaged depth Spearman."""
-    hits = counted = 0
-    by_length: dict[int, list[float]] = {}
-    for s, pred in zip(sents, predicted):
-        kept = np.flatnonzero(s.keep)
-        root = s.heads.index(0)
-        if len(kept) and s.keep[root]:
-            counted += 1
-            hits += int(kept[np.argmin(pred[kept])] == root)
-        n = len(s.heads)
-        if SPEARMAN_LENGTHS[0] <= n <= SPEARMAN_LENGTHS[1]:
-            by_length.setdefault(n, []).append(float(spearmanr(pred, s.depths).statistic))
-    return {"root_acc": hits / counted if counted else float("nan"), "nspr": _length_averaged(by_length)}
+    """Root accuracy over every sentence (Hewitt's count) and the length-averaged depth Spearman."""
+    return evaluate("depth", sents, predicted)
 
 
-def evaluate(kind: str, sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
-    return evaluate_distances(sents, predicted) if kind == "distance" else evaluate_depths(sents, predicted)
+def position_predictions(kind: str, sents: list[Sentence]) -> list[np.ndarray]:
+    """The linear-position baseline: distance |i − j| (a right-branching chain) and depth = position."""
+    if kind == "distance":
+        return [np.abs(np.subtract.outer(np.arange(len(s.heads)), np.arange(len(s.heads)))).astype(float)
+                for s in sents]
+    return [np.arange(len(s.heads), dtype=float) for s in sents]
 
 
 def position_baseline(kind: str, sents: list[Sentence]) -> dict[str, float]:
-    """The linear-position baseline: distance |i − j| (a right-branching chain) and depth = position."""
-    if kind == "distance":
-        pred = [np.abs(np.subtract.outer(np.arange(len(s.heads)), np.arange(len(s.heads)))).astype(float)
-                for s in sents]
-    else:
-        pred = [np.arange(len(s.heads), dtype=float) for s in sents]
-    return evaluate(kind, sents, pred)
+    """The linear-position baseline's metrics (:func:`position_predictions`)."""
+    return evaluate(kind, sents, position_predictions(kind, sents))

@@ -1,8 +1,12 @@
-"""``pk.structural(train=…, dev=…)``: Hewitt & Manning's distance and depth probes on every layer.
+"""``pk.structural(train=…, dev=…, test=…)``: Hewitt & Manning's distance and depth probes on every layer.
 
 Word vectors come through the activation cache (all layers in one pass, reused by later runs); each layer gets
-its own distance and depth probe, trained on the training treebank and scored on the dev treebank, beside the
-linear-position baseline. Sentences that the model's length limit cuts are left out and counted.
+its own distance and depth probe, trained on the training treebank with Hewitt & Manning's regimen, the
+parameters chosen on the dev treebank (lowest dev loss), and scored on dev and, when given, on the test
+treebank. Beside them: the linear-position baseline and a non-contextual one (a probe on layer 0 without
+position embeddings, probe ``distance-nopos`` / ``depth-nopos``). ``seeds`` probes per layer give a mean and a
+Student-t interval; with one seed the interval is a bootstrap over sentences. Sentences that the model's length
+limit cuts are left out and counted.
 """
 from __future__ import annotations
 
@@ -12,26 +16,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
+from ..core import intervals as iv
 from ..core.errors import UserError
-from ..core.progress import progress
+from ..core.progress import progress, quiet_option
 from ..report.result import Result, tidy
 from . import structural as sp
+from .structural_compare import comparisons, row_interval
 
-METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
+METRICS = sp.METRICS
+NOPOS = "-nopos"
 
 
 class StructuralResult(Result):
-    """``.frame``: one row per (layer or baseline, probe, metric) on the dev set; ``.history``: loss per
-    epoch; ``.example``: gold and predicted distances of one dev sentence (for the tree figure)."""
+    """``.frame``: one row per (layer or baseline, probe, split, metric) with its 95 % interval (``ci_low``,
+    ``ci_high``, ``n``, ``ci_over``); ``.comparisons``: the paired differences the summary states; ``.history``:
+    loss per epoch; ``.example``: gold and predicted distances of one dev sentence (for the tree figure)."""
 
     command = "structural"
 
-    def __init__(self, frame, record, history, example):
+    def __init__(self, frame, record, history, example, comparisons=None):
         super().__init__(frame, record)
         self.history = history
         self.example = example
+        self.comparisons = comparisons if comparisons is not None else pd.DataFrame()
 
     def write_files(self, run) -> None:
         from ..report.rundir import write_tidy
@@ -39,7 +47,9 @@ class StructuralResult(Result):
 
         write_tidy(run, self.frame)
         write_tidy(run, self.history, "history.csv")
-        run.write_text("results.md", markdown_report(self.frame, self.record))
+        if len(self.comparisons):
+            write_tidy(run, self.comparisons, "comparisons.csv")
+        run.write_text("results.md", markdown_report(self.frame, self.record, self.comparisons))
         run.save_figure(plot_by_layer(self.frame, self.model), "structural_by_layer")
         if self.example is not None:
             run.save_figure(plot_tree(**self.example, model=self.model), "tree")
@@ -48,8 +58,7 @@ class StructuralResult(Result):
         return ["results.csv", "results.md", "structural_by_layer.png"]
 
 
-def _sentences(store, examples, keep, layer) -> list[sp.Sentence]:
-    hidden = store.hidden(layer)
+def _sentences(store, examples, keep, features) -> list[sp.Sentence]:
     out = []
     for i in keep:
         rows = np.arange(store.offsets[i], store.offsets[i + 1])
@@ -57,85 +66,125 @@ def _sentences(store, examples, keep, layer) -> list[sp.Sentence]:
         ex = examples[i]
         if len(words) != len(ex.words):
             raise UserError(f"{ex.meta.get('source', i)}: {len(ex.words)} words but {len(words)} word vectors")
-        out.append(sp.Sentence.of(np.asarray(hidden[words], dtype=np.float32), ex.meta["heads"], ex.tags))
+        out.append(sp.Sentence.of(np.asarray(features[words], dtype=np.float32), ex.meta["heads"], ex.tags))
     return out
 
 
+def _mean_scores(runs: list[dict]) -> dict:
+    """Per-sentence parts averaged over seeds (the paired comparisons resample these)."""
+    return {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0]}
+
+
 @quiet_option
-def structural(train: str | Path | None = None, dev: str | Path | None = None, *, probes=("distance", "depth"), rank: int | None = None, layers=None, epochs: int = 10,
-               lr: float = 1e-3, probe_batch_size: int = 20, limit: int | None = None, skip_bad: bool = False,
-               model: str | None = None, batch_size: int = 32, max_length: int | None = None, device: str = "cpu",
-               cache_dir=None, no_cache: bool = False, dtype: str = "float16", seed: int = 0,
-               quiet: bool = False) -> StructuralResult:
-    """Distance and depth probes on every layer of ``model`` (or ``layers``), trained on ``train`` and scored on
-    ``dev`` (CoNLL-U). ``rank`` defaults to the hidden size. Returns a :class:`StructuralResult`."""
+def structural(train: str | Path | None = None, dev: str | Path | None = None, *, test: str | Path | None = None,
+               probes=("distance", "depth"), rank: int | None = None, layers=None, epochs: int = sp.EPOCHS,
+               lr: float = 1e-3, probe_batch_size: int = 20, seeds: int = 1, resamples: int = iv.RESAMPLES,
+               limit: int | None = None, skip_bad: bool = False, model: str | None = None, batch_size: int = 32,
+               max_length: int | None = None, device: str = "cpu", cache_dir=None, no_cache: bool = False,
+               dtype: str = "float16", seed: int = 0, quiet: bool = False) -> StructuralResult:
+    """Distance and depth probes on every layer of ``model`` (or ``layers``), trained on ``train``, chosen on
+    ``dev`` and scored on ``dev`` and ``test`` (CoNLL-U; ``test`` optional). ``rank`` defaults to the hidden
+    size; ``epochs`` is the most the regimen runs. Returns a :class:`StructuralResult`."""
     from ..core.cache import get_activations
     from ..core.encoder import load_encoder
     from ..corpora.conllu import read_conllu
     from ..report.rundir import run_record
 
     arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in locals().items()}
-    train_path, dev_path = checks.input_file("train", train), checks.input_file("dev", dev)
+    paths = {"train": checks.input_file("train", train), "dev": checks.input_file("dev", dev)}
+    if test is not None:
+        paths["test"] = checks.input_file("test", test)
     probes = checks.choices("probes", probes, sp.PROBES)
     checks.positive("rank", rank, optional=True)
     checks.positive("epochs", epochs)
     checks.number("lr", lr, above=0)
     checks.positive("probe_batch_size", probe_batch_size)
+    seeds = checks.positive("seeds", seeds)
+    resamples = checks.integer("resamples", resamples, minimum=100)
     checks.positive("limit", limit, optional=True)
     checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
 
-    examples = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in (("train", train_path),
-                                                                                ("dev", dev_path))}
+    examples = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in paths.items()}
     for split, ex in examples.items():
         if not ex:
-            raise UserError(f"--{split} {train_path if split == 'train' else dev_path}: no usable sentences")
-    checks.scorable_words("dev", dev_path, examples["dev"])
+            raise UserError(f"--{split} {paths[split]}: no usable sentences")
+    checks.scorable_words("dev", paths["dev"], examples["dev"])
     encoder = load_encoder(model, device=device)
     L = encoder.num_layers
     layers = list(range(L + 1)) if layers is None else [checks.integer("layers", l, minimum=0, maximum=L)
                                                         for l in ([layers] if isinstance(layers, int) else layers)]
     rank = rank or encoder.hidden_size
+    nopos = encoder.position_embeddings is not None
     stores, keep = {}, {}
     for split, ex in examples.items():
         stores[split] = get_activations(encoder, ex, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
-                                        max_length=max_length, batch_size=batch_size, dtype=dtype)
+                                        no_position=nopos, max_length=max_length, batch_size=batch_size,
+                                        dtype=dtype)
         cut = set(stores[split].meta["truncated"])
         keep[split] = [i for i in range(len(ex)) if i not in cut]
-    if not keep["train"] or not keep["dev"]:
+    if not all(keep.values()):
         raise UserError("every sentence of a treebank is longer than the model's limit")
+    evals = [s for s in ("dev", "test") if s in paths]
 
-    rows, history, timing, example = [], [], {}, None
-    dev_sents0 = _sentences(stores["dev"], examples["dev"], keep["dev"], 0)
-    for kind in probes:
-        for metric, value in sp.position_baseline(kind, dev_sents0).items():
-            rows.append({"layer": pd.NA, "probe": kind, "baseline": "linear position", "split": "dev",
-                         "metric": metric, "value": value})
-    bar = progress(total=len(layers) * len(probes) * epochs, desc="structural probes", unit="epoch")
-    for layer in layers:
-        tr = _sentences(stores["train"], examples["train"], keep["train"], layer)
-        dv = _sentences(stores["dev"], examples["dev"], keep["dev"], layer)
+    def sents(split, source):
+        layer, suffix = source
+        feats = stores[split].no_position() if suffix else stores[split].hidden(layer)
+        return _sentences(stores[split], examples[split], keep[split], feats)
+
+    rows, history, timing, example, scores = [], [], {}, None, {}
+    for split in evals:
+        gold = sents(split, (0, ""))
         for kind in probes:
+            part = sp.sentence_scores(kind, gold, sp.position_predictions(kind, gold))
+            scores[("linear position", kind, split)] = part
+            for metric in METRICS[kind]:
+                rows.append({"layer": pd.NA, "probe": kind, "baseline": "linear position", "split": split,
+                             "metric": metric, **row_interval(metric, [part], seed, resamples)})
+    sources = [(l, "") for l in layers] + ([(0, NOPOS)] if nopos else [])
+    bar = progress(total=len(sources) * len(probes) * seeds * epochs, desc="structural probes", unit="epoch")
+    for source in sources:
+        layer, suffix = source
+        tr, data = sents("train", source), {s: sents(s, source) for s in evals}
+        for kind in probes:
+            runs: dict[str, list] = {s: [] for s in evals}
             t0 = time.perf_counter()
-            probe, hist = sp.train(kind, tr, dv, rank=rank, epochs=epochs, lr=lr, batch_size=probe_batch_size,
-                                seed=seed, device=device, progress=lambda *_: bar.update(1))
-            timing[f"{kind}/{layer}"] = round(time.perf_counter() - t0, 2)
-            pred = sp.predict(probe, dv, device=device)
-            for metric, value in sp.evaluate(kind, dv, pred).items():
-                rows.append({"layer": layer, "probe": kind, "baseline": "", "split": "dev", "metric": metric,
-                             "value": value})
-            history += [{"layer": layer, "probe": kind, **h} for h in hist]
-            if kind == "distance" and (example is None or layer == max(layers)):
-                i = int(np.argmin([abs(len(s.heads) - 12) for s in dv]))
-                ex = examples["dev"][keep["dev"][i]]
-                example = {"words": ex.words, "heads": ex.meta["heads"], "predicted": pred[i],
-                           "keep": dv[i].keep, "layer": layer}
+            for k in range(seeds):
+                probe, hist = sp.train(kind, tr, data["dev"], rank=rank, epochs=epochs, lr=lr,
+                                       batch_size=probe_batch_size, seed=seed + k, device=device,
+                                       progress=lambda *_: bar.update(1))
+                bar.update(epochs - len(hist))
+                history += [{"layer": layer, "probe": kind + suffix, "seed": seed + k, **h} for h in hist]
+                for split in evals:
+                    pred = sp.predict(probe, data[split], device=device)
+                    runs[split].append(sp.sentence_scores(kind, data[split], pred))
+                    if split == "dev" and k == 0 and kind == "distance" and not suffix and \
+                            (example is None or layer == max(layers)):
+                        i = int(np.argmin([abs(len(s.heads) - 12) for s in data[split]]))
+                        ex = examples[split][keep[split][i]]
+                        example = {"words": ex.words, "heads": ex.meta["heads"], "predicted": pred[i],
+                                   "keep": data[split][i].keep, "layer": layer}
+            timing[f"{kind}{suffix}/{layer}"] = round(time.perf_counter() - t0, 2)
+            for split in evals:
+                scores[(f"layer {layer}" if not suffix else "layer 0 without positions", kind, split)] = \
+                    _mean_scores(runs[split])
+                for metric in METRICS[kind]:
+                    rows.append({"layer": layer, "probe": kind + suffix, "baseline": "", "split": split,
+                                 "metric": metric, **row_interval(metric, runs[split], seed, resamples)})
     bar.close()
     frame = tidy(pd.DataFrame(rows), task="structural", model=encoder.name)
-    record = run_record("structural", arguments, encoder=encoder,
-                        inputs={"train": str(train_path), "dev": str(dev_path), "rank": rank, "layers": layers,
-                                "punctuation": "UPOS PUNCT, left out of MST, gold edges and root",
-                                "spearman_lengths": [5, 50]},
-                        counts={s: {"sentences": len(examples[s]), "used": len(keep[s]),
-                                    "truncated_left_out": len(examples[s]) - len(keep[s])} for s in examples},
-                        seconds_per_probe=timing)
-    return StructuralResult(frame, record, pd.DataFrame(history), example)
+    compared = comparisons(frame, scores, seed=seed, resamples=resamples)
+    record = run_record(
+        "structural", arguments, encoder=encoder,
+        inputs={**{s: str(p) for s, p in paths.items()}, "rank": rank, "layers": layers,
+                "punctuation": "UPOS PUNCT, left out of MST, gold edges and the predicted root",
+                "root_accuracy": "every sentence, as Hewitt's code counts (gold root = the word of depth 0)",
+                "spearman_lengths": list(sp.SPEARMAN_LENGTHS),
+                "schedule": f"Adam lr {lr}, x{sp.DECAY} when the dev loss does not improve, at most {epochs} epochs, "
+                            f"stop after {sp.PATIENCE} without improvement, lowest dev loss kept",
+                "intervals": "Student t over seeds" if seeds > 1 else
+                             f"BCa bootstrap over sentences ({resamples} resamples, seed {seed})",
+                "non_contextual": "layer 0 without position embeddings" if nopos else None},
+        counts={s: {"sentences": len(examples[s]), "used": len(keep[s]),
+                    "truncated_left_out": len(examples[s]) - len(keep[s])} for s in examples},
+        seconds_per_probe=timing)
+    return StructuralResult(frame, record, pd.DataFrame(history), example, compared)

@@ -33,7 +33,11 @@ def grid(df: pd.DataFrame, value: str = "value") -> np.ndarray:
 def plot_cka(cka: pd.DataFrame, record: dict):
     fig = _figure(figsize=(6.5, 4))
     ax = fig.subplots()
-    ax.plot(cka["layer"], cka["value"], marker="o", color="tab:blue", label="linear CKA (minibatch, unbiased)")
+    err = None
+    if {"ci_low", "ci_high"} <= set(cka.columns) and np.isfinite(cka["ci_low"].to_numpy(dtype=float)).any():
+        err = np.vstack([cka["value"] - cka["ci_low"], cka["ci_high"] - cka["value"]]).astype(float)
+    ax.errorbar(cka["layer"], cka["value"], yerr=err, marker="o", color="tab:blue", capsize=3,
+                label="linear CKA (full batch, unbiased HSIC₁; bars: 95% CI)")
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="identical representations")
     base, ft = _names(record)
     ax.set_title(f"CKA between {base} and {ft}", fontsize=9)
@@ -46,6 +50,32 @@ def plot_cka(cka: pd.DataFrame, record: dict):
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def cka_sentences(cka: pd.DataFrame) -> list[str]:
+    """What the CKA table supports: the lowest layers with their intervals, and which layers' intervals lie
+    below 1 (a change the data can detect) or reach 1."""
+    rows = cka.dropna(subset=["value"]).sort_values("value")
+    if not len(rows):
+        return ["No layer has a CKA value (fewer than 4 words)."]
+
+    def one(r):
+        if "ci_low" in rows.columns and np.isfinite(r.ci_low):
+            return f"layer {int(r.layer)} {r.value:.3f} (95% CI {r.ci_low:.3f}…{r.ci_high:.3f})"
+        return f"layer {int(r.layer)} {r.value:.3f} (no interval)"
+
+    lines = [f"Lowest: {', '.join(one(r) for r in rows.head(3).itertuples())}."]
+    if "ci_high" in rows.columns:
+        changed = [int(r.layer) for r in rows.itertuples() if np.isfinite(r.ci_high) and r.ci_high < 1.0]
+        same = [int(r.layer) for r in rows.itertuples() if np.isfinite(r.ci_high) and r.ci_high >= 1.0]
+        if changed:
+            lines.append(f"Layers whose 95% interval lies below 1 (changed by fine-tuning, as far as these "
+                         f"words show): {', '.join(map(str, sorted(changed)))}.")
+        if same:
+            lines.append(f"Layers with no detectable change (interval reaches 1): {', '.join(map(str, sorted(same)))}.")
+        if not changed and not same:
+            lines.append("No intervals: fewer than two CKA minibatches (lower --cka-batch-size or add inputs).")
+    return lines
 
 
 def plot_js(js: pd.DataFrame, record: dict):
@@ -147,12 +177,12 @@ def summary_markdown(result, top: int = 5) -> str:
              + (" (identical weights)" if rec["same_weights"] else ""),
              f"- time: joint pass {rec['timing']['joint_pass_s']} s, probing {rec['timing']['probing_s']} s", ""]
     cka = result.cka.sort_values("value")
+    table = result.cka.rename(columns={"value": "CKA", "n_words": "words"})
     lines += ["## Representations: linear CKA per layer", "",
               "CKA compares the two models' word vectors on the same words: 1 means the same representation up to "
               "rotation and scale, lower values mean fine-tuning reshaped that layer. "
               f"{rec['estimators']['cka']}; {c['cka_minibatches']} minibatches, {c['cka_words_used']} words.", "",
-              markdown_table(result.cka.rename(columns={"value": "CKA"}), ".4f"),
-              f"Lowest: {', '.join(f'layer {int(r.layer)} ({r.value:.3f})' for r in cka.head(3).itertuples())}.", ""]
+              markdown_table(table, ".4f"), *cka_sentences(result.cka), ""]
     js = result.js.sort_values("value", ascending=False)
     per_layer = result.js.groupby("layer")["value"].mean()
     lines += ["## Attention: Jensen–Shannon divergence per head", "",

@@ -10,48 +10,75 @@ from .rundir import markdown_table
 LABELS = {"uuas": "UUAS", "dspr": "distance Spearman", "root_acc": "root accuracy", "nspr": "depth Spearman"}
 
 
-def markdown_report(frame: pd.DataFrame, record: dict) -> str:
+def _cell(r) -> str:
+    if not np.isfinite(r["value"]):
+        return ""
+    if np.isfinite(r.get("ci_low", np.nan)):
+        return f"{r['value']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f})"
+    return f"{r['value']:.3f}"
+
+
+def _row_name(r) -> str:
+    if r["baseline"]:
+        return r["baseline"]
+    return "layer 0 without positions" if str(r["probe"]).endswith("-nopos") else str(int(r["layer"]))
+
+
+def markdown_report(frame: pd.DataFrame, record: dict, comparisons: pd.DataFrame | None = None) -> str:
     model = record["model"]["name"]
-    counts = record["counts"]
+    counts, inputs = record["counts"], record["inputs"]
+    splits = [s for s in ("dev", "test") if s in counts]
+    scored = ", ".join(f"{counts[s]['used']} {s} sentences ({counts[s]['truncated_left_out']} left out as longer "
+                       f"than the model's limit)" for s in splits)
     text = (f"# Structural probes on {model}\n\nHewitt & Manning (2019): distance and depth probes of rank "
-            f"{record['inputs']['rank']} per layer, trained on {counts['train']['used']} sentences, scored on "
-            f"{counts['dev']['used']} dev sentences ({counts['dev']['truncated_left_out']} left out as longer than the "
-            f"model's limit). UUAS: minimum spanning tree of the predicted distances against the gold tree, "
-            f"punctuation excluded. Spearman: per sentence, averaged within each length, then over lengths 5–50.\n\n")
-    probes = frame[frame["layer"].notna()]
-    table = probes.pivot_table(index="layer", columns="metric", values="value", sort=False).reset_index()
-    table = table[["layer"] + [m for m in LABELS if m in table.columns]]
-    base = frame[frame["layer"].isna()].set_index("metric")["value"]
-    baseline = pd.DataFrame([{"layer": "linear position", **{m: base.get(m, np.nan) for m in table.columns[1:]}}])
-    table["layer"] = table["layer"].astype(str)
-    table = pd.concat([table, baseline], ignore_index=True).rename(columns=LABELS)
-    text += markdown_table(table) + "\n"
-    text += ("Spearman cells are empty when no dev sentence has 5–50 words.\n\n"
-             if probes[probes["metric"].isin(["dspr", "nspr"])]["value"].isna().any() else "")
-    for metric in ("uuas", "dspr", "root_acc", "nspr"):
-        sub = probes[(probes["metric"] == metric) & probes["value"].notna()]
-        if len(sub):
-            best = sub.loc[sub["value"].idxmax()]
-            text += f"- best {LABELS[metric]}: layer {int(best['layer'])} ({best['value']:.3f})\n"
+            f"{inputs['rank']} per layer, trained on {counts['train']['used']} sentences ({inputs['schedule']}; "
+            f"the parameters are chosen on dev), scored on {scored}. UUAS: minimum spanning tree of the predicted "
+            f"distances against the gold tree, punctuation excluded. Spearman: per sentence, averaged within each "
+            f"length, then over lengths 5–50. Root accuracy: {inputs['root_accuracy']}. Cells: value (95% "
+            f"interval, {inputs['intervals']}).\n\n")
+    for split in splits:
+        sub = frame[frame["split"] == split].copy()
+        sub["row"] = [_row_name(r) for _, r in sub.iterrows()]
+        sub["cell"] = [_cell(r) for _, r in sub.iterrows()]
+        table = sub.pivot_table(index="row", columns="metric", values="cell", aggfunc="first", sort=False)
+        table = table[[m for m in LABELS if m in table.columns]].reset_index().rename(columns={"row": "layer",
+                                                                                               **LABELS})
+        text += f"## {split}\n\n" + markdown_table(table) + "\n"
+        if sub[sub["metric"].isin(["dspr", "nspr"])]["value"].isna().any():
+            text += "Spearman cells are empty when no sentence has 5–50 words.\n\n"
+    if comparisons is not None and len(comparisons):
+        text += ("## What the intervals support\n\nThe layer with the highest dev score against the runner-up and "
+                 "the baselines, on the same sentences (paired bootstrap):\n\n")
+        text += "".join(f"- {r.sentence}\n" for r in comparisons.itertuples())
     return text
 
 
 def plot_by_layer(frame: pd.DataFrame, model: str) -> Figure:
     fig = Figure(figsize=(8.5, 4.2))
     ax = fig.subplots()
-    probes = frame[frame["layer"].notna()]
+    split = "test" if (frame["split"] == "test").any() else "dev"
+    frame = frame[frame["split"] == split]
+    probes = frame[frame["layer"].notna() & ~frame["probe"].astype(str).str.endswith("-nopos")]
     base = frame[frame["layer"].isna()].set_index("metric")["value"]
+    nopos = frame[frame["probe"].astype(str).str.endswith("-nopos")].set_index("metric")["value"]
     colours = {"uuas": "C0", "dspr": "C1", "root_acc": "C2", "nspr": "C3"}
     for metric, label in LABELS.items():
         sub = probes[probes["metric"] == metric].sort_values("layer")
         if sub.empty:
             continue
-        ax.plot(sub["layer"].astype(int), sub["value"], marker="o", color=colours[metric], label=label)
+        err = None
+        if "ci_low" in sub and np.isfinite(sub["ci_low"].to_numpy(dtype=float)).any():
+            err = np.vstack([sub["value"] - sub["ci_low"], sub["ci_high"] - sub["value"]]).astype(float)
+        ax.errorbar(sub["layer"].astype(int), sub["value"], yerr=err, marker="o", color=colours[metric],
+                    capsize=3, label=label)
         if metric in base:
             ax.axhline(base[metric], color=colours[metric], linestyle=":", linewidth=1,
                        label=f"{label}, linear-position baseline")
+        if metric in nopos:
+            ax.axhline(nopos[metric], color=colours[metric], linestyle="--", linewidth=1,
+                       label=f"{label}, layer 0 without positions")
     ax.set_xlabel("layer (0 = embeddings)")
-    ax.set_ylabel("score on dev")
+    ax.set_ylabel(f"score on {split} (bars: 95% CI)")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Structural probes — {model}")
     ax.grid(alpha=0.3)
