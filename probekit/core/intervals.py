@@ -12,6 +12,7 @@ interval covers 0 is "no detectable difference", and a ranking groups methods it
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -62,8 +63,10 @@ def _bootstrap(samples: Sequence[np.ndarray], statistic: Callable, *, paired: bo
     point = statistic(*samples)
     if all(np.ptp(s) == 0 for s in samples):        # constant data: every resample gives the same value
         return float(point), float(point)
-    res = bootstrap(tuple(samples), statistic, n_resamples=resamples, confidence_level=LEVEL, method="BCa",
-                    paired=paired, vectorized=False, rng=np.random.default_rng(seed))
+    with warnings.catch_warnings():           # BCa undefined on near-degenerate data: the percentile below
+        warnings.simplefilter("ignore")
+        res = bootstrap(tuple(samples), statistic, n_resamples=resamples, confidence_level=LEVEL, method="BCa",
+                        paired=paired, vectorized=False, rng=np.random.default_rng(seed))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (np.isfinite(low) and np.isfinite(high)):   # BCa undefined (e.g. a near-degenerate sample)
         res = bootstrap(tuple(samples), statistic, n_resamples=resamples, confidence_level=LEVEL,
