@@ -12,7 +12,7 @@ from dataclasses import MISSING
 from typing import Sequence
 
 from ..core.options import meta, ordered_fields
-from .options import Parser
+from .parser import Parser
 
 __all__ = ["add_options", "options_parser", "parse_options", "argument_spec"]
 
