@@ -16,8 +16,8 @@ import probekit as pk
 from probekit.__main__ import COMMANDS, description, main as probekit_main, module_name
 from probekit.cli import options_parser, parse_options
 from probekit.core.errors import UserError
-from probekit.core.options import (choices_of, ModelOptions, Options, RunOptions, SampleOptions, UnknownOption, meta, option,
-                                   ordered_fields, positive, takes)
+from probekit.core.options import (ModelOptions, Options, RunOptions, SampleOptions, UnknownOption, choices_of,
+                                   meta, option, ordered_fields, positive, takes)
 
 #: Migrated command → (its module, its Python function).
 MIGRATED = {"probe": pk.probe, "data": pk.data, "extract": pk.extract, "confusion": pk.confusion,
