@@ -16,8 +16,8 @@ import probekit as pk
 from probekit.__main__ import COMMANDS, description, main as probekit_main, module_name
 from probekit.cli import options_parser, parse_options
 from probekit.core.errors import UserError
-from probekit.core.options import (ModelOptions, Options, RunOptions, SampleOptions, UnknownOption, meta, option,
-                                   ordered_fields, positive, takes)
+from probekit.core.options import (ModelOptions, Options, RunOptions, SampleOptions, UnknownOption, choices_of,
+                                   meta, option, ordered_fields, positive, takes)
 
 #: Migrated command → (its module, its Python function).
 MIGRATED = {"probe": pk.probe, "data": pk.data, "extract": pk.extract, "confusion": pk.confusion,
@@ -80,7 +80,7 @@ def test_generated_parser_has_the_dataclass_flags_defaults_and_choices(command):
         assert action.default == expected or (default is False and action.default is False), f.name
         assert action.required == (f.default is MISSING)
         if meta(f)["choices"] is not None:
-            assert list(action.choices) == list(meta(f)["choices"])
+            assert list(action.choices) == list(choices_of(f))
     # and nothing on the command line that the function does not take, besides where to write
     output = {"out", "overwrite", "figures", "png", "svg", "bertviz", "help"}
     task_group = {a.dest for g in parser._action_groups if g.title and g.title.startswith("options of --task")
@@ -202,3 +202,23 @@ def test_a_required_exclusive_group_and_the_seeded_limit():
     assert {tuple(_OneOf(data="d", limit=3, seed=s).sample(items)) for s in range(5)} != {tuple(picked)}
     with pytest.raises(UserError, match="--limit must be at least 1"):
         _OneOf(data="d", limit=0)
+
+
+_REGISTRY = ["first"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plugins(Options):
+    method: str = option("first", "a registered method", choices=lambda: _REGISTRY)
+
+
+def test_choices_read_from_a_registry_see_later_registrations():
+    with pytest.raises(UserError, match="--method must be one of first"):
+        _Plugins(method="mine")
+    _REGISTRY.append("mine")
+    try:
+        assert _Plugins(method="mine").method == "mine"
+        parser = options_parser("demo", "a demo", _Plugins)
+        assert parser.parse_args(["--method", "mine"]).method == "mine"
+    finally:
+        _REGISTRY.remove("mine")

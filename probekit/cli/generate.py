@@ -11,8 +11,8 @@ import argparse
 from dataclasses import MISSING
 from typing import Sequence
 
-from ..core.options import meta, ordered_fields
-from .options import Parser
+from ..core.options import choices_of, meta, ordered_fields
+from .parser import Parser
 
 __all__ = ["add_options", "options_parser", "parse_options", "argument_spec"]
 
@@ -41,7 +41,7 @@ def argument_spec(f) -> tuple[list[str], dict]:
         if m.get("nargs") is not None and not m.get("positional"):
             kw["nargs"] = m["nargs"]
         if m.get("choices") is not None:
-            kw["choices"] = list(m["choices"])
+            kw["choices"] = list(choices_of(f))
         if m.get("metavar"):
             kw["metavar"] = m["metavar"]
     if kw.get("action") != "store_true":

@@ -8,32 +8,12 @@ import warnings
 from typing import Callable, Sequence
 
 from ..core.errors import UserError
+from .parser import HelpFormatter, Parser  # noqa: F401 (re-exported for the commands)
 from ..core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
 
 __all__ = ["HelpFormatter", "Parser", "peek_task", "add_model_options", "add_cache_options",
            "add_common_options", "add_output_options", "main_wrapper", "run_and_write", "is_quiet", "progress",
            "set_quiet"]
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default unless its help already says it, or there is none worth showing."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
-            return text
-        return super()._get_help_string(action)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr and exit status 2 like every other user error."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise UserError(f"{self.prog}: {message} (see --help)")
 
 
 def peek_task(argv: Sequence[str], default: str | None = None) -> str | None:

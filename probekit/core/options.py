@@ -39,7 +39,8 @@ def option(default: Any = MISSING, help: str | Callable[[], str] = "", *, choice
     """One option: a dataclass field whose metadata the command line and the checks read.
 
     ``check(name, value) → value`` checks (and may normalise) a value; ``choices`` (with ``nargs`` a list of
-    them) are checked before it. ``help`` may be a callable (choices known only at parse time). Command line
+    them) are checked before it. ``help`` and ``choices`` may be callables, read when the parser is built and
+    when a value is checked (a registry that plug-ins join after import). Command line
     only: ``flag`` (default ``--name-with-dashes``), ``positional``, ``exclusive`` (a mutually exclusive group's
     name), ``action`` (``append`` for a repeatable option), ``metavar``, ``cli=False`` to leave it off. A list
     default is stored as a tuple (the dataclass is frozen). ``required`` with no default: a missing value is a
@@ -47,7 +48,9 @@ def option(default: Any = MISSING, help: str | Callable[[], str] = "", *, choice
     """
     if isinstance(default, list):
         default = tuple(default)
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "nargs": nargs,
+    if choices is not None and not callable(choices):
+        choices = tuple(choices)
+    meta = {"help": help, "choices": choices, "nargs": nargs,
             "type": type, "check": check, "metavar": metavar, "flag": flag, "required": required or default is MISSING,
             "positional": positional, "exclusive": exclusive, "action": action, "cli": cli}
     return field(default=default, metadata={_META: meta})
@@ -80,14 +83,21 @@ def ordered_fields(cls) -> list[dataclasses.Field]:
     return [by_name[n] for n in order]
 
 
+def choices_of(f: dataclasses.Field) -> tuple | None:
+    """A field's allowed values now (a callable's are read at each call)."""
+    allowed = meta(f).get("choices")
+    return tuple(allowed()) if callable(allowed) else allowed
+
+
 def validate(f: dataclasses.Field, value):
     """A field's value after its choices and its check."""
     m = meta(f)
-    if m.get("choices") is not None and not (value is None and f.default is None):
+    allowed = choices_of(f)
+    if allowed is not None and not (value is None and f.default is None):
         if m.get("nargs") in ("+", "*") or isinstance(m.get("nargs"), int):
-            value = tuple(checks.choices(f.name, value, m["choices"]))
+            value = tuple(checks.choices(f.name, value, allowed))
         else:
-            checks.choice(f.name, value, m["choices"])
+            checks.choice(f.name, value, allowed)
     if m.get("check") is not None:
         value = m["check"](f.name, value)
     if isinstance(value, list):
