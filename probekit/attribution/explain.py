@@ -44,6 +44,8 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
     labels = [str(l) for l in classifier.labels]
     target_index = None
     if target is not None:
+        if not isinstance(target, (int, np.integer)) and str(target) not in labels:
+            raise UserError(f"--target {target!r} is not one of the classifier's labels: {', '.join(labels)}")
         target_index = int(target) if isinstance(target, (int, np.integer)) else labels.index(str(target))
     torch.manual_seed(seed)
     classifier.eval()
