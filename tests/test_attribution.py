@@ -269,8 +269,8 @@ def test_default_methods_follow_the_classifier(tiny_model_dirs):
         "attention-cls", "attention-rollout", "gradient", "grad-input", "integrated-gradients", "occlusion"]
     none = registry.applicable(make(tiny_model_dirs, head="max", mode="none"))
     assert "pooling" in none and not any(m.startswith("attention") for m in none)
-    with pytest.raises(UserError, match="unknown method 'lime'"):
-        registry.resolve(["lime"], make(tiny_model_dirs))
+    with pytest.raises(UserError, match="unknown method 'no-such-method'"):
+        registry.resolve(["no-such-method"], make(tiny_model_dirs))
     with pytest.raises(UserError, match="needs an encoder"):
         registry.resolve(["attention-rollout"], make(tiny_model_dirs, mode="none"))
 
@@ -310,7 +310,7 @@ def test_command_writes_the_run_and_refuses_bad_input(tiny_model_dirs, tmp_path,
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     (tmp_path / "notclf").mkdir()
-    bad = [["--classifier", str(clf_dir), "--text", "hi", "--methods", "lime"],
+    bad = [["--classifier", str(clf_dir), "--text", "hi", "--methods", "no-such-method"],
            ["--classifier", str(tmp_path / "notclf"), "--text", "hi"],
            ["--classifier", str(clf_dir), "--text", "hi", "--target", "maybe"],
            ["--classifier", str(clf_dir), "--data", str(empty)],

@@ -21,7 +21,7 @@ from ..report.rundir import RunDir, run_record, write_tidy
 from . import registry
 from .attributions import FRAME_COLUMNS, Attributions  # noqa: F401 (FRAME_COLUMNS: the table's columns)
 from .base import refuse_unknown
-from .explain import LEVELS, explain
+from .explain import LEVELS, explain, target_index_of
 
 class AttributionResult(Result):
     """``.attributions`` (the :class:`~.attributions.Attributions` object), ``.frame`` (its long table,
@@ -103,15 +103,6 @@ def _examples(texts, data, limit, seed=0):
     return seeded_sample(examples, limit, seed)
 
 
-def _target_index(classifier, target) -> int | None:
-    if target is None:
-        return None
-    labels = [str(l) for l in classifier.labels]
-    if str(target) not in labels:
-        raise UserError(f"--target {target!r} is not one of the classifier's labels: {', '.join(labels)}")
-    return labels.index(str(target))
-
-
 @quiet_option
 def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None,
               methods: Sequence[str] | None = None, target: str | None = None, batch_size: int = 16,
@@ -148,7 +139,7 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
             hidden=getattr(source, "hidden_size", model.embedding_layer.embedding_dim),
             layers=getattr(source, "num_layers", 1)), device=str(model.device),
             advice="lower --batch-size or --steps")
-    target_index = _target_index(model, target)
+    target_index = target_index_of(model, target)
     examples = _examples(texts, data, limit, seed)
     if not examples:
         raise UserError(f"--data {data}: no examples")

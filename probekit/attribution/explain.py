@@ -42,9 +42,7 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
     if device is not None:
         classifier.to(device)
     labels = [str(l) for l in classifier.labels]
-    target_index = None
-    if target is not None:
-        target_index = int(target) if isinstance(target, (int, np.integer)) else labels.index(str(target))
+    target_index = target if isinstance(target, (int, np.integer)) else target_index_of(classifier, target)
     torch.manual_seed(seed)
     classifier.eval()
     needs = set().union(*(c.needs for c in classes)) if classes else set()
@@ -75,6 +73,16 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
     bar.close()
     return Attributions(out, names, level=level, signed={c.name: c.signed for c in classes}, labels=labels,
                         truncated=cut)
+
+
+def target_index_of(classifier, target) -> int | None:
+    """The class index of the label ``target`` (None stays None: each example's prediction)."""
+    if target is None:
+        return None
+    labels = [str(l) for l in classifier.labels]
+    if str(target) not in labels:
+        raise UserError(f"--target {target!r} is not one of the classifier's labels: {', '.join(labels)}")
+    return labels.index(str(target))
 
 
 def _explanation(model, batch, state, b, example, words, word_ids, results, level) -> Explanation:

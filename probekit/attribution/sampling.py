@@ -4,8 +4,8 @@ Both differentiate the target class's logit with respect to the output of ``clas
 word-embedding table, as the gradient methods do): the model runs on embeddings handed in by Captum through a
 forward hook that swaps that layer's output. Each example runs on its own, unpadded, with its random draws
 seeded from the run's seed and the example's own text, so its scores do not depend on the batch or the
-position it has in a run, and a run repeats exactly. Neither runs unless named (``default = False``): each costs ``samples``
-forward and backward passes per example.
+position it has in a run, and a run repeats exactly. Neither runs unless named (``default = False``): each
+costs ``samples`` forward and backward passes per example.
 
 ``smoothgrad``
     Smilkov et al. (2017), SmoothGrad: the gradient averaged over ``samples`` copies of the input with Gaussian
