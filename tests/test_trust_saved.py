@@ -237,3 +237,13 @@ def test_compare_checks_the_folder_and_loads_a_recorded_base_only_when_named(ber
     _flip(folder / "classifier.safetensors", -2)
     with pytest.raises(UserError, match=r"classifier.safetensors is damaged or edited"):
         pk.compare(str(folder), quiet=True)
+
+
+def test_a_named_model_folder_stands_in_for_a_recorded_one_that_moved(saved, tiny_model_dirs, tmp_path, monkeypatch):
+    import shutil
+
+    moved = tmp_path / "moved-bert"
+    shutil.copytree(tiny_model_dirs["bert"], moved)
+    monkeypatch.setenv("PROBEKIT_ENCODER_SOURCE", str(moved))
+    clf = load_classifier(saved)
+    assert clf.source.source == str(moved) and clf.labels == ["neg", "pos"]

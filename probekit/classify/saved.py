@@ -187,7 +187,12 @@ def _load_probekit_folder(cfg_path: Path, *, device: str) -> Classifier:
         encoder = load_encoder_checked(str(enc_dir), device=device)
         encoder.name = enc_info["name"]
     else:
-        encoder = load_encoder_checked(encoder_location(base, enc_info, cfg_path), device=device)
+        where = encoder_location(base, enc_info, cfg_path)
+        encoder = load_encoder_checked(where, device=device)
+        if where is not None and where != enc_info["source"]:
+            # a model that moved: the fingerprint hashes its name and path too, so compare it under the recorded ones
+            encoder.name, encoder.model.config._name_or_path = enc_info["name"], enc_info["source"]
+            encoder._fingerprint = None
         if encoder.fingerprint() != enc_info["fingerprint"]:
             raise UserError(f"{cfg_path}: the encoder {encoder.source} differs from the one this classifier "
                             f"was trained with (fingerprint {encoder.fingerprint()} ≠ {enc_info['fingerprint']})")
