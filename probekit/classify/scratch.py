@@ -32,6 +32,7 @@ from torch import nn
 
 from ..core.examples import Example
 from .heads import HEADS, make_head
+from .model import LabelledModel
 from .vocab import Vocabulary, example_units
 
 ENCODERS = ("lstm", "cnn", "average")
@@ -71,7 +72,7 @@ class ScratchSource:
         return "none"
 
 
-class ScratchClassifier(nn.Module):
+class ScratchClassifier(LabelledModel):
     """Embedding → encoder (lstm, cnn, average) → pooling head; see the module docstring."""
 
     encoder = None          # no transformer: attention-cls/rollout do not apply, features are computed live
@@ -109,14 +110,6 @@ class ScratchClassifier(nn.Module):
         self.source = ScratchSource(self)
         self._special_ids = []
         self.eval()
-
-    @property
-    def device(self) -> torch.device:
-        return self.embedding_layer.weight.device
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.labels)
 
     def config(self) -> dict:
         """The constructor's arguments (saved with the weights)."""
@@ -224,11 +217,6 @@ class ScratchClassifier(nn.Module):
 
     def encode(self, examples: Sequence[Example], *, warn: bool = True) -> dict:
         return self.collate(self.tokenize(examples, warn=warn))
-
-    def predict(self, examples: Sequence[Example], batch_size: int = 32):
-        from .model import Classifier
-
-        return Classifier.predict(self, examples, batch_size)
 
     def embedding_view(self) -> "EmbeddingView":
         """The input embeddings as unit vectors (premise units of a pair), tokenised as this classifier."""
