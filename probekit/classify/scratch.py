@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.errors import UserError
 from ..core.examples import Example
 from .heads import HEADS, make_head
 from .model import LabelledModel
@@ -176,7 +177,8 @@ class ScratchClassifier(LabelledModel):
         for ex in examples:
             a, b = example_units(ex, self.units_kind)
             if b is not None and not self.pairs:
-                raise ValueError("this classifier was trained on single texts; the example is a pair")
+                raise UserError(f"{ex.meta.get('source', 'an example')}: a pair (text_b), but this classifier "
+                                f"was trained on single texts")
             if self.pairs and b is None:
                 b = []
             cut = len(a) > self.max_length or (b is not None and len(b) > self.max_length)
