@@ -86,13 +86,44 @@ def run_setup(data: str, encoder: str, args, out: Path) -> list[dict]:
         if r["quantity"] in SHOWN:
             rows.append({"setup": setup, "quantity": r["quantity"], "ours": float(r["value"]), "note": note,
                          "claim": r.get("paper", "")})
-    paper = PAPER.get((data, encoder), {})
-    for row in rows:
-        value, what = paper.get(row["quantity"], (None, None))
-        row["paper"] = f"{value:g} ({what})" if value is not None else (row.pop("claim", "") or "")
-        row.pop("claim", None)
-        row["difference"] = (row["ours"] - value) if value is not None else math.nan
-    return rows
+    return [with_paper(row, data, encoder) for row in rows]
+
+
+def with_paper(row: dict, data: str, encoder: str) -> dict:
+    """The paper's number for this setup and quantity, and the difference; else the paper's claim, but only
+    where it is about this setup (the findings quote J&W's SST BiLSTM values whatever the model)."""
+    value, what = PAPER.get((data, encoder), {}).get(row["quantity"], (None, None))
+    claim = str(row.pop("claim", "") or "")
+    if claim in ("nan", "None") or (("BiLSTM" in claim or "SST" in claim) and (data, encoder) != ("rt", "lstm")):
+        claim = ""
+    row["paper"] = f"{value:g} ({what})" if value is not None else claim
+    row["difference"] = (row["ours"] - value) if value is not None else math.nan
+    return row
+
+
+def merge(paths, out: Path):
+    """One table from several runs' ``reproduction.csv`` (setups run in separate processes)."""
+    import pandas as pd
+
+    rows = []
+    for path in paths:
+        for r in pd.read_csv(path).to_dict("records"):
+            data = "rt" if r["setup"].startswith("RT") else "snli"
+            name = r["setup"].split(" · ", 1)[1]
+            encoder = "transformer" if name.startswith("bundled") else name
+            claim = r.get("claim", r["paper"] if not str(r["paper"])[:1].isdigit() else "")
+            rows.append(with_paper({"setup": r["setup"], "quantity": r["quantity"], "ours": r["ours"],
+                                    "note": r["note"], "claim": claim}, data, encoder))
+    return write(rows, out)
+
+
+def write(rows, out: Path):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["setup", "quantity", "ours", "paper", "difference", "note"])
+    frame.to_csv(out / "reproduction.csv", index=False, float_format="%.4g", lineterminator="\n")
+    (out / "reproduction.md").write_text(markdown(frame), encoding="utf-8")
+    return frame
 
 
 def markdown(frame) -> str:
@@ -116,12 +147,12 @@ def main() -> None:
     ap.add_argument("--experiments", nargs="+",
                     default=["tau", "permutation", "adversary", "single-weight", "sets", "uniform", "seeds"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--merge", nargs="+", default=None, metavar="CSV",
+                    help="only merge the reproduction.csv of earlier runs into one table in --out")
     ap.add_argument("--train-limit", type=int, default=None, help="train on a seeded sample (a quick check)")
     ap.add_argument("--epochs", type=int, default=None, help="default: 8 from scratch, 20 for the transformer head")
     ap.add_argument("--data-root", default=None)
     args = ap.parse_args()
-
-    import pandas as pd
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,12 +161,13 @@ def main() -> None:
         setups.append(("rt", "transformer"))
     if args.setups:
         setups = [tuple(s.split(":", 1)) for s in args.setups]
+    if args.merge:
+        print(markdown(merge(args.merge, out)))
+        return
     rows = []
     for data, encoder in setups:
         rows += run_setup(data, encoder, args, out)
-        frame = pd.DataFrame(rows, columns=["setup", "quantity", "ours", "paper", "difference", "note"])
-        frame.to_csv(out / "reproduction.csv", index=False, float_format="%.4g", lineterminator="\n")
-        (out / "reproduction.md").write_text(markdown(frame), encoding="utf-8")
+        frame = write(rows, out)
     print(markdown(frame))
 
 

@@ -171,3 +171,9 @@ def test_attack_and_eraser_run_on_the_bilstm(lstm, data):
     er = pk.faithfulness(folder, data=dev, experiments=["eraser"], rationales=True, quiet=True)
     plaus = er.frame[er.frame["quantity"].str.startswith("plausibility token F1")]
     assert float(plaus["value"].iloc[0]) > 0.5                      # the model's evidence is the keyword
+
+
+def test_a_pair_given_to_a_single_text_model_is_one_error(lstm):
+    clf = lstm[0].classifier
+    with pytest.raises(pk.UserError, match="a pair"):
+        clf.encode([Example(words=["a", "film"], words_b=["good"], meta={"source": "x.jsonl:3"})])

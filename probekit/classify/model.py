@@ -45,7 +45,50 @@ def token_unit_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor, specia
     return torch.where(real, real.long().cumsum(1) - 1, torch.full_like(input_ids, -1))
 
 
-class Classifier(nn.Module):
+class LabelledModel(nn.Module):
+    """What every single-text classifier shares (transformer-based or trained from scratch): its ``labels``,
+    device, and :meth:`predict` over its own ``encode`` and forward pass."""
+
+    labels: list[str]
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding_layer.weight.device
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    @torch.no_grad()
+    def predict(self, examples: Sequence[Example], batch_size: int = 32):
+        """One row per example, in input order: ``example``, ``label`` (predicted), ``probability`` (of it),
+        ``p_<label>`` for every class, and ``true`` when the example's ``meta["label"]`` is set."""
+        import pandas as pd
+
+        examples = list(examples)
+        was_training = self.training
+        self.eval()
+        probs = []
+        try:
+            for start in range(0, len(examples), batch_size):
+                batch = self.encode(examples[start:start + batch_size], warn=start == 0)
+                batch.pop("words")
+                probs.append(torch.softmax(self(**batch).float(), -1).cpu())
+        finally:
+            self.train(was_training)
+        p = torch.cat(probs).numpy() if probs else np.zeros((0, self.n_classes))
+        pred = p.argmax(1)
+        frame = pd.DataFrame({"example": np.arange(len(examples)),
+                              "label": [self.labels[i] for i in pred],
+                              "probability": p[np.arange(len(p)), pred]})
+        for c, name in enumerate(self.labels):
+            frame[f"p_{name}"] = p[:, c]
+        if examples and all("label" in ex.meta for ex in examples):
+            frame.insert(1, "true", [str(ex.meta["label"]) for ex in examples])
+        return frame
+
+
+class Classifier(LabelledModel):
     """Encoder + pooling head. Attributes: ``labels``, ``head_type``, ``level``, ``encoder_mode``, ``layer``,
     ``tokenizer``, ``encoder`` (the core :class:`Encoder`, None for ``encoder_mode="none"``), ``embedding_layer``
     (the input word-embedding ``nn.Embedding``, e.g. for Captum's LayerIntegratedGradients), ``head``."""
@@ -101,14 +144,6 @@ class Classifier(nn.Module):
         if self.encoder_mode != "finetune" and self.encoder is not None:
             self.model.eval()
         return self
-
-    @property
-    def device(self) -> torch.device:
-        return self.embedding_layer.weight.device
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.labels)
 
     # --- the forward pass -------------------------------------------------------------------------------------
 
@@ -186,34 +221,6 @@ class Classifier(nn.Module):
         batch = {k: v.to(self.device) for k, v in batch.items()}
         batch["words"] = words
         return batch
-
-    @torch.no_grad()
-    def predict(self, examples: Sequence[Example], batch_size: int = 32):
-        """One row per example, in input order: ``example``, ``label`` (predicted), ``probability`` (of it),
-        ``p_<label>`` for every class, and ``true`` when the example's ``meta["label"]`` is set."""
-        import pandas as pd
-
-        examples = list(examples)
-        was_training = self.training
-        self.eval()
-        probs = []
-        try:
-            for start in range(0, len(examples), batch_size):
-                batch = self.encode(examples[start:start + batch_size], warn=start == 0)
-                batch.pop("words")
-                probs.append(torch.softmax(self(**batch).float(), -1).cpu())
-        finally:
-            self.train(was_training)
-        p = torch.cat(probs).numpy() if probs else np.zeros((0, self.n_classes))
-        pred = p.argmax(1)
-        frame = pd.DataFrame({"example": np.arange(len(examples)),
-                              "label": [self.labels[i] for i in pred],
-                              "probability": p[np.arange(len(p)), pred]})
-        for c, name in enumerate(self.labels):
-            frame[f"p_{name}"] = p[:, c]
-        if examples and all("label" in ex.meta for ex in examples):
-            frame.insert(1, "true", [str(ex.meta["label"]) for ex in examples])
-        return frame
 
 
 def unit_layout(alignment, level: str) -> tuple[np.ndarray, list[str]]:

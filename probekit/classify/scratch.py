@@ -30,8 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.errors import UserError
 from ..core.examples import Example
 from .heads import HEADS, make_head
+from .model import LabelledModel
 from .vocab import Vocabulary, example_units
 
 ENCODERS = ("lstm", "cnn", "average")
@@ -71,7 +73,7 @@ class ScratchSource:
         return "none"
 
 
-class ScratchClassifier(nn.Module):
+class ScratchClassifier(LabelledModel):
     """Embedding → encoder (lstm, cnn, average) → pooling head; see the module docstring."""
 
     encoder = None          # no transformer: attention-cls/rollout do not apply, features are computed live
@@ -109,14 +111,6 @@ class ScratchClassifier(nn.Module):
         self.source = ScratchSource(self)
         self._special_ids = []
         self.eval()
-
-    @property
-    def device(self) -> torch.device:
-        return self.embedding_layer.weight.device
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.labels)
 
     def config(self) -> dict:
         """The constructor's arguments (saved with the weights)."""
@@ -183,7 +177,8 @@ class ScratchClassifier(nn.Module):
         for ex in examples:
             a, b = example_units(ex, self.units_kind)
             if b is not None and not self.pairs:
-                raise ValueError("this classifier was trained on single texts; the example is a pair")
+                raise UserError(f"{ex.meta.get('source', 'an example')}: a pair (text_b), but this classifier "
+                                f"was trained on single texts")
             if self.pairs and b is None:
                 b = []
             cut = len(a) > self.max_length or (b is not None and len(b) > self.max_length)
@@ -224,11 +219,6 @@ class ScratchClassifier(nn.Module):
 
     def encode(self, examples: Sequence[Example], *, warn: bool = True) -> dict:
         return self.collate(self.tokenize(examples, warn=warn))
-
-    def predict(self, examples: Sequence[Example], batch_size: int = 32):
-        from .model import Classifier
-
-        return Classifier.predict(self, examples, batch_size)
 
     def embedding_view(self) -> "EmbeddingView":
         """The input embeddings as unit vectors (premise units of a pair), tokenised as this classifier."""
