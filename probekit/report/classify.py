@@ -125,7 +125,7 @@ def confusion_figure(matrix: pd.DataFrame, title: str):
     from matplotlib.figure import Figure
 
     n = len(matrix)
-    fig = Figure(figsize=(2.2 + 0.7 * n, 1.8 + 0.6 * n))
+    fig = Figure(figsize=(2.8 + 0.7 * n, 1.8 + 0.6 * n), layout="constrained")
     ax = fig.subplots()
     values = matrix.to_numpy()
     im = ax.imshow(values, cmap="Blues")
@@ -140,7 +140,6 @@ def confusion_figure(matrix: pd.DataFrame, title: str):
             ax.text(j, i, str(values[i, j]), ha="center", va="center",
                     color="white" if values[i, j] > top / 2 else "black")
     ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
