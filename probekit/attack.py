@@ -58,6 +58,8 @@ def build_parser() -> Parser:
     r.add_argument("--epochs", type=int, default=None, help=f"retraining epochs {own}")
     r.add_argument("--lr", type=float, default=None, help=f"retraining learning rate {own}")
     r.add_argument("--max-length", type=int, default=None, help=f"retraining max length {own}")
+    p.add_argument("--resamples", type=int, default=None,
+                   help="bootstrap resamples of the drops' 95%% intervals, 1000 to 1000000 (default 9999)")
     p.add_argument("--batch-size", type=int, default=_D["batch_size"], help="items per forward pass")
     p.add_argument("--device", default=_D["device"], help="torch device")
     p.add_argument("--data-root", default=None, help="folder of the named sets (default $PROBEKIT_DATA, else ~/.local/share/probekit/data)")

@@ -230,11 +230,26 @@ def test_deletion_matches_occlusion(clf):
 
 
 def test_random_draws_reproduce(clf, known_score):
-    kw = dict(draws=2, ks=[5, 10], method=known_score, attacks=["delete", "word-shuffle"], quiet=True)
-    a = pk.attack(clf, _examples(), seed=1, **kw).frame
+    kw = dict(draws=2, ks=[5, 10], method=known_score, attacks=["delete", "word-shuffle"], quiet=True,
+              resamples=1000)
+    res = pk.attack(clf, _examples(), seed=1, **kw)
+    a = res.frame
     b = pk.attack(clf, _examples(), seed=1, **kw).frame
     assert a.drop(columns=[]).equals(b)
-    r = a.query("setting == 'delete-random' and aggregate.notna()", engine="python")
+    # each setting's drop from intact: intact accuracy − mean accuracy over the draws, with a paired interval
+    acc = lambda q: a.query(q, engine="python")["value"].iloc[0]
+    intact = acc("setting == 'intact' and metric == 'accuracy'")
+    for setting, k in (("delete-random", 5), ("delete-top", 10)):
+        drop = a.query(f"setting == '{setting}' and k == {k} and metric == 'accuracy_drop'", engine="python").iloc[0]
+        att = acc(f"setting == '{setting}' and k == {k} and metric == 'accuracy' and "
+                  f"(aggregate.isna() or aggregate.str.startswith('mean'))")
+        assert drop["value"] == pytest.approx(intact - att)
+        assert drop["n"] == len(_examples()) and (drop["ci_low"] <= drop["value"] <= drop["ci_high"])
+    gap = a.query("setting == 'delete-top' and k == 5 and metric == 'top_minus_random_drop'", engine="python")
+    assert len(gap) == 1 and np.isfinite(gap["value"].iloc[0])
+    assert "## Drops from intact" in res.summary() and "word-shuffle" in res.summary().split("## Drops")[1]
+    r = a.query("setting == 'delete-random' and aggregate.notna() and metric in ['accuracy', 'flip_rate']",
+                engine="python")
     assert set(r["aggregate"]) == {"mean over 2 draws", "std over 2 draws"}
     draws = a.query("setting == 'delete-random' and metric == 'accuracy' and k == 5 and draw.notna()",
                     engine="python")["value"]

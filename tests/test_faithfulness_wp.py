@@ -49,7 +49,7 @@ def setup(tiny_model_dirs, tmp_path_factory):
 
 
 def make_ctx(clf, train, dev, ev, cache, seed=0, **options):
-    options = {"epochs": 6, **options}
+    options = {"epochs": 6, "adversary_epochs": 6, "resamples": 1000, **options}
     return Context(classifier=clf, examples=ev, source=PoolingSource(clf, ev, cache_dir=cache), seed=seed,
                    batch_size=32, quiet=True, train=train, dev=dev, cache_dir=cache, options=options)
 
@@ -168,7 +168,7 @@ def test_adversary_then_diagnostic_in_one_context(setup):
 # --- end-to-end adversary -----------------------------------------------------------------------------------
 
 def test_adversary_keeps_predictions_at_zero_lambda_and_moves_attention_at_large_lambda(setup):
-    out = wp_adversary.run(ctx_of(setup, lambdas=(0.0, 5.0), epochs=15))
+    out = wp_adversary.run(ctx_of(setup, lambdas=(0.0, 5.0), adversary_epochs=15))
     t = out.tables["e2e-adversary"]
     mean = lambda lam, m: value(t, **{"lambda": lam, "metric": m, "split": "eval", "example": None})  # noqa: E731
     assert mean(0.0, "tvd") < 0.05
@@ -176,15 +176,17 @@ def test_adversary_keeps_predictions_at_zero_lambda_and_moves_attention_at_large
     assert mean(5.0, "jsd") <= np.log(2)
     per = t[(t["lambda"] == 0.0) & (t["metric"] == "tvd") & t["example"].notna()]
     assert mean(0.0, "tvd") == pytest.approx(per["value"].mean())
+    row = t[(t["lambda"] == 5.0) & (t["metric"] == "jsd") & t["example"].isna() & (t["split"] == "eval")].iloc[0]
+    assert row["ci_low"] <= row["value"] <= row["ci_high"] and row["n"] == len(per)
     fig = out.figures["wiegreffe-pinter-fig4"]()
     assert fig.axes[0].get_xlim() == (-0.05, 0.7)
 
 
 def test_same_seed_same_tables(setup):
-    a = wp_adversary.run(ctx_of(setup, lambdas=(0.5,), epochs=3)).tables["e2e-adversary"]
-    b = wp_adversary.run(ctx_of(setup, lambdas=(0.5,), epochs=3)).tables["e2e-adversary"]
+    a = wp_adversary.run(ctx_of(setup, lambdas=(0.5,), adversary_epochs=3)).tables["e2e-adversary"]
+    b = wp_adversary.run(ctx_of(setup, lambdas=(0.5,), adversary_epochs=3)).tables["e2e-adversary"]
     pd.testing.assert_frame_equal(a, b)
-    c = wp_adversary.run(ctx_of(setup, seed=1, lambdas=(0.5,), epochs=3)).tables["e2e-adversary"]
+    c = wp_adversary.run(ctx_of(setup, seed=1, lambdas=(0.5,), adversary_epochs=3)).tables["e2e-adversary"]
     assert not a["value"].equals(c["value"])
     s1 = wp_retrain.run_seeds(ctx_of(setup, seeds=2, epochs=2)).tables["seeds"]
     s2 = wp_retrain.run_seeds(ctx_of(setup, seeds=2, epochs=2)).tables["seeds"]

@@ -47,12 +47,15 @@ def _score(pred, gold, base) -> tuple[float, float]:
 
 
 def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str, seed: int, batch_size: int,
-             attacks=("word-shuffle", "distractor", "delete", "mask")):
-    """(rows of the long table, augmented Examples: top-word deletion and masking at the largest k)."""
+             attacks=("word-shuffle", "distractor", "delete", "mask"), resamples: int | None = None):
+    """(rows of the long table, augmented Examples: top-word deletion and masking at the largest k). The rows
+    end with each setting's accuracy drop from intact, with its paired interval (:mod:`.drops`)."""
     from ..core.progress import progress
+    from .drops import Drops, correct
 
     gold = gold_ids(classifier, examples, dataset)
     base = perturb.predict_ids(classifier, examples, batch_size)
+    drops = Drops(dataset, correct(base, gold), seed=seed, **({"resamples": resamples} if resamples else {}))
     rows = [_row(dataset, "intact", "accuracy", np.mean(base == gold)),
             _row(dataset, "intact", "flip_rate", 0.0)]
     ops = [op for op in perturb.OPERATIONS if op in attacks]
@@ -62,13 +65,15 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
                    unit="setting")
     for name, fn in simple:
         for d in range(draws):
-            acc, flip = _score(perturb.predict_ids(classifier, fn(examples, seed + d), batch_size), gold, base)
+            pred = perturb.predict_ids(classifier, fn(examples, seed + d), batch_size)
+            acc, flip = _score(pred, gold, base)
+            drops.add(name, correct(pred, gold))
             rows += [_row(dataset, name, "accuracy", acc, draw=d), _row(dataset, name, "flip_rate", flip, draw=d)]
             bar.update(1)
     augmented = []
     if not ops:
         bar.close()
-        return with_draw_means(rows), augmented
+        return with_draw_means(rows) + drops.rows(), augmented
     words, scores = word_scores(classifier, examples, method=method, batch_size=batch_size, seed=seed)
     token = perturb.mask_token(classifier.tokenizer)
     for op in ops:
@@ -77,7 +82,9 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
             changed = float(np.mean(m)) if m else 0.0
             top = [perturb.keyword_variant(ex, w, perturb.top_indices(s, n), op, token)
                    for ex, w, s, n in zip(examples, words, scores, m)]
-            acc, flip = _score(perturb.predict_ids(classifier, top, batch_size), gold, base)
+            pred = perturb.predict_ids(classifier, top, batch_size)
+            acc, flip = _score(pred, gold, base)
+            drops.add(f"{op}-top", correct(pred, gold), k=k, operation=op, selection="top")
             kw = dict(k=k, operation=op, selection="top", n_words=changed)
             rows += [_row(dataset, f"{op}-top", "accuracy", acc, **kw),
                      _row(dataset, f"{op}-top", "flip_rate", flip, **kw)]
@@ -88,13 +95,15 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
                 rng = np.random.default_rng(seed + d)
                 rand = [perturb.keyword_variant(ex, w, perturb.random_indices(len(w), n, rng), op, token)
                         for ex, w, n in zip(examples, words, m)]
-                acc, flip = _score(perturb.predict_ids(classifier, rand, batch_size), gold, base)
+                pred = perturb.predict_ids(classifier, rand, batch_size)
+                acc, flip = _score(pred, gold, base)
+                drops.add(f"{op}-random", correct(pred, gold), k=k, operation=op, selection="random")
                 kw = dict(k=k, operation=op, selection="random", n_words=changed, draw=d)
                 rows += [_row(dataset, f"{op}-random", "accuracy", acc, **kw),
                          _row(dataset, f"{op}-random", "flip_rate", flip, **kw)]
                 bar.update(1)
     bar.close()
-    return with_draw_means(rows), augmented
+    return with_draw_means(rows) + drops.rows(), augmented
 
 
 def _tag(example, attack: str):
@@ -144,7 +153,8 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def curve_figure(frame: pd.DataFrame, dataset: str, chance: float):
-    """Accuracy and flip rate against k: top-k words vs k random words (±1 std band), deletion and masking."""
+    """Accuracy and flip rate against k: top-k words vs k random words (±1 std band over the draws), deletion and
+    masking; accuracy bars: the 95 % interval of the drop from intact, paired over the examples."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4))
@@ -163,6 +173,14 @@ def curve_figure(frame: pd.DataFrame, dataset: str, chance: float):
                                     mean["value"] + std["value"].to_numpy(), color=colours[op], alpha=0.15)
                     g = mean
                 g = g.sort_values("k")
+                drop = df[(df["setting"] == f"{op}-{sel}") & (df["metric"] == "accuracy_drop")]
+                if metric == "accuracy" and len(drop) and "ci_low" in drop:   # the drop's 95% CI, paired
+                    drop = drop.set_index("k").reindex(g["k"])
+                    y = g["value"].to_numpy(float)
+                    err = np.vstack([y - (intact - drop["ci_high"].to_numpy(float)),
+                                     (intact - drop["ci_low"].to_numpy(float)) - y])
+                    ax.errorbar(g["k"], y, yerr=np.nan_to_num(np.abs(err)), fmt="none", ecolor=colours[op],
+                                capsize=2, alpha=0.8)
                 ax.plot(g["k"], g["value"], style, marker="o" if sel == "top" else "s", color=colours[op],
                         markerfacecolor=colours[op] if sel == "top" else "white",
                         label=f"{op} {'top-k words' if sel == 'top' else 'k random words'}")

@@ -7,7 +7,7 @@ used for model selection during a retraining is corrupted the same way (the retr
 passage or question before the test). Each retraining keeps its checkpoints in ``checkpoints/<setting>``, so a
 killed run resumes from its last finished epoch.
 
-The reference notes give no per-dataset numbers of the paper, so no "paper" column is shown.
+Si et al.'s per-dataset MCTest numbers are not reproduced here, so no "paper" column is shown.
 """
 from __future__ import annotations
 
@@ -26,12 +26,18 @@ def _row(dataset, setting, value, *, draw=None, aggregate=None, metric="accuracy
                 aggregate=aggregate)
 
 
-def evaluate_attacks(model, items, dataset: str, *, attacks, draws: int, seed: int, batch_size: int):
-    """(rows, items of the first draw of every attack, truncation counts) for one data set."""
+def evaluate_attacks(model, items, dataset: str, *, attacks, draws: int, seed: int, batch_size: int,
+                     resamples: int | None = None):
+    """(rows, items of the first draw of every attack, truncation counts) for one data set; the rows end with
+    each attack's accuracy drop from intact and its paired interval (:mod:`.drops`)."""
     from ..classify.mc_train import evaluate_mc, longest_option_accuracy, random_guess_accuracy
     from ..core.progress import progress
+    from .drops import Drops, correct
 
+    gold = np.array([it.answer for it in items])
     intact = evaluate_mc(model, items, batch_size)
+    drops = Drops(dataset, correct(intact["predictions"], gold), seed=seed,
+                  **({"resamples": resamples} if resamples else {}))
     rows = [_row(dataset, "intact", intact["accuracy"], group="model")]
     truncated = {"intact": int(intact.get("truncated", 0))}
     augmented = []
@@ -42,6 +48,7 @@ def evaluate_attacks(model, items, dataset: str, *, attacks, draws: int, seed: i
             attacked = mc.ATTACKS[name](items, seed + d)
             res = evaluate_mc(model, attacked, batch_size)
             accs.append(res["accuracy"])
+            drops.add(name, correct(res["predictions"], gold), group="attack")
             rows.append(_row(dataset, name, res["accuracy"], draw=d))
             truncated[f"{name} draw {d}"] = int(res.get("truncated", 0))
             if d == 0:
@@ -51,7 +58,7 @@ def evaluate_attacks(model, items, dataset: str, *, attacks, draws: int, seed: i
     bar.close()
     rows.append(_row(dataset, "random guess", random_guess_accuracy(items), group="baseline"))
     rows.append(_row(dataset, "longest baseline", longest_option_accuracy(items), group="baseline"))
-    return rows, augmented, truncated
+    return rows + drops.rows(), augmented, truncated
 
 
 def _means(dataset, setting, values, group="attack"):
@@ -86,6 +93,7 @@ def retrain(train, dev, tests: dict, *, settings, checkpoints, seed: int, base_m
 
 def table(frame: pd.DataFrame) -> pd.DataFrame:
     """The wide table: one row per setting, one column per data set (accuracy; ``mean ± std`` for attacks)."""
+    frame = frame[frame["metric"] == "accuracy"] if "metric" in frame.columns else frame
     cells: dict = {}
     order = []
     for (setting, ds), g in frame.groupby(["setting", "dataset"], sort=False):

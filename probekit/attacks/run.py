@@ -56,13 +56,22 @@ class AttackResult(Result):
         lines = [f"# attack — {what}", "", f"model: {self.model}", ""]
         if self.kind == "multiple-choice":
             lines += ["Accuracy; attacks: mean ± std over "
-                      f"{self.record['arguments']['draws']} draws. The reference notes give no per-dataset "
-                      "numbers of the paper, so none are shown beside ours.", ""]
+                      f"{self.record['arguments']['draws']} draws. Si et al.'s per-dataset numbers are not "
+                      "shown beside ours.", ""]
         else:
             lines += [f"Accuracy (flip rate) against the gold labels; random settings: mean ± std over "
                       f"{self.record['arguments']['draws']} draws; top words by "
                       f"{self.record['arguments']['method']}; k % of n words = ceil(k·n/100) ≥ 1.", ""]
         lines.append(markdown_table(self.table))
+        from .drops import sentences
+
+        said = sentences(self.frame)
+        if said:
+            lines += ["", "## Drops from intact", "",
+                      "Paired over the same examples (correct on the intact input minus correct under the attack, "
+                      "averaged over the draws per example), 95% bootstrap intervals (`accuracy_drop` and "
+                      "`top_minus_random_drop` rows of results.csv, with `ci_low`, `ci_high`, `n`):", "",
+                      *(f"- {x}" for x in said)]
         cautions = self.cautions()
         if cautions:
             lines += ["", *(f"**Caution:** {c}" for c in cautions)]
@@ -155,7 +164,7 @@ def _datasets(data, reader, limit, seed: int = 0) -> dict:
 def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train=None, dev=None,
            limit: int | None = None, draws: int = 5, ks: Sequence[float] = (1, 2, 5, 10),
            method: str = "integrated-gradients", augment=None, unanswerable: Sequence[str] | None = None,
-           checkpoints=None, seed: int = 0,
+           checkpoints=None, seed: int = 0, resamples: int | None = None,
            batch_size: int = 16, device: str = "cpu", epochs: int | None = None, lr: float | None = None,
            max_length: int | None = None, data_root=None, overwrite: bool = False,
            quiet: bool = False) -> AttackResult:
@@ -169,9 +178,10 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     retrain on the un-answerable versions (``unanswerable``: a subset of P-Shuffle Q-Shuffle PQ-Shuffle P-Remove
     Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable). ``augment``
     must not exist (unless ``overwrite``) and must not be one of the run's inputs; it is written whole or not
-    at all.
+    at all. ``resamples``: bootstrap resamples of the drops' 95 % intervals (default 9999).
     """
     draws = checks.positive("draws", draws)
+    resamples = checks.integer("resamples", resamples, minimum=1000, maximum=1_000_000, optional=True)
     batch_size = checks.positive("batch_size", batch_size)
     limit = checks.positive("limit", limit, optional=True)
     seed = checks.integer("seed", seed)
@@ -196,7 +206,7 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
         result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
                             seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
                             checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet,
-                            unanswerable=unanswerable, path=path)
+                            unanswerable=unanswerable, path=path, resamples=resamples)
     else:
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
@@ -207,18 +217,21 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
 
         method = resolve([method], model)[0]
         result = _attack_classifier(model, data, attacks=attacks, limit=limit, draws=draws, ks=ks, method=method,
-                                    seed=seed, batch_size=batch_size, data_root=data_root, quiet=quiet)
+                                    seed=seed, batch_size=batch_size, data_root=data_root, quiet=quiet,
+                                    resamples=resamples)
     frame, table, kind, augmented, counts, extra, chance = result
     frame = tidy(pd.DataFrame(frame), task="attack", model=_model_name(model), keys=KEYS)
     empty = [c for c in frame.columns if c not in ("layer", "head") and frame[c].isna().all()]
     frame = frame.drop(columns=empty)
-    if "draw" in frame.columns:
-        frame["draw"] = pd.array(frame["draw"], dtype="Int64")
+    for col in ("draw", "n"):
+        if col in frame.columns:
+            frame[col] = pd.array(frame[col], dtype="Int64")
     arguments = dict(attacks=list(attacks), train=_name(train), dev=_name(dev),
                      unanswerable=unanswerable if train is not None else None, limit=limit, draws=draws, ks=ks,
                      method=method if kind == "classifier" else None, augment=None if augment is None else
                      str(augment), checkpoints=None if checkpoints is None else str(checkpoints), seed=seed,
-                     batch_size=batch_size, device=device, epochs=epochs, lr=lr, max_length=max_length)
+                     batch_size=batch_size, device=device, epochs=epochs, lr=lr, max_length=max_length,
+                     resamples=resamples)
     record = run_record("attack", arguments, encoder=_encoder_of(model),
                         inputs={"data": _name(data), "classifier": path}, counts=counts, kind=kind,
                         timing={"total_s": round(time.perf_counter() - start, 1), **extra.pop("timing", {})},
@@ -287,7 +300,7 @@ def training_options(folder, **given) -> dict:
 
 
 def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_size, epochs, lr, max_length,
-               checkpoints, data_root, device, quiet, unanswerable, path=None):
+               checkpoints, data_root, device, quiet, unanswerable, path=None, resamples=None):
     from ..classify.mcdata import read_mc
 
     if (train is None) != (dev is None):
@@ -300,7 +313,7 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
     rows, augmented, truncated = [], [], {}
     for name, items in sets.items():
         r, a, t = mc_run.evaluate_attacks(model, items, name, attacks=attacks, draws=draws, seed=seed,
-                                          batch_size=batch_size)
+                                          batch_size=batch_size, resamples=resamples)
         rows += r
         augmented += a
         truncated[name] = t
@@ -321,14 +334,15 @@ def _attack_mc(model, data, *, attacks, train, dev, limit, draws, seed, batch_si
     return frame, mc_run.table(frame), "multiple-choice", augmented, counts, extra, None
 
 
-def _attack_classifier(model, data, *, attacks, limit, draws, ks, method, seed, batch_size, data_root, quiet):
+def _attack_classifier(model, data, *, attacks, limit, draws, ks, method, seed, batch_size, data_root, quiet,
+                       resamples=None):
     from ..classify.datasets import load_split
 
     sets = _datasets(data, lambda s: load_split(s, what="--data", data_root=data_root), limit, seed)
     rows, augmented, chance = [], [], {}
     for name, examples in sets.items():
         r, a = keywords.evaluate(model, examples, name, ks=ks, draws=draws, method=method, seed=seed,
-                                 batch_size=batch_size, attacks=attacks)
+                                 batch_size=batch_size, attacks=attacks, resamples=resamples)
         rows += r
         augmented += a
         gold = keywords.gold_ids(model, examples, name)

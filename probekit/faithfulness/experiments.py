@@ -32,9 +32,10 @@ DEFAULTS = {
     "hinge": 500.0,               # adversary: weight of ReLU(TVD − ε) (J&W)
     "random_draws": 5,            # sets: seeded random orderings (S&S)
     "seeds": 5,                   # W&P: retrained seeds (the paper used 8)
-    "epochs": 20,                 # W&P: epochs of every retrained head (classify's frozen default)
-    "lambdas": (0.0001, 0.001, 0.01, 0.1, 1.0),  # W&P end-to-end adversary: KL weights (on RT the KL term
-    #                                               already outweighs the TVD term at 0.01)
+    "epochs": 20,                 # W&P: epochs of the uniform/seeds/diagnostic heads (classify's frozen default;
+    #                               the paper: 8 epochs of its BiLSTM)
+    "lambdas": (0.0001, 0.001, 0.01, 0.1, 1.0),  # W&P end-to-end adversary: KL weights λ on their scale (output
+    #                                               term ½·TVD = their 0.5·|σ(ŷ_adv) − ŷ_base| on two classes)
     "adversary_epochs": 80,       # W&P end-to-end adversary: at most this many epochs (theirs: 80)
     "patience": 10,               # W&P end-to-end adversary: epochs without a lower training loss before stopping
     "ks": (1, 5, 10, 20, 50),     # ERASER: % of words removed / kept

@@ -1,6 +1,6 @@
 """Serrano & Smith 2019, the multi-weight ("sets") test: zero words one by one (renormalising each time) in the
 order of attention, of the gradient ∂p_ŷ/∂α (signed, at the original α), of gradient × α, and of seeded random
-permutations, until the decision flips (faithfulness.md §4.3). Recorded per example and ordering: the fraction
+permutations, until the decision flips (Serrano & Smith 2019 §4.3). Recorded per example and ordering: the fraction
 removed k/n and the original attention mass removed (their Fig. 8 box plots).
 
 The orderings are compared on the same examples: the medians, their ranking (with ties) and the differences

@@ -72,10 +72,16 @@ def metric_difference(ctx, fn: Callable, a: tuple, b: tuple) -> Interval:
 
 
 def macro_f1(y, pred) -> float:
-    """Macro-F1 over the classes present in ``y`` or ``pred`` (sklearn, zero_division 0)."""
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, pred, average="macro", zero_division=0))
+    """Macro-F1 over the classes present in ``y`` or ``pred``, F1 = 2tp / (2tp + fp + fn) per class: sklearn's
+    ``f1_score(average="macro")``, counted with bincount because a bootstrap calls it thousands of times."""
+    y, pred = np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    if not len(y):
+        return float("nan")
+    C = int(max(y.max(), pred.max())) + 1
+    tp = np.bincount(y[y == pred], minlength=C)
+    true, predicted = np.bincount(y, minlength=C), np.bincount(pred, minlength=C)
+    present = (true + predicted) > 0
+    return float(np.mean(2 * tp[present] / (true[present] + predicted[present])))
 
 
 def accuracy(y, pred) -> float:

@@ -1,13 +1,19 @@
 """Wiegreffe & Pinter 2019 §5: an end-to-end adversary, a fresh attention head trained to keep the base model's
 predictions while moving its attention away (their Algorithm 1, Fig. 4).
 
-Per training batch the loss is mean_b TVD(p_adv, p_base) − λ · mean_b KL(α_adv ‖ α_base) (means, not the
-paper's sums, §6.8), with p_base and α_base the base head's outputs on the same fixed training vectors. For each
-λ of ``ctx.option("lambdas")``: at most ``ctx.option("epochs")`` epochs (AdamW at classify's frozen learning
-rate, seeded batch order), the epoch with the lowest training loss kept, stopping after
-``ctx.option("patience")`` epochs without improvement. Reported on the evaluation examples: mean TVD(p_adv,
-p_base), mean JSD(α_base, α_adv), accuracy and macro-F1 (``wiegreffe-pinter-fig4``: TVD against JSD per λ,
-with the seeds experiment's median JSD as the reference line when it ran in the same Context).
+Per training batch the loss is mean_b ½·TVD(p_adv, p_base) − λ · mean_b KL(α_adv ‖ α_base), with p_base and
+α_base the base head's outputs on the same fixed training vectors. On two classes ½·TVD is exactly their
+output term 0.5·|σ(ŷ_adv) − ŷ_base|, so λ is on the paper's scale (beyond two classes it is ½·TVD); the
+terms are means over the batch where theirs are sums, which scales both alike. For each λ of
+``ctx.option("lambdas")``: Adam with amsgrad (lr 1e-3, weight decay 1e-5 except on the attention parameters,
+Jain & Wallace's trainer that theirs builds on), at most ``ctx.option("adversary_epochs")`` epochs (80, theirs),
+seeded batch order, the epoch with the lowest training loss kept, stopping after ``ctx.option("patience")``
+(10) epochs without improvement. Still different: the encoder is held fixed (they retrain the BiLSTM).
+Reported on the evaluation examples: mean
+TVD(p_adv, p_base), mean JSD(α_base, α_adv), accuracy and macro-F1, each with a bootstrap interval, and the
+adversary's median JSD against the seeds' per-example median JSD, paired (``wiegreffe-pinter-fig4``: TVD
+against JSD per λ with interval bars, the seeds' median JSD as the reference line when it ran in the same
+Context).
 
 The adversary of the largest λ whose mean dev TVD stays within ``ctx.option("accept")`` (else the one with the
 smallest dev TVD) is left in ``ctx.options["_shared"]["wp:adversary"]`` for the diagnostic's adversary row.
@@ -22,12 +28,14 @@ import torch
 
 from ..classify.heads import AttentionHead
 from ..report.result import tidy
-from . import metrics
+from . import metrics, stats
 from .base import Outcome, finding
 from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, one_thread, scores,
                         shared, skip_reason, train_options)
 
 SALT = 504
+#: Jain & Wallace's optimiser (Adam, amsgrad), which Wiegreffe & Pinter's code trains with
+LR, WEIGHT_DECAY = 1e-3, 1e-5
 
 
 def train_adversary(ctx, d, lam: float, seed: int):
@@ -47,8 +55,11 @@ def train_adversary(ctx, d, lam: float, seed: int):
     with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.AdamW(head.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
-        for _ in range(opts["epochs"]):
+        attention = [p for n, p in head.named_parameters() if n.split(".")[0] in ("W", "v")]
+        rest = [p for n, p in head.named_parameters() if n.split(".")[0] not in ("W", "v")]
+        opt = torch.optim.Adam([{"params": rest, "weight_decay": WEIGHT_DECAY},
+                                {"params": attention, "weight_decay": 0.0}], lr=LR, amsgrad=True)
+        for _ in range(int(ctx.option("adversary_epochs"))):
             head.train()
             order = torch.randperm(len(feats), generator=gen)
             total = 0.0
@@ -58,7 +69,7 @@ def train_adversary(ctx, d, lam: float, seed: int):
                 logits, alpha, _ = head(units, mask, cls)
                 idx_d = idx.to(device)
                 p = torch.softmax(logits.float(), -1)
-                loss = (metrics.tvd(p, p_base[idx_d]).mean()
+                loss = (0.5 * metrics.tvd(p, p_base[idx_d]).mean()
                         - lam * metrics.kl(alpha, a_base[idx_d, :alpha.shape[1]]).mean())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -101,17 +112,23 @@ def run(ctx) -> Outcome:
                      {"lambda": lam, "example": i, "split": "eval", "metric": "tvd", "value": float(tvd[i])}]
         s = scores(probs.numpy(), ev.y)
         agg = {"lambda": lam, "split": "eval"}
-        rows += [{**agg, "metric": "jsd", "value": float(np.mean(jsd)), "aggregate": "mean over examples"},
-                 {**agg, "metric": "tvd", "value": float(np.mean(tvd)), "aggregate": "mean over examples"},
+        ij, it = stats.over_examples(ctx, jsd), stats.over_examples(ctx, tvd)
+        rows += [{**agg, "metric": "jsd", "value": ij.estimate, "aggregate": "mean over examples",
+                  **stats.columns(ij)},
+                 {**agg, "metric": "tvd", "value": it.estimate, "aggregate": "mean over examples",
+                  **stats.columns(it)},
                  {**agg, "metric": "epochs", "value": float(len(losses)), "aggregate": "training"},
                  {**agg, "metric": "train_loss", "value": float(min(losses)), "aggregate": "lowest epoch"}]
         rows += [{**agg, "metric": m, "value": v, "aggregate": "examples"} for m, v in s.items()]
         rows += [{"lambda": lam, "split": "dev", "metric": m, "value": float(np.mean(v)),
                   "aggregate": "mean over examples"} for m, v in (("jsd", dev_jsd), ("tvd", dev_tvd))]
-        summary.append({"lambda": lam, "jsd": float(np.mean(jsd)), "tvd": float(np.mean(tvd)),
-                        "dev_jsd": float(np.mean(dev_jsd)), "dev_tvd": float(np.mean(dev_tvd)), **s})
-    table = tidy(pd.DataFrame(rows), task="e2e-adversary", model=model_name(ctx),
-                 keys=["lambda", "split", "example"])
+        summary.append({"lambda": lam, "jsd": ij.estimate, "tvd": it.estimate, "jsd_i": ij, "tvd_i": it,
+                        "per_example_jsd": jsd, "dev_jsd": float(np.mean(dev_jsd)),
+                        "dev_tvd": float(np.mean(dev_tvd)), **s})
+    frame = pd.DataFrame(rows)
+    if "n" in frame:
+        frame["n"] = pd.array(frame["n"], dtype="Int64")
+    table = tidy(frame, task="e2e-adversary", model=model_name(ctx), keys=["lambda", "split", "example"])
     within = [r for r in summary if r["dev_tvd"] <= accept]
     chosen = max(within, key=lambda r: r["lambda"]) if within else min(summary, key=lambda r: r["dev_tvd"])
     shared(ctx)["wp:adversary"] = {"lambda": chosen["lambda"], "head": heads[chosen["lambda"]], "heads": heads}
@@ -119,14 +136,19 @@ def run(ctx) -> Outcome:
 
     findings = []
     base_s = scores(ev.probs.numpy(), ev.y)
+    seed_examples = shared(ctx).get("wp:seed_jsd_examples")
     for r in summary:
-        noise = ("" if seed_jsd is None else
-                 f"; {'beyond' if r['jsd'] > seed_jsd else 'within'} the seeds' median JSD {seed_jsd:.3f}")
         f1 = f", macro-F1 {r['macro_f1']:.3f} (base {base_s['macro_f1']:.3f})" if "macro_f1" in r else ""
+        noise = ""
+        if seed_examples is not None and len(seed_examples) == len(r["per_example_jsd"]):
+            d = stats.difference(ctx, r["per_example_jsd"], seed_examples, statistic=np.median)
+            noise = "; " + stats.sentence("the adversary", "retrained seeds", d,
+                                          quantity="the median JSD to the base attention", higher="larger")
         findings.append(finding(
             "e2e-adversary", f"mean JSD(α_base, α_adv), λ={r['lambda']:g}", r["jsd"],
-            f"With mean TVD {r['tvd']:.3f} to the base predictions{f1}, the adversary moved attention by "
-            f"{r['jsd']:.3f} nats{noise}."))
+            f"With mean TVD {stats.fmt(r['tvd_i'])} to the base predictions{f1}, the adversary moved attention "
+            f"by {stats.fmt(r['jsd_i'])} nats{noise}. λ on Wiegreffe & Pinter's scale (output term ½·TVD).",
+            interval=r["jsd_i"]))
     findings.append(finding(
         "e2e-adversary", "λ of the adversary passed to the diagnostic", chosen["lambda"],
         f"The largest λ whose dev TVD stays within {accept:g}" if within else
@@ -142,9 +164,16 @@ def adversary_figure(summary, seed_jsd=None):
 
     fig = Figure(figsize=(5.5, 4.2), constrained_layout=True)
     ax = fig.subplots()
-    x = [r["jsd"] for r in summary]
-    y = [r["tvd"] for r in summary]
-    ax.plot(x, y, "o-", color="C3", label="end-to-end adversary")
+    x = np.array([r["jsd"] for r in summary])
+    y = np.array([r["tvd"] for r in summary])
+
+    def err(key, v):
+        lo = np.array([r[key].ci_low if key in r else np.nan for r in summary])
+        hi = np.array([r[key].ci_high if key in r else np.nan for r in summary])
+        return np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0)
+
+    ax.errorbar(x, y, xerr=err("jsd_i", x), yerr=err("tvd_i", y), fmt="o-", color="C3", capsize=2,
+                label="end-to-end adversary (95% CI)")
     for r in summary:
         ax.annotate(f"λ={r['lambda']:g}", (r["jsd"], r["tvd"]), textcoords="offset points", xytext=(4, 4),
                     fontsize=8)

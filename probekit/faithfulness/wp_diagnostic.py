@@ -24,6 +24,7 @@ from torch import nn
 from ..classify.features import Features
 from ..classify.heads import PoolingHead, masked_softmax
 from ..report.result import tidy
+from . import stats
 from .base import Outcome, finding
 from .wp_common import (build, data, derived_seed, fit, head_options, head_outputs, model_name, real_mask,
                         scores, shared, skip_reason)
@@ -121,7 +122,7 @@ def run(ctx) -> Outcome:
     counts = {f"{s}_unit_mismatch": _mismatched(words[s], d[s].feats) for s in ("train", "dev", "eval")}
     counts["adversary_missing"] = int(adversary is None)
 
-    rows, results = [], {}
+    rows, results, preds = [], {}, {}
     ev_y, dev_y = d["eval"].y, d["dev"].y
     for weights in WEIGHTS:
         if weights in ("trained", "uniform"):
@@ -137,6 +138,7 @@ def run(ctx) -> Outcome:
         _, dev_probs = head_outputs(head, feats["dev"])
         s_ev, s_dev = scores(probs.numpy(), ev_y), scores(dev_probs.numpy(), dev_y)
         results[weights] = s_ev
+        preds[weights] = probs.numpy().argmax(1)
         rows += [{"weights": weights, "split": "eval", "metric": m, "value": v, "aggregate": "examples"}
                  for m, v in s_ev.items()]
         rows += [{"weights": weights, "split": "dev", "metric": m, "value": v, "aggregate": "examples"}
@@ -149,8 +151,8 @@ def run(ctx) -> Outcome:
     rows += [{"weights": "classifier", "split": "eval", "metric": m, "value": v, "aggregate": "examples"}
              for m, v in base_model.items()]
     table = tidy(pd.DataFrame(rows), task="diagnostic", model=model_name(ctx), keys=["weights", "split", "example"])
-    return Outcome("diagnostic", tables={"diagnostic": table}, findings=_findings(results, base_model, adversary),
-                   counts=counts)
+    return Outcome("diagnostic", tables={"diagnostic": table},
+                   findings=_findings(ctx, results, preds, ev_y, base_model, adversary), counts=counts)
 
 
 MEANING = {
@@ -161,19 +163,23 @@ MEANING = {
 }
 
 
-def _findings(results: dict, base_model: dict, adversary) -> list[dict]:
+def _findings(ctx, results: dict, preds: dict, y, base_model: dict, adversary) -> list[dict]:
+    """Each weighting's macro-F1 with its interval; the imposed weights against uniform ones paired over the
+    same examples, the sentence following the interval."""
     if not results or "macro_f1" not in results.get("uniform", {}):
         return [finding("diagnostic", "macro-F1", float("nan"), "The evaluation data has no labels to score.")]
-    uni = results["uniform"]["macro_f1"]
     out = []
-    for weights, s in results.items():
+    for weights in results:
         meaning = MEANING[weights]
+        f = stats.metric_interval(ctx, stats.macro_f1, y, preds[weights])
         if weights in ("base", "adversary"):
-            gap = s["macro_f1"] - uni
+            gap = stats.metric_difference(ctx, stats.macro_f1, (y, preds[weights]), (y, preds["uniform"]))
             tail = (f" (λ={adversary['lambda']:g})" if weights == "adversary" else "")
-            meaning += (f"{tail}: {gap:+.3f} F1 against uniform weights, so these weights "
-                        f"{'carry' if gap > 0.01 else 'do not carry'} task information a context-free model can use.")
-        out.append(finding("diagnostic", f"macro-F1, {weights} weights", s["macro_f1"], meaning))
+            meaning += (f"{tail}: " + stats.sentence(f"{weights} weights", "uniform weights", gap,
+                                                     quantity="macro-F1") + (
+                "; these weights carry task information a context-free model can use" if gap.excludes_zero
+                and gap.estimate > 0 else "") + ".")
+        out.append(finding("diagnostic", f"macro-F1, {weights} weights", f.estimate, meaning, interval=f))
     if "macro_f1" in base_model:
         out.append(finding("diagnostic", "macro-F1, the classifier itself", base_model["macro_f1"],
                            "The contextual classifier whose attention is imported, for scale."))

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..classify.heads import AttentionHead
+from ..core import intervals as iv
 from ..report.result import tidy
-from . import metrics
+from . import metrics, stats
 from .base import Outcome, finding
 from .wp_common import (UniformHead, build, data, derived_seed, head_options, max_attention_bins, model_name,
                         retrained, scores, shared, skip_reason)
@@ -30,6 +31,10 @@ SALT_UNIFORM, SALT_SEEDS = 501, 502
 PAPER_TRAINED = "SST: 0.831 (reproduced; J&W 0.81)"
 PAPER_UNIFORM = "SST: 0.822"
 PAPER_DROP = "SST: 0.009; IMDb 0.023; Diabetes 0.069"
+#: how the retrained heads differ from the paper's training, said where their numbers are shown
+TRAINING = ("Heads are trained as classify trains frozen heads (AdamW, its learning rate, --epochs, the best dev "
+            "epoch kept) over the fixed hidden states; Wiegreffe & Pinter retrain the whole BiLSTM for 8 epochs "
+            "with Adam (amsgrad).")
 
 
 def _attention_head(ctx, dim):
@@ -49,7 +54,6 @@ def run_uniform(ctx) -> Outcome:
     ev = d["eval"]
     (_, probs_u), (_, dev_u) = retrained(ctx, head, seed, ("eval", "dev"))
     tvd = metrics.tvd(ev.probs.numpy(), probs_u.numpy())
-    agree = float((ev.probs.argmax(1) == probs_u.argmax(1)).double().mean())
 
     rows = [{"example": i, "weights": "uniform", "split": "eval", "metric": "tvd_to_base", "value": float(v)}
             for i, v in enumerate(tvd)]
@@ -57,30 +61,44 @@ def run_uniform(ctx) -> Outcome:
         for split, p, y in (("eval", p_eval, ev.y), ("dev", p_dev, d["dev"].y)):
             rows += [{"weights": weights, "split": split, "metric": k, "value": v, "aggregate": "examples"}
                      for k, v in scores(p.numpy(), y).items()]
-    rows += [{"weights": "uniform", "split": "eval", "metric": "tvd_to_base", "value": float(np.mean(tvd)),
-              "aggregate": "mean over examples"},
-             {"weights": "uniform", "split": "eval", "metric": "agreement_with_base", "value": agree,
-              "aggregate": "share of examples"}]
-    table = tidy(pd.DataFrame(rows), task="uniform", model=model_name(ctx), keys=["weights", "split", "example"])
 
     findings = []
-    s_base, s_uni = scores(ev.probs.numpy(), ev.y), scores(probs_u.numpy(), ev.y)
+    t_i = stats.over_examples(ctx, tvd)
+    agree_i = stats.share(ctx, (ev.probs.argmax(1) == probs_u.argmax(1)).double().numpy())
+    extra = [{"weights": "uniform", "split": "eval", "metric": m, "value": i.estimate,
+              "aggregate": "95% bootstrap interval over examples", **stats.columns(i)}
+             for m, i in (("tvd_to_base", t_i), ("agreement_with_base", agree_i))]
+    extra[0]["aggregate"] = "mean over examples (95% bootstrap interval)"
+    extra[1]["aggregate"] = "share of examples (95% bootstrap interval)"
+    s_base = scores(ev.probs.numpy(), ev.y)
     if s_base:
-        drop = s_base["macro_f1"] - s_uni["macro_f1"]
-        verdict = ("attention is hardly needed for this task: uniform weights lose almost nothing"
-                   if abs(drop) < 0.02 else
-                   "attention matters here: uniform weights cost F1" if drop > 0 else
-                   "uniform weights do better than the trained attention here")
+        y, pb, pu = ev.y, ev.probs.numpy().argmax(1), probs_u.numpy().argmax(1)
+        f_b, f_u = stats.metric_interval(ctx, stats.macro_f1, y, pb), stats.metric_interval(ctx, stats.macro_f1, y, pu)
+        drop = stats.metric_difference(ctx, stats.macro_f1, (y, pb), (y, pu))
+        extra += [{"weights": w, "split": "eval", "metric": m, "value": i.estimate,
+                   "aggregate": "examples (95% bootstrap interval" + (", paired)" if w == "trained − uniform"
+                                                                      else ")"), **stats.columns(i)}
+                  for w, m, i in (("trained", "macro_f1", f_b), ("uniform", "macro_f1", f_u),
+                                  ("trained − uniform", "macro_f1_difference", drop))]
+        verdict = stats.sentence("the trained attention head", "uniform weights", drop, quantity="macro-F1")
         findings += [
-            finding("uniform", "macro-F1, trained attention head", s_base["macro_f1"],
-                    "The classifier's own attention-pooling head on the evaluation data.", paper=PAPER_TRAINED),
-            finding("uniform", "macro-F1, uniform attention", s_uni["macro_f1"],
-                    "The same head retrained with α fixed at 1/n over the real words.", paper=PAPER_UNIFORM),
-            finding("uniform", "macro-F1 drop with uniform attention", drop,
-                    f"{verdict} ({drop:+.3f}; accuracy {s_base['accuracy']:.3f} → {s_uni['accuracy']:.3f}).",
-                    paper=PAPER_DROP)]
-    findings.append(finding("uniform", "mean TVD(p_base, p_uniform)", float(np.mean(tvd)),
-                            f"The uniform head decides as the trained one on {agree:.1%} of the examples."))
+            finding("uniform", "macro-F1, trained attention head", f_b.estimate,
+                    "The classifier's own attention-pooling head on the evaluation data.", paper=PAPER_TRAINED,
+                    interval=f_b),
+            finding("uniform", "macro-F1, uniform attention", f_u.estimate,
+                    f"The same head retrained with α fixed at 1/n over the real words. {TRAINING}",
+                    paper=PAPER_UNIFORM, interval=f_u),
+            finding("uniform", "macro-F1 drop with uniform attention", drop.estimate,
+                    f"{verdict}; paired over the same examples", paper=PAPER_DROP, interval=drop)]
+    findings.append(finding("uniform", "mean TVD(p_base, p_uniform)", t_i.estimate,
+                            f"The uniform head decides as the trained one on {stats.fmt(agree_i, pct=True)} of the "
+                            f"examples.", interval=t_i))
+    done = {(r["weights"], r["metric"]) for r in extra}
+    rows = [r for r in rows if not (r["split"] == "eval" and (r["weights"], r["metric"]) in done
+                                    and "example" not in r)] + extra
+    table = pd.DataFrame(rows)
+    table["n"] = pd.array(table["n"], dtype="Int64")
+    table = tidy(table, task="uniform", model=model_name(ctx), keys=["weights", "split", "example"])
     return Outcome("uniform", tables={"uniform": table}, findings=findings)
 
 
@@ -133,18 +151,25 @@ def run_seeds(ctx) -> Outcome:
     table = tidy(pd.DataFrame(rows), task="seeds", model=model_name(ctx),
                  keys=["seed", "bin", "split", "example"])
     shared(ctx)["wp:seed_jsd"] = yardstick
+    shared(ctx)["wp:seed_jsd_examples"] = jsd_med
 
     f1s = [r["value"] for r in rows if r.get("seed") is not None and r["metric"] == "macro_f1"]
+    y_i = stats.over_examples(ctx, jsd_med, statistic=np.median)
+    t_i = stats.over_examples(ctx, tvd_mean)
     findings = [
         finding("seeds", "median JSD(α_base, α_seed) (median over seeds, then examples)", yardstick,
                 f"Retraining the head with {len(seeds)} other seeds moves its attention by a median "
-                f"{yardstick:.3f} nats (bound ln 2 = 0.693): attention that differs by less is within seed noise."),
-        finding("seeds", "mean TVD(p_base, p_seed)", float(np.mean(tvd_mean)),
-                "How far the seeds' predictions are from the base model's while their attention moves.")]
+                f"{stats.fmt(y_i)} nats (bound ln 2 = 0.693): attention that differs by less is within seed "
+                f"noise. {TRAINING}", interval=y_i),
+        finding("seeds", "mean TVD(p_base, p_seed)", t_i.estimate,
+                "How far the seeds' predictions are from the base model's while their attention moves.",
+                interval=t_i)]
     if f1s:
-        findings.append(finding("seeds", "std of macro-F1 over seeds", float(np.std(f1s)),
-                                f"Seed-to-seed spread of F1 (mean {np.mean(f1s):.3f}), the noise floor for "
-                                f"comparing retrained heads."))
+        f_i = iv.over_seeds(f1s)
+        findings.append(finding("seeds", "macro-F1 over seeds (mean, Student-t interval over seeds)", f_i.estimate,
+                                f"Seed-to-seed spread of F1 (std {np.std(f1s, ddof=1) if len(f1s) > 1 else 0:.3f} "
+                                f"over {len(f1s)} seeds), the noise floor for comparing retrained heads.",
+                                interval=f_i))
     figures = {"wiegreffe-pinter-fig2": lambda: seed_figure(jsd_med, tvd_mean, max_att, len(seeds))}
     return Outcome("seeds", tables={"seeds": table}, findings=findings, figures=figures,
                    counts={"seeds": len(seeds)})
