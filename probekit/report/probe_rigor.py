@@ -7,10 +7,10 @@ from .rundir import markdown_table
 
 TITLES = {"accuracy": "Accuracy", "control_accuracy": "Control-task accuracy (Hewitt & Liang)",
           "selectivity": "Selectivity = accuracy − control accuracy",
-          "online_codelength_kbits": "Online codelength (kbits, Voita & Titov MDL)",
-          "uniform_codelength_kbits": "Uniform codelength (kbits)",
+          "online_codelength_kbits": "Online codelength (kbits of 1024 bits, as Voita & Titov's code; MDL)",
+          "uniform_codelength_kbits": "Uniform codelength (kbits of 1024 bits)",
           "compression": "Compression = uniform / online codelength",
-          "control_online_codelength_kbits": "Control task: online codelength (kbits)",
+          "control_online_codelength_kbits": "Control task: online codelength (kbits of 1024 bits)",
           "control_compression": "Control task: compression"}
 
 
