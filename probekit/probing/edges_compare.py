@@ -61,9 +61,8 @@ def mean_parts(runs: list[dict]) -> dict:
 
 def difference(metric: str, a: dict, b: dict, *, seed: int = 0, resamples: int = iv.RESAMPLES) -> iv.Interval:
     cols, fn = AGGREGATES[metric]
-    k = len(cols)
-    return _quiet(iv.paired_statistic, [a[c] for c in cols] + [b[c] for c in cols],
-                  lambda *x: fn(*x[:k]) - fn(*x[k:]), seed=seed, resamples=resamples)
+    return _quiet(iv.statistic_difference, fn, [a[c] for c in cols], [b[c] for c in cols], seed=seed,
+                  resamples=resamples)
 
 
 def comparisons(frame: pd.DataFrame, scored: dict, *, seed: int = 0, resamples: int = iv.RESAMPLES,
