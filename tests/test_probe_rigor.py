@@ -135,6 +135,7 @@ def test_seeds_control_mdl_rows(tiny_model_dirs, tmp_path):
     from probekit.report.probe import markdown_report
     md = markdown_report(df, r.key_names)
     assert "±" in md and "Selectivity" in md and "compression" in md.lower()
+    assert "kbits of 1024 bits" in md and "floored as Voita & Titov's code" in md
     run = r.write(tmp_path / "run")
     assert (run / "accuracy_by_layer.png").stat().st_size > 0
 
