@@ -31,8 +31,8 @@ def test_center_of_gravity_and_expected_layer():
     assert np.isnan(ep.expected_layer([0.5, 0.5, 0.5]))
 
 
-def test_self_attentive_pooling_ignores_padding():
-    probe = ep.EdgeProbe(1, 4, 2, pair=False, proj=3)
+def test_self_attentive_pooling_ignores_padding_and_each_span_has_its_own():
+    probe = ep.EdgeProbe(1, 4, 2, pair=True, proj=3)
     x = torch.randn(2, 3, 3)
     mask = torch.tensor([[True, False, False], [True, True, False]])
     pooled = probe.pool(x, mask)
@@ -40,6 +40,26 @@ def test_self_attentive_pooling_ignores_padding():
     x2 = x.clone()
     x2[:, 2] = 1e4                                                        # padding changes nothing
     torch.testing.assert_close(probe.pool(x2, mask), pooled)
+    # Tenney et al.: a projection and a pooling per span, and a Tanh MLP
+    assert len(probe.proj) == 2 and probe.proj[0].weight.data_ptr() != probe.proj[1].weight.data_ptr()
+    assert not torch.allclose(probe.pool(x, mask, 1), pooled)
+    assert isinstance(probe.mlp[1], torch.nn.Tanh) and probe.mlp[3].p == pytest.approx(0.3)
+
+
+def test_scores_micro_f1_per_label_decisions_and_fast_macro_f1():
+    from sklearn.metrics import f1_score
+
+    prob = np.array([[0.9, 0.6, 0.1], [0.2, 0.3, 0.4], [0.1, 0.8, 0.7]])
+    gold = np.array([0, 2, 2])
+    # decisions > 0.5: row 0 {0, 1} (tp 1, fp 1), row 1 {} (fn 1), row 2 {1, 2} (tp 1, fp 1) → 2·2/(4 + 2 + 1)
+    sc = ep.scores(prob, gold, 3)
+    assert sc["micro_f1"] == pytest.approx(4 / 7)
+    assert sc["accuracy"] == pytest.approx(2 / 3)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        g, p = rng.integers(0, 6, 50), rng.integers(0, 6, 50)
+        assert ep.macro_f1(p, g, 7) == pytest.approx(f1_score(g, p, average="macro", labels=list(range(7)),
+                                                               zero_division=0))
 
 
 def test_mix_finds_the_informative_layer():
@@ -50,11 +70,11 @@ def test_mix_finds_the_informative_layer():
     table[2, :, :3] += 4 * torch.nn.functional.one_hot(torch.from_numpy(labels), 3).float()   # only layer 2 knows
     items = [([i], [], str(labels[i])) for i in range(n)]
     tr, dv = ep.build_targets(items[:450]), ep.build_targets(items[450:])
-    probe, pred_mix = ep.train_probe(table, table, list(range(L)), tr, dv, pair=False, epochs=8, lr=3e-3, seed=0)
+    probe = ep.train_probe(table, table, list(range(L)), tr, dv, pair=False, epochs=20, lr=3e-3, seed=0)
     assert int(probe.mix.weights().argmax()) == 2
-    assert ep.scores(pred_mix, dv.labels, 3)["accuracy"] > 0.8
-    _, pred0 = ep.train_probe(table, table, [0], tr, dv, pair=False, epochs=8, lr=3e-3, seed=0)
-    assert ep.scores(pred0, dv.labels, 3)["accuracy"] < 0.6                # layer 0 alone is near chance
+    assert ep.scores(ep.predict(probe, table, dv), dv.labels, 3)["accuracy"] > 0.8
+    probe0 = ep.train_probe(table, table, [0], tr, dv, pair=False, epochs=20, lr=3e-3, seed=0)
+    assert ep.scores(ep.predict(probe0, table[[0]], dv), dv.labels, 3)["accuracy"] < 0.6   # near chance
 
 
 def test_build_targets_pads_pairs_and_drops_unseen_dev_labels():
@@ -70,17 +90,29 @@ def test_command_matches_facade(tmp_path, tiny_model_dirs):
 
     tb = tmp_path / "tb.conllu"
     tb.write_text(CONLLU * 3, encoding="utf-8")
-    opts = ["--train", str(tb), "--dev", str(tb), "--model", str(tiny_model_dirs["bert"]), "--epochs", "1",
-            "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    opts = ["--train", str(tb), "--dev", str(tb), "--test", str(tb), "--model", str(tiny_model_dirs["bert"]),
+            "--epochs", "1", "--resamples", "200", "--cache-dir", str(tmp_path / "c"), "--quiet"]
     assert main(opts + ["--out", str(tmp_path / "run")]) == 0
     csv = pd.read_csv(tmp_path / "run" / "results.csv")
     w = csv[(csv["metric"] == "mix_weight") & (csv["task"] == "upos")]
     assert len(w) == 3 and w["value"].sum() == pytest.approx(1.0, abs=1e-5)    # tiny BERT: layers 0…2
-    assert set(csv["metric"]) >= {"accuracy", "macro_f1", "center_of_gravity", "expected_layer"}
-    res = pk.edges(train=tb, dev=tb, model=str(tiny_model_dirs["bert"]), epochs=1, cache_dir=tmp_path / "c",
-                   quiet=True)
+    assert set(csv["metric"]) >= {"micro_f1", "accuracy", "macro_f1", "center_of_gravity", "expected_layer"}
+    assert "layer-nopos" in set(csv["probe"]) and {"dev", "test"} <= set(csv["split"])
+    f1 = csv[(csv["metric"] == "micro_f1") & (csv["probe"] == "layer")]
+    assert (f1["ci_over"] == "targets").all() and (f1["ci_low"] <= f1["value"] + 1e-12).all()
+    assert (f1[f1["task"] == "upos"]["n"] == 24).all()                   # 6 sentences × 4 words
+    cmp = pd.read_csv(tmp_path / "run" / "comparisons.csv")
+    md = (tmp_path / "run" / "results.md").read_text()
+    assert set(cmp["split"]) == {"test"} and all(s in md for s in cmp["sentence"])
+    res = pk.edges(train=tb, dev=tb, test=tb, model=str(tiny_model_dirs["bert"]), epochs=1, resamples=200,
+                   cache_dir=tmp_path / "c", quiet=True)
     np.testing.assert_allclose(res.frame["value"].to_numpy(float), csv["value"].to_numpy(float), rtol=1e-5,
                                equal_nan=True)
     with pytest.raises(UserError, match="--gap-train is required"):
         pk.edges(tasks=["coref"])
     assert main(opts + ["--epochs", "0", "--out", str(tmp_path / "bad")]) == 2
+    seeded = pk.edges(train=tb, dev=tb, model=str(tiny_model_dirs["bert"]), epochs=1, seeds=2,
+                      cache_dir=tmp_path / "c", quiet=True)
+    f = seeded.frame
+    assert (f[f["metric"] == "accuracy"]["ci_over"] == "seeds").all()
+    assert (f[f["metric"] == "center_of_gravity"]["n"] == 2).all()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from probekit.core import intervals as iv
@@ -54,3 +55,23 @@ def test_ranking_groups_methods_it_cannot_separate():
 def test_constant_data_gives_a_point_interval():
     got = iv.over_examples(np.ones(10))
     assert got.ci_low == got.ci_high == 1.0
+
+
+def test_paired_statistic_of_a_ratio_and_statistic_difference():
+    """A ratio of sums (UUAS-like: correct edges / edges per sentence) resampled by units; the difference of two
+    such ratios on the same units is paired, so a constant shift in every unit gives a point interval."""
+    from probekit.core.intervals import paired_statistic, statistic_difference
+
+    rng = np.random.default_rng(0)
+    edges = rng.integers(3, 20, size=200).astype(float)
+    correct = np.floor(edges * rng.uniform(0.5, 0.9, size=200))
+    ratio = lambda c, e: c.sum() / e.sum()                               # noqa: E731
+    ci = paired_statistic([correct, edges], ratio, resamples=999)
+    assert ci.estimate == pytest.approx(correct.sum() / edges.sum()) and ci.n == 200
+    assert ci.ci_low < ci.estimate < ci.ci_high < ci.estimate + 0.05
+    same = statistic_difference(ratio, [correct, edges], [correct, edges], resamples=999)
+    assert same.estimate == 0 and same.ci_low == 0 and same.ci_high == 0
+    better = statistic_difference(ratio, [edges, edges], [correct, edges], resamples=999)
+    assert better.excludes_zero and better.estimate == pytest.approx(1 - ci.estimate)
+    with pytest.raises(ValueError, match="same units"):
+        paired_statistic([correct, edges[:10]], ratio)

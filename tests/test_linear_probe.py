@@ -1,6 +1,7 @@
 """The linear probe (L-BFGS, L2 chosen on the training split): as accurate as scikit-learn's logistic
 regression, its L2 choice reads no dev data, and K side-by-side keys equal K separate fits."""
 import numpy as np
+import pytest
 import torch
 
 from probekit.probing.linear import L2_GRID, LinearProbe
@@ -126,7 +127,12 @@ def test_per_key_l2_and_mdl_blocks_reuse_the_chosen_l2(monkeypatch):
     class Data:
         keys = [{"n": 1}, {"n": 2}]
 
-    _mdl_rows("linear", train, y, None, Data, 2, {"layer": 0, "probe": "linear", "seed": 0}, "train",
-              dict(hidden=8, epochs=1, lr=1e-3, seed=0), fitted=main)
+    rows = _mdl_rows("linear", train, y, None, Data, 2, {"layer": 0, "probe": "linear", "seed": 0}, "train",
+                     dict(hidden=8, epochs=1, lr=1e-3, seed=0), fitted=main)
     assert len(used) == len(mdl.block_boundaries(300)) - 1
+    # kbits are 1024 bits, as Voita & Titov's notebook counts them
+    bits = mdl.uniform_bits(train)
+    for k in range(2):
+        uniform = [r["value"] for r in rows if r["metric"] == "uniform_codelength_kbits" and r["n"] == k + 1][0]
+        assert uniform == pytest.approx(bits[y[:, k] >= 0].sum() / 1024)
     assert all(np.array_equal(l2, main.l2_) and acc is None for l2, acc in used)

@@ -95,6 +95,8 @@ def test_selectivity_goes_the_right_way():
 def test_mdl_block_boundaries_as_specified():
     assert len(PERCENTS) == 11 and PERCENTS[0] == 0.1 and PERCENTS[-1] == 100
     assert block_boundaries(2000) == [2, 4, 8, 16, 32, 64, 125, 250, 500, 1000, 2000]
+    # floored as Voita & Titov's code (int(fraction · n)): 0.8 % of 1,190 is 9.52 → 9, 6.25 % is 74.375 → 74
+    assert block_boundaries(1190) == [1, 2, 4, 9, 19, 38, 74, 148, 297, 595, 1190]
     b = block_boundaries(50)
     assert b == sorted(set(b)) and b[0] == 1 and b[-1] == 50
 
@@ -133,6 +135,7 @@ def test_seeds_control_mdl_rows(tiny_model_dirs, tmp_path):
     from probekit.report.probe import markdown_report
     md = markdown_report(df, r.key_names)
     assert "±" in md and "Selectivity" in md and "compression" in md.lower()
+    assert "kbits of 1024 bits" in md and "floored as Voita & Titov's code" in md
     run = r.write(tmp_path / "run")
     assert (run / "accuracy_by_layer.png").stat().st_size > 0
 

@@ -119,6 +119,15 @@ def paired_statistic(samples: Sequence, statistic: Callable, *, seed: int = 0,
     return Interval(float(statistic(*arrays)), low, high, len(arrays[0]))
 
 
+def statistic_difference(statistic: Callable, a: Sequence, b: Sequence, *, seed: int = 0,
+                         resamples: int = RESAMPLES) -> Interval:
+    """``statistic(*a) − statistic(*b)``, where ``a`` and ``b`` are per-unit arrays of the same units (a metric's
+    parts under two probes, say), with a paired bootstrap interval (:func:`paired_statistic`)."""
+    k = len(a)
+    return paired_statistic([*a, *b], lambda *x: statistic(*x[:k]) - statistic(*x[k:]), seed=seed,
+                            resamples=resamples)
+
+
 def over_seeds(values) -> Interval:
     """Mean over seeds with a Student-t interval (NaN interval for a single seed)."""
     from scipy.stats import t

@@ -1,9 +1,11 @@
-"""``pk.edges(train=…, dev=…)``: edge probing of UPOS, dependency relations and GAP coreference on every layer.
+"""``pk.edges(train=…, dev=…, test=…)``: edge probing of UPOS, dependency relations and GAP coreference.
 
 For each task: a probe per layer, cumulative probes over the mixes of layers 0…l, and the mix of all layers,
 whose softmax weights give the center of gravity E_s[l]; the cumulative scores give the expected layer E_Δ[l]
-(Tenney et al. 2019). The score behind E_Δ is accuracy for the multi-class tasks and the F1 of "corefers" for
-coreference. Word vectors come through the activation cache (all layers in one pass).
+(Tenney et al. 2019), from micro-F1 as theirs. Beside them a non-contextual probe on layer 0 without position
+embeddings (``layer-nopos``). Each probe is chosen on dev and scored on dev and test; ``seeds`` probes give a
+mean with a Student-t interval, one seed a bootstrap interval over targets. Word vectors come through the
+activation cache (all layers in one pass).
 """
 from __future__ import annotations
 
@@ -19,24 +21,33 @@ from ..core import checks
 from ..core.errors import UserError
 from ..core.progress import progress
 from ..report.result import Result, tidy
+from ..core import intervals as iv
 from . import edges as ep
+from . import edges_compare as ec
 
 TASKS = ("upos", "deprel", "coref")
 PAIR = {"upos": False, "deprel": True, "coref": True}
 
 
 class EdgesResult(Result):
-    """``.frame``: scores per task, probe kind (layer, cumulative, mix) and layer, the mixing weights, the
-    center of gravity and the expected layer."""
+    """``.frame``: scores per task, probe kind (layer, cumulative, mix, layer-nopos), layer and split with 95 %
+    intervals, the mixing weights, the center of gravity and the expected layer; ``.comparisons``: the paired
+    differences the summary states."""
 
     command = "edges"
+
+    def __init__(self, frame, record, comparisons=None):
+        super().__init__(frame, record)
+        self.comparisons = comparisons if comparisons is not None else pd.DataFrame()
 
     def write_files(self, run) -> None:
         from ..report.edges import markdown_report, plot_layers
         from ..report.rundir import write_tidy
 
         write_tidy(run, self.frame)
-        run.write_text("results.md", markdown_report(self.frame, self.record))
+        if len(self.comparisons):
+            write_tidy(run, self.comparisons, "comparisons.csv")
+        run.write_text("results.md", markdown_report(self.frame, self.record, self.comparisons))
         run.save_figure(plot_layers(self.frame, self.model), "edges_by_layer")
 
     def files(self) -> list[str]:
@@ -83,99 +94,151 @@ def _table(store, layers_all):
     return torch.stack([torch.from_numpy(np.array(store.hidden(l))) for l in layers_all])   # a copy in memory
 
 
+def _nopos_table(store):
+    return torch.from_numpy(np.array(store.no_position()))[None]
+
+
 @quiet_option
-def edges(train: str | Path | None = None, dev: str | Path | None = None, *, tasks=("upos", "deprel"),
-          gap_train: str | Path | None = None, gap_dev: str | Path | None = None, epochs: int = 3,
-          lr: float = 1e-3, probe_batch_size: int = 128, limit: int | None = None, skip_bad: bool = False,
-          model: str | None = None, batch_size: int = 32, max_length: int | None = None, device: str = "cpu",
-          cache_dir=None, no_cache: bool = False, dtype: str = "float16", seed: int = 0,
-          quiet: bool = False) -> EdgesResult:
-    """Edge probes on every layer: ``tasks`` from upos, deprel (CoNLL-U ``train``/``dev``) and coref (GAP
-    ``gap_train``/``gap_dev``). Returns an :class:`EdgesResult`."""
+def edges(train: str | Path | None = None, dev: str | Path | None = None, *, test: str | Path | None = None,
+          tasks=("upos", "deprel"), gap_train: str | Path | None = None, gap_dev: str | Path | None = None,
+          gap_test: str | Path | None = None, epochs: int = 10, lr: float = ep.LR, probe_batch_size: int = ep.BATCH,
+          val_interval: int = ep.VAL_INTERVAL, seeds: int = 1, resamples: int = iv.RESAMPLES,
+          limit: int | None = None, skip_bad: bool = False, model: str | None = None, batch_size: int = 32,
+          max_length: int | None = None, device: str = "cpu", cache_dir=None, no_cache: bool = False,
+          dtype: str = "float16", seed: int = 0, quiet: bool = False) -> EdgesResult:
+    """Edge probes on every layer: ``tasks`` from upos, deprel (CoNLL-U ``train``/``dev``/``test``) and coref
+    (GAP ``gap_train``/``gap_dev``/``gap_test``); the test files are optional. ``epochs``: the most epochs.
+    Returns an :class:`EdgesResult`."""
     from ..core.cache import get_activations
     from ..core.encoder import load_encoder
     from ..report.rundir import run_record
 
     arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in locals().items()}
     tasks = checks.choices("tasks", tasks, TASKS)
+    files = {}
     if any(t in ("upos", "deprel") for t in tasks):
-        train, dev = checks.input_file("train", train), checks.input_file("dev", dev)
+        files["treebank"] = {"train": checks.input_file("train", train), "dev": checks.input_file("dev", dev)}
+        if test is not None:
+            files["treebank"]["test"] = checks.input_file("test", test)
     if "coref" in tasks:
-        gap_train, gap_dev = checks.input_file("gap_train", gap_train), checks.input_file("gap_dev", gap_dev)
+        files["gap"] = {"train": checks.input_file("gap_train", gap_train),
+                        "dev": checks.input_file("gap_dev", gap_dev)}
+        if gap_test is not None:
+            files["gap"]["test"] = checks.input_file("gap_test", gap_test)
     checks.positive("epochs", epochs)
     checks.number("lr", lr, above=0)
     checks.positive("probe_batch_size", probe_batch_size)
+    checks.positive("val_interval", val_interval)
+    seeds = checks.positive("seeds", seeds)
+    resamples = checks.integer("resamples", resamples, minimum=100)
     checks.positive("limit", limit, optional=True)
     checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
 
     encoder = load_encoder(model, device=device)
     L = encoder.num_layers
+    nopos = encoder.position_embeddings is not None
     sources = {}
-    if any(t in ("upos", "deprel") for t in tasks):
+    if "treebank" in files:
         from ..corpora.conllu import read_conllu
 
-        sources["treebank"] = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in (("train", train),
-                                                                                               ("dev", dev))}
-    if "coref" in tasks:
+        sources["treebank"] = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in files["treebank"].items()}
+    if "gap" in files:
         from ..corpora.gap import read_gap
 
         sources["gap"] = {s: read_gap(p, skip_bad=skip_bad, exactly_one_true=False, limit=limit)
-                          for s, p in (("train", gap_train), ("dev", gap_dev))}
+                          for s, p in files["gap"].items()}
     tables, rows = {}, {}
     for name, splits in sources.items():
         for split, ex in splits.items():
             if not ex:
                 raise UserError(f"{name} {split}: no usable examples")
             store = get_activations(encoder, ex, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
-                                    max_length=max_length, batch_size=batch_size, dtype=dtype)
+                                    no_position=nopos, max_length=max_length, batch_size=batch_size, dtype=dtype)
             tables[name, split] = _table(store, range(L + 1))
+            if nopos:
+                tables[name, split, "nopos"] = _nopos_table(store)
             rows[name, split] = _word_rows(store, len(ex))
 
-    out, counts, timing = [], {}, {}
-    bar = progress(total=len(tasks) * (2 * L + 1), desc="edge probes", unit="probe")
+    out, counts, timing, scored = [], {}, {}, {}
+    runs = ([("layer", [l], l) for l in range(L + 1)] + [("cumulative", list(range(l + 1)), l) for l in range(1, L + 1)]
+            + ([(ec.NOPOS, [0], 0)] if nopos else []))
+    bar = progress(total=len(tasks) * len(runs) * seeds, desc="edge probes", unit="probe")
     for task in tasks:
         name = "gap" if task == "coref" else "treebank"
+        evals = [s for s in ("dev", "test") if s in sources[name]]
         items = {s: (_gap_items if task == "coref" else lambda e, r: _treebank_items(e, r, task))(
-            sources[name][s], rows[name, s]) for s in ("train", "dev")}
+            sources[name][s], rows[name, s]) for s in ["train", *evals]}
         classes = ["no", "corefers"] if task == "coref" else None
         tr = ep.build_targets(items["train"], classes)
-        dv = ep.build_targets(items["dev"], tr.classes, width=tr.spans.shape[-1])
-        if len(tr) == 0 or len(dv) == 0:
-            raise UserError(f"{task}: no training or dev targets")
-        counts[task] = {"train": len(tr), "dev": len(dv), "classes": len(tr.classes),
-                        "dev_dropped_unseen_label": len(items["dev"]) - len(dv)}
-        main_metric = "f1" if len(tr.classes) == 2 else "accuracy"
+        targets = {s: ep.build_targets(items[s], tr.classes, width=tr.spans.shape[-1]) for s in evals}
+        if len(tr) == 0 or any(len(t) == 0 for t in targets.values()):
+            raise UserError(f"{task}: no training, dev or test targets")
+        counts[task] = {"train": len(tr), "classes": len(tr.classes),
+                        **{s: len(t) for s, t in targets.items()},
+                        **{f"{s}_dropped_unseen_label": len(items[s]) - len(t) for s, t in targets.items()}}
         t0 = time.perf_counter()
-        runs = [("layer", [l], l) for l in range(L + 1)] + [("cumulative", list(range(l + 1)), l)
-                                                             for l in range(1, L + 1)]
-        cumulative, mix_weights = [], None
+        cumulative = {(s, k): [] for s in evals for k in range(seeds)}
+        mix_weights = []
         for kind, layers, top in runs:
-            probe, pred = ep.train_probe(tables[name, "train"], tables[name, "dev"], layers, tr, dv, pair=PAIR[task], epochs=epochs,
-                                         lr=lr, batch_size=probe_batch_size, seed=seed, device=device)
-            sc = ep.scores(pred, dv.labels, len(tr.classes))
-            for metric, value in sc.items():
-                out.append({"task": task, "probe": kind, "layer": top, "metric": metric, "value": value})
-            if kind == "layer" and top == 0 or kind == "cumulative":
-                cumulative.append(sc[main_metric])
-            if kind == "cumulative" and top == L:
-                mix_weights = probe.mix.weights().detach().cpu().numpy()
-            bar.update(1)
+            suffix = ("nopos",) if kind == ec.NOPOS else ()
+            values: dict = {}
+            per: dict = {s: [] for s in evals}
+            for k in range(seeds):
+                probe = ep.train_probe(tables[(name, "train", *suffix)], tables[(name, "dev", *suffix)], layers, tr,
+                                       targets["dev"], pair=PAIR[task], epochs=epochs, lr=lr,
+                                       batch_size=probe_batch_size, val_interval=val_interval, seed=seed + k,
+                                       device=device)
+                for s in evals:
+                    sub = tables[(name, s, *suffix)][layers]
+                    prob = ep.predict(probe, sub, targets[s], device=device)
+                    for metric, value in ep.scores(prob, targets[s].labels, len(tr.classes)).items():
+                        values.setdefault((s, metric), []).append(value)
+                    per[s].append(ec.parts(prob, targets[s].labels))
+                    if kind == "layer" and top == 0 or kind == "cumulative":
+                        cumulative[s, k].append(values[s, "micro_f1"][-1])
+                if kind == "cumulative" and top == L:
+                    mix_weights.append(probe.mix.weights().detach().cpu().numpy())
+                bar.update(1)
+            for (s, metric), vals in values.items():
+                out.append({"task": task, "probe": kind, "layer": top, "split": s, "metric": metric,
+                            **ec.row_interval(metric, vals, per[s], seed, resamples)})
+            for s in evals:
+                scored[(task, kind, top, s)] = ec.mean_parts(per[s])
         timing[task] = round(time.perf_counter() - t0, 1)
-        for l, w in enumerate(mix_weights):
-            out.append({"task": task, "probe": "mix", "layer": l, "metric": "mix_weight", "value": float(w)})
-        out.append({"task": task, "probe": "mix", "layer": pd.NA, "aggregate": "all layers",
-                    "metric": "center_of_gravity", "value": ep.center_of_gravity(mix_weights)})
-        out.append({"task": task, "probe": "cumulative", "layer": pd.NA, "aggregate": "all layers",
-                    "metric": "expected_layer", "value": ep.expected_layer(cumulative)})
+        weights = np.mean(mix_weights, axis=0)
+        for l, w in enumerate(weights):
+            out.append({"task": task, "probe": "mix", "layer": l, "split": "", "metric": "mix_weight",
+                        "value": float(w), "n": seeds})
+        out.append({"task": task, "probe": "mix", "layer": pd.NA, "split": "", "aggregate": "all layers",
+                    "metric": "center_of_gravity",
+                    **_seeded([ep.center_of_gravity(w) for w in mix_weights])})
+        for s in evals:
+            out.append({"task": task, "probe": "cumulative", "layer": pd.NA, "split": s, "aggregate": "all layers",
+                        "metric": "expected_layer",
+                        **_seeded([ep.expected_layer(cumulative[s, k]) for k in range(seeds)])})
     bar.close()
     frame = pd.DataFrame(out)
-    if "aggregate" in frame.columns:
-        frame["aggregate"] = frame["aggregate"].fillna("")
+    frame["aggregate"] = frame["aggregate"].fillna("") if "aggregate" in frame.columns else ""
     frame = tidy(frame, task="edges", model=encoder.name)
-    record = run_record("edges", arguments, encoder=encoder,
-                        inputs={"tasks": tasks, "treebank": {"train": str(train), "dev": str(dev)},
-                                "gap": {"train": str(gap_train), "dev": str(gap_dev)},
-                                "probe": "scalar mix → 256-d projection → self-attentive span pooling → 2-layer MLP",
-                                "expected_layer_score": "accuracy (multi-class), F1 of corefers (coref)"},
-                        counts=counts, seconds_per_task=timing)
-    return EdgesResult(frame, record)
+    compared = ec.comparisons(frame, scored, seed=seed, resamples=resamples)
+    record = run_record(
+        "edges", arguments, encoder=encoder,
+        inputs={"tasks": tasks, **{k: {s: str(p) for s, p in v.items()} for k, v in files.items()},
+                "probe": "scalar mix → per span a 256-d projection and self-attentive pooling → MLP (Tanh, "
+                         "LayerNorm, dropout 0.3) → a sigmoid per label",
+                "schedule": f"Adam lr {lr}, batch {probe_batch_size}, dev micro-F1 every {val_interval} steps (or "
+                            f"epoch), rate x0.5 after {ep.LR_PATIENCE} checks without improvement, stop after "
+                            f"{ep.PATIENCE} or {epochs} epochs, best check kept",
+                "expected_layer_score": "micro-F1 (Tenney et al.)",
+                "intervals": "Student t over seeds" if seeds > 1 else
+                             f"BCa bootstrap over targets ({resamples} resamples) for micro-F1 and accuracy",
+                "non_contextual": "layer 0 without position embeddings" if nopos else None},
+        counts=counts, seconds_per_task=timing)
+    return EdgesResult(frame, record, compared)
+
+
+def _seeded(values: list[float]) -> dict:
+    """Mean over seeds with its Student-t interval (no interval from one seed)."""
+    ci = iv.over_seeds(values)
+    return {"value": ci.estimate, "ci_low": ci.ci_low, "ci_high": ci.ci_high, "n": ci.n,
+            "ci_over": "seeds" if ci.n > 1 else ""}

@@ -1,14 +1,17 @@
 """Online (prequential) codelength of a selection task (Voita & Titov 2020), as ``--mdl`` computes it.
 
 The training sentences are put in a fixed random order (from the seed); timesteps t_1 < … < t_S = n at
-:data:`PERCENTS` % of n (rounded, at least 1, repeats dropped). The first t_1 sentences are sent with the
+:data:`PERCENTS` % of n, floored as Voita's code does (``int(fraction · n)``). One deviation, only below 1,000
+sentences: a timestep that floors to 0 becomes 1 and repeated timesteps are dropped (their code would train on
+an empty block). The first t_1 sentences are sent with the
 uniform code; for a selection probe the uniform code of a sentence is log₂(its number of candidate words).
 For each i ≥ 1 a probe is trained (same kind and hyperparameters as the main probe: the linear probe's λ per
 key as it chose them on the whole training split, the MLP's dev-loss model selection) on the first t_i sentences
 and codes sentences t_i+1 … t_{i+1}: −log₂ p(target word | sentence), p the probe's softmax over the
 sentence's candidate words. Online codelength = uniform code of block 1 + Σ block codes; uniform codelength
 = Σ over all n sentences of log₂(word count); compression = uniform / online.
-Each task key is coded on the sentences that have a target for it.
+Each task key is coded on the sentences that have a target for it. Codelengths are reported in kbits of
+:data:`BITS_PER_KBIT` = 1024 bits, as Voita & Titov's evaluation notebook divides them.
 """
 from __future__ import annotations
 
@@ -20,13 +23,15 @@ import torch
 from .selection import Sentences
 
 PERCENTS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.25, 12.5, 25, 50, 100)
+#: bits per reported kbit (Voita & Titov's notebook: codelength / 1024)
+BITS_PER_KBIT = 1024
 
 
 def block_boundaries(n: int, percents=PERCENTS) -> list[int]:
     """Timesteps t_1 … t_S (= n): sentence counts at ``percents`` % of ``n``, strictly increasing."""
     out: list[int] = []
     for p in percents:
-        t = min(n, max(1, int(round(n * p / 100.0))))
+        t = min(n, max(1, int(round(p / 100.0, 12) * n)))     # the fraction as their config writes it
         if not out or t > out[-1]:
             out.append(t)
     return out

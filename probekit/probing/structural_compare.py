@@ -42,9 +42,8 @@ def row_interval(metric: str, runs: list[dict], seed: int, resamples: int) -> di
 def difference(metric: str, a: dict, b: dict, *, seed: int = 0, resamples: int = iv.RESAMPLES) -> iv.Interval:
     """metric(a) − metric(b) on the same sentences, with a paired bootstrap interval."""
     cols, fn = sp.AGGREGATES[metric]
-    k = len(cols)
-    return _quiet(iv.paired_statistic, [a[c] for c in cols] + [b[c] for c in cols],
-                  lambda *x: fn(*x[:k]) - fn(*x[k:]), seed=seed, resamples=resamples)
+    return _quiet(iv.statistic_difference, fn, [a[c] for c in cols], [b[c] for c in cols], seed=seed,
+                  resamples=resamples)
 
 
 def comparisons(frame: pd.DataFrame, scores: dict, *, seed: int = 0, resamples: int = iv.RESAMPLES) -> pd.DataFrame:

@@ -122,7 +122,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
 def _mdl_rows(kind, train, full, dev, data, K, base, split, options, fitted=None) -> list[dict]:
     """MDL rows of one probe. A probe that chose its own hyperparameters on the training split (the linear
     probe's λ per key) hands them to every block's probe, so the blocks differ from it in their data only."""
-    from .mdl import online_codelength
+    from .mdl import BITS_PER_KBIT, online_codelength
 
     fresh = getattr(fitted, "with_chosen", None)
     make = fresh if fresh is not None else (lambda: make_probe(kind, **options))
@@ -130,11 +130,11 @@ def _mdl_rows(kind, train, full, dev, data, K, base, split, options, fitted=None
     out = []
     for k, key in enumerate(data.keys):
         row = {**base, "split": split, **key, "n_sentences": int((full[:, k] >= 0).sum())}
-        values = {"uniform_codelength_kbits": code["uniform_bits"][k] / 1000,
-                  "online_codelength_kbits": code["online_bits"][k] / 1000,
+        values = {"uniform_codelength_kbits": code["uniform_bits"][k] / BITS_PER_KBIT,
+                  "online_codelength_kbits": code["online_bits"][k] / BITS_PER_KBIT,
                   "compression": code["uniform_bits"][k] / code["online_bits"][k]}
         if full.shape[1] > K:
-            values["control_online_codelength_kbits"] = code["online_bits"][K + k] / 1000
+            values["control_online_codelength_kbits"] = code["online_bits"][K + k] / BITS_PER_KBIT
             values["control_compression"] = code["uniform_bits"][K + k] / code["online_bits"][K + k]
         out += [{**row, "metric": m, "value": float(v)} for m, v in values.items()]
     return out

@@ -33,7 +33,8 @@ def markdown_report(frame: pd.DataFrame, record: dict, comparisons: pd.DataFrame
     text = (f"# Structural probes on {model}\n\nHewitt & Manning (2019): distance and depth probes of rank "
             f"{inputs['rank']} per layer, trained on {counts['train']['used']} sentences ({inputs['schedule']}; "
             f"the parameters are chosen on dev), scored on {scored}. UUAS: minimum spanning tree of the predicted "
-            f"distances against the gold tree, punctuation excluded. Spearman: per sentence, averaged within each "
+            f"distances against the gold tree, punctuation excluded ({inputs['punctuation']}; Hewitt's code uses the PTB "
+            f"punctuation tags). Spearman: per sentence, averaged within each "
             f"length, then over lengths 5–50. Root accuracy: {inputs['root_accuracy']}. Cells: value (95% "
             f"interval, {inputs['intervals']}).\n\n")
     for split in splits:
