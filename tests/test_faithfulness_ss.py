@@ -320,12 +320,3 @@ def test_cls_source_refuses_what_it_cannot_recompute(tiny_model_dirs):
     low = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["a", "b"], head="cls", layer=1)
     with pytest.raises(UserError, match="layer"):
         ClsSource(low, examples())
-
-
-def test_median_delta_js_that_prints_as_zero_is_not_called_positive():
-    from probekit.faithfulness.ss_erasure import _median_meaning
-
-    assert _median_meaning(0.0002).startswith("about zero")
-    assert _median_meaning(-0.0001).startswith("about zero")
-    assert _median_meaning(0.012).startswith("positive")
-    assert _median_meaning(-0.012).startswith("negative")

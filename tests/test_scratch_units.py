@@ -10,6 +10,7 @@ import torch
 
 import probekit as pk
 from probekit.classify.__main__ import main
+from probekit.classify.verify import write_manifest
 from probekit.classify.vocab import Vocabulary, read_vectors, split_units, vector_table
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
@@ -96,7 +97,10 @@ def test_bad_saved_vocabulary(tmp_path, content):
     res = pk.classify(chinese(20, 0), chinese(10, 1), encoder="average", **dict(TINY, epochs=1))
     res.write(tmp_path / "clf", overwrite=True)
     (tmp_path / "clf" / "vocabulary.json").write_bytes(content)
-    with pytest.raises(UserError, match="vocabulary.json: not a valid vocabulary"):
+    with pytest.raises(UserError, match="vocabulary.json.*damaged or edited"):   # the manifest sees the edit
+        pk.load_classifier(tmp_path / "clf")
+    write_manifest(tmp_path / "clf", ["classifier.json", "classifier.safetensors", "vocabulary.json"])
+    with pytest.raises(UserError, match="vocabulary.json: not a valid vocabulary"):   # a consistent but bad folder
         pk.load_classifier(tmp_path / "clf")
 
 
