@@ -242,7 +242,7 @@ def test_random_draws_reproduce(clf, known_score):
     for setting, k in (("delete-random", 5), ("delete-top", 10)):
         drop = a.query(f"setting == '{setting}' and k == {k} and metric == 'accuracy_drop'", engine="python").iloc[0]
         att = acc(f"setting == '{setting}' and k == {k} and metric == 'accuracy' and "
-                  f"(aggregate.isna() or aggregate.str.startswith('mean'))")
+                  f"draw.isna() and (aggregate.isna() or aggregate.str.startswith('mean'))")
         assert drop["value"] == pytest.approx(intact - att)
         assert drop["n"] == len(_examples()) and (drop["ci_low"] <= drop["value"] <= drop["ci_high"])
     gap = a.query("setting == 'delete-top' and k == 5 and metric == 'top_minus_random_drop'", engine="python")
