@@ -2,7 +2,7 @@
 
     python scripts/bench_cka_order.py [--model PATH] [--limit 600] [--batch 1024] [--pairs 0:6 2:6 5:6]
 
-Corpus: ../shared/data/ud-english-ewt/en_ewt-ud-dev.conllu in its own order (neighbouring sentences come from
+Corpus: ud-english-ewt/en_ewt-ud-dev.conllu under $PROBEKIT_DATA (default ../shared/data) in its own order (neighbouring sentences come from
 the same document). For pairs of layers of one model it prints the full-batch linear CKA (biased, and with
 the unbiased HSIC₁), Nguyen et al.'s minibatch mean over minibatches taken in corpus order (the estimator
 ``compare`` used before) and :class:`probekit.finetuned.cka.StreamingCKA` (what ``compare`` uses now), with
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from probekit.corpora.conllu import read_conllu  # noqa: E402
 from probekit.finetuned.cka import StreamingCKA, hsic1, linear_cka  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-dev.conllu"
+DATA = Path(os.environ.get("PROBEKIT_DATA", DATA.parents[1])) / "ud-english-ewt" / "en_ewt-ud-dev.conllu"
 
 
 def corpus_order_minibatch(X, Y, batch: int) -> float:
