@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .attacks.run import CLASSIFIER_ATTACKS, attack
 from .attacks.mc import ATTACKS, TRAINING
-from .cli import Parser, add_common_options, add_output_options, main_wrapper
+from .cli import (Parser, add_common_options, add_encoder_source_option, add_output_options, encoder_source_scope,
+                  main_wrapper)
 
 _D = {k: v.default for k, v in inspect.signature(attack).parameters.items()}
 
@@ -65,6 +66,7 @@ def build_parser() -> Parser:
     p.add_argument("--data-root", default=None, help="folder of the named sets (default $PROBEKIT_DATA, else ~/.local/share/probekit/data)")
     add_output_options(p)
     add_common_options(p)
+    add_encoder_source_option(p)
     return p
 
 
@@ -74,7 +76,9 @@ def _main(argv=None) -> int:
     if options["train"] is not None and options["checkpoints"] is None:
         options["checkpoints"] = str(Path(out).with_name(Path(out).name + "-checkpoints"))
     data = options.pop("data")
-    result = attack(options.pop("classifier"), data[0] if len(data) == 1 else data, overwrite=overwrite, **options)
+    with encoder_source_scope(options):
+        result = attack(options.pop("classifier"), data[0] if len(data) == 1 else data, overwrite=overwrite,
+                        **options)
     path = result.write(out, overwrite=overwrite, figures=figures)
     for caution in result.cautions():
         print(f"probekit: warning: {caution}", file=sys.stderr)

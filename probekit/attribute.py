@@ -19,7 +19,8 @@ import inspect
 import sys
 
 from .attribution.attribute import LEVELS, attribute
-from .cli import Parser, add_common_options, add_output_options, main_wrapper, set_quiet
+from .cli import (Parser, add_common_options, add_encoder_source_option, add_output_options, encoder_source_scope,
+                  main_wrapper, set_quiet)
 from .core import checks
 from .core.outputs import write_atomic
 
@@ -80,6 +81,7 @@ def build_parser(argv=()) -> Parser:
     p.add_argument("--png", metavar="FILE", help="also write a figure of the first example (all methods) here")
     add_output_options(p)
     add_common_options(p)
+    add_encoder_source_option(p)
     return p
 
 
@@ -92,7 +94,8 @@ def _main(argv=None) -> int:
     if png:
         checks.output_file("png", png, overwrite=overwrite, inputs=[options["data"]] if options["data"] else [])
     set_quiet(options["quiet"])
-    result = attribute(options.pop("classifier"), options.pop("text"), **options)
+    with encoder_source_scope(options):
+        result = attribute(options.pop("classifier"), options.pop("text"), **options)
     path = result.write(out, overwrite=overwrite, figures=figures)
     if show:
         print(result.ansi(color=sys.stdout.isatty()))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .cli import Parser, add_cache_options, add_common_options, add_output_options, main_wrapper, run_and_write
+from .cli import (Parser, add_cache_options, add_common_options, add_encoder_source_option, add_output_options,
+                  main_wrapper, run_and_write)
 from .finetuned.compare import compare, defaults
 from .probing.probe import PROBES
 
@@ -49,6 +50,7 @@ def build_parser() -> Parser:
     add_cache_options(p)
     add_output_options(p)
     add_common_options(p)
+    add_encoder_source_option(p)
     return p
 
 

@@ -101,7 +101,7 @@ def test_a_folder_without_a_manifest_loads_with_a_warning_and_damage_is_one_line
 
 def test_an_encoder_outside_the_folder_is_loaded_only_when_named(saved, tiny_model_dirs, monkeypatch):
     monkeypatch.delenv("PROBEKIT_ENCODER_SOURCE", raising=False)
-    with pytest.raises(UserError, match=r"outside the classifier folder .* set PROBEKIT_ENCODER_SOURCE="):
+    with pytest.raises(UserError, match=r"outside the classifier folder .* --encoder-source .* PROBEKIT_ENCODER_SOURCE="):
         load_classifier(saved)
     with encoder_sources(tiny_model_dirs["bert"]):
         assert load_classifier(saved).labels == ["neg", "pos"]
@@ -219,7 +219,7 @@ def test_a_hugging_face_name_is_loaded_only_when_named_too(tmp_path, monkeypatch
 
     info = {"name": "org/model", "source": "org/model"}
     monkeypatch.delenv("PROBEKIT_ENCODER_SOURCE", raising=False)
-    with pytest.raises(UserError, match=r"set PROBEKIT_ENCODER_SOURCE=org/model"):
+    with pytest.raises(UserError, match=r"PROBEKIT_ENCODER_SOURCE=org/model"):
         encoder_location(tmp_path, info, tmp_path / "classifier.json")
     with encoder_sources("org/model"):
         assert encoder_location(tmp_path, info, tmp_path / "classifier.json") == "org/model"
@@ -247,3 +247,14 @@ def test_a_named_model_folder_stands_in_for_a_recorded_one_that_moved(saved, tin
     monkeypatch.setenv("PROBEKIT_ENCODER_SOURCE", str(moved))
     clf = load_classifier(saved)
     assert clf.source.source == str(moved) and clf.labels == ["neg", "pos"]
+
+
+def test_the_commands_take_the_encoder_source_as_an_option(saved, tiny_model_dirs, monkeypatch, tmp_path, capsys):
+    from probekit.attribute import main
+
+    monkeypatch.delenv("PROBEKIT_ENCODER_SOURCE", raising=False)
+    args = ["--classifier", str(saved), "--text", "a good film", "--methods", "gradient", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    assert "--encoder-source" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert main([*args, "--out", str(tmp_path / "ok"), "--encoder-source", str(tiny_model_dirs["bert"])]) == 0
+    assert (tmp_path / "ok" / "attributions.csv").is_file()

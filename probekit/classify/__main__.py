@@ -14,8 +14,8 @@ import inspect
 import sys
 from typing import Sequence
 
-from ..cli import (Parser, add_cache_options, add_common_options, add_model_options, add_output_options,
-                  main_wrapper)
+from ..cli import (Parser, add_cache_options, add_common_options, add_encoder_source_option, add_model_options,
+                  add_output_options, encoder_source_scope, main_wrapper)
 from .heads import HEADS
 from .mc_train import MC_DEFAULTS
 from .scratch import ENCODERS as SCRATCH
@@ -112,6 +112,7 @@ def build_parser() -> Parser:
     add_cache_options(p)
     add_output_options(p)
     add_common_options(p)
+    add_encoder_source_option(p)
     return p
 
 
@@ -124,7 +125,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         # multiple-choice or from-scratch only: absent unless given
         if options[name] is None:
             options.pop(name)
-    result = classify(**options, out=out, overwrite=overwrite)
+    with encoder_source_scope(options):
+        result = classify(**options, out=out, overwrite=overwrite)
     path = result.write(out, overwrite=overwrite, figures=figures)
     if not options["quiet"]:
         from ..report.classify import summary_table

@@ -6,8 +6,8 @@
 - ``classifier.json`` is checked field by field (types, ranges, labels against ``label2id``, unknown keys) before
   any weights are read, and every problem is reported in one message.
 - A frozen classifier names its encoder instead of storing it. The encoder is loaded only from the bundled
-  model, a folder inside the classifier folder, or a folder the user names: ``PROBEKIT_ENCODER_SOURCE=DIR``
-  (several separated by ``os.pathsep``; a folder allows the models below it) or ``with
+  model, a folder inside the classifier folder, or a folder the user names: ``--encoder-source DIR``,
+  ``PROBEKIT_ENCODER_SOURCE=DIR`` (several separated by ``os.pathsep``; a folder allows the models below it) or ``with
   pk.encoder_sources(DIR):`` in Python. A named model folder also stands in for a recorded one that moved; the
   fingerprint check then says whether it is the same model.
 - Any error while reading weights (a truncated or damaged safetensors file, pickle weights torch refuses) is one
@@ -136,8 +136,8 @@ def encoder_location(folder: Path, info: dict, cfg_path: Path) -> str | None:
     if len(models) == 1:
         return str(models[0])                   # a moved model: the fingerprint check decides
     raise UserError(f"{cfg_path}: its encoder {source} is outside the classifier folder and not the bundled model; "
-                    f"probekit loads it only when you name it: set {ENV}={source} (or the folder it moved to), "
-                    f"or in Python use `with pk.encoder_sources({source!r}):`")
+                    f"probekit loads it only when you name it: --encoder-source {source} (or the folder it moved to), "
+                    f"{ENV}={source}, or in Python `with pk.encoder_sources({source!r}):`")
 
 
 def load_weights(path: Path, what: str = "weights"):

@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 import warnings
+from contextlib import contextmanager
 from typing import Callable, Sequence
 
 from ..core.errors import UserError
@@ -12,8 +13,8 @@ from .parser import HelpFormatter, Parser  # noqa: F401 (re-exported for the com
 from ..core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
 
 __all__ = ["HelpFormatter", "Parser", "peek_task", "add_model_options", "add_cache_options",
-           "add_common_options", "add_output_options", "main_wrapper", "run_and_write", "is_quiet", "progress",
-           "set_quiet"]
+           "add_common_options", "add_output_options", "add_encoder_source_option", "encoder_source_scope",
+           "main_wrapper", "run_and_write", "is_quiet", "progress", "set_quiet"]
 
 
 def peek_task(argv: Sequence[str], default: str | None = None) -> str | None:
@@ -67,13 +68,31 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     _add_group(parser, output_options(""), names=("overwrite",))
 
 
+def add_encoder_source_option(parser: argparse.ArgumentParser) -> None:
+    """``--encoder-source DIR`` (repeatable): where a saved frozen classifier may load its encoder from."""
+    parser.add_argument("--encoder-source", action="append", default=[], metavar="DIR",
+                        help="a model folder (or a folder of models) a saved frozen classifier may read its encoder "
+                             "from when it lies outside the classifier folder; repeatable (as the environment "
+                             "variable PROBEKIT_ENCODER_SOURCE)")
+
+
+@contextmanager
+def encoder_source_scope(options: dict):
+    """Pops ``encoder_source`` from parsed ``options`` and allows those folders for the block."""
+    from ..classify.verify import encoder_sources
+
+    with encoder_sources(*(options.pop("encoder_source", None) or [])):
+        yield
+
+
 def run_and_write(parser: argparse.ArgumentParser, function: Callable, argv: Sequence[str] | None) -> int:
     """The body of most commands: parse ``argv``, call ``function(**options)``, write its result where ``--out``
     says (``--overwrite``, ``--figures``) and print the one closing line (also under ``--quiet``)."""
     options = vars(parser.parse_args(argv))
     out, overwrite = options.pop("out", None), options.pop("overwrite", False)
     figures = options.pop("figures", ("png",))
-    result = function(**options)
+    with encoder_source_scope(options):
+        result = function(**options)
     path = result.write(out, overwrite=overwrite, figures=figures)
     print(f"results: {', '.join(str(path / f) for f in result.files())}")
     return 0

@@ -17,7 +17,8 @@ import inspect
 import sys
 from typing import Sequence
 
-from ..cli import Parser, add_common_options, add_output_options, main_wrapper
+from ..cli import (Parser, add_common_options, add_encoder_source_option, add_output_options, encoder_source_scope,
+                   main_wrapper)
 from .experiments import DEFAULTS, names
 from .run import faithfulness
 
@@ -89,13 +90,15 @@ def build_parser() -> Parser:
                         f"{DEFAULTS['resamples']})")
     add_output_options(p)
     add_common_options(p)
+    add_encoder_source_option(p)
     return p
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
     options = vars(build_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
     out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
-    result = faithfulness(options.pop("classifier"), options.pop("data"), **options)
+    with encoder_source_scope(options):
+        result = faithfulness(options.pop("classifier"), options.pop("data"), **options)
     path = result.write(out, overwrite=overwrite, figures=figures)
     ran = [o.name for o in result.outcomes if not o.skipped]
     skipped = [o.name for o in result.outcomes if o.skipped]
