@@ -1,10 +1,12 @@
 """Benchmark: peak memory of ``extract --attention`` at N and 10·N sentences (target ratio ≤ 1.10).
 
 Each size runs ``python -m probekit.extract --attention`` in a fresh process (its own cache folder, so the model
-always runs) over the first N, then the first 10·N sentences of a CoNLL-U file (EWT train when the shared data is
-present), and reports that process's peak resident memory (``resource.getrusage``). Memory flat in corpus size
-means the ratio stays near 1: the store is written by position and the corpus tokenised in windows, so neither
-the written arrays nor the tokenised corpus stay in memory.
+always runs) and reports that process's peak resident memory (``resource.getrusage``). The corpora are the first
+N sentences of a CoNLL-U file (EWT train when the shared data is present) and those N sentences ten times over:
+the forward pass's own peak is set by the longest batch, which grows with the longest sentence drawn, so the
+repetition keeps it equal and the ratio measures corpus size alone. Memory flat in corpus size means the ratio
+stays near 1: the store is written by position and the corpus tokenised in windows, so neither the written
+arrays nor the tokenised corpus stay in memory.
 
     python scripts/bench_memory.py [--conllu FILE] [--n 100] [--batch-size 32] [--model NAME]
 """
@@ -28,9 +30,9 @@ print("PEAK_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
 """
 
 
-def first_sentences(conllu: Path, n: int, out: Path) -> int:
-    """Write the first ``n`` sentences of ``conllu`` to ``out``; returns how many there were."""
-    blocks = [b for b in conllu.read_text(encoding="utf-8").split("\n\n") if b.strip()][:n]
+def first_sentences(conllu: Path, n: int, times: int, out: Path) -> int:
+    """Write the first ``n`` sentences of ``conllu``, ``times`` over, to ``out``; returns how many were written."""
+    blocks = [b.strip("\n") for b in conllu.read_text(encoding="utf-8").split("\n\n") if b.strip()][:n] * times
     out.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
     return len(blocks)
 
@@ -60,10 +62,11 @@ def main() -> None:
         sys.exit("no CoNLL-U file: pass --conllu FILE")
     peaks = {}
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        for n in (args.n, 10 * args.n):
+        for times in (1, 10):
+            n = times * args.n
             work = Path(tmp) / str(n)
             work.mkdir()
-            got = first_sentences(args.conllu, n, work / "corpus.conllu")
+            got = first_sentences(args.conllu, args.n, times, work / "corpus.conllu")
             peaks[n] = peak_mib(work / "corpus.conllu", work, args)
             out_mib = sum(p.stat().st_size for p in (work / "out").iterdir()) / 2**20
             print(f"{got:>6} sentences: peak RSS {peaks[n]:7.1f} MiB   (output {out_mib:7.1f} MiB)", flush=True)
