@@ -38,8 +38,8 @@ from .alignment import ATTENTION_FROM, POOLINGS
 from .encoder import Encoder
 from .errors import UserError
 from .examples import Example
-from .extraction import SEGMENT_IDS, encode_examples, extract
-from .npyfiles import new_npy
+from .extraction import SEGMENT_IDS, WINDOW_BATCHES, encode_windows, extract
+from .npyfiles import NpyWriter
 
 FORMAT_VERSION = 1
 DTYPES = ("float16", "float32")
@@ -285,58 +285,73 @@ def _check_activations(act, n_units: int, source: str, encoder: Encoder, dtype: 
 
 def _fill(encoder, examples, out: Path, hidden, attention, no_position, pooling, attention_from, max_length,
           batch_size, dtype, segment_ids, extra_meta) -> None:
-    encoded = encode_examples(encoder, examples, max_length=max_length, segment_ids=segment_ids)
-    counts = np.array([e.alignment.n_units for e in encoded], dtype=np.int64)
+    """Tokenise in windows (units, flags and sizes), then extract and write each sentence at its place.
+
+    Memory stays flat in corpus size: per sentence only its sizes are kept, and the arrays are written by
+    position (:class:`~probekit.core.npyfiles.NpyWriter`), never held or mapped whole.
+    """
+    counts, lengths, truncated, special, word_ids = [], [], [], [], []
+    with open(out / "units.jsonl", "w", encoding="utf-8") as f:
+        for window in encode_windows(encoder, examples, window=WINDOW_BATCHES * batch_size, max_length=max_length,
+                                     segment_ids=segment_ids):
+            for e in window:
+                al = e.alignment
+                counts.append(al.n_units)
+                lengths.append(e.length)
+                special.append(np.asarray(al.special, dtype=bool))
+                word_ids.append(np.asarray(al.word_ids, dtype=np.int64))
+                f.write(json.dumps(al.units, ensure_ascii=False) + "\n")
+                if e.truncated:
+                    truncated.append(e.index)
+    counts = np.array(counts, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     total = int(offsets[-1])
     L, H, D = encoder.num_layers, encoder.num_heads, encoder.hidden_size
     np_dtype = np.dtype(dtype)
-    hid_files = [new_npy(out / f"hidden_{l:02d}.npy", np_dtype, (total, D)) for l in range(L + 1)] if hidden else []
     att_offsets = np.concatenate([[0], np.cumsum(H * counts * counts)]).astype(np.int64)
-    att_files = ([new_npy(out / f"attention_{l:02d}.npy", np_dtype, (int(att_offsets[-1]),))
-                  for l in range(1, L + 1)] if attention else [])
-    nopos_file = None
-    special = np.zeros(total, dtype=bool)
-    word_ids = np.zeros(total, dtype=np.int64)
-    units: list[list[str]] = [[] for _ in encoded]
-    seen = np.zeros(len(encoded), dtype=bool)
-    for act in extract(encoder, examples, hidden=hidden, attention=attention, pooling=pooling,
-                       attention_from=attention_from, batch_size=batch_size, no_position=no_position,
-                       encoded=encoded, dtype=dtype):
-        i = act.index
-        _check_activations(act, int(counts[i]), examples[i].meta.get("source", f"input {i + 1}"), encoder, dtype)
-        seen[i] = True
-        rows = slice(int(offsets[i]), int(offsets[i + 1]))
-        special[rows] = act.special
-        word_ids[rows] = act.word_ids
-        units[i] = act.units
-        for l, f in enumerate(hid_files):
-            f[rows] = act.hidden[l]
-        for l, f in enumerate(att_files):
-            f[int(att_offsets[i]):int(att_offsets[i + 1])] = act.attention.array[l].reshape(-1)
-        if no_position:
-            if nopos_file is None:
-                nopos_file = new_npy(out / "no_position.npy", np_dtype, (total, act.no_position.shape[-1]))
-            nopos_file[rows] = act.no_position
+    writers: list[NpyWriter] = []
+    try:
+        hid_files = [NpyWriter(out / f"hidden_{l:02d}.npy", np_dtype, (total, D)) for l in range(L + 1) if hidden]
+        att_files = [NpyWriter(out / f"attention_{l:02d}.npy", np_dtype, (int(att_offsets[-1]),))
+                     for l in range(1, L + 1) if attention]
+        writers, nopos_file = hid_files + att_files, None
+        seen = np.zeros(len(counts), dtype=bool)
+        for act in extract(encoder, examples, hidden=hidden, attention=attention, pooling=pooling,
+                           attention_from=attention_from, batch_size=batch_size, no_position=no_position,
+                           max_length=max_length, segment_ids=segment_ids, lengths=lengths, dtype=dtype):
+            i = act.index
+            _check_activations(act, int(counts[i]), examples[i].meta.get("source", f"input {i + 1}"), encoder,
+                               dtype)
+            seen[i] = True
+            for l, f in enumerate(hid_files):
+                f.write(int(offsets[i]), act.hidden[l])
+            for l, f in enumerate(att_files):
+                f.write(int(att_offsets[i]), act.attention.array[l].reshape(-1))
+            if no_position:
+                if nopos_file is None:
+                    nopos_file = NpyWriter(out / "no_position.npy", np_dtype, (total, act.no_position.shape[-1]))
+                    writers.append(nopos_file)
+                nopos_file.write(int(offsets[i]), act.no_position)
+    finally:
+        for f in writers:
+            f.close()
     if not seen.all():
         raise RuntimeError(f"extraction skipped {int((~seen).sum())} of {len(seen)} inputs (first: input "
                            f"{int(np.flatnonzero(~seen)[0]) + 1}); nothing was cached")
-    del hid_files, att_files, nopos_file
+    special = np.concatenate(special) if special else np.zeros(0, dtype=bool)
+    word_ids = np.concatenate(word_ids) if word_ids else np.zeros(0, dtype=np.int64)
     np.save(out / "offsets.npy", offsets, allow_pickle=False)
     np.save(out / "special.npy", special, allow_pickle=False)
     np.save(out / "word_ids.npy", word_ids, allow_pickle=False)
     if attention:
         np.save(out / "attention_offsets.npy", att_offsets, allow_pickle=False)
-    with open(out / "units.jsonl", "w", encoding="utf-8") as f:
-        for u in units:
-            f.write(json.dumps(u, ensure_ascii=False) + "\n")
     files = {p.name: {"bytes": p.stat().st_size, "crc32": _crc(p)} for p in sorted(out.iterdir())}
     meta = {"format": FORMAT_VERSION, "model": encoder.name, "fingerprint": encoder.fingerprint(),
-            "num_layers": L, "num_heads": H, "hidden_size": D, "dtype": dtype, "n_sentences": len(encoded),
-            "n_truncated": int(sum(e.truncated for e in encoded)), "hidden": hidden, "attention": attention,
+            "num_layers": L, "num_heads": H, "hidden_size": D, "dtype": dtype, "n_sentences": len(counts),
+            "n_truncated": len(truncated), "hidden": hidden, "attention": attention,
             "no_position": bool(no_position), "pooling": pooling, "attention_from": attention_from,
             "segment_ids": segment_ids, "max_length": min(max_length or encoder.max_length, encoder.max_length),
-            "truncated": [e.index for e in encoded if e.truncated], "files": files, **extra_meta}
+            "truncated": truncated, "files": files, **extra_meta}
     raw = json.dumps(meta, indent=1).encode("utf-8")
     (out / "meta.json").write_bytes(raw)
     (out / CHECKSUM).write_text(hashlib.sha256(raw).hexdigest() + "\n", encoding="ascii")  # last: complete

@@ -22,6 +22,7 @@ from .encoder import Encoder
 from .examples import Example
 
 SEGMENT_IDS = ("standard", "zero")
+WINDOW_BATCHES = 16     # batches tokenised at a time when the corpus is tokenised in windows
 
 
 class LayerAttention:
@@ -184,6 +185,41 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
 
     A word the tokenizer turns into no token is given the unknown token (one warning), never dropped.
     """
+    encoded, empty, n_long = _encode(encoder, examples, max_length, level, segment_ids)
+    if warn:
+        _warn(encoder, examples, len(examples), empty, n_long, max_length)
+    return encoded
+
+
+def encode_windows(encoder: Encoder, examples: Sequence[Example], *, window: int, max_length: int | None = None,
+                   level: str = "word", segment_ids: str = "standard", warn: bool = True) -> Iterator[list[Encoded]]:
+    """:func:`encode_examples` ``window`` examples at a time, in input order (indices count over all of them),
+    so a corpus is never held tokenised whole; the warnings count over the whole corpus, once at the end."""
+    empty, n_long = [], 0
+    for start in range(0, len(examples), window):
+        encoded, e, n = _encode(encoder, examples[start:start + window], max_length, level, segment_ids)
+        for item in encoded:
+            item.index += start
+        empty += [i + start for i in e]
+        n_long += n
+        yield encoded
+    if warn:
+        _warn(encoder, examples, len(examples), empty, n_long, max_length)
+
+
+def _warn(encoder, examples, n, empty: list[int], n_long: int, max_length) -> None:
+    if empty:
+        first = examples[empty[0]].meta.get("source", f"input {empty[0] + 1}")
+        print(f"probekit: warning: {len(empty)} of {n} inputs have a word that the tokenizer turns "
+              f"into no token; it is read as {encoder.tokenizer.unk_token} (first: {first})", file=sys.stderr)
+    if n_long:
+        limit = min(max_length or encoder.max_length, encoder.max_length)
+        print(f"probekit: warning: {n_long} of {n} inputs were longer than {limit} tokens "
+              f"and were truncated", file=sys.stderr)
+
+
+def _encode(encoder, examples, max_length, level, segment_ids) -> tuple[list[Encoded], list[int], int]:
+    """(encoded examples, indices of those with a word read as the unknown token, how many were truncated)."""
     checks.max_length(max_length)
     if segment_ids not in SEGMENT_IDS:
         raise ValueError(f"segment_ids must be one of {SEGMENT_IDS}")
@@ -197,23 +233,14 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
     replaced: dict[int, dict] = {}
     unk = encoder.tokenizer.unk_token
     redo = _without_empty_words(inputs, full, unk) if unk is not None else {}
-    if redo:
-        idx = sorted(redo)
-        for i in idx:
-            inputs[i], replaced[i] = redo[i]
-        for i, again in zip(idx, _tokenize(encoder, [inputs[i] for i in idx], limit, truncation=False)):
-            full[i] = again
-        if warn:
-            first = examples[idx[0]].meta.get("source", f"input {idx[0] + 1}")
-            print(f"probekit: warning: {len(idx)} of {len(examples)} inputs have a word that the tokenizer turns "
-                  f"into no token; it is read as {unk} (first: {first})", file=sys.stderr)
+    idx = sorted(redo)
+    for i in idx:
+        inputs[i], replaced[i] = redo[i]
+    for i, again in zip(idx, _tokenize(encoder, [inputs[i] for i in idx], limit, truncation=False)):
+        full[i] = again
     long = [i for i, (ids, _, _) in enumerate(full) if len(ids) > limit]
-    if long:
-        for i, cut in zip(long, _tokenize(encoder, [inputs[i] for i in long], limit, truncation=True)):
-            full[i] = cut
-    if long and warn:
-        print(f"probekit: warning: {len(long)} of {len(examples)} inputs were longer than {limit} tokens "
-              f"and were truncated", file=sys.stderr)
+    for i, cut in zip(long, _tokenize(encoder, [inputs[i] for i in long], limit, truncation=True)):
+        full[i] = cut
     long_set = set(long)
     specials = set(encoder.tokenizer.all_special_ids)
     encoded = []
@@ -230,13 +257,27 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], *, max_length
             tt = [0] * len(tt)
         encoded.append(Encoded(index=i, input_ids=list(ids), token_type_ids=None if tt is None else list(tt),
                                alignment=align, truncated=i in long_set))
-    return encoded
+    return encoded, idx, len(long)
 
 
 def length_batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[Encoded]]:
     """Batches of similar length (longest first), so little compute goes to padding."""
     order = sorted(encoded, key=lambda e: (-e.length, e.index))
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _windowed_batches(encoder: Encoder, examples: Sequence[Example], lengths: Sequence[int], batch_size: int,
+                      kw: dict) -> Iterator[list[Encoded]]:
+    """The batches of :func:`length_batches`, tokenising ``WINDOW_BATCHES`` batches of the length order at a time."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    step = WINDOW_BATCHES * batch_size
+    for start in range(0, len(order), step):
+        idx = order[start:start + step]
+        encoded, _, _ = _encode(encoder, [examples[i] for i in idx], kw["max_length"], kw["level"],
+                                kw["segment_ids"])
+        for e, i in zip(encoded, idx):
+            e.index = i
+        yield from (encoded[b:b + batch_size] for b in range(0, len(encoded), batch_size))
 
 
 def model_inputs(encoder: Encoder, batch: Sequence[Encoded]) -> dict[str, torch.Tensor]:
@@ -296,24 +337,32 @@ def embeddings_without_positions(encoder: Encoder):
 def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = True, attention: bool = False,
             level: str = "word", pooling: str = "mean", attention_from: str = "mean", batch_size: int = 32,
             max_length: int | None = None, segment_ids: str = "standard", no_position: bool = False,
-            encoded: Sequence[Encoded] | None = None, desc: str = "extracting",
-            dtype: str = "float32", warn: bool = True) -> Iterator[Activations]:
+            encoded: Sequence[Encoded] | None = None, lengths: Sequence[int] | None = None,
+            desc: str = "extracting", dtype: str = "float32", warn: bool = True) -> Iterator[Activations]:
     """Yield word-level (``level="word"``) or token-level activations for every example, batch by batch.
 
     Yields in length-sorted order; ``Activations.index`` says which example it belongs to. Arrays are each
     sentence's own block (padding cut), in ``dtype`` (the cache asks for its storage precision directly). ``warn=False``
     silences the truncation warning (for a second pass over the same inputs).
+
+    Without ``encoded``, the corpus is tokenised in windows: once for the token counts (or not at all when the
+    caller gives them as ``lengths``), then again a window of the length order at a time, so memory holds one
+    window of tokenised inputs; the batches are those of :func:`length_batches` over the whole corpus.
     """
     checks.positive("batch_size", batch_size)
     if level not in ("word", "token"):
         raise ValueError("level must be 'word' or 'token'")
     if attention and not encoder.attention:
         raise ValueError("load the encoder with attention=True to extract attention")
-    if encoded is None:
-        encoded = encode_examples(encoder, examples, max_length=max_length, level=level, segment_ids=segment_ids,
-                                  warn=warn)
-    batches = length_batches(encoded, batch_size)
-    bar = progress(total=len(encoded), desc=desc, unit="sent")
+    if encoded is not None:
+        batches, total = length_batches(encoded, batch_size), len(encoded)
+    else:
+        kw = dict(max_length=max_length, level=level, segment_ids=segment_ids)
+        if lengths is None:
+            lengths = [e.length for window in encode_windows(encoder, examples, window=WINDOW_BATCHES * batch_size,
+                                                             warn=warn, **kw) for e in window]
+        batches, total = _windowed_batches(encoder, examples, lengths, batch_size, kw), len(lengths)
+    bar = progress(total=total, desc=desc, unit="sent")
     hook = embeddings_without_positions(encoder) if no_position else nullcontext([])
     try:
         with hook as nopos:
