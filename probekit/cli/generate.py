@@ -79,3 +79,4 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, o
     values = vars(parser.parse_args(argv))
     out = {f.name: values.pop(f.name) for f in ordered_fields(output) if f.name in values}
     return values, out
+
