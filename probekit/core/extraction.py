@@ -20,6 +20,7 @@ from .alignment import Alignment, align_encoding, token_alignment
 from .progress import progress
 from .encoder import Encoder
 from .examples import Example
+from .memory import steady_heap
 
 SEGMENT_IDS = ("standard", "zero")
 WINDOW_BATCHES = 16     # batches tokenised at a time when the corpus is tokenised in windows
@@ -362,6 +363,7 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
             lengths = [e.length for window in encode_windows(encoder, examples, window=WINDOW_BATCHES * batch_size,
                                                              warn=warn, **kw) for e in window]
         batches, total = _windowed_batches(encoder, examples, lengths, batch_size, kw), len(lengths)
+    steady_heap()   # per-batch arrays otherwise fragment glibc's heap: memory would grow with the batch count
     bar = progress(total=total, desc=desc, unit="sent")
     hook = embeddings_without_positions(encoder) if no_position else nullcontext([])
     try:
