@@ -222,3 +222,11 @@ def test_choices_read_from_a_registry_see_later_registrations():
         assert parser.parse_args(["--method", "mine"]).method == "mine"
     finally:
         _REGISTRY.remove("mine")
+
+
+def test_help_into_a_closed_pipe_is_no_traceback():
+    import os
+
+    proc = subprocess.run(f"{sys.executable} -m probekit --help | head -1", shell=True, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(Path(pk.__file__).parents[1])})
+    assert proc.stdout.startswith("usage: probekit") and "Traceback" not in proc.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -106,7 +107,12 @@ def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable
         logging.getLogger("transformers").setLevel(logging.ERROR)
         before = set_quiet(False)                 # a command's --quiet ends with the command
         try:
-            return int(main(argv) or 0)
+            code = int(main(argv) or 0)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:                   # the reader left early (`probekit --help | head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except UserError as exc:
             msg = " ".join(str(exc).split("\n"))
             print(f"probekit: error: {msg}", file=sys.stderr)
