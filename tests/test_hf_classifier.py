@@ -270,6 +270,28 @@ def test_faithfulness_runs_what_applies_and_says_what_does_not(bert, tmp_path):
     assert (written / "summary.md").is_file()
 
 
+@pytest.mark.parametrize("arch", ["distilbert", "albert", "bert"])
+def test_eraser_runs_where_the_cls_attention_source_cannot_be_built(hf_dirs, arch, tmp_path):
+    data = _data(tmp_path / "d.jsonl")
+    res = pk.faithfulness(str(hf_dirs[arch]), str(data), experiments=["eraser", "tau"], methods=["gradient"],
+                          ks=(50,), quiet=True)
+    out = {o.name: o for o in res.outcomes}
+    assert not out["eraser"].skipped and out["eraser"].findings
+    assert {r["method"] for r in out["eraser"].ranking} == {"gradient", "random"}
+    if arch == "bert":                                    # BERT layout: the [CLS] source is built and tau runs
+        assert not out["tau"].skipped and out["tau"].findings
+        assert res.record["skipped"] == {}
+        return
+    why = out["tau"].skipped
+    assert f"this classifier's encoder is {arch!r}" in why and "\n" not in why
+    assert not out["tau"].findings and res.record["skipped"] == {"tau": why}
+    summary = (res.write(tmp_path / "run") / "summary.md").read_text(encoding="utf-8")
+    assert f"Not run: {why}" in summary
+    with pytest.raises(UserError, match="BERT-layout") as err:    # nothing asked for can run: one line
+        pk.faithfulness(str(hf_dirs[arch]), str(data), experiments=["tau", "permutation"], quiet=True)
+    assert "\n" not in str(err.value)
+
+
 def test_key_word_attack_on_a_hf_classifier(bert, tmp_path):
     data = _data(tmp_path / "d.jsonl")
     res = pk.attack(str(bert), str(data), attacks=["delete", "mask"], ks=[20], draws=1, method="gradient",

@@ -22,7 +22,7 @@ class Context:
 
     classifier: object
     examples: list[Example]
-    source: object                      # an AttentionSource
+    source: object                      # an AttentionSource (None until an experiment that reads it runs)
     seed: int = 0
     batch_size: int = 32
     device: str = "cpu"

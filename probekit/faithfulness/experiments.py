@@ -21,6 +21,10 @@ EXPERIMENTS = {
     "eraser": "eraser:run",                       # DeYoung et al.: comprehensiveness, sufficiency, plausibility
 }
 
+#: experiments that never read the attention source (ERASER ranks attribution methods on the classifier itself),
+#: so they run where the attention under test cannot be had (e.g. --attention cls on a DistilBERT classifier)
+WITHOUT_SOURCE = ("eraser",)
+
 #: every experiment option and its default (Jain & Wallace's, Serrano & Smith's, Wiegreffe & Pinter's values)
 DEFAULTS = {
     "permutations": 100,          # shuffles of α per example (J&W)

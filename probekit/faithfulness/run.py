@@ -3,7 +3,9 @@ most faithful for this model.
 
 The experiments (``experiments.py``) share one :class:`~probekit.faithfulness.base.Context`: the classifier, the
 evaluation examples, and the attention source — the hidden states below the pooling head computed once and
-held fixed, as the papers hold the encoder fixed. Wiegreffe & Pinter's tests retrain heads on ``train`` and
+held fixed, as the papers hold the encoder fixed. The source is built by the first experiment that reads it,
+so ERASER alone never computes it; where it cannot be built (``--attention cls`` on a DistilBERT classifier),
+the experiments that need it are reported as not run, with the reason, and the others run. Wiegreffe & Pinter's tests retrain heads on ``train`` and
 select on ``dev``; by default those are the data the classifier itself was trained on (its ``config.json``).
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
 from .base import Context, Outcome
-from .experiments import DEFAULTS, EXPERIMENTS, get, names
+from .experiments import DEFAULTS, EXPERIMENTS, WITHOUT_SOURCE, get, names
 from ..report.faithfulness import FaithfulnessResult
 
 #: experiments that retrain heads (Wiegreffe & Pinter) and so need train and dev data
@@ -130,19 +132,25 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     dev = dev if dev is not None else (_recorded_split(folder, "dev") if needs_train else None)
     train_x, dev_x = _split(train, "--train", data_root), _split(dev, "--dev", data_root)
 
-    t0 = time.perf_counter()
-    source = make_source(clf, examples, attention=attention, batch_size=batch_size, cache_dir=cache_dir,
-                         no_cache=no_cache)
-    setup_s = time.perf_counter() - t0
-    ctx = Context(classifier=clf, examples=examples, source=source, seed=seed, batch_size=batch_size,
+    unavailable = source_problem(clf, attention)
+    if unavailable and all(e not in WITHOUT_SOURCE for e in experiments):
+        raise UserError(unavailable)              # nothing asked for could run: one line, nothing written
+    ctx = Context(classifier=clf, examples=examples, source=None, seed=seed, batch_size=batch_size,
                   device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=rationales,
                   methods=list(methods) if methods else None, options=dict(options), cache_dir=cache_dir,
                   no_cache=no_cache)
     outcomes: list[Outcome] = []
+    setup_s = 0.0
     bar = progress(total=len(experiments), desc="experiments", unit="experiment")
     for name in experiments:
+        needs_source = name not in WITHOUT_SOURCE
+        if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
+            t0 = time.perf_counter()
+            ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
+                                     cache_dir=cache_dir, no_cache=no_cache)
+            setup_s = time.perf_counter() - t0
         t = time.perf_counter()
-        out = get(name)(ctx)
+        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else get(name)(ctx)
         out.name = name
         out.seconds = time.perf_counter() - t
         outcomes.append(out)
@@ -166,6 +174,20 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
         seconds={"setup": round(setup_s, 3), **{o.name: round(o.seconds, 3) for o in outcomes}},
         skipped={o.name: o.skipped for o in outcomes if o.skipped})
     return FaithfulnessResult(outcomes, record)
+
+
+def source_problem(classifier, attention: str) -> str:
+    """Why the attention source cannot be built for this classifier ("" when it can): the same one line the
+    source would raise, found without computing anything."""
+    if attention == "pooling":
+        from .source import check_pooling_classifier as check
+    else:
+        from .source_cls import check_cls_classifier as check
+    try:
+        check(classifier)
+    except UserError as e:
+        return str(e)
+    return ""
 
 
 def make_source(classifier, examples, *, attention: str = "pooling", batch_size: int = 32, cache_dir=None,

@@ -42,6 +42,14 @@ def fixed_features(clf, examples: Sequence[Example], *, batch_size: int = 32, ca
     return live_features(clf, examples, batch_size=batch_size).float()
 
 
+def check_pooling_classifier(classifier) -> None:
+    """The one error for a classifier whose head has no attention-pooling α to test."""
+    if classifier.head_type not in POOLING_HEADS:
+        raise UserError(f"the classifier's {classifier.head_type!r} head has no attention-pooling weights "
+                        f"(faithfulness tests need --head attention); use --attention cls to test the last "
+                        f"layer's [CLS] attention instead")
+
+
 class AttentionSource:
     """Base class; see the module docstring."""
 
@@ -82,10 +90,7 @@ class PoolingSource(AttentionSource):
 
     def __init__(self, classifier, examples: Sequence[Example], *, batch_size: int = 32, cache_dir=None,
                  no_cache: bool = False):
-        if classifier.head_type not in POOLING_HEADS:
-            raise UserError(f"the classifier's {classifier.head_type!r} head has no attention-pooling weights "
-                            f"(faithfulness tests need --head attention); use --attention cls to test the last "
-                            f"layer's [CLS] attention instead")
+        check_pooling_classifier(classifier)
         self.classifier = classifier
         self.head = classifier.head
         self.head.eval()
