@@ -6,26 +6,12 @@ PCA or t-SNE panel per layer, coloured by label; ``projection_words.png`` with `
 """
 from __future__ import annotations
 
-from .cli import main_wrapper, options_parser, parse_options
-from .core.options import output_options
+from .cli import results_command
 from .probing.clusters import ClustersOptions, clusters
 
-OUTPUT = output_options("run folder (default runs/clusters-<model>-<time>)")
-
-
-def build_parser():
-    return options_parser("python -m probekit.clusters", __doc__.split("\n\n")[0], ClustersOptions, OUTPUT)
-
-
-def _main(argv=None) -> int:
-    options, out = parse_options(build_parser(), argv, OUTPUT)
-    result = clusters(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
-    print(f"results: {', '.join(str(path / f) for f in result.files())}")
-    return 0
-
-
-main = main_wrapper(_main)
+build_parser, main = results_command(
+    "python -m probekit.clusters", __doc__.split("\n\n")[0], ClustersOptions, clusters,
+    "run folder (default runs/clusters-<model>-<time>)")
 
 if __name__ == "__main__":
     raise SystemExit(main())

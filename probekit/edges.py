@@ -7,26 +7,12 @@ cumulative scores, mixing weights, center of gravity, expected layer), ``compari
 """
 from __future__ import annotations
 
-from .cli import main_wrapper, options_parser, parse_options
-from .core.options import output_options
+from .cli import results_command
 from .probing.edges_run import EdgesOptions, edges
 
-OUTPUT = output_options("run folder (default runs/edges-<model>-<time>)")
-
-
-def build_parser():
-    return options_parser("python -m probekit.edges", __doc__.split("\n\n")[0], EdgesOptions, OUTPUT)
-
-
-def _main(argv=None) -> int:
-    options, out = parse_options(build_parser(), argv, OUTPUT)
-    result = edges(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
-    print(f"results: {', '.join(str(path / f) for f in result.files())}")
-    return 0
-
-
-main = main_wrapper(_main)
+build_parser, main = results_command(
+    "python -m probekit.edges", __doc__.split("\n\n")[0], EdgesOptions, edges,
+    "run folder (default runs/edges-<model>-<time>)")
 
 if __name__ == "__main__":
     raise SystemExit(main())

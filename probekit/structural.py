@@ -6,26 +6,12 @@ sentence, gold vs predicted) and ``config.json``. ``pk.structural(train=…, dev
 """
 from __future__ import annotations
 
-from .cli import main_wrapper, options_parser, parse_options
-from .core.options import output_options
+from .cli import results_command
 from .probing.structural_run import StructuralOptions, structural
 
-OUTPUT = output_options("run folder (default runs/structural-<model>-<time>)")
-
-
-def build_parser():
-    return options_parser("python -m probekit.structural", __doc__.split("\n\n")[0], StructuralOptions, OUTPUT)
-
-
-def _main(argv=None) -> int:
-    options, out = parse_options(build_parser(), argv, OUTPUT)
-    result = structural(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
-    print(f"results: {', '.join(str(path / f) for f in result.files())}")
-    return 0
-
-
-main = main_wrapper(_main)
+build_parser, main = results_command(
+    "python -m probekit.structural", __doc__.split("\n\n")[0], StructuralOptions, structural,
+    "run folder (default runs/structural-<model>-<time>)")
 
 if __name__ == "__main__":
     raise SystemExit(main())
