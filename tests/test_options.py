@@ -21,7 +21,9 @@ from probekit.core.options import (ModelOptions, Options, RunOptions, SampleOpti
 
 #: Migrated command → (its module, its Python function).
 MIGRATED = {"probe": pk.probe, "data": pk.data, "extract": pk.extract, "confusion": pk.confusion,
-            "attention": pk.attention, "deps": pk.deps, "coref": pk.coref, "parse": pk.parse, "browse": pk.browse}
+            "attention": pk.attention, "deps": pk.deps, "coref": pk.coref, "parse": pk.parse, "browse": pk.browse,
+            "clusters": pk.clusters, "structural": pk.structural,
+            "edges": pk.edges}
 ROOT = Path(__file__).resolve().parents[1]
 
 CONLLU = "1\tThe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\t_\t_\t3\tnsubj\t_\t_\n" \

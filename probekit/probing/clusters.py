@@ -8,14 +8,16 @@ coloured by label. Labels are UPOS or dependency relations from CoNLL-U, or a pr
 """
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
+from ..core.options import (CacheOptions, ModelOptions, RunOptions, option, optional_input_file, optional_positive,
+                            takes)
 from ..core.progress import progress
 from ..report.result import Result, tidy
 
@@ -102,35 +104,66 @@ def _project(X, method, seed) -> tuple[np.ndarray, str | None]:
                 ).fit_transform(X), note
 
 
-@quiet_option
-def clusters(conllu: str | Path | None = None, *, task: str | None = None, label: str | None = None,
-             words=None, layers=None, k: int | None = None, projection: str = "pca", max_points: int = 3000,
-             silhouette_sample: int = 2000, limit: int | None = None, skip_bad: bool = False,
-             model: str | None = None, batch_size: int = 32, max_length: int | None = None, device: str = "cpu",
-             cache_dir=None, no_cache: bool = False, dtype: str = "float16", seed: int = 0,
-             quiet: bool = False) -> ClustersResult:
+def _at_least_10(name, value):
+    return checks.integer(name, value, minimum=10)
+
+
+def _optional_at_least_1(name, value):
+    return checks.integer(name, value, minimum=1, optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClustersOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`clusters` (and ``python -m probekit.clusters``)."""
+
+    required_groups = ("source",)
+
+    conllu: Any = option(None, "a CoNLL-U file: words labelled by UPOS or dependency relation", exclusive="source",
+                         check=optional_input_file)
+    task: str | None = option(None, "a probing task (nth_token, auxiliary, subject): words labelled by target",
+                              exclusive="source")
+    label: str | None = option(None, "word labels (default: upos with --conllu, target with --task)",
+                               choices=LABELS)
+    words: Any = option(None, "also cluster the occurrences of these word types only (case-insensitive)",
+                        nargs="+", metavar="WORD")
+    layers: Any = option(None, "layers (default: 0…L)", type=int, nargs="+")
+    k: int | None = option(None, "k-means clusters (default: the number of labels)", type=int,
+                           check=_optional_at_least_1)
+    projection: str = option("pca", choices=("pca", "tsne"))
+    max_points: int = option(3000, "words per layer (a seeded sample of the corpus)", type=int, check=_at_least_10)
+    silhouette_sample: int = option(2000, "points the silhouette is computed on", type=int, check=_at_least_10)
+    limit: int | None = option(None, "use only the first N sentences", type=int, check=optional_positive)
+    skip_bad: bool = option(False, "skip malformed sentences (counted) instead of stopping")
+
+    def __post_init__(self):
+        if (self.conllu is None) == (self.task is None):       # before the group check: this says what each gives
+            raise UserError("give --conllu FILE (labels: UPOS or dependency relations) or --task NAME (its targets)")
+        super().__post_init__()
+
+    def check(self) -> None:
+        label = self.label or ("upos" if self.conllu is not None else "target")
+        checks.choice("label", label, LABELS[:2] if self.conllu is not None else ("target",))
+        checks.integer("k", self.k, minimum=1, maximum=self.max_points, optional=True)   # one cluster per point
+        self._set(label=label)
+
+
+@takes(ClustersOptions, args=("conllu",))
+def clusters(o: ClustersOptions) -> ClustersResult:
     """Cluster the word vectors of every layer against word labels (UPOS by default for ``conllu``; the
-    targets for ``task``). Returns a :class:`ClustersResult`."""
+    targets for ``task``). Options: :class:`ClustersOptions`. Returns a :class:`ClustersResult`."""
     from ..core.cache import get_activations
     from ..core.encoder import load_encoder
     from ..report.rundir import run_record
 
-    arguments = {key: (str(v) if isinstance(v, Path) else v) for key, v in locals().items()}
-    if (conllu is None) == (task is None):
-        raise UserError("give --conllu FILE (labels: UPOS or dependency relations) or --task NAME (its targets)")
-    label = label or ("upos" if conllu is not None else "target")
-    checks.choice("label", label, LABELS[:2] if conllu is not None else ("target",))
-    checks.choice("projection", projection, ("pca", "tsne"))
-    checks.integer("max_points", max_points, minimum=10)
-    checks.integer("k", k, minimum=1, maximum=max_points, optional=True)      # at most one cluster per point
-    checks.integer("silhouette_sample", silhouette_sample, minimum=10)
-    checks.positive("limit", limit, optional=True)
-    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
+    arguments = o.record()
+    conllu, task, label, words, layers, k = o.conllu, o.task, o.label, o.words, o.layers, o.k
+    projection, max_points, silhouette_sample, limit, seed = (o.projection, o.max_points, o.silhouette_sample,
+                                                              o.limit, o.seed)
     keys = None
     if conllu is not None:
         from ..corpora.conllu import read_conllu
 
-        examples = read_conllu(checks.input_file("conllu", conllu), skip_bad=skip_bad, limit=limit)
+        examples = read_conllu(conllu, skip_bad=o.skip_bad, limit=limit)
         source = str(conllu)
     else:
         from ..probing.registry import build_data
@@ -143,12 +176,12 @@ def clusters(conllu: str | Path | None = None, *, task: str | None = None, label
     if k is not None and k > n_words:
         raise UserError(f"--k {k} is more than the {n_words} words of {source}: k-means needs at most one "
                         f"cluster per point")
-    encoder = load_encoder(model, device=device)
+    encoder = load_encoder(o.model, device=o.device)
     L = encoder.num_layers
     layers = list(range(L + 1)) if layers is None else [checks.integer("layers", v, minimum=0, maximum=L)
                                                         for v in ([layers] if isinstance(layers, int) else layers)]
-    store = get_activations(encoder, examples, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
-                            max_length=max_length, batch_size=batch_size, dtype=dtype)
+    store = get_activations(encoder, examples, cache_dir=o.cache_dir, use_cache=not o.no_cache, hidden=True,
+                            max_length=o.max_length, batch_size=o.batch_size, dtype=o.dtype)
     cut = set(store.meta["truncated"])
     labels = word_labels(examples, label, keys)
     rows_, y, forms = [], [], []

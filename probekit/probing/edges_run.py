@@ -10,15 +10,17 @@ activation cache (all layers in one pass).
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
+from ..core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, option, optional_input_file,
+                            optional_positive, positive, takes)
 from ..core.progress import progress
 from ..report.result import Result, tidy
 from ..core import intervals as iv
@@ -98,41 +100,69 @@ def _nopos_table(store):
     return torch.from_numpy(np.array(store.no_position()))[None]
 
 
-@quiet_option
-def edges(train: str | Path | None = None, dev: str | Path | None = None, *, test: str | Path | None = None,
-          tasks=("upos", "deprel"), gap_train: str | Path | None = None, gap_dev: str | Path | None = None,
-          gap_test: str | Path | None = None, epochs: int = 10, lr: float = ep.LR, probe_batch_size: int = ep.BATCH,
-          val_interval: int = ep.VAL_INTERVAL, seeds: int = 1, resamples: int = iv.RESAMPLES,
-          limit: int | None = None, skip_bad: bool = False, model: str | None = None, batch_size: int = 32,
-          max_length: int | None = None, device: str = "cpu", cache_dir=None, no_cache: bool = False,
-          dtype: str = "float16", seed: int = 0, quiet: bool = False) -> EdgesResult:
+def _resamples(name, value):
+    return checks.integer(name, value, minimum=100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgesOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`edges` (and ``python -m probekit.edges``)."""
+
+    train: Any = option(None, "training treebank (CoNLL-U), for upos and deprel", check=optional_input_file)
+    dev: Any = option(None, "development treebank (CoNLL-U), for upos and deprel: picks each probe's parameters and "
+                            "is scored", check=optional_input_file)
+    test: Any = option(None, "test treebank (CoNLL-U), scored with the probes chosen on --dev",
+                       check=optional_input_file)
+    tasks: tuple = option(("upos", "deprel"), nargs="+", choices=TASKS)
+    gap_train: Any = option(None, "GAP TSV to train the coref probe on", check=optional_input_file)
+    gap_dev: Any = option(None, "GAP TSV that picks the coref probe's parameters (scored)",
+                          check=optional_input_file)
+    gap_test: Any = option(None, "GAP TSV scored with the coref probe chosen on --gap-dev", check=optional_input_file)
+    epochs: int = option(10, "most epochs per probe (Tenney et al.'s schedule stops earlier when dev micro-F1 "
+                             "stalls)", type=int, check=positive)
+    val_interval: int = option(ep.VAL_INTERVAL, "training steps between dev checks (or one epoch, when shorter)",
+                               type=int, check=positive)
+    seeds: int = option(1, "probes per layer with seeds seed…seed+N-1: mean and Student-t interval over them",
+                        type=int, check=positive)
+    resamples: int = option(iv.RESAMPLES, "bootstrap resamples", type=int, check=_resamples)
+    lr: float = option(ep.LR, "Adam learning rate", type=float, check=above_zero)
+    probe_batch_size: int = option(ep.BATCH, "targets per probe training step", type=int, check=positive)
+    limit: int | None = option(None, "use only the first N sentences (or GAP rows) of each file", type=int,
+                               check=optional_positive)
+    skip_bad: bool = option(False, "skip malformed sentences or rows (counted)")
+
+    def check(self) -> None:
+        """The files the chosen tasks read are required (``None`` → "--train is required")."""
+        if any(t in ("upos", "deprel") for t in self.tasks):
+            checks.input_file("train", self.train)
+            checks.input_file("dev", self.dev)
+        if "coref" in self.tasks:
+            checks.input_file("gap_train", self.gap_train)
+            checks.input_file("gap_dev", self.gap_dev)
+
+
+@takes(EdgesOptions, args=("train", "dev"))
+def edges(o: EdgesOptions) -> EdgesResult:
     """Edge probes on every layer: ``tasks`` from upos, deprel (CoNLL-U ``train``/``dev``/``test``) and coref
     (GAP ``gap_train``/``gap_dev``/``gap_test``); the test files are optional. ``epochs``: the most epochs.
-    Returns an :class:`EdgesResult`."""
+    Options: :class:`EdgesOptions`. Returns an :class:`EdgesResult`."""
     from ..core.cache import get_activations
     from ..core.encoder import load_encoder
     from ..report.rundir import run_record
 
-    arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in locals().items()}
-    tasks = checks.choices("tasks", tasks, TASKS)
+    arguments = o.record()
+    tasks = list(o.tasks)
     files = {}
     if any(t in ("upos", "deprel") for t in tasks):
-        files["treebank"] = {"train": checks.input_file("train", train), "dev": checks.input_file("dev", dev)}
-        if test is not None:
-            files["treebank"]["test"] = checks.input_file("test", test)
+        files["treebank"] = {"train": o.train, "dev": o.dev, **({"test": o.test} if o.test is not None else {})}
     if "coref" in tasks:
-        files["gap"] = {"train": checks.input_file("gap_train", gap_train),
-                        "dev": checks.input_file("gap_dev", gap_dev)}
-        if gap_test is not None:
-            files["gap"]["test"] = checks.input_file("gap_test", gap_test)
-    checks.positive("epochs", epochs)
-    checks.number("lr", lr, above=0)
-    checks.positive("probe_batch_size", probe_batch_size)
-    checks.positive("val_interval", val_interval)
-    seeds = checks.positive("seeds", seeds)
-    resamples = checks.integer("resamples", resamples, minimum=100)
-    checks.positive("limit", limit, optional=True)
-    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
+        files["gap"] = {"train": o.gap_train, "dev": o.gap_dev,
+                        **({"test": o.gap_test} if o.gap_test is not None else {})}
+    epochs, lr, probe_batch_size, val_interval, seeds, resamples = (o.epochs, o.lr, o.probe_batch_size,
+                                                                    o.val_interval, o.seeds, o.resamples)
+    limit, skip_bad, model, batch_size, max_length, device = (o.limit, o.skip_bad, o.model, o.batch_size,
+                                                              o.max_length, o.device)
+    cache_dir, no_cache, dtype, seed = o.cache_dir, o.no_cache, o.dtype, o.seed
 
     encoder = load_encoder(model, device=device)
     L = encoder.num_layers

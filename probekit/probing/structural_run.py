@@ -11,7 +11,8 @@ limit cuts are left out and counted.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,9 @@ import pandas as pd
 from ..core import checks
 from ..core import intervals as iv
 from ..core.errors import UserError
-from ..core.progress import progress, quiet_option
+from ..core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, input_file, option,
+                            optional_input_file, optional_positive, positive, takes)
+from ..core.progress import progress
 from ..report.result import Result, tidy
 from . import structural as sp
 from .structural_compare import comparisons, row_interval
@@ -75,34 +78,53 @@ def _mean_scores(runs: list[dict]) -> dict:
     return {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0]}
 
 
-@quiet_option
-def structural(train: str | Path | None = None, dev: str | Path | None = None, *, test: str | Path | None = None,
-               probes=("distance", "depth"), rank: int | None = None, layers=None, epochs: int = sp.EPOCHS,
-               lr: float = 1e-3, probe_batch_size: int = 20, seeds: int = 1, resamples: int = iv.RESAMPLES,
-               limit: int | None = None, skip_bad: bool = False, model: str | None = None, batch_size: int = 32,
-               max_length: int | None = None, device: str = "cpu", cache_dir=None, no_cache: bool = False,
-               dtype: str = "float16", seed: int = 0, quiet: bool = False) -> StructuralResult:
+def _resamples(name, value):
+    return checks.integer(name, value, minimum=100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StructuralOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`structural` (and ``python -m probekit.structural``)."""
+
+    train: Any = option(help="training treebank (CoNLL-U)", check=input_file)
+    dev: Any = option(help="development treebank (CoNLL-U): picks each probe's parameters (lowest dev loss) and is "
+                           "scored", check=input_file)
+    test: Any = option(None, "test treebank (CoNLL-U), scored with the probes chosen on --dev",
+                       check=optional_input_file)
+    probes: tuple = option(("distance", "depth"), nargs="+", choices=sp.PROBES)
+    rank: int | None = option(None, "rank of the projection (default: the hidden size)", type=int,
+                              check=optional_positive)
+    layers: Any = option(None, "layers to probe (default: 0…L)", type=int, nargs="+")
+    epochs: int = option(sp.EPOCHS, "most epochs per probe (Hewitt & Manning: learning rate x0.1 when the dev loss "
+                                    "stalls, stop after 5 epochs without improvement, the lowest dev loss kept)",
+                         type=int, check=positive)
+    seeds: int = option(1, "probes per layer with seeds seed…seed+N-1: mean and Student-t interval over them "
+                           "(1: a bootstrap interval over sentences)", type=int, check=positive)
+    resamples: int = option(iv.RESAMPLES, "bootstrap resamples", type=int, check=_resamples)
+    lr: float = option(1e-3, "Adam learning rate", type=float, check=above_zero)
+    probe_batch_size: int = option(20, "sentences per probe training step", type=int, check=positive)
+    limit: int | None = option(None, "use only the first N sentences of each file", type=int,
+                               check=optional_positive)
+    skip_bad: bool = option(False, "skip malformed sentences (counted) instead of stopping")
+
+
+@takes(StructuralOptions, args=("train", "dev"))
+def structural(o: StructuralOptions) -> StructuralResult:
     """Distance and depth probes on every layer of ``model`` (or ``layers``), trained on ``train``, chosen on
     ``dev`` and scored on ``dev`` and ``test`` (CoNLL-U; ``test`` optional). ``rank`` defaults to the hidden
-    size; ``epochs`` is the most the regimen runs. Returns a :class:`StructuralResult`."""
+    size; ``epochs`` is the most the regimen runs. Options: :class:`StructuralOptions`. Returns a
+    :class:`StructuralResult`."""
     from ..core.cache import get_activations
     from ..core.encoder import load_encoder
     from ..corpora.conllu import read_conllu
     from ..report.rundir import run_record
 
-    arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in locals().items()}
-    paths = {"train": checks.input_file("train", train), "dev": checks.input_file("dev", dev)}
-    if test is not None:
-        paths["test"] = checks.input_file("test", test)
-    probes = checks.choices("probes", probes, sp.PROBES)
-    checks.positive("rank", rank, optional=True)
-    checks.positive("epochs", epochs)
-    checks.number("lr", lr, above=0)
-    checks.positive("probe_batch_size", probe_batch_size)
-    seeds = checks.positive("seeds", seeds)
-    resamples = checks.integer("resamples", resamples, minimum=100)
-    checks.positive("limit", limit, optional=True)
-    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
+    arguments = o.record()
+    paths = {"train": o.train, "dev": o.dev, **({"test": o.test} if o.test is not None else {})}
+    probes, rank, layers, epochs, lr, seeds, resamples, seed, device = (
+        list(o.probes), o.rank, o.layers, o.epochs, o.lr, o.seeds, o.resamples, o.seed, o.device)
+    limit, skip_bad, model, batch_size, max_length = o.limit, o.skip_bad, o.model, o.batch_size, o.max_length
+    cache_dir, no_cache, dtype, probe_batch_size = o.cache_dir, o.no_cache, o.dtype, o.probe_batch_size
 
     examples = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in paths.items()}
     for split, ex in examples.items():
