@@ -69,3 +69,14 @@ def test_probe_rows_carry_intervals_and_results_md_compares_layers(tiny_model_di
     assert md.count("best layer") == df["split"].nunique() and "95% CI" in md
     saved = pd.read_csv(run / "results.csv")
     assert {"ci_low", "ci_high"} <= set(saved.columns)
+
+
+def test_seed_tables_give_a_student_t_interval_over_seeds():
+    from scipy.stats import t
+
+    from probekit.report.probe_rigor import seed_summary
+
+    df = pd.DataFrame([{"probe": "linear", "split": "dev", "layer": 0, "seed": s, "metric": "accuracy",
+                        "value": v} for s, v in ((0, 0.8), (1, 0.9), (2, 0.85))])
+    half = t.ppf(0.975, 2) * 0.05 / np.sqrt(3)
+    assert seed_summary(df, "accuracy")["layer 0"].iloc[0] == f"0.850 ± 0.050 [{0.85 - half:.3f}, {0.85 + half:.3f}]"
