@@ -54,7 +54,7 @@ def _clean(values) -> np.ndarray:
 
 
 def _bootstrap(samples: Sequence[np.ndarray], statistic: Callable, *, paired: bool, seed: int,
-               resamples: int) -> tuple[float, float]:
+               resamples: int, vectorized: bool = False) -> tuple[float, float]:
     from scipy.stats import bootstrap
 
     n = len(samples[0])
@@ -63,30 +63,35 @@ def _bootstrap(samples: Sequence[np.ndarray], statistic: Callable, *, paired: bo
     point = statistic(*samples)
     if all(np.ptp(s) == 0 for s in samples):        # constant data: every resample gives the same value
         return float(point), float(point)
+    # a vectorized statistic sees a batch of resamples at once: batches cap memory at ~2e7 values
+    batch = max(1, int(2e7 // n)) if vectorized else None
     with warnings.catch_warnings():           # BCa undefined on near-degenerate data: the percentile below
         warnings.simplefilter("ignore")
         res = bootstrap(tuple(samples), statistic, n_resamples=resamples, confidence_level=LEVEL, method="BCa",
-                        paired=paired, vectorized=False, rng=np.random.default_rng(seed))
+                        paired=paired, vectorized=vectorized, batch=batch, rng=np.random.default_rng(seed))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (np.isfinite(low) and np.isfinite(high)):   # BCa undefined (e.g. a near-degenerate sample)
         res = bootstrap(tuple(samples), statistic, n_resamples=resamples, confidence_level=LEVEL,
-                        method="percentile", paired=paired, vectorized=False, rng=np.random.default_rng(seed))
+                        method="percentile", paired=paired, vectorized=vectorized, batch=batch,
+                        rng=np.random.default_rng(seed))
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return low, high
 
 
 def over_examples(values, *, statistic: Callable = np.mean, seed: int = 0,
-                  resamples: int = RESAMPLES) -> Interval:
-    """``statistic`` of per-example ``values`` (NaN dropped) with a bootstrap interval over the examples."""
+                  resamples: int = RESAMPLES, vectorized: bool = False) -> Interval:
+    """``statistic`` of per-example ``values`` (NaN dropped) with a bootstrap interval over the examples.
+    ``vectorized``: ``statistic`` takes ``axis=`` (``np.mean`` does), so resamples are computed in batches —
+    much faster when many intervals are needed (one per layer × probe × split)."""
     a = _clean(values)
     if not len(a):
         return Interval(float("nan"), float("nan"), float("nan"), 0)
-    low, high = _bootstrap([a], statistic, paired=False, seed=seed, resamples=resamples)
+    low, high = _bootstrap([a], statistic, paired=False, seed=seed, resamples=resamples, vectorized=vectorized)
     return Interval(float(statistic(a)), low, high, len(a))
 
 
 def paired_difference(a, b, *, statistic: Callable = np.mean, seed: int = 0,
-                      resamples: int = RESAMPLES) -> Interval:
+                      resamples: int = RESAMPLES, vectorized: bool = False) -> Interval:
     """``statistic(a) − statistic(b)`` on the examples both score (a row with a NaN on either side is dropped),
     with a paired bootstrap interval: each resample draws the same examples for both."""
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
@@ -97,10 +102,10 @@ def paired_difference(a, b, *, statistic: Callable = np.mean, seed: int = 0,
     if not len(a):
         return Interval(float("nan"), float("nan"), float("nan"), 0)
 
-    def diff(x, y):
-        return statistic(x) - statistic(y)
+    def diff(x, y, **axis):
+        return statistic(x, **axis) - statistic(y, **axis)
 
-    low, high = _bootstrap([a, b], diff, paired=True, seed=seed, resamples=resamples)
+    low, high = _bootstrap([a, b], diff, paired=True, seed=seed, resamples=resamples, vectorized=vectorized)
     return Interval(float(diff(a, b)), low, high, len(a))
 
 

@@ -33,22 +33,26 @@ TINY_SPLIT = 100
 
 class ProbeResult(Result):
     """Accuracy of every probe on every layer and split. ``.frame``: task, [task keys], model, layer, head
-    (empty), probe, split, metric (``accuracy``), value, n_sentences. ``.key_names``: the task's keys."""
+    (empty), probe, split, metric (``accuracy``), value, n_sentences, ci_low, ci_high (95 % bootstrap interval
+    over the n_sentences sentences). ``.key_names``: the task's keys. ``.correctness``: per (layer, probe, split,
+    seed) each sentence's 0/1 correctness per key (NaN: no target), for paired comparisons."""
 
     command = "probe"
 
     def __init__(self, frame: pd.DataFrame, record: dict, key_names: Sequence[str] = (),
-                 warning: str | None = None):
+                 warning: str | None = None, correctness: dict | None = None):
         super().__init__(frame, record)
         self.key_names = tuple(key_names)
         self.warning = warning
+        self.correctness = correctness or {}
 
     def write_files(self, run) -> None:
         from ..report.probe import accuracy_figure, markdown_report
         from ..report.rundir import write_tidy
 
         write_tidy(run, self.frame)
-        run.write_text("results.md", markdown_report(self.frame, self.key_names, warning=self.warning))
+        run.write_text("results.md", markdown_report(self.frame, self.key_names, warning=self.warning,
+                                                     correctness=self.correctness))
         run.save_figure(accuracy_figure(self.frame, self.key_names), "accuracy_by_layer")
 
     def files(self) -> list[str]:
@@ -123,6 +127,7 @@ def probe(o: ProbeOptions, **task_options) -> ProbeResult:
                             dtype=o.dtype, cache_dir=o.cache_dir, no_cache=o.no_cache)
     df = sweep(store, data, probes=tuple(o.probes), hidden=o.mlp_hidden, epochs=o.epochs, lr=o.lr, seed=o.seed,
                seeds=o.seeds, control=bool(o.control), mdl=bool(o.mdl))
+    kept = df.attrs.pop("correctness", {})
     df.insert(0, "task", task.name)
     df.insert(1, "model", encoder.name)
     df = tidy(ordered(df, task.key_names), task=task.name, model=encoder.name, keys=task.key_names)
@@ -131,4 +136,4 @@ def probe(o: ProbeOptions, **task_options) -> ProbeResult:
                         counts={"splits": counts, "truncated": store.meta["n_truncated"]},
                         task=task.name, data={"splits": counts, "truncated": store.meta["n_truncated"], **data.notes},
                         cache=None if o.no_cache else str(store.path))
-    return ProbeResult(df, record, key_names=task.key_names, warning=warning)
+    return ProbeResult(df, record, key_names=task.key_names, warning=warning, correctness=kept)

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from ..core.cache import ActivationStore, get_activations
+from ..core.intervals import over_examples, paired_difference
 from ..core.progress import postfix, progress
 from ..core.encoder import Encoder
 from .selection import SelectionProbe, Sentences
@@ -65,12 +66,15 @@ def make_probe(kind: str, *, hidden: int = 128, epochs: int = 8, lr: float = 1e-
 def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp"), hidden: int = 128,
           epochs: int = 8, lr: float = 1e-3, seed: int = 0, include_nopos: bool = True, seeds: int = 1,
           control: bool = False, mdl: bool = False) -> pd.DataFrame:
-    """Accuracy of every probe on every layer and split: tidy rows (layer, probe, split, key…, seed, value).
+    """Accuracy of every probe on every layer and split: tidy rows (layer, probe, split, key…, seed, value,
+    ci_low, ci_high — a 95 % bootstrap interval over the sentences, seeded by the run seed).
 
     ``seeds``: each probe is trained with seeds ``seed … seed+seeds−1`` (data order, initialisation), one row
     per seed. ``control``: the control task (:mod:`.control`) is trained alongside, as extra keys of the same
     probe (same hyperparameters, budget and model selection); rows ``control_accuracy`` and ``selectivity``.
     ``mdl``: online codelength rows on the training split (:mod:`.mdl`), for the control task too.
+    ``.attrs["correctness"]``: per (layer, probe, split, seed) the [N, K(+K control)] 0/1/NaN correctness of
+    every sentence, for paired comparisons between layers and probes on the same sentences.
     """
     targets = unit_targets(store, data)
     K = targets.shape[1]
@@ -84,7 +88,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
         from .control import control_targets
 
         controls = {s: control_targets(store, data, targets, seed=seed + s) for s in range(seeds)}
-    rows = []
+    rows, kept = [], {}
     bar = progress(total=len(layers) * len(probes) * seeds, desc="training probes", unit="probe")
     tell = postfix(bar)                     # what the current fit is doing, so the bar moves within a probe
     for layer, suffix in layers:
@@ -103,20 +107,38 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
                     if not r:
                         continue
                     acc = probe.score(sets[split], full[r])
+                    right = correctness(probe.predict(sets[split]), full[r])
+                    kept[(layer, kind + suffix, split, run_seed)] = right
                     for k, key in enumerate(data.keys):
                         n = int((targets[r, k] >= 0).sum())
                         row = {**base, "split": split, **key, "n_sentences": n}
-                        rows.append({**row, "metric": "accuracy", "value": float(acc[k])})
+                        rows.append({**row, "metric": "accuracy", "value": float(acc[k]),
+                                     **_ci(over_examples(right[:, k], seed=run_seed, vectorized=True))})
                         if control:
-                            rows.append({**row, "metric": "control_accuracy", "value": float(acc[K + k])})
-                            rows.append({**row, "metric": "selectivity", "value": float(acc[k] - acc[K + k])})
+                            rows.append({**row, "metric": "control_accuracy", "value": float(acc[K + k]),
+                                         **_ci(over_examples(right[:, K + k], seed=run_seed, vectorized=True))})
+                            sel = paired_difference(right[:, k], right[:, K + k], seed=run_seed, vectorized=True)
+                            rows.append({**row, "metric": "selectivity", "value": float(acc[k] - acc[K + k]),
+                                         **_ci(sel)})
                 if mdl:
                     rows += _mdl_rows(kind, sets[train_split], full[split_rows[train_split]], dev, data, K,
                                       base, train_split, dict(hidden=hidden, epochs=epochs, lr=lr, seed=run_seed),
                                       fitted=probe)
                 bar.update(1)
     bar.close()
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["correctness"] = kept
+    return out
+
+
+def correctness(pred: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """[N, K] float32: 1 where the probe picked the target, 0 where it missed, NaN where the sentence has none."""
+    return np.where(targets >= 0, (pred == targets).astype(np.float32), np.float32("nan")).astype(np.float32)
+
+
+def _ci(interval) -> dict:
+    """The interval columns of a results row (its ``n`` is the row's ``n_sentences``)."""
+    return {"ci_low": interval.ci_low, "ci_high": interval.ci_high}
 
 
 def _mdl_rows(kind, train, full, dev, data, K, base, split, options, fitted=None) -> list[dict]:
