@@ -75,3 +75,12 @@ def test_paired_statistic_of_a_ratio_and_statistic_difference():
     assert better.excludes_zero and better.estimate == pytest.approx(1 - ci.estimate)
     with pytest.raises(ValueError, match="same units"):
         paired_statistic([correct, edges[:10]], ratio)
+
+
+def test_a_difference_resting_on_two_sentences_is_not_claimed():
+    a = np.zeros(30)
+    a[:2] = 1.0                                          # layer A right on 2 more sentences out of 30
+    b = np.zeros(30)
+    d = iv.paired_difference(a, b, seed=0, resamples=2000)
+    assert np.isclose(d.estimate, 2 / 30) and not d.excludes_zero
+    assert iv.compare_sentence("layer 6", "layer 4", d).startswith("no detectable difference")
