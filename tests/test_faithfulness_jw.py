@@ -294,7 +294,8 @@ def test_summary_by_hand():
     row = lambda cls, m: s.query("pair == 'gradient-loo' and `class` == @cls and metric == @m").iloc[0]
     assert get("all", "n_nan") == 1 and row("all", "tau_mean")["n"] == 3
     # the interval of the mean over the 3 defined examples lies within their range and holds the mean
-    assert -0.2 <= row("all", "tau_mean")["ci_low"] <= 0.4 / 3 <= row("all", "tau_mean")["ci_high"] <= 0.5
+    eps = 1e-12                                          # a mean of resampled floats may round past the range
+    assert -0.2 - eps <= row("all", "tau_mean")["ci_low"] <= 0.4 / 3 <= row("all", "tau_mean")["ci_high"] <= 0.5 + eps
     assert get("pos", "tau_mean") == pytest.approx(0.15) and row("neg", "tau_mean")["n"] == 1
 
 
