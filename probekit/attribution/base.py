@@ -19,6 +19,7 @@ from typing import Callable, ClassVar
 
 from ..core import checks
 from ..core.errors import UserError
+from ..core.options import above_zero, optional_positive, positive  # noqa: F401 (a method's checks)
 
 #: What a method may take from the batch's shared forward pass.
 NEEDS = ("logits", "probabilities", "attentions", "pooling", "embedding_gradients")
@@ -35,21 +36,6 @@ def option(default, help: str, *, check: Callable | None = None, type: type | No
 
 def builtin_type(value):
     return {bool: bool, int: int, float: float}.get(value.__class__, str)
-
-
-def positive(name, value):
-    """A whole number ≥ 1."""
-    return checks.positive(name, value)
-
-
-def optional_positive(name, value):
-    """A whole number ≥ 1, or None."""
-    return checks.positive(name, value, optional=True)
-
-
-def above_zero(name, value):
-    """A finite number > 0."""
-    return checks.number(name, value, above=0)
 
 
 @dataclass
