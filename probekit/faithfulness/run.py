@@ -20,7 +20,7 @@ from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
 from .base import Context, Outcome
-from .experiments import DEFAULTS, EXPERIMENTS, WITHOUT_SOURCE, get, names
+from .experiments import DEFAULTS, WITHOUT_SOURCE, get, names
 from ..report.faithfulness import FaithfulnessResult
 
 #: experiments that retrain heads (Wiegreffe & Pinter) and so need train and dev data
