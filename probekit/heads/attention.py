@@ -71,6 +71,7 @@ class AttentionResult(Result):
         from ..report.attention import (plot_attention_to, plot_entropy, plot_gradients, plot_head_grid,
                                         plot_head_map)
         from ..report.rundir import write_tidy
+        from .gradients import CLASSES
 
         model, H = self.model, self.record["model"]["heads"]
         per_head = self.frame[self.frame["head"].notna()]
@@ -82,7 +83,7 @@ class AttentionResult(Result):
             write_tidy(run, self.distances, "head_distances.csv")
             run.save_figure(plot_head_map(self.mds[["x", "y"]].to_numpy(), H, model), "head_map")
         if self.gradients is not None:
-            run.save_figure(plot_gradients(self.gradients, self.record["gradients"]["objective"], model),
+            run.save_figure(plot_gradients(self.gradients, self.record["gradients"]["objective"], CLASSES, model),
                             "gradients")
         run.write_text("summary.md", self.summary())
 

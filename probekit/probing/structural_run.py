@@ -47,6 +47,7 @@ class StructuralResult(Result):
     def write_files(self, run) -> None:
         from ..report.rundir import write_tidy
         from ..report.structural import markdown_report, plot_by_layer, plot_tree
+        from .structural import gold_edges, mst_edges
 
         write_tidy(run, self.frame)
         write_tidy(run, self.history, "history.csv")
@@ -55,7 +56,9 @@ class StructuralResult(Result):
         run.write_text("results.md", markdown_report(self.frame, self.record, self.comparisons))
         run.save_figure(plot_by_layer(self.frame, self.model), "structural_by_layer")
         if self.example is not None:
-            run.save_figure(plot_tree(**self.example, model=self.model), "tree")
+            ex = self.example
+            gold, pred = gold_edges(ex["heads"], ex["keep"]), mst_edges(ex["predicted"], ex["keep"])
+            run.save_figure(plot_tree(ex["words"], gold, pred, ex["keep"], ex["layer"], self.model), "tree")
 
     def files(self) -> list[str]:
         return ["results.csv", "results.md", "structural_by_layer.png"]

@@ -84,14 +84,15 @@ def plot_entropy(stats: pd.DataFrame, model: str = ""):
     return fig
 
 
-def plot_gradients(grads: pd.DataFrame, objective: str, model: str = ""):
-    """Figure 3: average |∂L/∂α| per layer for attention to [SEP], to "." / ",", and to every unmasked token."""
-    from ..heads.gradients import CLASSES
+def plot_gradients(grads: pd.DataFrame, objective: str, labels: dict[str, str], model: str = ""):
+    """Figure 3: average |∂L/∂α| per layer for attention to [SEP], to "." / ",", and to every unmasked token.
 
+    ``labels`` names each gradient class (metric → legend text); the analysis owns them, the figure only draws.
+    """
     fig = _figure(figsize=(6, 3.8))
     ax = fig.subplots()
-    for stat, label in [("grad_unmasked", CLASSES["grad_unmasked"]), ("grad_sep", CLASSES["grad_sep"]),
-                        ("grad_punct", CLASSES["grad_punct"])]:
+    for stat, label in [("grad_unmasked", labels["grad_unmasked"]), ("grad_sep", labels["grad_sep"]),
+                        ("grad_punct", labels["grad_punct"])]:
         g = grads[grads["metric"] == stat]
         ax.plot(g["layer"], g["value"], marker="o", label=label)
     ax.set_xlabel("layer")

@@ -88,12 +88,12 @@ def plot_by_layer(frame: pd.DataFrame, model: str) -> Figure:
     return fig
 
 
-def plot_tree(words, heads, predicted, keep, layer: int, model: str) -> Figure:
-    """Gold arcs above the words, the predicted minimum spanning tree below (punctuation left out of both)."""
-    from ..probing.structural import gold_edges, mst_edges
+def plot_tree(words, gold: set, pred: set, keep, layer: int, model: str) -> Figure:
+    """Gold arcs above the words, the predicted minimum spanning tree below (punctuation left out of both).
 
+    ``gold`` and ``pred`` are (i, j) edge sets over word positions, from the probe's own tree code.
+    """
     n = len(words)
-    gold, pred = gold_edges(heads, keep), mst_edges(predicted, keep)
     fig = Figure(figsize=(max(6.0, 0.7 * n), 3.6))
     ax = fig.subplots()
     for (i, j) in gold | pred:
