@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import importlib
 
-#: CLI name → "module:function" (full module names, so a search finds them); the order is the run and report order
+#: CLI name → "module:function" (relative to probekit.faithfulness); the order is the run and report order
 EXPERIMENTS = {
-    # Jain & Wallace: Kendall τ attention vs gradient / LOO; shuffled attention, median TVD (Fig. 10);
-    # ε-max JSD adversarial attention (Fig. 11, 12)
-    "tau": "probekit.faithfulness.jw_correlation:run",
-    "permutation": "probekit.faithfulness.jw_permutation:run",
-    "adversary": "probekit.faithfulness.jw_adversary:run",
-    # Serrano & Smith: zero the top α vs a random one (Fig. 4, 5); fraction removed before a flip (Fig. 8)
-    "single-weight": "probekit.faithfulness.ss_erasure:run_single",
-    "sets": "probekit.faithfulness.ss_sets:run_sets",
-    # Wiegreffe & Pinter: is attention needed? (Table 2); seed variance (Fig. 2); end-to-end adversarial training
-    # (Fig. 4); imposed weights in a per-word MLP (Table 3; after the e2e adversary, whose α it imposes too)
-    "uniform": "probekit.faithfulness.wp_retrain:run_uniform",
-    "seeds": "probekit.faithfulness.wp_retrain:run_seeds",
-    "e2e-adversary": "probekit.faithfulness.wp_adversary:run",
-    "diagnostic": "probekit.faithfulness.wp_diagnostic:run",
-    # DeYoung et al.: comprehensiveness, sufficiency, plausibility
-    "eraser": "probekit.faithfulness.eraser:run",
+    "tau": "jw_correlation:run",                  # Jain & Wallace: Kendall τ attention vs gradient / LOO
+    "permutation": "jw_permutation:run",          # Jain & Wallace: shuffled attention, median TVD (Fig. 10)
+    "adversary": "jw_adversary:run",              # Jain & Wallace: ε-max JSD adversarial attention (Fig. 11, 12)
+    "single-weight": "ss_erasure:run_single",     # Serrano & Smith: zero the top α vs a random one (Fig. 4, 5)
+    "sets": "ss_sets:run_sets",                   # Serrano & Smith: fraction removed before a flip (Fig. 8)
+    "uniform": "wp_retrain:run_uniform",          # Wiegreffe & Pinter: is attention needed? (Table 2)
+    "seeds": "wp_retrain:run_seeds",              # Wiegreffe & Pinter: seed variance (Fig. 2)
+    "e2e-adversary": "wp_adversary:run",          # Wiegreffe & Pinter: end-to-end adversarial training (Fig. 4)
+    "diagnostic": "wp_diagnostic:run",            # W&P: imposed weights in a per-word MLP (Table 3; after the
+                                                  # e2e adversary, whose α it imposes too)
+    "eraser": "eraser:run",                       # DeYoung et al.: comprehensiveness, sufficiency, plausibility
 }
 
 #: experiments that never read the attention source (ERASER ranks attribution methods on the classifier itself),
@@ -59,4 +54,4 @@ def names() -> list[str]:
 
 def get(name: str):
     module, fn = EXPERIMENTS[name].split(":")
-    return getattr(importlib.import_module(module), fn)
+    return getattr(importlib.import_module(f"probekit.faithfulness.{module}"), fn)
