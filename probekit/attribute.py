@@ -20,7 +20,7 @@ from dataclasses import make_dataclass
 from typing import Any
 
 from .attribution.attribute import AttributeOptions, attribute
-from .cli import classifier_output, command
+from .cli import classifier_output, command, peek
 from .core import checks
 from .core.options import option
 from .core.outputs import write_atomic
@@ -38,9 +38,7 @@ def _load_plugins(argv) -> None:
     """The ``--plugin`` files in ``argv``, loaded before the parser is built so their methods are choices."""
     from .attribution.plugins import load_plugin
 
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--plugin", action="append", default=[])
-    for path in pre.parse_known_args(argv)[0].plugin:
+    for path in peek(argv, "--plugin", action="append", default=[]):
         load_plugin(path)
 
 

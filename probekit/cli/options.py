@@ -13,14 +13,20 @@ from ..core.errors import UserError
 from .parser import HelpFormatter, Parser  # noqa: F401 (re-exported for the commands)
 from ..core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
 
-__all__ = ["HelpFormatter", "Parser", "peek_task", "main_wrapper", "is_quiet", "progress", "set_quiet"]
+__all__ = ["HelpFormatter", "Parser", "peek", "peek_task", "main_wrapper", "is_quiet", "progress", "set_quiet"]
+
+
+def peek(argv: Sequence[str], flag: str, **spec):
+    """The value of ``flag`` in ``argv`` before full parsing (``spec`` as ``add_argument`` takes it), for what
+    decides the parser itself: a task's own options, a plug-in file's choices."""
+    pre = argparse.ArgumentParser(add_help=False)
+    action = pre.add_argument(flag, **spec)
+    return getattr(pre.parse_known_args(argv)[0], action.dest)
 
 
 def peek_task(argv: Sequence[str], default: str | None = None) -> str | None:
-    """The ``--task`` in ``argv`` before full parsing, so a task's own options can join the parser."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", default=default)
-    return pre.parse_known_args(argv)[0].task
+    """The ``--task`` in ``argv``, so a task's own options can join the parser."""
+    return peek(argv, "--task", default=default)
 
 
 def main_wrapper(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:
