@@ -9,30 +9,20 @@ layer, head, metric, value, aggregate — per-layer gradient rows have an empty 
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-from .cli import main_wrapper, options_parser, parse_options
+from .cli import command
 from .core.options import output_options
 from .heads.attention import AttentionOptions, attention
 
-OUTPUT = output_options("run directory (default runs/attention-<model>-<time>)")
 
-
-def build_parser():
-    return options_parser("python -m probekit.attention", __doc__.split("\n\n")[0], AttentionOptions, OUTPUT)
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    options, out = parse_options(build_parser(), argv, OUTPUT)
-    result = attention(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
+def _report(result, path, values: dict, out: dict) -> None:
     if result.record.get("gradients"):
         print(f"gradients from: {result.record['gradients']['data']}")
     print(f"results: {path}/stats.csv, {path}/summary.md")
-    return 0
 
 
-main = main_wrapper(_main)
+build_parser, main = command(
+    "python -m probekit.attention", __doc__.split("\n\n")[0], AttentionOptions, attention,
+    output_options("run directory (default runs/attention-<model>-<time>)"), _report)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,7 +1,7 @@
 """``python -m probekit.coref --gap FILE``: which attention heads link a pronoun to its antecedent (GAP TSV).
 
-The pipeline is :func:`probekit.syntax.coref.coref` (``pk.coref``); this module parses the options, calls it
-and writes the run folder.
+Prints Clark et al.'s Table 2 (the baselines, then the best heads) and writes ``results.csv`` (every head and
+baseline), ``results.md``, ``heads.png`` and ``config.json``; ``pk.coref(gap)`` is the same from Python.
 """
 from __future__ import annotations
 

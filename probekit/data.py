@@ -8,37 +8,21 @@ correct group and distractor groups (agreement, reflexive). The same options giv
 """
 from __future__ import annotations
 
-import sys
-from typing import Sequence
-
-from .cli import main_wrapper, options_parser, parse_options, peek_task
+from .cli import command, task_options
 from .core.options import output_options
 from .corpora.data import DataOptions, data
-from .probing.registry import available_tasks, get_task
-
-OUTPUT = output_options("folder to write <task>.jsonl and config.json into", required=True, figures=False)
 
 
-def build_parser(task_name: str | None = None):
-    p = options_parser("python -m probekit.data", __doc__.split("\n\n")[0], DataOptions, OUTPUT)
-    if task_name in available_tasks() or (task_name or "").endswith(".py"):
-        task = get_task(task_name)
-        task.add_arguments(p.add_argument_group(f"options of --task {task.name}"))
-    return p
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    options, out = parse_options(build_parser(peek_task(argv)), argv, OUTPUT)
-    result = data(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"])
+def _report(result, path, values: dict, out: dict) -> None:
     counts = result.record["counts"]
     print(f"wrote {len(result.records)} sentences ({', '.join(f'{k}: {v}' for k, v in counts.items())}) "
           f"to {path}/{result.main_table}")
-    return 0
 
 
-main = main_wrapper(_main)
+build_parser, main = command(
+    "python -m probekit.data", __doc__.split("\n\n")[0], DataOptions, data,
+    output_options("folder to write <task>.jsonl and config.json into", required=True, figures=False), _report,
+    extend=task_options())
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,29 +13,19 @@ From Python: ``pk.extract(corpus=…)`` (:mod:`probekit.core.states`).
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-from .cli import main_wrapper, options_parser, parse_options
+from .cli import command
 from .core.options import output_options
 from .core.states import ExtractOptions, extract
 
-OUTPUT = output_options("output folder (must not exist or be empty, unless --overwrite)", required=True,
-                        figures=False)
 
-
-def build_parser():
-    return options_parser("python -m probekit.extract", __doc__.split("\n\n")[0], ExtractOptions, OUTPUT)
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    options, out = parse_options(build_parser(), argv, OUTPUT)
-    result = extract(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"])
+def _report(result, path, values: dict, out: dict) -> None:
     print(f"wrote {len(result.examples)} sentences to {path}")
-    return 0
 
 
-main = main_wrapper(_main)
+build_parser, main = command(
+    "python -m probekit.extract", __doc__.split("\n\n")[0], ExtractOptions, extract,
+    output_options("output folder (must not exist or be empty, unless --overwrite)", required=True, figures=False),
+    _report)
 
 if __name__ == "__main__":
     raise SystemExit(main())

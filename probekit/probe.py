@@ -5,38 +5,14 @@ directory. From Python: ``pk.probe(task, **options)`` (:mod:`probekit.probing.pr
 """
 from __future__ import annotations
 
-import sys
-from typing import Sequence
-
-from .cli import main_wrapper, options_parser, parse_options, peek_task
+from .cli import command, task_options
 from .core.options import output_options
 from .probing.probe import ProbeOptions, probe
-from .probing.registry import available_tasks
 
-OUTPUT = output_options("run directory (default runs/<task>-<model>-<time>)")
-DEFAULT_TASK = ProbeOptions.__dataclass_fields__["task"].default
-
-
-def build_parser(task_name: str | None = DEFAULT_TASK):
-    parser = options_parser("python -m probekit.probe", __doc__.split("\n\n")[0], ProbeOptions, OUTPUT)
-    if task_name in available_tasks() or (task_name or "").endswith(".py"):
-        from .probing.registry import get_task
-
-        task = get_task(task_name)
-        task.add_arguments(parser.add_argument_group(f"options of --task {task.name}"))
-    return parser
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    options, out = parse_options(build_parser(peek_task(argv, DEFAULT_TASK)), argv, OUTPUT)
-    result = probe(**options)
-    path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])
-    print(f"results: {', '.join(str(path / f) for f in result.files())}")
-    return 0
-
-
-main = main_wrapper(_main)
+build_parser, main = command(
+    "python -m probekit.probe", __doc__.split("\n\n")[0], ProbeOptions, probe,
+    output_options("run directory (default runs/<task>-<model>-<time>)"),
+    extend=task_options(ProbeOptions.__dataclass_fields__["task"].default))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -347,7 +347,10 @@ def test_occlusion_of_a_pair_deletes_from_the_right_segment(tiny_model_dirs):
 
 
 def test_limit_samples_a_sorted_file_in_file_order(tmp_path):
-    from probekit.attribution.attribute import _examples
+    from probekit.attribution.attribute import AttributeOptions, _examples as read
+
+    def _examples(texts, data, limit, seed):
+        return read(AttributeOptions(classifier="unread", texts=texts, data=data, limit=limit, seed=seed))
 
     path = tmp_path / "sorted.jsonl"           # every "neg" line first, as RT's files are
     lines = [{"text": f"neg example {i}", "label": "neg"} for i in range(50)]

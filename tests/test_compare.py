@@ -305,7 +305,8 @@ def test_compare_classifier_folder(tiny_model_dirs, tmp_path):
 
 
 def test_read_corpus_every_form(tmp_path):
-    """Text, CoNLL-U, a classifier's JSONL and a named set (under --data-root) all become Examples; --limit cuts."""
+    """Text, CoNLL-U, a classifier's JSONL and a named set (under --data-root) all become Examples; --limit keeps a
+    seeded sample in file order."""
     from probekit.finetuned.pair import read_corpus
 
     (tmp_path / "s.txt").write_text("the cat sat .\n\na dog ran\n", encoding="utf-8")
@@ -321,7 +322,9 @@ def test_read_corpus_every_form(tmp_path):
     assert [ex.words for ex in text] == [["the", "cat", "sat", "."], ["a", "dog", "ran"]]
     assert read_corpus(str(tmp_path / "s.conllu"))[0][0].words == ["cats", "sleep"]
     texts, how = read_corpus(str(tmp_path / "d.jsonl"), limit=3)
-    assert [ex.text for ex in texts] == ["text 0", "text 1", "text 2"] and "classifier data" in how
+    kept = [int(ex.text.split()[1]) for ex in texts]
+    assert len(kept) == 3 and kept == sorted(kept) and "classifier data" in how
+    assert [ex.text for ex in read_corpus(str(tmp_path / "d.jsonl"), limit=3, seed=0)[0]] == [ex.text for ex in texts]
     dev, how = read_corpus("rt:dev", data_root=str(tmp_path / "data"))
     assert len(dev) == 4 and how == "named set rt:dev"
     generated, how = read_corpus(None, limit=7)

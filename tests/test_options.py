@@ -19,11 +19,12 @@ from probekit.core.errors import UserError
 from probekit.core.options import (ModelOptions, Options, RunOptions, SampleOptions, UnknownOption, choices_of,
                                    meta, option, ordered_fields, positive, takes)
 
-#: Migrated command → (its module, its Python function).
+#: Every command → its Python function, whose options generate the command line of probekit.<command>.
 MIGRATED = {"probe": pk.probe, "data": pk.data, "extract": pk.extract, "confusion": pk.confusion,
             "attention": pk.attention, "deps": pk.deps, "coref": pk.coref, "parse": pk.parse, "browse": pk.browse,
             "clusters": pk.clusters, "structural": pk.structural,
-            "edges": pk.edges}
+            "edges": pk.edges, "attribute": pk.attribute, "faithfulness": pk.faithfulness, "compare": pk.compare,
+            "attack": pk.attack, "classify": pk.classify}
 ROOT = Path(__file__).resolve().parents[1]
 
 CONLLU = "1\tThe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\t_\t_\t3\tnsubj\t_\t_\n" \
@@ -72,28 +73,32 @@ def test_unknown_command_is_one_line_and_exit_2(capsys):
 @pytest.mark.parametrize("command", sorted(MIGRATED))
 def test_generated_parser_has_the_dataclass_flags_defaults_and_choices(command):
     options = MIGRATED[command].options
-    parser = importlib.import_module(f"probekit.{command}").build_parser()
+    parser = importlib.import_module(module_name(command)).build_parser()
     actions = {a.dest: a for a in parser._actions}
     for f in ordered_fields(options):
+        if not meta(f)["cli"]:          # Python only (attack's overwrite of --augment is --overwrite's)
+            continue
         action = actions[f.name]
-        assert action.option_strings == ["--" + f.name.replace("_", "-")]
+        assert action.option_strings == [meta(f)["flag"] or "--" + f.name.replace("_", "-")]
         default = None if f.default is MISSING else f.default
         expected = list(default) if isinstance(default, tuple) else default
         assert action.default == expected or (default is False and action.default is False), f.name
         assert action.required == (f.default is MISSING)
         if meta(f)["choices"] is not None:
             assert list(action.choices) == list(choices_of(f))
-    # and nothing on the command line that the function does not take, besides where to write
-    output = {"out", "overwrite", "figures", "png", "svg", "bertviz", "help"}
-    task_group = {a.dest for g in parser._action_groups if g.title and g.title.startswith("options of --task")
-                  for a in g._group_actions}
-    assert set(actions) - output - task_group == {f.name for f in ordered_fields(options)}
+    # and nothing on the command line that the function does not take, besides where to write and what to show
+    output = {"out", "overwrite", "figures", "png", "svg", "bertviz", "help", "show", "plugin", "encoder_source"}
+    plugins = {a.dest for g in parser._action_groups if g.title and g.title.startswith(("options of --task",
+                                                                                         "method options"))
+               for a in g._group_actions}
+    assert set(actions) - output - plugins == {f.name for f in ordered_fields(options) if meta(f)["cli"]}
 
 
 @pytest.mark.parametrize("command", sorted(MIGRATED))
 def test_unknown_keyword_is_a_user_error_naming_it(command, tmp_path):
     function = MIGRATED[command]
     args = ("nth_token",) if command in ("probe", "data") else ()
+    # the keyword is refused before anything is read, so required options may stay unset
     with pytest.raises(UserError, match="frobnicate") as err:
         function(*args, frobnicate=1, quiet=True)
     if command not in ("probe", "data"):        # those pass unknown keywords to the task, which refuses them
@@ -232,3 +237,32 @@ def test_help_into_a_closed_pipe_is_no_traceback():
     proc = subprocess.run(f"{sys.executable} -m probekit --help | head -1", shell=True, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(Path(pk.__file__).parents[1])})
     assert proc.stdout.startswith("usage: probekit") and "Traceback" not in proc.stderr
+
+
+def _readme_lines(commands):
+    """The README's ``python -m probekit.X …`` command lines of ``commands`` in its examples (a line that starts
+    with the command; continuations joined), not the synopses in headings and prose."""
+    import re
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    pattern = rf"^\s*python -m probekit\.({'|'.join(commands)})\b([^`#&|\n]*)"
+    return [(m.group(1), shlex.split(m.group(2))) for m in re.finditer(pattern, text, re.MULTILINE)]
+
+
+SAVED_CLASSIFIER_COMMANDS = ("attribute", "faithfulness", "classify", "compare", "attack")
+
+
+def test_the_readme_command_lines_parse_into_valid_options():
+    lines = _readme_lines(SAVED_CLASSIFIER_COMMANDS)
+    assert {c for c, _ in lines} == set(SAVED_CLASSIFIER_COMMANDS) and len(lines) > 25
+    for command, argv in lines:
+        options = MIGRATED[command].options
+        values = vars(importlib.import_module(module_name(command)).build_parser(argv).parse_args(argv))
+        own = {k: v for k, v in values.items() if k in options.names()}
+        assert set(values) - set(own) <= {"out", "overwrite", "figures", "show", "png", "plugin", "encoder_source",
+                                          "steps", "retry_steps", "samples", "stdev"}, (command, argv)
+        o = options(**own)
+        for flag in (a for a in argv if a.startswith("--") and a[2:].replace("-", "_") in options.names()):
+            name = flag[2:].replace("-", "_")
+            assert getattr(o, name) not in (None, ()) or name in ("tasks",), (command, flag)

@@ -14,10 +14,11 @@ from probekit.core.errors import UserError
 
 
 def test_a_text_that_is_not_a_string_says_what_it_is(tmp_path):
-    from probekit.attribution.attribute import _examples
+    import probekit as pk
 
+    # the options are checked before the classifier is read
     with pytest.raises(UserError, match=r"--text number 1 is a int \(123\), not a string of text"):
-        _examples([123], None, None)
+        pk.attribute(str(tmp_path / "no-classifier"), [123])
 
 
 def test_compare_on_a_folder_that_is_no_model_says_so_in_one_whole_sentence(tmp_path):

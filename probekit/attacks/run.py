@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
+from ..core.options import (DeviceOptions, SampleOptions, data_root_option, max_length, option, optional_above_zero,
+                            optional_positive, positive, takes)
 from ..core.examples import seeded_sample
 from ..core.errors import UserError
 from ..report.result import Result, tidy
@@ -28,6 +30,8 @@ from ..report.rundir import RunDir, markdown_table, run_record, write_tidy
 from . import keywords, mc, mc_run
 
 CLASSIFIER_ATTACKS = ("word-shuffle", "distractor", "delete", "mask")
+#: where the un-answerable retrainings' settings come from when not given
+_OWN = "(default: the attacked model's own, from its run's config.json)"
 KEYS = ["dataset", "setting", "group", "operation", "selection", "k", "draw", "aggregate"]
 
 
@@ -160,14 +164,61 @@ def _datasets(data, reader, limit, seed: int = 0) -> dict:
     return out
 
 
-@quiet_option
-def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train=None, dev=None,
-           limit: int | None = None, draws: int = 5, ks: Sequence[float] = (1, 2, 5, 10),
-           method: str = "integrated-gradients", augment=None, unanswerable: Sequence[str] | None = None,
-           checkpoints=None, seed: int = 0, resamples: int | None = None,
-           batch_size: int = 16, device: str = "cpu", epochs: int | None = None, lr: float | None = None,
-           max_length: int | None = None, data_root=None, overwrite: bool = False,
-           quiet: bool = False) -> AttackResult:
+def _percentages(name, value):
+    ks = [checks.number(name, k, above=0, maximum=100) for k in ([value] if isinstance(value, (int, float)) else value)]
+    if not ks:
+        raise UserError(f"{checks.flag(name)} needs at least one percentage")
+    return tuple(sorted(set(ks)))
+
+
+def _resamples(name, value):
+    return checks.integer(name, value, minimum=1000, maximum=1_000_000, optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttackOptions(DeviceOptions, SampleOptions):
+    """The options of :func:`attack` (and ``python -m probekit.attack``)."""
+
+    classifier: Any = option(help="a classifier folder (probekit.classify --out), multiple-choice or not; a Hugging "
+                                  "Face …ForSequenceClassification folder, or a model id in the local Hugging Face "
+                                  "cache", metavar="DIR")
+    data: Any = option(help="test data: a file or a named set (rt:test, mc160:test); several give several columns",
+                       nargs="+", metavar="FILE")
+    attacks: tuple | None = option(None, f"a subset; multiple choice: {' '.join(mc.ATTACKS)}; classifier: "
+                                         f"{' '.join(CLASSIFIER_ATTACKS)} (default: all)", nargs="+",
+                                   choices=(*mc.ATTACKS, *CLASSIFIER_ATTACKS), metavar="ATTACK")
+    limit: int | None = option(None, "a seeded random sample of N items of each --data (kept in file order; --seed)",
+                               type=int, metavar="N", check=optional_positive)
+    draws: int = option(5, "seeded draws of every random setting", type=int, check=positive)
+    ks: tuple = option((1, 2, 5, 10), "key-word attacks: percentages of the words", nargs="+", type=float,
+                       metavar="K", check=_percentages)
+    method: str = option("integrated-gradients", "attribution method that ranks the words for the key-word "
+                                                 "attacks")
+    augment: Any = option(None, "also write the perturbed items as a JSON Lines data file for probekit.classify",
+                          metavar="FILE")
+    train: Any = option(None, "multiple choice: training items; retrain on P-/Q-/PQ-Shuffle and -Remove versions")
+    dev: Any = option(None, "multiple choice: dev items for the retrainings' model selection (corrupted alike)")
+    unanswerable: tuple | None = option(None, f"retrain only on these: {' '.join(mc.TRAINING)} (default: all six)",
+                                        nargs="+", choices=mc.TRAINING, metavar="SETTING")
+    checkpoints: Any = option(None, "retraining checkpoints, one folder per setting (default: OUT-checkpoints "
+                                    "beside --out); a killed run resumes from its last finished epoch",
+                              metavar="DIR")
+    epochs: int | None = option(None, f"retraining epochs {_OWN}", type=int, check=optional_positive)
+    lr: float | None = option(None, f"retraining learning rate {_OWN}", type=float, check=optional_above_zero)
+    max_length: int | None = option(None, f"retraining max length {_OWN}", type=int, check=max_length)
+    resamples: int | None = option(None, "bootstrap resamples of the drops' 95%% intervals, 1000 to 1000000 "
+                                         "(default 9999)", type=int, check=_resamples)
+    batch_size: int = option(16, "items per forward pass (default %(default)s)", type=int, check=positive)
+    data_root: Any = data_root_option()
+    overwrite: bool = option(False, "replace an existing --augment file", cli=False)
+
+    def check(self) -> None:
+        if isinstance(self.data, tuple) and len(self.data) == 1 and isinstance(self.data[0], (str, os.PathLike)):
+            self._set(data=self.data[0])      # one file on the command line: one column, as in Python
+
+
+@takes(AttackOptions, args=("classifier", "data"))
+def attack(o: AttackOptions) -> AttackResult:
     """Attack ``classifier`` (a folder or a loaded model) on ``data`` (a file, a named set such as ``rt:test`` or
     ``mc160:test``, several of them — one table column each — or a list of Examples/MCItems).
 
@@ -178,35 +229,22 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     retrain on the un-answerable versions (``unanswerable``: a subset of P-Shuffle Q-Shuffle PQ-Shuffle P-Remove
     Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable). ``augment``
     must not exist (unless ``overwrite``) and must not be one of the run's inputs; it is written whole or not
-    at all. ``resamples``: bootstrap resamples of the drops' 95 % intervals (default 9999).
+    at all. ``resamples``: bootstrap resamples of the drops' 95 % intervals (default 9999). Options:
+    :class:`AttackOptions`.
     """
-    draws = checks.positive("draws", draws)
-    resamples = checks.integer("resamples", resamples, minimum=1000, maximum=1_000_000, optional=True)
-    batch_size = checks.positive("batch_size", batch_size)
-    limit = checks.positive("limit", limit, optional=True)
-    seed = checks.integer("seed", seed)
-    checks.device(device)
-    checks.max_length(max_length)
-    epochs = checks.positive("epochs", epochs, optional=True)
-    lr = None if lr is None else checks.number("lr", lr, above=0)
-    ks = [checks.number("ks", k, above=0, maximum=100) for k in ([ks] if isinstance(ks, (int, float)) else ks)]
-    if not ks:
-        raise UserError("--ks needs at least one percentage")
-    ks = sorted(set(ks))
-    if augment is not None:
-        checks.output_file("augment", augment, overwrite=overwrite, inputs=_paths(data, train, dev, classifier))
-    unanswerable = checks.choices("unanswerable", list(mc.TRAINING) if unanswerable is None else unanswerable,
-                                  list(mc.TRAINING))
-    if attacks is not None:          # names of neither kind are refused before the model is loaded
-        checks.choices("attacks", attacks, [*mc.ATTACKS, *CLASSIFIER_ATTACKS])
+    classifier, data, attacks, train, dev, device = o.classifier, o.data, o.attacks, o.train, o.dev, o.device
+    if o.augment is not None:
+        checks.output_file("augment", o.augment, overwrite=o.overwrite, inputs=_paths(data, train, dev, classifier))
+    unanswerable = list(mc.TRAINING) if o.unanswerable is None else list(o.unanswerable)
+    common = dict(limit=o.limit, draws=o.draws, seed=o.seed, batch_size=o.batch_size, data_root=o.data_root,
+                  quiet=o.quiet, resamples=o.resamples)
     model, path = _load(classifier, device)
     start = time.perf_counter()
     if _is_mc(model):
         attacks = checks.choices("attacks", list(mc.ATTACKS) if attacks is None else attacks, list(mc.ATTACKS))
-        result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
-                            seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
-                            checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet,
-                            unanswerable=unanswerable, path=path, resamples=resamples)
+        result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, epochs=o.epochs, lr=o.lr,
+                            max_length=o.max_length, checkpoints=o.checkpoints, device=device,
+                            unanswerable=unanswerable, path=path, **common)
     else:
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
@@ -215,10 +253,8 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
                                  list(CLASSIFIER_ATTACKS))
         from ..attribution.registry import resolve
 
-        method = resolve([method], model)[0]
-        result = _attack_classifier(model, data, attacks=attacks, limit=limit, draws=draws, ks=ks, method=method,
-                                    seed=seed, batch_size=batch_size, data_root=data_root, quiet=quiet,
-                                    resamples=resamples)
+        method = resolve([o.method], model)[0]
+        result = _attack_classifier(model, data, attacks=attacks, ks=list(o.ks), method=method, **common)
     frame, table, kind, augmented, counts, extra, chance = result
     frame = tidy(pd.DataFrame(frame), task="attack", model=_model_name(model), keys=KEYS)
     empty = [c for c in frame.columns if c not in ("layer", "head") and frame[c].isna().all()]
@@ -226,19 +262,17 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     for col in ("draw", "n"):
         if col in frame.columns:
             frame[col] = pd.array(frame[col], dtype="Int64")
-    arguments = dict(attacks=list(attacks), train=_name(train), dev=_name(dev),
-                     unanswerable=unanswerable if train is not None else None, limit=limit, draws=draws, ks=ks,
-                     method=method if kind == "classifier" else None, augment=None if augment is None else
-                     str(augment), checkpoints=None if checkpoints is None else str(checkpoints), seed=seed,
-                     batch_size=batch_size, device=device, epochs=epochs, lr=lr, max_length=max_length,
-                     resamples=resamples)
+    arguments = {**o.record(), "classifier": path or type(model).__name__, "data": _name(data),
+                 "attacks": list(attacks), "train": _name(train), "dev": _name(dev),
+                 "unanswerable": unanswerable if train is not None else None,
+                 "method": method if kind == "classifier" else None}
     record = run_record("attack", arguments, encoder=_encoder_of(model),
                         inputs={"data": _name(data), "classifier": path}, counts=counts, kind=kind,
                         timing={"total_s": round(time.perf_counter() - start, 1), **extra.pop("timing", {})},
                         **extra)
     out = AttackResult(frame, record, table, kind, augmented, chance)
-    if augment is not None:
-        write_augmented(out, augment)
+    if o.augment is not None:
+        write_augmented(out, o.augment)
     return out
 
 

@@ -8,14 +8,14 @@ run folder (CSV tables, the coloured-text page ``attributions.html`` and a figur
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
-from typing import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
 from ..core import checks
 from ..core.errors import UserError
-from ..core.progress import quiet_option
+from ..core.options import SampleOptions, option, optional_device, positive, takes
 from ..report.result import Result
 from ..report.rundir import RunDir, run_record, write_tidy
 from . import registry
@@ -73,25 +73,30 @@ def _load(classifier):
     return classifier, None
 
 
-def _examples(texts, data, limit, seed=0):
-    from ..core.examples import Example, seeded_sample
+def _texts(name, texts):
+    """``--text``: one string or several, each a non-empty string."""
+    if texts is None:
+        return None
+    texts = (texts,) if isinstance(texts, str) else tuple(texts)
+    if not texts:
+        raise UserError("--text: no text given")
+    for i, t in enumerate(texts, 1):
+        if not isinstance(t, str):
+            raise UserError(f"--text number {i} is a {type(t).__name__} ({t!r:.40}), not a string of text")
+        if not t.strip():
+            raise UserError(f"--text number {i} is empty")
+    return texts
+
+
+def _examples(o: "AttributeOptions") -> list:
+    from ..core.examples import Example
     from ..corpora.text import drop_invisible
 
-    if (texts is None) == (data is None):
-        raise UserError("give the input with --text (repeatable) or --data FILE, not both")
-    if texts is not None:
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise UserError("--text: no text given")
-        for i, t in enumerate(texts, 1):
-            if not isinstance(t, str):
-                raise UserError(f"--text number {i} is a {type(t).__name__} ({t!r:.40}), not a string of text")
-            if not t.strip():
-                raise UserError(f"--text number {i} is empty")
+    if o.texts is not None:
         examples = drop_invisible([Example(words=None, text=t, meta={"source": f"--text {i}"})
-                                   for i, t in enumerate(texts, 1)], "--text")
-    elif isinstance(data, (list, tuple)):            # Examples from Python: labels are optional here
-        examples = list(data)
+                                   for i, t in enumerate(o.texts, 1)], "--text")
+    elif isinstance(o.data, (list, tuple)):            # Examples from Python: labels are optional here
+        examples = list(o.data)
         bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)
         if bad is not None:
             raise UserError(f"data[{bad}] is not an Example")
@@ -99,15 +104,42 @@ def _examples(texts, data, limit, seed=0):
     else:
         from ..classify.datasets import load_split
 
-        examples = load_split(data, what="--data")
-    return seeded_sample(examples, limit, seed)
+        examples = load_split(o.data, what="--data")
+    return o.sample(examples)
 
 
-@quiet_option
-def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None,
-              methods: Sequence[str] | None = None, target: str | None = None, batch_size: int = 16,
-              limit: int | None = None, level: str = "word", seed: int = 0, device: str | None = None,
-              quiet: bool = False, **method_options) -> AttributionResult:
+def _methods_help() -> str:
+    names = ", ".join(registry.method_names())
+    return (f"any of {names} (default: every one that applies to the classifier, except the sampling ones: see "
+            f"pk.list_methods())")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttributeOptions(SampleOptions):
+    """The options of :func:`attribute` (and ``python -m probekit.attribute``), besides each method's own
+    (:func:`probekit.attribution.registry.all_options`)."""
+
+    required_groups = ("input",)
+    classifier: Any = option(help="a classifier folder (probekit.classify --out), a Hugging Face "
+                                  "…ForSequenceClassification folder, or a model id in the local Hugging Face cache",
+                             metavar="DIR")
+    texts: tuple | None = option(None, "a text to explain (repeatable)", flag="--text", action="append",
+                                 metavar="TEXT", exclusive="input", check=_texts)
+    data: Any = option(None, "examples with labels: JSON Lines, TSV/CSV, or a named set such as rt:test",
+                       metavar="FILE", exclusive="input")
+    methods: tuple | None = option(None, _methods_help, nargs="+", choices=registry.method_names,
+                                   metavar="METHOD")
+    target: str | None = option(None, "the label to explain (default: each example's predicted label)",
+                                metavar="LABEL")
+    batch_size: int = option(16, "examples per batch, and rows per forward pass inside integrated gradients and "
+                                 "occlusion (default %(default)s)", type=int, check=positive)
+    device: str | None = option(None, "cpu, cuda, cuda:N or mps (default: where the classifier is; a folder loads "
+                                      "on the CPU)", check=optional_device)
+    level: str = option("word", "words or sub-tokens (default %(default)s)", choices=LEVELS)
+
+
+@takes(AttributeOptions, args=("classifier", "texts"), extra=lambda: registry.all_options())
+def attribute(o: AttributeOptions, **method_options) -> AttributionResult:
     """Attribute the classifier's decision on ``texts`` (or the examples of ``data``) to their words.
 
     ``classifier`` is a loaded Classifier or its folder (a Hugging Face sequence classifier too: its folder, a
@@ -117,18 +149,14 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     ``target`` is a label to explain (default: each example's predicted class); ``batch_size`` examples per
     batch, also the rows per forward pass inside integrated gradients (Captum's internal batch size) and
     occlusion; ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
-    ``level="token"`` reports sub-tokens instead of words. Every other keyword is a method's own option:
-    ``steps`` (integrated gradients, default 50), ``retry_steps`` (retry flagged IG examples with more steps),
-    ``samples``/``stdev`` (SmoothGrad, GradientSHAP) … as ``pk.list_methods()`` lists them.
+    ``level="token"`` reports sub-tokens instead of words; ``limit`` a seeded random sample of ``data``.
+    Every other keyword is a method's own option: ``steps`` (integrated gradients, default 50), ``retry_steps``
+    (retry flagged IG examples with more steps), ``samples``/``stdev`` (SmoothGrad, GradientSHAP) … as
+    ``pk.list_methods()`` lists them. Options: :class:`AttributeOptions`.
     """
-    batch_size = checks.positive("batch_size", batch_size)
-    limit = checks.positive("limit", limit, optional=True)
-    level = checks.choice("level", level, LEVELS)
-    seed = checks.integer("seed", seed)
-    if device is not None:
-        device = checks.device(device)
+    classifier, texts, data, batch_size, level, seed = o.classifier, o.texts, o.data, o.batch_size, o.level, o.seed
     model, path = _load(classifier)
-    names = registry.resolve(methods, model)
+    names = registry.resolve(o.methods, model)
     classes = [registry.get_method(n) for n in names]
     refuse_unknown(method_options, classes, [registry.get_method(n) for n in registry.method_names()])
     options = {n: asdict(c.build(**method_options)) for n, c in zip(names, classes)}   # checked before any work
@@ -139,25 +167,25 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
             hidden=getattr(source, "hidden_size", model.embedding_layer.embedding_dim),
             layers=getattr(source, "num_layers", 1)), device=str(model.device),
             advice="lower --batch-size or --steps")
-    target_index = target_index_of(model, target)
-    examples = _examples(texts, data, limit, seed)
+    target_index = target_index_of(model, o.target)
+    examples = _examples(o)
     if not examples:
         raise UserError(f"--data {data}: no examples")
     attributions = explain(model, examples, names, target=target_index, batch_size=batch_size, level=level,
-                           seed=seed, device=device, **method_options)
+                           seed=seed, device=o.device, **method_options)
     truncated = int(sum(attributions.truncated))
     if truncated:
         import sys
 
         print(f"probekit: warning: {truncated} of {len(examples)} inputs were longer than the classifier's "
               f"{model.max_length} tokens; the words cut off are left out", file=sys.stderr)
-    record = run_record("attribute", dict(methods=names, target=target, batch_size=batch_size, limit=limit,
-                                          level=level, seed=seed, device=device, **method_options),
+    given = None if data is None else str(data) if isinstance(data, (str, os.PathLike)) else \
+        f"{len(examples)} Examples"
+    arguments = {**o.record(), "classifier": path, "texts": len(texts or ()), "data": given, "methods": names,
+                 **method_options}
+    record = run_record("attribute", arguments,
                         encoder=getattr(model, "encoder", None),
-                        inputs={"data": None if data is None else str(data) if isinstance(data, (str, os.PathLike))
-                                else f"{len(examples)} Examples",
-                                "texts": len(texts) if texts is not None and not isinstance(texts, str) else
-                                (1 if texts else 0)},
+                        inputs={"data": given, "texts": len(texts or ())},
                         counts={"examples": len(examples),
                                 "rows": int(sum(len(e.units) for e in attributions) * len(names)),
                                 "truncated": truncated, "ig_flagged": attributions.flagged_count()},

@@ -18,49 +18,23 @@ import time
 import numpy as np
 import torch
 
-from ..core.progress import quiet_option
-from ..core import checks
 from ..core.errors import UserError
-from ..core.examples import seeded_sample
+from ..core.options import takes
 from .batching import history as _history, length_batches as _batches, live_logits, loss_accuracy as _loss_acc
 from .batching import schedule as _schedule
 from .datasets import load_split
 from .baselines import baseline_rows
 from .features import Features, cached_features, live_features
-from .heads import HEADS
 from .metrics import label_ids, metric_rows  # noqa: F401  (label_ids: re-exported)
 from .model import Classifier
+from .options import (CLASSIFICATION_ONLY, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR,  # noqa: F401
+                      DEFAULT_WEIGHT_DECAY, FROZEN_CLS_LR, TASKS, ClassifyOptions)  # (TASKS: re-exported)
 from .scratch import ENCODERS as SCRATCH
-from .scratch_train import SCRATCH_DEFAULTS, check_options as check_scratch_options, classify_scratch
-from .vocab import UNITS
+from .scratch_train import SCRATCH_DEFAULTS, classify_scratch
 from ..report.classify import ClassifyResult
 
-#: mode-dependent defaults (``None`` in the signature picks these)
-DEFAULT_EPOCHS = {"frozen": 20, "none": 20, "finetune": 3, **{e: SCRATCH_DEFAULTS["epochs"] for e in SCRATCH}}
-DEFAULT_LR = {"frozen": 1e-3, "none": 1e-3, "finetune": 5e-5, **{e: SCRATCH_DEFAULTS["lr"] for e in SCRATCH}}
-DEFAULT_WEIGHT_DECAY = 0.01   # AdamW, transformer modes; encoders from scratch: SCRATCH_DEFAULTS (Adam, 1e-5)
-DEFAULT_BATCH_SIZE = 32   # --task multiple-choice: probekit.classify.mc_train.MC_DEFAULTS
-TASKS = ("classification", "multiple-choice")
-#: the frozen cls head starts from the checkpoint's pooler (dense + tanh) and needs larger steps to leave it:
-#: on RT, 1e-3 gave 0.698 test accuracy, below logistic regression on the same [CLS] vectors (0.716); 3e-3 0.715
-FROZEN_CLS_LR = 3e-3
-
-
-#: options of classification alone that multiple choice would not read
-_CLASSIFICATION_ONLY = {"limit": None, "units": "word", "min_count": 1, "max_vocab": None, "vectors": None,
-                        "embedding_dim": None, "hidden_dim": None}
-
-
-@quiet_option
-def classify(train=None, dev=None, test=None, *, task: str = "classification", head: str = "attention",
-             encoder: str = "frozen", finetune: bool = False, level: str = "word", layer: int | None = None,
-             model: str | None = None, epochs: int | None = None, lr: float | None = None,
-             batch_size: int | None = None, weight_decay: float | None = None, dropout: float = 0.1, warmup: float = 0.1,
-             attention_dim: int = 128, n_heads: int = 4, max_length: int | None = None, device: str = "cpu",
-             seed: int = 0, cache_dir=None, no_cache: bool = False, dtype: str = "float16", quiet: bool = False,
-             load=None, data_root=None, baselines: bool = True, limit: int | None = None, units: str = "word",
-             min_count: int = 1, max_vocab: int | None = None, vectors=None, embedding_dim: int | None = None,
-             hidden_dim: int | None = None, **ignored) -> ClassifyResult:
+@takes(ClassifyOptions, args=("train", "dev", "test"))
+def classify(o: ClassifyOptions) -> ClassifyResult:
     """Train (or, with ``load=DIR``, only evaluate) a classifier; returns a :class:`ClassifyResult`.
 
     ``train``/``dev``/``test`` are files (JSON Lines, TSV/CSV), shared-set names (``"rt:train"``; see
@@ -69,72 +43,31 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
     ``encoder="lstm"|"cnn"|"average"`` trains an encoder from scratch (``scratch_train``: 8 epochs, Adam 1e-3,
     weight decay 1e-5) over ``units`` (word, char, auto) with a vocabulary of the training split (``min_count``,
     ``max_vocab``), optional word ``vectors`` (a local word2vec/GloVe text file), ``embedding_dim``,
-    ``hidden_dim``. ``limit`` trains on a seeded sample of that many training examples. ``ignored`` takes the
-    command's own
-    options (``out``, ``overwrite``, ``figures``), which are :meth:`ClassifyResult.write`'s business.
+    ``hidden_dim``. ``limit`` trains on a seeded sample of that many training examples. ``task="multiple-choice"``
+    trains a reading-comprehension model (:func:`~.mc_run.classify_multiple_choice`). Options:
+    :class:`~.options.ClassifyOptions`.
     """
-    if checks.choice("task", task, TASKS) == "multiple-choice":   # mc_run refuses classification-only options
+    if o.task == "multiple-choice":   # the options refused classification-only ones
         from .mc_run import classify_multiple_choice
 
-        given = locals()
-        for name, default in _CLASSIFICATION_ONLY.items():
-            if given[name] != default:
-                raise UserError(f"{checks.flag(name)} applies to --task classification only")
-        skip = ("ignored", "task", "given", *_CLASSIFICATION_ONLY) + (("weight_decay",) if weight_decay is None else ())
-        return classify_multiple_choice(**{k: v for k, v in given.items() if k not in skip}, **ignored)
-    arguments = {k: (f"{len(v)} examples" if isinstance(v, (list, tuple)) and not _specs(v) else v)
-                 for k, v in locals().items() if k != "ignored"}
-    arguments.update({k: v for k, v in ignored.items() if k not in ("out", "overwrite", "figures", "command")})
-    if "head_lr" in ignored:
-        raise UserError("--head-lr applies to --task multiple-choice only")
-    unknown = [k for k in ignored if k not in ("out", "overwrite", "figures", "command")]
-    if unknown:
-        raise UserError(f"unknown option {unknown[0]!r} for classify")
-    checks.choice("head", head, HEADS)
-    checks.choice("encoder", encoder, ("frozen", "none") + SCRATCH)
-    checks.choice("level", level, ("word", "token"))
-    checks.choice("units", units, UNITS)
-    checks.choice("dtype", dtype, ("float16", "float32"))
-    check_scratch_options(encoder=encoder, finetune=finetune, layer=layer, level=level, model=model, units=units)
-    scratch = encoder in SCRATCH
-    own = {"vectors": vectors, "max_vocab": max_vocab, "embedding_dim": embedding_dim, "hidden_dim": hidden_dim,
-           "min_count": None if min_count == 1 else min_count}
-    given = next((k for k, v in own.items() if v is not None), None)
-    if given and not scratch:
-        raise UserError(f"{checks.flag(given)} applies to --encoder {'|'.join(SCRATCH)} (a vocabulary of its own); "
-                        f"--encoder {encoder} uses the pre-trained model's")
-    if scratch and head == "cls":
-        raise UserError(f"--head cls reads a transformer's [CLS] vector; --encoder {encoder} has none (use mean, "
-                        f"max or attention)")
-    limit = checks.positive("limit", limit, optional=True)
-    checks.positive("min_count", min_count)
-    for name, value in (("max_vocab", max_vocab), ("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim)):
-        checks.positive(name, value, optional=True)
-    if finetune and encoder == "none":
-        raise UserError("--finetune needs an encoder (got --encoder none)")
-    if encoder == "none" and head == "cls":
-        raise UserError("--head cls reads the encoder's [CLS] vector; --encoder none has none (use mean, max "
-                        "or attention)")
-    mode = "finetune" if finetune else encoder
-    epochs = checks.positive("epochs", DEFAULT_EPOCHS[mode] if epochs is None else epochs)
-    if lr is None:
-        lr = FROZEN_CLS_LR if (mode == "frozen" and head == "cls") else DEFAULT_LR[mode]
-    if weight_decay is None:
-        weight_decay = SCRATCH_DEFAULTS["weight_decay"] if scratch else DEFAULT_WEIGHT_DECAY
-    lr = checks.number("lr", lr, above=0)
-    batch_size = checks.positive("batch_size", DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
-    arguments.update(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay)   # the record says what was used, not None
-    checks.positive("attention_dim", attention_dim)
-    checks.positive("n_heads", n_heads)
-    checks.number("weight_decay", weight_decay, minimum=0)
-    checks.number("dropout", dropout, minimum=0, maximum=0.99)
-    checks.number("warmup", warmup, minimum=0, maximum=1)
-    checks.max_length(max_length)
-    checks.device(device)
-    checks.integer("seed", seed)
-    checks.integer("layer", layer, minimum=0, optional=True)
-    if load is not None:
-        return _evaluate_saved(load, dev=dev, test=test, batch_size=batch_size, device=device,
+        skip = ("task", *CLASSIFICATION_ONLY) + tuple(n for n in ("weight_decay", "micro_batch", "checkpoint")
+                                                     if getattr(o, n) is None)
+        return classify_multiple_choice(**{n: getattr(o, n) for n in o.names() if n not in skip})
+    train, dev, test, head, encoder, level, seed, device = o.train, o.dev, o.test, o.head, o.encoder, o.level, \
+        o.seed, o.device
+    scratch, mode = encoder in SCRATCH, o.mode
+    epochs = DEFAULT_EPOCHS[mode] if o.epochs is None else o.epochs
+    lr = o.lr if o.lr is not None else FROZEN_CLS_LR if (mode == "frozen" and head == "cls") else DEFAULT_LR[mode]
+    weight_decay = o.weight_decay if o.weight_decay is not None else \
+        SCRATCH_DEFAULTS["weight_decay"] if scratch else DEFAULT_WEIGHT_DECAY
+    batch_size = DEFAULT_BATCH_SIZE if o.batch_size is None else o.batch_size
+    given = {k: f"{len(v)} examples" for k, v in (("train", train), ("dev", dev), ("test", test))
+             if isinstance(v, (list, tuple)) and not _specs(v)}
+    arguments = {**o.record(), **given, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                 "weight_decay": weight_decay}         # the record says what was used, not None
+    data_root, max_length, dropout = o.data_root, o.max_length, o.dropout
+    if o.load is not None:
+        return _evaluate_saved(o.load, dev=dev, test=test, batch_size=batch_size, device=device,
                                data_root=data_root, arguments=arguments)
     if train is None or dev is None:
         raise UserError("--train and --dev are required (or --load DIR with --test to evaluate a saved classifier)")
@@ -142,7 +75,7 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
               "dev": load_split(dev, what="--dev", data_root=data_root)}
     if test is not None:
         splits["test"] = load_split(test, what="--test", data_root=data_root)
-    splits["train"] = seeded_sample(splits["train"], limit, seed)
+    splits["train"] = o.sample(splits["train"])
     labels = sorted({ex.meta["label"] for ex in splits["train"]})
     if len(labels) < 2:
         raise UserError(f"--train has only one label ({labels[0]!r}); a classifier needs at least two")
@@ -150,20 +83,20 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
 
     if scratch:
         return classify_scratch(splits, y, labels, arguments=arguments, inputs=_inputs(train, dev, test),
-                                 baselines=baselines, seed=seed, device=device, encoder=encoder, head=head,
-                                 units=units, min_count=min_count, max_size=max_vocab, vectors=vectors,
-                                 embedding_dim=embedding_dim, hidden_dim=hidden_dim, dropout=dropout,
-                                 attention_dim=attention_dim, n_heads=n_heads, max_length=max_length,
+                                 baselines=o.baselines, seed=seed, device=device, encoder=encoder, head=head,
+                                 units=o.units, min_count=o.min_count, max_size=o.max_vocab, vectors=o.vectors,
+                                 embedding_dim=o.embedding_dim, hidden_dim=o.hidden_dim, dropout=dropout,
+                                 attention_dim=o.attention_dim, n_heads=o.n_heads, max_length=max_length,
                                  epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay)
     from ..core.encoder import load_encoder
 
-    enc = load_encoder(model, device=device)
+    enc, layer = load_encoder(o.model, device=device), o.layer
     if layer is not None and layer > enc.num_layers:
         raise UserError(f"--layer {layer}: {enc.name} has layers 0…{enc.num_layers}")
     torch.manual_seed(seed)
     clf = Classifier(enc, labels, head=head, level=level, encoder_mode=mode, layer=layer, dropout=dropout,
-                     attention_dim=attention_dim, n_heads=n_heads, max_length=max_length).to(device)
-    opts = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup=warmup, seed=seed)
+                     attention_dim=o.attention_dim, n_heads=o.n_heads, max_length=max_length).to(device)
+    opts = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup=o.warmup, seed=seed)
     start, cpu_start = time.perf_counter(), time.process_time()
     counts = {f"{name}_examples": len(exs) for name, exs in splits.items()}
     if mode == "finetune":
@@ -171,7 +104,7 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
         feats = None
     else:
         t0, c0 = time.perf_counter(), time.process_time()
-        feats = {name: _features(clf, exs, cache_dir=cache_dir, no_cache=no_cache, dtype=dtype,
+        feats = {name: _features(clf, exs, cache_dir=o.cache_dir, no_cache=o.no_cache, dtype=o.dtype,
                                  batch_size=batch_size) for name, exs in splits.items()}
         extract_s, extract_cpu = time.perf_counter() - t0, time.process_time() - c0
         truncated = {name: f.truncated for name, f in feats.items()}
@@ -185,7 +118,7 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
         rows += metric_rows(lg, y[name], labels, split=name, probe=head, model=enc.name, layer=clf.layer,
                             encoder=mode, level=level)
     base_info = {}
-    if baselines:
+    if o.baselines:
         base_rows, base_info = baseline_rows(splits, y, labels, seed)
         rows += base_rows
     record_extra = {"classifier": {"head": head, "encoder_mode": mode, "level": level, "layer": clf.layer,
@@ -194,7 +127,7 @@ def classify(train=None, dev=None, test=None, *, task: str = "classification", h
                     "timing": {"features_s": round(extract_s, 3), "train_s": round(train_s, 3),
                                "train_cpu_s": round(train_cpu, 3)},
                     "baselines": base_info,
-                    "cache": None if feats is None or no_cache else feats["train"].cache}
+                    "cache": None if feats is None or o.no_cache else feats["train"].cache}
     eval_split = "test" if "test" in splits else "dev"
     return ClassifyResult.build(rows, history=history, classifier=clf, splits=splits, logits=logits,
                                 labels=labels, eval_split=eval_split, arguments=arguments, encoder=enc,

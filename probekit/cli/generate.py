@@ -32,6 +32,8 @@ def argument_spec(f) -> tuple[list[str], dict]:
             kw["nargs"] = m.get("nargs") or "?"
     else:
         flags = [m.get("flag") or "--" + f.name.replace("_", "-")]
+        if m.get("flag"):
+            kw["dest"] = f.name
         if m.get("required"):
             kw["required"] = True
     if "action" not in kw or kw["action"] == "append":

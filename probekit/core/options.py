@@ -21,8 +21,9 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 from . import checks
 from .errors import UserError
 
-__all__ = ["option", "Options", "ModelOptions", "CacheOptions", "RunOptions", "SampleOptions", "takes",
-           "output_options", "ordered_fields", "UnknownOption", "batch_size_option", "DTYPES"]
+__all__ = ["option", "Options", "ModelOptions", "DeviceOptions", "CacheOptions", "RunOptions", "SampleOptions",
+           "takes", "output_options", "ordered_fields", "UnknownOption", "batch_size_option", "data_root_option",
+           "DTYPES"]
 
 DTYPES = ("float16", "float32")
 _META = "probekit"
@@ -83,6 +84,11 @@ def ordered_fields(cls) -> list[dataclasses.Field]:
     return [by_name[n] for n in order]
 
 
+def flag_of(f: dataclasses.Field) -> str:
+    """How the command line spells a field: its ``flag``, else ``--name-with-dashes``."""
+    return meta(f).get("flag") or checks.flag(f.name)
+
+
 def choices_of(f: dataclasses.Field) -> tuple | None:
     """A field's allowed values now (a callable's are read at each call)."""
     allowed = meta(f).get("choices")
@@ -121,7 +127,7 @@ class Options:
             members = [f.name for f in ordered_fields(type(self)) if meta(f).get("exclusive") == group]
             given = [n for n in members if getattr(self, n) not in (None, (), [])]
             if len(given) != 1:
-                names = " or ".join(checks.flag(n) for n in members)
+                names = " or ".join(flag_of(f) for f in ordered_fields(type(self)) if f.name in members)
                 raise UserError(f"give {names}" + (", not both" if given else ""))
         self.check()
 
@@ -143,14 +149,19 @@ class Options:
         return [f.name for f in ordered_fields(cls)]
 
     @classmethod
-    def from_keywords(cls, where: str, keywords: dict, *, extra: bool = False):
-        """``cls(**keywords)``, with a one-line error for an unknown keyword (unless ``extra``: then the unknown
-        ones are returned for the caller) or a missing required one. Returns ``(options, rest)``."""
+    def from_keywords(cls, where: str, keywords: dict, *, extra: bool | Callable[[], Iterable[str]] = False):
+        """``cls(**keywords)``, with a one-line error for an unknown keyword or a missing required one. ``extra``
+        True returns the unknown ones for the caller; a callable names the plug-ins' options the caller takes
+        (an attribution method's ``steps``), and others are refused. Returns ``(options, rest)``."""
         known = {f.name: f for f in fields(cls)}
         rest = {k: v for k, v in keywords.items() if k not in known}
-        if rest and not extra:
-            names = ", ".join(sorted(rest))
-            raise UnknownOption(f"{where}() has no option {names}; its options: {', '.join(cls.names())}")
+        plugins = list(extra()) if callable(extra) else []
+        unknown = sorted(k for k in rest if k not in plugins) if callable(extra) or not extra else []
+        if unknown:
+            names = ", ".join(unknown)
+            theirs = f"; its plug-ins': {', '.join(plugins)}" if plugins else ""
+            raise UnknownOption(f"unknown option {', '.join(map(checks.flag, unknown))}: {where}() has no option "
+                                f"{names}; its options: {', '.join(cls.names())}{theirs}")
         missing = [n for n, f in known.items() if n not in keywords and f.default is MISSING
                    and f.default_factory is MISSING]
         if missing:
@@ -172,10 +183,11 @@ def _plain(value):
     return str(getattr(value, "name", value))
 
 
-def takes(options: type, *, args: Sequence[str] = (), extra: bool = False):
+def takes(options: type, *, args: Sequence[str] = (), extra: bool | Callable[[], Iterable[str]] = False):
     """Decorator: ``fn(o: options, **rest)`` becomes ``fn(*args, **keywords)``: the keywords build ``options``
     (checked before any work), ``args`` may be given by position, and ``quiet`` holds for the call only.
-    With ``extra`` unknown keywords go to ``fn`` (a task's own options) instead of being refused."""
+    With ``extra`` unknown keywords go to ``fn`` (a task's own options) instead of being refused; a callable
+    ``extra`` names the ones that may (the plug-ins' options)."""
     from .progress import quiet as quiet_scope
 
     def decorate(fn):
@@ -236,12 +248,20 @@ def above_zero(name, value):
     return checks.number(name, value, above=0)
 
 
+def optional_above_zero(name, value):
+    return None if value is None else checks.number(name, value, above=0)
+
+
 def max_length(name, value):
     return checks.max_length(value, name)
 
 
 def device(name, value):
     return checks.device(value, name)
+
+
+def optional_device(name, value):
+    return None if value is None else checks.device(value, name)
 
 
 def input_file(name, value):
@@ -268,6 +288,20 @@ class ModelOptions(Options):
     max_length: int | None = option(None, "truncate inputs to this many tokens (default: the model's maximum)",
                                     type=int, check=max_length)
     device: str = option("cpu", "torch device (default %(default)s)", check=device)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceOptions(Options):
+    """Batching and device of a command that loads its model another way than ``--model`` (a saved classifier, a
+    fine-tuned model and its base)."""
+
+    batch_size: int = batch_size_option(32)
+    device: str = option("cpu", "torch device (default %(default)s)", check=device)
+
+
+def data_root_option():
+    """``--data-root``: where the named data sets (``rt:dev``, ``mc160:test``) are found."""
+    return option(None, "folder of the named sets (default $PROBEKIT_DATA, else ~/.local/share/probekit/data)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
-from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
+from ..core.options import (DeviceOptions, SampleOptions, data_root_option, optional_above_zero, optional_positive,
+                            option, takes)
 from ..core.examples import Example
 from .base import Context, Outcome
 from .experiments import DEFAULTS, WITHOUT_SOURCE, get, names
@@ -56,12 +58,103 @@ def _recorded_split(folder: Path | None, name: str):
     return recorded_split(folder, name)
 
 
-@quiet_option
-def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = None, attention: str = "pooling",
-                 limit: int | None = None, train=None, dev=None, rationales: bool = False,
-                 methods: Sequence[str] | None = None, batch_size: int = 32, device: str = "cpu", seed: int = 0,
-                 data_root=None, cache_dir=None, no_cache: bool = False, quiet: bool = False,
-                 **options) -> FaithfulnessResult:
+def _resamples(name, value):
+    from .stats import RESAMPLES_RANGE
+
+    return None if value is None else checks.integer(name, value, minimum=RESAMPLES_RANGE[0],
+                                                     maximum=RESAMPLES_RANGE[1])
+
+
+def _lambdas(name, value):
+    return None if value is None else tuple(checks.number(name, v, minimum=0) for v in value)
+
+
+def _ks(name, value):
+    if value is None:
+        return None
+    ks = [checks.number(name, k, above=0) for k in value]
+    if any(k > 100 for k in ks):
+        raise UserError(f"--ks are percentages of the words, 0 < k ≤ 100 (got {max(ks):g})")
+    return tuple(ks)
+
+
+def _words(name, value):
+    return None if value is None else checks.integer(name, value, minimum=0)
+
+
+def _paper(name: str, what: str, kind: type = int, check=optional_positive, **more):
+    """An experiment's own option: None runs it with the papers' default, :data:`~.experiments.DEFAULTS`."""
+    default = DEFAULTS[name]
+    shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+    return option(None, f"{what} (default {shown})", type=kind, check=check, **more)
+
+
+def _methods_help() -> str:
+    from ..attribution.registry import method_names
+
+    return f"attribution methods ERASER ranks, any of {', '.join(method_names())} (default: all that apply)"
+
+
+def _method_names():
+    from ..attribution.registry import method_names
+
+    return method_names()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaithfulnessOptions(DeviceOptions, SampleOptions):
+    """The options of :func:`faithfulness` (and ``python -m probekit.faithfulness``); the experiments' own are None
+    unless given, and then run with the papers' values (:data:`~.experiments.DEFAULTS`)."""
+
+    classifier: Any = option(help="a classifier folder (probekit.classify --out), a Hugging Face "
+                                  "…ForSequenceClassification folder, or a model id in the local Hugging Face cache",
+                             metavar="DIR")
+    data: Any = option(help="examples with labels: JSON Lines, TSV/CSV, or a named set such as rt:dev",
+                       metavar="FILE")
+    experiments: tuple | None = option(None, lambda: f"any of {', '.join(names())} (default: all)", nargs="+",
+                                       choices=names, metavar="NAME")
+    attention: str = option("pooling", "the attention under test: the pooling head's weights, or the last layer's "
+                                       "[CLS] attention (default %(default)s)", choices=("pooling", "cls"))
+    train: Any = option(None, "training data of the retraining experiments (default: the classifier's own, from "
+                              "its config.json)")
+    dev: Any = option(None, "dev data they select on (default: the classifier's own)")
+    rationales: bool = option(False, "ERASER plausibility against each example's 'rationale' field (0/1 per word)")
+    methods: tuple | None = option(None, _methods_help, nargs="+", choices=_method_names, metavar="METHOD")
+    data_root: Any = data_root_option()
+    cache_dir: Any = option(None, "activation cache folder (default: the user's cache directory)")
+    no_cache: bool = option(False, "neither read nor write the activation cache")
+    permutations: int | None = _paper("permutations", "shuffles of the attention per example")
+    epsilon: float | None = _paper("epsilon", "adversary: TVD allowed by the hinge", float, optional_above_zero)
+    accept: float | None = _paper("accept", "adversary: reject candidates with TVD above this", float,
+                                  optional_above_zero)
+    candidates: int | None = _paper("candidates", "adversary: attention vectors per example")
+    adversary_steps: int | None = _paper("adversary_steps", "adversary: Adam steps")
+    adversary_lr: float | None = _paper("adversary_lr", "adversary: Adam learning rate", float, optional_above_zero,
+                                        cli=False)
+    hinge: float | None = _paper("hinge", "adversary: weight of the hinge on TVD", float, optional_above_zero,
+                                 cli=False)
+    random_draws: int | None = _paper("random_draws", "sets: random erasure orders")
+    seeds: int | None = _paper("seeds", "seed variance: retrained seeds")
+    epochs: int | None = _paper("epochs", "epochs of every retrained head")
+    lambdas: tuple | None = _paper("lambdas", "end-to-end adversary: KL weights", float, _lambdas, nargs="+")
+    adversary_epochs: int | None = _paper("adversary_epochs", "end-to-end adversary: most epochs (Wiegreffe & "
+                                                              "Pinter's)")
+    patience: int | None = _paper("patience", "end-to-end adversary: epochs without a lower training loss before "
+                                              "stopping", cli=False)
+    ks: tuple | None = _paper("ks", "ERASER: percentages of words removed or kept", float, _ks, nargs="+")
+    flip_max_words: int | None = option(None, "ERASER decision flips: remove at most this many words one by one "
+                                              "(default: all)", type=int, check=_words)
+    resamples: int | None = _paper("resamples", "bootstrap resamples of every 95%% interval, 1000 to 1000000",
+                                   check=_resamples)
+
+    def experiment_options(self) -> dict:
+        """The experiments' options given (not None), by name: what :class:`~.base.Context` reads before
+        :data:`~.experiments.DEFAULTS`."""
+        return {k: getattr(self, k) for k in DEFAULTS if getattr(self, k, None) is not None}
+
+
+@takes(FaithfulnessOptions, args=("classifier", "data"))
+def faithfulness(o: FaithfulnessOptions) -> FaithfulnessResult:
     """Run ``experiments`` (default: all of them) on ``classifier`` (a folder or a loaded Classifier) and
     ``data`` (a file or a named set such as ``rt:dev``, or a list of Examples with ``meta["label"]``).
 
@@ -70,46 +163,16 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     file order (as attribute and attack do: the first N of a file sorted by class would be one class);
     ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
-    ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
-    experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; see ``experiments.DEFAULTS``).
+    ``methods`` are the attribution methods ERASER ranks (default: every one that applies). The experiments'
+    own options (``permutations``, ``epsilon``, ``seeds``, ``ks`` …) default to ``experiments.DEFAULTS``.
+    Options: :class:`FaithfulnessOptions`.
     """
     from ..core.progress import progress
 
-    unknown = [k for k in options if k not in DEFAULTS and k not in ("out", "overwrite", "figures", "command")]
-    if unknown:
-        raise UserError(f"unknown option {unknown[0]!r} for faithfulness (experiment options: "
-                        f"{', '.join(sorted(DEFAULTS))})")
-    options = {k: v for k, v in options.items() if k in DEFAULTS and v is not None}
-    experiments = checks.choices("experiments", list(experiments) if experiments else names(), names())
-    attention = checks.choice("attention", attention, ("pooling", "cls"))
-    limit = checks.positive("limit", limit, optional=True)
-    batch_size = checks.positive("batch_size", batch_size)
-    seed = checks.integer("seed", seed)
-    checks.device(device)
-    for name in ("permutations", "candidates", "adversary_steps", "random_draws", "seeds", "epochs",
-                 "adversary_epochs"):
-        if name in options:
-            options[name] = checks.positive(name, options[name])
-    for name in ("epsilon", "accept", "adversary_lr"):
-        if name in options:
-            options[name] = checks.number(name, options[name], above=0)
-    if "flip_max_words" in options:
-        options["flip_max_words"] = checks.integer("flip_max_words", options["flip_max_words"], minimum=0)
-    if "resamples" in options:
-        from .stats import RESAMPLES_RANGE
-
-        options["resamples"] = checks.integer("resamples", options["resamples"], minimum=RESAMPLES_RANGE[0],
-                                              maximum=RESAMPLES_RANGE[1])
-    if "lambdas" in options:
-        options["lambdas"] = tuple(checks.number("lambdas", v, minimum=0) for v in options["lambdas"])
-    if "ks" in options:
-        ks = [checks.number("ks", k, above=0) for k in options["ks"]]
-        if any(k > 100 for k in ks):
-            raise UserError(f"--ks are percentages of the words, 0 < k ≤ 100 (got {max(ks):g})")
-        options["ks"] = tuple(ks)
-    if data is None:
-        raise UserError("--data is required: the examples to test the explanations on")
-
+    experiments = list(o.experiments or names())
+    attention, batch_size, device, seed, quiet = o.attention, o.batch_size, o.device, o.seed, o.quiet
+    classifier, data, train, dev, methods, data_root = o.classifier, o.data, o.train, o.dev, o.methods, o.data_root
+    options, cache_dir, no_cache = o.experiment_options(), o.cache_dir, o.no_cache
     clf, folder = _load(classifier)
     if getattr(clf, "attention_source", None) == "cls":   # a Hugging Face classifier has no pooling head
         attention = "cls"
@@ -118,11 +181,8 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     bad = next((i for i, ex in enumerate(examples) if not isinstance(ex, Example)), None)
     if bad is not None:
         raise UserError(f"data[{bad}] is not an Example")
-    if limit is not None:
-        from ..core.examples import seeded_sample
-
-        examples = seeded_sample(examples, limit, seed)
-    if rationales:
+    examples = o.sample(examples)
+    if o.rationales:
         missing = sum("rationale" not in ex.meta for ex in examples)
         if missing:
             raise UserError(f"--rationales: {missing} of {len(examples)} examples of --data have no 'rationale' "
@@ -136,7 +196,7 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     if unavailable and all(e not in WITHOUT_SOURCE for e in experiments):
         raise UserError(unavailable)              # nothing asked for could run: one line, nothing written
     ctx = Context(classifier=clf, examples=examples, source=None, seed=seed, batch_size=batch_size,
-                  device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=rationales,
+                  device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=o.rationales,
                   methods=list(methods) if methods else None, options=dict(options), cache_dir=cache_dir,
                   no_cache=no_cache)
     outcomes: list[Outcome] = []
@@ -159,11 +219,10 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
 
     from ..report.rundir import run_record
 
-    arguments = dict(experiments=experiments, attention=attention, limit=limit, train=_spec(train),
-                     dev=_spec(dev), rationales=rationales, methods=list(methods) if methods else None,
-                     batch_size=batch_size, device=device, seed=seed,
-                     options={k: (list(v) if isinstance(v, tuple) else v)
-                              for k, v in {**DEFAULTS, **options}.items()})
+    arguments = {**{k: v for k, v in o.record().items() if k not in DEFAULTS}, "classifier": _spec(folder),
+                 "data": _spec(data), "experiments": experiments, "attention": attention, "train": _spec(train),
+                 "dev": _spec(dev), "options": {k: (list(v) if isinstance(v, tuple) else v)
+                                                for k, v in {**DEFAULTS, **options}.items()}}
     record = run_record(
         "faithfulness", arguments, encoder=clf.source,
         inputs={"data": _spec(data), "classifier": str(folder) if folder else None},

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..core.progress import quiet_option
 from ..core import checks
 from ..core.errors import UserError
+from ..core.options import (CacheOptions, DeviceOptions, SampleOptions, data_root_option, max_length, option,
+                            optional_positive, positive, takes)
 from ..report.result import Result, tidy
 
 PAIR = "base-vs-finetuned"
@@ -86,12 +88,53 @@ class _Paired:
         self.n_words += int(words.sum())
 
 
-@quiet_option
-def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data_root: str | None = None,
-            tasks: Sequence[str] = ("nth_token",), probes: Sequence[str] = ("linear",), probe_epochs: int = 6,
-            task_options: dict | None = None, cka_batch_size: int = 1024, attention_from: str = "mean",
-            batch_size: int = 32, max_length: int | None = None, device: str = "cpu", cache_dir: str | None = None,
-            no_cache: bool = False, dtype: str = "float16", seed: int = 0, quiet: bool = False) -> CompareResult:
+def _probe_kinds():
+    from ..probing.probe import PROBES
+
+    return PROBES
+
+
+def _cka_batch_size(name, value):
+    return checks.integer(name, value, minimum=4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareOptions(DeviceOptions, CacheOptions, SampleOptions):
+    """The options of :func:`compare` (and ``python -m probekit.compare``)."""
+
+    finetuned: Any = option(help="a classifier folder from python -m probekit.classify --finetune, a Hugging Face "
+                                 "model folder (a sequence classifier's too), or a classifier's model id in the "
+                                 "local Hugging Face cache", metavar="DIR")
+    base: Any = option(None, "model id or folder (default: the encoder the classifier was trained from, else the "
+                             "bundled all-MiniLM-L6-v2)", metavar="MODEL")
+    corpus: Any = option(None, "a .txt (one sentence per line), .conllu, a classifier's data (.jsonl, .tsv) or a "
+                               "named set such as rt:dev (default: 500 sentences generated from the english "
+                               "grammar)")
+    data_root: Any = data_root_option()
+    limit: int | None = option(None, "a seeded random sample of N inputs of --corpus (kept in file order; --seed), "
+                                     "or N generated sentences", type=int, metavar="N", check=optional_positive)
+    tasks: tuple = option(("nth_token",), "probe tasks run on both models, each on its own data (none: no "
+                                          "probing)", nargs="*", metavar="TASK")
+    probes: tuple = option(("linear",), "probes per layer", nargs="+", choices=_probe_kinds)
+    probe_epochs: int = option(6, "epochs of each probe", type=int, check=positive)
+    task_options: Any = option(None, "task → its own options, e.g. {'nth_token': {'n': 2}}", cli=False)
+    cka_batch_size: int = option(1024, "words per CKA minibatch, the units of CKA's bootstrap interval (the CKA "
+                                       "value is the full-batch one whatever the size)", type=int,
+                                 check=_cka_batch_size)
+    attention_from: str = option("mean", "a word's attention row: the mean of its pieces' rows, or the first "
+                                         "piece's", choices=("mean", "first"))
+    max_length: int | None = option(None, "truncate inputs to this many tokens (default: a classifier's own "
+                                          "max_length, else the models' maximum)", type=int, check=max_length)
+
+    def check(self) -> None:
+        if isinstance(self.tasks, str):
+            self._set(tasks=(self.tasks,))
+        if not self.tasks:      # no probing: the probes are not read
+            self._set(tasks=())
+
+
+@takes(CompareOptions, args=("finetuned",))
+def compare(o: CompareOptions) -> CompareResult:
     """Compare ``finetuned`` (a ``classify --finetune`` folder, a model folder or an Encoder) with ``base``
     (default: the encoder the classifier records, else the bundled model) on ``corpus`` (None: generated
     sentences; a named set like ``rt:dev``, found under ``data_root`` (default ``$PROBEKIT_DATA``, else
@@ -101,21 +144,15 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     ``probes``/``probe_epochs`` as in :func:`probekit.probe`. ``cka_batch_size``: words per CKA minibatch (the
     units of CKA's bootstrap interval; the CKA value itself is the full-batch one whatever the size).
     Inputs go through the models in a seeded random order, so minibatches hold random sentences.
-    ``max_length`` None: a classifier's own ``max_length``, else the models' maximum.
+    ``max_length`` None: a classifier's own ``max_length``, else the models' maximum; ``limit`` a seeded random
+    sample of the corpus. Options: :class:`CompareOptions`.
     """
-    from ..probing.probe import PROBES
     from ..probing.registry import get_task
 
-    limit = checks.positive("limit", limit, optional=True)
-    probe_epochs = checks.positive("probe_epochs", probe_epochs)
-    cka_batch_size = checks.integer("cka_batch_size", cka_batch_size, minimum=4)
-    checks.model_options(batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
-    checks.choice("attention_from", attention_from, ("mean", "first"))
-    seed = checks.integer("seed", seed)
-    tasks = [tasks] if isinstance(tasks, str) else list(tasks or [])
+    finetuned, base, corpus, limit, seed = o.finetuned, o.base, o.corpus, o.limit, o.seed
+    tasks, probes, task_options, max_length = list(o.tasks), list(o.probes), dict(o.task_options or {}), o.max_length
+    batch_size, device, cache_dir, no_cache, dtype = o.batch_size, o.device, o.cache_dir, o.no_cache, o.dtype
     task_objects = [get_task(t) for t in tasks]
-    probes = checks.choices("probes", probes, PROBES) if tasks else list(probes or [])
-    task_options = dict(task_options or {})
     unknown = [t for t in task_options if t not in [t.name for t in task_objects]]
     if unknown:
         raise UserError(f"task options given for {', '.join(unknown)}, which --tasks does not name")
@@ -123,7 +160,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     from ..report.rundir import model_record, run_record
     from .pair import check_same_vocabulary, joint_pass, load_base, load_finetuned, read_corpus
 
-    examples, how = read_corpus(corpus, limit=limit, seed=seed, data_root=data_root)
+    examples, how = read_corpus(corpus, limit=limit, seed=seed, data_root=o.data_root)
     ft, ft_info = load_finetuned(finetuned, device=device)
     if max_length is None and ft_info.get("max_length"):
         max_length = int(ft_info["max_length"])   # compare on the inputs the classifier was trained to see
@@ -136,14 +173,14 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
                         f"({ft.num_layers} × {ft.num_heads}) differ in shape")
 
     started = time.perf_counter()
-    paired = _Paired(L, H, cka_batch_size)
+    paired = _Paired(L, H, o.cka_batch_size)
     order = np.random.default_rng(seed).permutation(len(examples))   # random minibatch membership for CKA's CI
     examples = [examples[i] for i in order]
     stats = {role: AttentionStats(enc, similarity=False, word_level=True, model=role)
              for role, enc in zip(ROLES, (bs, ft))}
     truncated = joint_pass(bs, ft, examples, paired=[paired], base_analyses=[stats["base"]],
                            finetuned_analyses=[stats["finetuned"]], batch_size=batch_size, max_length=max_length,
-                           attention_from=attention_from)
+                           attention_from=o.attention_from)
     joint_s = time.perf_counter() - started
     cka_ci = paired.cka.intervals(seed=seed)
     js_values = paired.js.result()
@@ -163,8 +200,8 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
         parts = []
         for task in task_objects:
             for role, enc in zip(ROLES, (bs, ft)):
-                res = _probe(task, enc, probes, probe_epochs, task_options.get(task.name, {}), batch_size,
-                             max_length, cache_dir, no_cache, dtype, seed, bool(quiet))
+                res = _probe(task, enc, probes, o.probe_epochs, task_options.get(task.name, {}), batch_size,
+                             max_length, cache_dir, no_cache, dtype, seed, o.quiet)
                 parts.append(res.frame.assign(model=role))
         probing = pd.concat(parts, ignore_index=True)
         probe_s = time.perf_counter() - started
@@ -183,13 +220,10 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
     frame = tidy(frame, task="", model="", keys=keys)
 
     given = corpus if corpus is None or isinstance(corpus, (str, os.PathLike)) else f"{len(examples)} Examples"
-    arguments = {"finetuned": str(getattr(finetuned, "name", finetuned)),
-                 "base": None if base is None else str(getattr(base, "name", base)), "corpus": given, "limit": limit,
-                 "data_root": data_root, "tasks": tasks, "probes": list(probes), "probe_epochs": probe_epochs,
-                 "task_options": task_options, "cka_batch_size": cka_batch_size,
-                 "attention_from": attention_from, "batch_size": batch_size, "max_length": max_length,
-                 "device": device, "cache_dir": cache_dir, "no_cache": no_cache, "dtype": dtype, "seed": seed}
-    arguments = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in arguments.items()}
+    arguments = {**o.record(), "finetuned": str(getattr(finetuned, "name", finetuned)),
+                 "base": None if base is None else str(getattr(base, "name", base)),
+                 "corpus": None if given is None else str(given),
+                 "tasks": tasks, "probes": probes, "task_options": task_options, "max_length": max_length}
     record = run_record(
         "compare", arguments, encoder=bs, inputs={"corpus": how, "finetuned": ft_info},
         counts={"n_inputs": len(examples), "n_truncated": truncated, "n_words": paired.n_words,
@@ -197,7 +231,7 @@ def compare(finetuned, *, base=None, corpus=None, limit: int | None = None, data
         finetuned=model_record(ft), same_weights=same,
         estimators={"cka": f"full-batch linear CKA with the unbiased HSIC1 (Song et al. 2012), accumulated over "
                            f"the corpus, special tokens left out; 95% interval: paired bootstrap over "
-                           f"{paired.cka.n_batches} minibatches of {cka_batch_size} words (inputs in a seeded "
+                           f"{paired.cka.n_batches} minibatches of {o.cka_batch_size} words (inputs in a seeded "
                            f"random order), placed around the full-batch value",
                     "attention_js": "Jensen-Shannon divergence (nats, at most ln 2) between word-level attention "
                                     "rows (every unit's row, [CLS]/[SEP] included), mean over rows then inputs",
@@ -221,10 +255,3 @@ def _probe(task, encoder, probes, epochs, options, batch_size, max_length, cache
     return probe(task, model=encoder, probes=probes, epochs=epochs, batch_size=batch_size, max_length=max_length,
                  device=encoder.device, cache_dir=cache_dir, no_cache=no_cache, dtype=dtype, seed=seed,
                  quiet=quiet, **options)
-
-
-def defaults() -> dict:
-    """The defaults of :func:`compare`, which the command's parser reads."""
-    import inspect
-
-    return {k: p.default for k, p in inspect.signature(compare).parameters.items()}

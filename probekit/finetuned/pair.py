@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..core.encoder import DEFAULT_MODEL, Encoder, load_encoder
 from ..core.errors import UserError
-from ..core.examples import Example
+from ..core.examples import Example, seeded_sample
 
 CLASSIFIER_CONFIG = "classifier.json"
 GENERATED_DEFAULT = 500
@@ -131,9 +131,7 @@ def read_corpus(corpus, *, limit: int | None = None, seed: int = 0, data_root=No
             examples, how = read_sentences(p), f"sentences of {p}"
     if not examples:
         raise UserError(f"--corpus {corpus}: no inputs")
-    if limit:
-        examples = examples[:limit]
-    return examples, how
+    return seeded_sample(examples, limit, seed), how
 
 
 def joint_pass(base: Encoder, finetuned: Encoder, examples: Sequence[Example], *, paired=(), base_analyses=(),
