@@ -19,14 +19,21 @@ from typing import Sequence
 
 from ..cli import (Parser, add_common_options, add_encoder_source_option, add_output_options, encoder_source_scope,
                    main_wrapper)
-from .experiments import DEFAULTS, names
+from ..cli.generate import argument_spec
+from ..core.options import meta
+from .experiments import names, option_fields
 from .run import faithfulness
 
 _D = {k: v.default for k, v in inspect.signature(faithfulness).parameters.items()}
 
 
-def build_parser() -> Parser:
+def build_parser(argv=()) -> Parser:
+    """The command's parser; ``argv``'s ``--plugin`` files are loaded first (their experiments and methods
+    become choices, their options flags)."""
     from ..attribution.registry import method_names
+    from ..core.plugins import load_plugins
+
+    load_plugins(argv)
 
     p = Parser(prog="python -m probekit.faithfulness",
                description="The faithfulness experiments of Jain & Wallace, Serrano & Smith and Wiegreffe & Pinter, "
@@ -39,6 +46,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/faithfulness-<model>-<time>)")
     p.add_argument("--experiments", nargs="+", default=None, choices=names(), metavar="NAME",
                    help=f"any of {', '.join(names())} (default: all)")
+    p.add_argument("--plugin", action="append", metavar="FILE",
+                   help="a Python file that registers experiments or attribution methods (repeatable)")
     p.add_argument("--attention", choices=["pooling", "cls"], default=_D["attention"],
                    help="the attention under test: the pooling head's weights, or the last layer's [CLS] "
                         "attention (default %(default)s)")
@@ -58,36 +67,15 @@ def build_parser() -> Parser:
     p.add_argument("--device", default=_D["device"], help="torch device (default %(default)s)")
     p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user's cache directory)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the activation cache")
-    e = p.add_argument_group("experiment options (defaults: the papers')")
-    e.add_argument("--permutations", type=int, default=None,
-                   help=f"shuffles of the attention per example (default {DEFAULTS['permutations']})")
-    e.add_argument("--epsilon", type=float, default=None,
-                   help=f"adversary: TVD allowed by the hinge (default {DEFAULTS['epsilon']})")
-    e.add_argument("--accept", type=float, default=None,
-                   help=f"adversary: reject candidates with TVD above this (default {DEFAULTS['accept']})")
-    e.add_argument("--candidates", type=int, default=None,
-                   help=f"adversary: attention vectors per example (default {DEFAULTS['candidates']})")
-    e.add_argument("--adversary-steps", type=int, default=None,
-                   help=f"adversary: Adam steps (default {DEFAULTS['adversary_steps']})")
-    e.add_argument("--random-draws", type=int, default=None,
-                   help=f"sets: random erasure orders (default {DEFAULTS['random_draws']})")
-    e.add_argument("--seeds", type=int, default=None,
-                   help=f"seed variance: retrained seeds (default {DEFAULTS['seeds']})")
-    e.add_argument("--epochs", type=int, default=None,
-                   help=f"epochs of every retrained head (default {DEFAULTS['epochs']})")
-    e.add_argument("--lambdas", type=float, nargs="+", default=None,
-                   help=f"end-to-end adversary: KL weights (default {' '.join(map(str, DEFAULTS['lambdas']))})")
-    e.add_argument("--adversary-epochs", type=int, default=None,
-                   help=f"end-to-end adversary: most epochs (default {DEFAULTS['adversary_epochs']}, Wiegreffe & "
-                        f"Pinter's)")
-    e.add_argument("--ks", type=float, nargs="+", default=None,
-                   help=f"ERASER: percentages of words removed or kept (default "
-                        f"{' '.join(map(str, DEFAULTS['ks']))})")
-    e.add_argument("--flip-max-words", type=int, default=None,
-                   help="ERASER decision flips: remove at most this many words one by one (default: all)")
-    e.add_argument("--resamples", type=int, default=None,
-                   help=f"bootstrap resamples of every 95%% interval, 1000 to 1000000 (default "
-                        f"{DEFAULTS['resamples']})")
+    e = p.add_argument_group("experiment options (defaults: the papers'; pk.list_experiments() lists them)")
+    for f in option_fields().values():             # every registered experiment's, a plug-in's too
+        if meta(f).get("cli", True):
+            flags, kw = argument_spec(f)
+            default = kw.pop("default")
+            shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            if "(default" not in kw["help"]:
+                kw["help"] = f"{kw['help']} (default {shown})"
+            e.add_argument(*flags, **kw, default=None)
     add_output_options(p)
     add_common_options(p)
     add_encoder_source_option(p)
@@ -95,7 +83,9 @@ def build_parser() -> Parser:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    options = vars(build_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = vars(build_parser(argv).parse_args(argv))
+    options.pop("plugin")
     out, overwrite, figures = options.pop("out"), options.pop("overwrite"), options.pop("figures")
     with encoder_source_scope(options):
         result = faithfulness(options.pop("classifier"), options.pop("data"), **options)

@@ -1,7 +1,7 @@
 """``pk.faithfulness``: run the faithfulness experiments on a classifier and data, and say which explanation is
 most faithful for this model.
 
-The experiments (``experiments.py``) share one :class:`~probekit.faithfulness.base.Context`: the classifier, the
+The experiments (registered classes, ``experiments.py``) share one :class:`~probekit.faithfulness.base.Context`: the classifier, the
 evaluation examples, and the attention source — the hidden states below the pooling head computed once and
 held fixed, as the papers hold the encoder fixed. The source is built by the first experiment that reads it,
 so ERASER alone never computes it; where it cannot be built (``--attention cls`` on a DistilBERT classifier),
@@ -20,12 +20,9 @@ from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import Example
 from .base import Context, Outcome
-from .experiments import DEFAULTS, WITHOUT_SOURCE, get, names
+from ..core.options import validate
+from .experiments import defaults, get, in_order, names, option_fields
 from ..report.faithfulness import FaithfulnessResult
-
-#: experiments that retrain heads (Wiegreffe & Pinter) and so need train and dev data
-RETRAINING = ("uniform", "seeds", "diagnostic", "e2e-adversary")
-
 
 def _load(classifier):
     from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
@@ -71,42 +68,24 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
     ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
-    experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; see ``experiments.DEFAULTS``).
+    experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; ``pk.list_experiments()`` lists them
+    with their defaults). Experiments run in the order given, each after those it depends on.
     """
     from ..core.progress import progress
 
-    unknown = [k for k in options if k not in DEFAULTS and k not in ("out", "overwrite", "figures", "command")]
+    known = option_fields()
+    unknown = [k for k in options if k not in known and k not in ("out", "overwrite", "figures", "command")]
     if unknown:
         raise UserError(f"unknown option {unknown[0]!r} for faithfulness (experiment options: "
-                        f"{', '.join(sorted(DEFAULTS))})")
-    options = {k: v for k, v in options.items() if k in DEFAULTS and v is not None}
-    experiments = checks.choices("experiments", list(experiments) if experiments else names(), names())
+                        f"{', '.join(sorted(known))})")
+    options = {k: validate(known[k], v) for k, v in options.items() if k in known and v is not None}
+    experiments = in_order(checks.choices("experiments", list(experiments) if experiments else names(), names()))
     attention = checks.choice("attention", attention, ("pooling", "cls"))
     limit = checks.positive("limit", limit, optional=True)
     batch_size = checks.positive("batch_size", batch_size)
     seed = checks.integer("seed", seed)
     checks.device(device)
-    for name in ("permutations", "candidates", "adversary_steps", "random_draws", "seeds", "epochs",
-                 "adversary_epochs"):
-        if name in options:
-            options[name] = checks.positive(name, options[name])
-    for name in ("epsilon", "accept", "adversary_lr"):
-        if name in options:
-            options[name] = checks.number(name, options[name], above=0)
-    if "flip_max_words" in options:
-        options["flip_max_words"] = checks.integer("flip_max_words", options["flip_max_words"], minimum=0)
-    if "resamples" in options:
-        from .stats import RESAMPLES_RANGE
-
-        options["resamples"] = checks.integer("resamples", options["resamples"], minimum=RESAMPLES_RANGE[0],
-                                              maximum=RESAMPLES_RANGE[1])
-    if "lambdas" in options:
-        options["lambdas"] = tuple(checks.number("lambdas", v, minimum=0) for v in options["lambdas"])
-    if "ks" in options:
-        ks = [checks.number("ks", k, above=0) for k in options["ks"]]
-        if any(k > 100 for k in ks):
-            raise UserError(f"--ks are percentages of the words, 0 < k ≤ 100 (got {max(ks):g})")
-        options["ks"] = tuple(ks)
+    chosen = {name: get(name).build(options) for name in experiments}   # each checks its own options
     if data is None:
         raise UserError("--data is required: the examples to test the explanations on")
 
@@ -127,13 +106,13 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
         if missing:
             raise UserError(f"--rationales: {missing} of {len(examples)} examples of --data have no 'rationale' "
                             f"field (0/1 per word, as HateXplain's)")
-    needs_train = [e for e in experiments if e in RETRAINING]
+    needs_train = [e for e, x in chosen.items() if x.needs_training]
     train = train if train is not None else (_recorded_split(folder, "train") if needs_train else None)
     dev = dev if dev is not None else (_recorded_split(folder, "dev") if needs_train else None)
     train_x, dev_x = _split(train, "--train", data_root), _split(dev, "--dev", data_root)
 
     unavailable = source_problem(clf, attention)
-    if unavailable and all(e not in WITHOUT_SOURCE for e in experiments):
+    if unavailable and all(x.needs_source for x in chosen.values()):
         raise UserError(unavailable)              # nothing asked for could run: one line, nothing written
     ctx = Context(classifier=clf, examples=examples, source=None, seed=seed, batch_size=batch_size,
                   device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=rationales,
@@ -142,16 +121,18 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     outcomes: list[Outcome] = []
     setup_s = 0.0
     bar = progress(total=len(experiments), desc="experiments", unit="experiment")
-    for name in experiments:
-        needs_source = name not in WITHOUT_SOURCE
+    for name, experiment in chosen.items():
+        needs_source = experiment.needs_source
         if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
             t0 = time.perf_counter()
             ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
                                      cache_dir=cache_dir, no_cache=no_cache)
             setup_s = time.perf_counter() - t0
         t = time.perf_counter()
-        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else get(name)(ctx)
-        out.name = name
+        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else experiment.run(ctx)
+        out.name, out.paper = name, experiment.paper
+        if experiment.ranks_methods:
+            out.metrics = dict(experiment.metrics)
         out.seconds = time.perf_counter() - t
         outcomes.append(out)
         bar.update(1)
@@ -163,7 +144,7 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
                      dev=_spec(dev), rationales=rationales, methods=list(methods) if methods else None,
                      batch_size=batch_size, device=device, seed=seed,
                      options={k: (list(v) if isinstance(v, tuple) else v)
-                              for k, v in {**DEFAULTS, **options}.items()})
+                              for k, v in {**defaults(), **options}.items()})
     record = run_record(
         "faithfulness", arguments, encoder=clf.source,
         inputs={"data": _spec(data), "classifier": str(folder) if folder else None},
