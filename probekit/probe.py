@@ -10,6 +10,7 @@ from typing import Sequence
 
 from .cli import main_wrapper, options_parser, parse_options, peek_task
 from .core.options import output_options
+from .core.plugins import load_plugins
 from .probing.probe import ProbeOptions, probe
 from .probing.registry import available_tasks
 
@@ -29,6 +30,7 @@ def build_parser(task_name: str | None = DEFAULT_TASK):
 
 def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    load_plugins(argv)                     # a --plugin file's probes are --probes choices
     options, out = parse_options(build_parser(peek_task(argv, DEFAULT_TASK)), argv, OUTPUT)
     result = probe(**options)
     path = result.write(out["out"], overwrite=out["overwrite"], figures=out["figures"])

@@ -25,8 +25,10 @@ from ..core.examples import seeded_sample
 from ..core.errors import UserError
 from ..report.result import Result, tidy
 from ..report.rundir import RunDir, markdown_table, run_record, write_tidy
-from . import keywords, mc, mc_run
+from . import keywords, mc_run
+from .catalogue import attack_names
 
+#: the built-in attacks of single-text classifiers (the registry, ``catalogue.attack_names``, has a user's too)
 CLASSIFIER_ATTACKS = ("word-shuffle", "distractor", "delete", "mask")
 KEYS = ["dataset", "setting", "group", "operation", "selection", "k", "draw", "aggregate"]
 
@@ -195,14 +197,15 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
     ks = sorted(set(ks))
     if augment is not None:
         checks.output_file("augment", augment, overwrite=overwrite, inputs=_paths(data, train, dev, classifier))
-    unanswerable = checks.choices("unanswerable", list(mc.TRAINING) if unanswerable is None else unanswerable,
-                                  list(mc.TRAINING))
+    training = attack_names("multiple-choice", "training")
+    unanswerable = checks.choices("unanswerable", training if unanswerable is None else unanswerable, training)
+    mc_attacks, text_attacks = attack_names("multiple-choice", "test"), attack_names("single-text", "test")
     if attacks is not None:          # names of neither kind are refused before the model is loaded
-        checks.choices("attacks", attacks, [*mc.ATTACKS, *CLASSIFIER_ATTACKS])
+        checks.choices("attacks", attacks, list(dict.fromkeys([*mc_attacks, *text_attacks])))
     model, path = _load(classifier, device)
     start = time.perf_counter()
     if _is_mc(model):
-        attacks = checks.choices("attacks", list(mc.ATTACKS) if attacks is None else attacks, list(mc.ATTACKS))
+        attacks = checks.choices("attacks", mc_attacks if attacks is None else attacks, mc_attacks)
         result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, limit=limit, draws=draws,
                             seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, max_length=max_length,
                             checkpoints=checkpoints, data_root=data_root, device=device, quiet=quiet,
@@ -211,8 +214,7 @@ def attack(classifier, data=None, *, attacks: Sequence[str] | None = None, train
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
                             "(python -m probekit.classify --task multiple-choice)")
-        attacks = checks.choices("attacks", list(CLASSIFIER_ATTACKS) if attacks is None else attacks,
-                                 list(CLASSIFIER_ATTACKS))
+        attacks = checks.choices("attacks", text_attacks if attacks is None else attacks, text_attacks)
         from ..attribution.registry import resolve
 
         method = resolve([method], model)[0]
