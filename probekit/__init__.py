@@ -80,6 +80,7 @@ _NAMES = {
     # classifiers and attributions
     "load_classifier": "probekit.classify.saved",
     "HFClassifier": "probekit.classify.hf_model",
+    "ProbabilisticClassifier": "probekit.classify.protocol",
     "export_hf": "probekit.classify.hf_export",
     "save_classifier": "probekit.classify.saved",
     "encoder_sources": "probekit.classify.verify",

@@ -206,3 +206,25 @@ def test_experiments_describe_themselves_and_dependencies_order_the_run():
     assert table.loc["permutation", "options"] == {"resamples": 9999, "permutations": 100}
     assert experiments.in_order(["diagnostic", "tau", "e2e-adversary"]) == ["e2e-adversary", "diagnostic", "tau"]
     assert experiments.in_order(["diagnostic", "tau"]) == ["diagnostic", "tau"]
+
+
+def test_a_registered_attack_runs_in_pk_attack(tiny_model_dirs, plugin, tmp_path):
+    from probekit.attacks import base as attack_base
+
+    def drop_last(examples, seed=0):
+        """Every example without its last word."""
+        return [Example(words=None, text=" ".join(ex.text.split()[:-1]), meta=dict(ex.meta)) for ex in examples]
+
+    attack_base.transform("drop-last", drop_last, random=False)
+    assert "drop-last" in set(pk.list_attacks()["name"])
+    clf, _ = _classifier(tiny_model_dirs, tmp_path)
+    labelled = [Example(words=None, text=t, meta={"label": l}) for t, l in
+                [("A wonderfully unexpected film today", "pos"), ("Bad and dull throughout", "neg"),
+                 ("Quite good really", "pos")]]
+    res = pk.attack(clf, labelled, attacks=["drop-last"], draws=1, quiet=True, resamples=1000)
+    got = res.frame[(res.frame["setting"] == "drop-last") & (res.frame["metric"] == "accuracy")
+                    & res.frame["aggregate"].isna()]["value"]
+    want = (clf.predict(drop_last(labelled))["label"] == [ex.meta["label"] for ex in labelled]).mean()
+    assert got.tolist() == pytest.approx([want])
+    with pytest.raises(TypeError, match="implement apply"):
+        attack_base.register(type("Idle", (pk.Attack,), {"name": "idle"}))
