@@ -228,3 +228,29 @@ def test_a_registered_attack_runs_in_pk_attack(tiny_model_dirs, plugin, tmp_path
     assert got.tolist() == pytest.approx([want])
     with pytest.raises(TypeError, match="implement apply"):
         attack_base.register(type("Idle", (pk.Attack,), {"name": "idle"}))
+
+
+def test_edge_probe_is_an_estimator_that_cross_validates():
+    from sklearn.model_selection import KFold, cross_val_score
+
+    from probekit.probing.edges import Spans, build_targets
+    from probekit.probing.kinds import make
+
+    g = np.random.default_rng(0)
+    labels = ["A", "B", "C"]
+    gold = g.integers(0, 3, size=60)
+    table = torch.from_numpy(g.normal(size=(2, 60, 8)).astype(np.float32))
+    table[:, np.arange(60), gold] += 3.0               # a word's label shows on one dimension, in both layers
+    X = Spans(table, build_targets([([i], [], labels[c]) for i, c in enumerate(gold)], classes=labels))
+    probe = make("edge", epochs=8, lr=2e-2, batch_size=10, val_interval=3, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        scores = cross_val_score(probe, X, cv=KFold(2))
+        fitted = probe.fit(X[:40])
+    finally:
+        torch.set_num_threads(threads)
+    assert scores.shape == (2,) and np.all(scores > 0.6)           # micro-F1; all-negative decisions give 0
+    p = fitted.predict_proba(X[40:])
+    assert p.shape == (20, 3) and ((p > 0) & (p < 1)).all()       # one sigmoid per label
+    assert (fitted.predict(X[40:]) == p.argmax(1)).all() and isinstance(fitted.score(X[40:]), float)

@@ -12,6 +12,8 @@ self``, ``predict``, ``predict_proba``, ``score → float``. What ``X`` is depen
 - ``"trees"``: a list of :class:`~.structural.Sentence` (vectors and gold tree), ``y`` unused: Hewitt &
   Manning's structural probes (``predict`` gives distances or depths; they are not classifiers, so they have no
   ``predict_proba``).
+- ``"spans"``: a :class:`~.edges.Spans` (a word-vector table and span targets), ``y`` unused: Tenney et al.'s edge
+  probe (``predict_proba`` one sigmoid per label, ``score`` micro-F1).
 
 A new probe subclasses :class:`SelectionProbeBase` (or :class:`Probe`), sets ``name`` and ``summary`` and is
 registered in one line (``@register``); from then on it is a ``--probes`` choice (``--plugin FILE`` loads a
@@ -27,7 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ..core.plugins import registry as _registry
 
 PROBES: dict[str, type] = _registry("probes")
-INPUTS = ("sentences", "trees")
+INPUTS = ("sentences", "trees", "spans")
 
 
 class Probe(BaseEstimator):

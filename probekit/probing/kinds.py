@@ -3,16 +3,16 @@ look-ups the commands use (``--probes`` choices, a fresh probe of a kind, ``pk.l
 
 Built in: ``linear`` (:class:`~.linear.LinearProbe`, L-BFGS, L2 chosen on the training split), ``mlp``
 (:class:`~.selection.MLPProbe`, Adam), ``logreg`` (:class:`~.logreg.LogRegProbe`, scikit-learn) over sentences;
-``distance`` and ``depth`` (:class:`~.structural.StructuralProbe`, Hewitt & Manning) over trees. A user's probe
-joins by ``@register`` (:mod:`.base`).
+``distance`` and ``depth`` (:class:`~.structural.StructuralProbe`, Hewitt & Manning) over trees; ``edge``
+(:class:`~.edges.EdgeProbeClassifier`, Tenney et al.) over spans. A user's probe joins by ``@register`` (:mod:`.base`).
 """
 from __future__ import annotations
 
-from . import linear, logreg, selection, structural  # noqa: F401 (they register the built-in probes)
+from . import edges, linear, logreg, selection, structural  # noqa: F401 (they register the built-in probes)
 from .base import PROBES, Probe
 
 #: the order probes are listed in (a user's follow, in registration order)
-ORDER = ("linear", "mlp", "logreg", "distance", "depth")
+ORDER = ("linear", "mlp", "logreg", "distance", "depth", "edge")
 
 
 def _ordered() -> list[str]:
