@@ -102,8 +102,8 @@ class ProbeOptions(ModelOptions, CacheOptions, RunOptions):
     """The options of :func:`probe` (and ``python -m probekit.probe``); a task's own options come on top."""
 
     task: Any = option("nth_token", _task_help, check=_task)
-    plugin: tuple = option((), "a Python file that registers probes (repeatable); its probes become --probes "
-                               "choices", action="append", metavar="FILE", check=_load_plugins)
+    plugin: tuple = option((), "a Python file that registers probes (repeatable; none by default); its probes "
+                               "become --probes choices", action="append", metavar="FILE", check=_load_plugins)
     probes: tuple = option(DEFAULT_PROBES, "probe kinds to train on every layer (pk.list_probes())", nargs="+",
                            choices=_probe_kinds)
     pooling: str = option("mean", "how a word's vector is pooled from its sub-tokens", choices=POOLINGS)
