@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from .cli import command, task_options
 from .core.options import output_options
+from .core.plugins import load_plugins
 from .probing.probe import ProbeOptions, probe
 
 build_parser, main = command(
     "python -m probekit.probe", __doc__.split("\n\n")[0], ProbeOptions, probe,
     output_options("run directory (default runs/<task>-<model>-<time>)"),
-    extend=task_options(ProbeOptions.__dataclass_fields__["task"].default))
+    extend=task_options(ProbeOptions.__dataclass_fields__["task"].default), load=load_plugins)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -34,7 +34,7 @@ class FirstLayers:
 def timed(make, A, yA, B, yB, dev=True):
     t = time.time()
     probe = make().fit(A, yA, dev=(B, yB) if dev else None)
-    return float(np.nanmean(probe.score(B, yB))), time.time() - t, probe
+    return float(np.nanmean(probe.accuracies(B, yB))), time.time() - t, probe
 
 
 def main() -> None:

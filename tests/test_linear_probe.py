@@ -36,8 +36,8 @@ def noisy(n, seed, U=9, D=12, signal=1.2):
 def test_separable_toy_problem_reaches_logistic_regression():
     train, y = noisy(300, 0, signal=6.0)
     dev, ydev = noisy(200, 1, signal=6.0)
-    lr = LogRegProbe().fit(train, y).score(dev, ydev)
-    lin = LinearProbe().fit(train, y).score(dev, ydev)
+    lr = LogRegProbe().fit(train, y).accuracies(dev, ydev)
+    lin = LinearProbe().fit(train, y).accuracies(dev, ydev)
     assert (lr == 1.0).all() and (lin == 1.0).all()
 
 
@@ -45,10 +45,10 @@ def test_noisy_problem_at_least_logistic_regression_and_above_the_adam_probe():
     """A hard problem (accuracy far from 1): the converged probe matches LR, the under-trained one does not."""
     train, y = noisy(600, 0)
     dev, ydev = noisy(1000, 1)
-    lr = LogRegProbe().fit(train, y).score(dev, ydev)
+    lr = LogRegProbe().fit(train, y).accuracies(dev, ydev)
     lin_probe = LinearProbe().fit(train, y)
-    lin = lin_probe.score(dev, ydev)
-    adam = SelectionProbe("linear", epochs=1, lr=1e-3).fit(train, y, dev=(dev, ydev)).score(dev, ydev)
+    lin = lin_probe.accuracies(dev, ydev)
+    adam = SelectionProbe("linear", epochs=1, lr=1e-3).fit(train, y, dev=(dev, ydev)).accuracies(dev, ydev)
     assert 0.4 < lr.mean() < 0.9                   # not trivial: the comparison can go either way
     assert (lin >= lr - 0.01).all()
     assert lin.mean() > adam.mean() + 0.05
@@ -92,7 +92,7 @@ def test_side_by_side_keys_equal_separate_fits_and_missing_targets():
     assert (both.predict(dev)[:, 0] == one.predict(dev)[:, 0]).mean() > 0.99
     y2 = y.copy()
     y2[:, 1] = -1
-    acc = LinearProbe().fit(train, y2).score(dev, y2)
+    acc = LinearProbe().fit(train, y2).accuracies(dev, y2)
     assert np.isfinite(acc[0]) and np.isnan(acc[1])
 
 

@@ -87,7 +87,7 @@ def test_selectivity_goes_the_right_way():
                 for exs in (examples, dev_ex)]
         probe = SelectionProbe(kind="linear", epochs=30, lr=0.05, dropout=0.0)
         probe.fit(train, np.hstack([y, ctrl[0]]), dev=(dev, np.hstack([ydev, ctrl[1]])))
-        acc = probe.score(dev, np.hstack([ydev, ctrl[1]]))
+        acc = probe.accuracies(dev, np.hstack([ydev, ctrl[1]]))
         results[informative] = acc[0] - acc[1]
     assert results[True] > 0.3 > results[False]
 
@@ -116,7 +116,7 @@ def test_logreg_probe_on_separable_data_is_perfect():
     _, train, y = synthetic(200, 0, True)
     _, dev, ydev = synthetic(100, 1, True)
     probe = LogRegProbe().fit(train, y)
-    assert probe.score(dev, ydev)[0] == 1.0
+    assert probe.accuracies(dev, ydev)[0] == 1.0
     logp = probe.predict_log_proba(dev)
     assert np.allclose(np.exp(logp).sum(1), 1.0)
 

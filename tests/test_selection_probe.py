@@ -30,7 +30,7 @@ def test_linear_and_mlp_probes_find_the_marked_word():
     data, y = synthetic()
     for kind in ("linear", "mlp"):
         probe = SelectionProbe(kind=kind, epochs=15, lr=1e-2, hidden=16).fit(data, y[:, :1])
-        acc = probe.score(data, y[:, :1])
+        acc = probe.accuracies(data, y[:, :1])
         assert acc[0] > 0.95
         assert (probe.predict(data) != 0).all()      # never the special token
 
@@ -48,7 +48,7 @@ def test_missing_targets_are_ignored():
     y = y.copy()
     y[:30, 1] = -1
     probe = SelectionProbe(epochs=2).fit(data, y)
-    acc = probe.score(data, y)
+    acc = probe.accuracies(data, y)
     assert np.isfinite(acc).all()
     y[:, 1] = -1
-    assert np.isnan(SelectionProbe(epochs=1).fit(data, y).score(data, y)[1])
+    assert np.isnan(SelectionProbe(epochs=1).fit(data, y).accuracies(data, y)[1])

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from . import perturb
+from .catalogue import attack_names, get_attack
 
 SETTING_ORDER = ["intact", "word-shuffle", "distractor", "delete-top", "delete-random", "mask-top", "mask-random"]
 
@@ -58,9 +59,9 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
     drops = Drops(dataset, correct(base, gold), seed=seed, **({"resamples": resamples} if resamples else {}))
     rows = [_row(dataset, "intact", "accuracy", np.mean(base == gold)),
             _row(dataset, "intact", "flip_rate", 0.0)]
-    ops = [op for op in perturb.OPERATIONS if op in attacks]
-    simple = [(n, f) for n, f in (("word-shuffle", perturb.word_shuffle), ("distractor", perturb.append_distractor))
-              if n in attacks]
+    chosen = [get_attack(n) for n in attack_names("single-text", "test") if n in attacks]
+    ops = [a.operation for a in chosen if a.kind == "keyword"]
+    simple = [(a.name, a().apply) for a in chosen if a.kind == "transform"]
     bar = progress(total=len(simple) * draws + len(ops) * len(ks) * (1 + draws), desc=f"attacks {dataset}",
                    unit="setting")
     for name, fn in simple:

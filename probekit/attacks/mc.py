@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..core.errors import UserError
+from .base import transform
 
 #: what a removed passage or question becomes
 REMOVED = ""
@@ -168,3 +169,9 @@ TRAINING = {"P-Shuffle": p_shuffle, "Q-Shuffle": q_shuffle, "PQ-Shuffle": pq_shu
             "P-Remove": p_remove, "Q-Remove": q_remove, "PQ-Remove": pq_remove}
 #: transforms that draw random numbers (the others give the same items whatever the seed)
 RANDOM = set(ATTACKS) | {"P-Shuffle", "Q-Shuffle", "PQ-Shuffle"}
+
+for _name, _fn in ATTACKS.items():          # registered (probekit.attacks.base): --attacks of multiple choice
+    transform(_name, _fn, models=("multiple-choice",), paper="Si et al. (2019): un-readable test-time attacks")
+for _name, _fn in TRAINING.items():         # --unanswerable: training sets the model is retrained on
+    transform(_name, _fn, stage="training", models=("multiple-choice",), random=_name in RANDOM,
+              paper="Si et al. (2019): un-answerable training sets")

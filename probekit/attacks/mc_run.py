@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import mc
+from .catalogue import get_attack
 
 BASELINES = ("random guess", "longest baseline")
 
@@ -45,7 +45,7 @@ def evaluate_attacks(model, items, dataset: str, *, attacks, draws: int, seed: i
     for name in attacks:
         accs = []
         for d in range(draws):
-            attacked = mc.ATTACKS[name](items, seed + d)
+            attacked = get_attack(name)().apply(items, seed + d)
             res = evaluate_mc(model, attacked, batch_size)
             accs.append(res["accuracy"])
             drops.add(name, correct(res["predictions"], gold), group="attack")
@@ -79,7 +79,7 @@ def retrain(train, dev, tests: dict, *, settings, checkpoints, seed: int, base_m
     import time
 
     for name in settings:
-        fn = mc.TRAINING[name]
+        fn = get_attack(name)().apply
         t0 = time.perf_counter()
         folder = None if checkpoints is None else Path(checkpoints) / name
         model, _ = train_multiple_choice(fn(train, seed), fn(dev, seed + 1), model=base_model, seed=seed,

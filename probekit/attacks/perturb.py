@@ -26,6 +26,7 @@ import torch
 from ..attribution.occlusion import empty_input, without_word
 from ..attribution.words import model_inputs
 from ..core.examples import Example
+from .base import Attack, register, transform
 
 OPERATIONS = ("delete", "mask")
 SELECTIONS = ("top", "random")
@@ -187,3 +188,28 @@ def write_jsonl(examples: Sequence[Example], path) -> "Path":
                     obj["original_source" if key == "source" else key] = ex.meta[key]
             f.write(json.dumps(obj, ensure_ascii=False) + "\n")
     return path
+
+
+# --- the registered attacks of single-text classifiers (probekit.attacks.base), in the table's order ------------
+
+transform("word-shuffle", word_shuffle, summary="the words of each text (each text of a pair) in a seeded random "
+                                                "order")
+transform("distractor", append_distractor, summary="the shuffled words of an example of another label appended")
+
+
+class _KeyWord(Attack):
+    kind = "keyword"
+    random = True          # the random-words control is drawn; the top words are not
+    paper = "key-word attacks: the top-k % words by an attribution method against k % random words"
+
+
+@register
+class DeleteWords(_KeyWord):
+    name = operation = "delete"
+    summary = "the top-k % words by the attribution method deleted (against k % random words)"
+
+
+@register
+class MaskWords(_KeyWord):
+    name = operation = "mask"
+    summary = "the top-k % words by the attribution method replaced by the mask token (against k % random words)"

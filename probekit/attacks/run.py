@@ -27,9 +27,9 @@ from ..core.examples import seeded_sample
 from ..core.errors import UserError
 from ..report.result import Result, tidy
 from ..report.rundir import RunDir, markdown_table, run_record, write_tidy
-from . import keywords, mc, mc_run
+from . import keywords, mc_run
+from .catalogue import attack_names
 
-CLASSIFIER_ATTACKS = ("word-shuffle", "distractor", "delete", "mask")
 #: where the un-answerable retrainings' settings come from when not given
 _OWN = "(default: the attacked model's own, from its run's config.json)"
 KEYS = ["dataset", "setting", "group", "operation", "selection", "k", "draw", "aggregate"]
@@ -184,9 +184,12 @@ class AttackOptions(DeviceOptions, SampleOptions):
                                   "cache", metavar="DIR")
     data: Any = option(help="test data: a file or a named set (rt:test, mc160:test); several give several columns",
                        nargs="+", metavar="FILE")
-    attacks: tuple | None = option(None, f"a subset; multiple choice: {' '.join(mc.ATTACKS)}; classifier: "
-                                         f"{' '.join(CLASSIFIER_ATTACKS)} (default: all)", nargs="+",
-                                   choices=(*mc.ATTACKS, *CLASSIFIER_ATTACKS), metavar="ATTACK")
+    attacks: tuple | None = option(None, lambda: f"a subset; multiple choice: "
+                                         f"{' '.join(attack_names('multiple-choice', 'test'))}; classifier: "
+                                         f"{' '.join(attack_names('single-text', 'test'))} (default: all)", nargs="+",
+                                   choices=lambda: list(dict.fromkeys([*attack_names("multiple-choice", "test"),
+                                                                       *attack_names("single-text", "test")])),
+                                   metavar="ATTACK")
     limit: int | None = option(None, "a seeded random sample of N items of each --data (kept in file order; --seed)",
                                type=int, metavar="N", check=optional_positive)
     draws: int = option(5, "seeded draws of every random setting", type=int, check=positive)
@@ -198,8 +201,11 @@ class AttackOptions(DeviceOptions, SampleOptions):
                           metavar="FILE")
     train: Any = option(None, "multiple choice: training items; retrain on P-/Q-/PQ-Shuffle and -Remove versions")
     dev: Any = option(None, "multiple choice: dev items for the retrainings' model selection (corrupted alike)")
-    unanswerable: tuple | None = option(None, f"retrain only on these: {' '.join(mc.TRAINING)} (default: all six)",
-                                        nargs="+", choices=mc.TRAINING, metavar="SETTING")
+    unanswerable: tuple | None = option(None, lambda: f"retrain only on these: "
+                                               f"{' '.join(attack_names('multiple-choice', 'training'))} "
+                                               f"(default: all six)", nargs="+",
+                                        choices=lambda: attack_names("multiple-choice", "training"),
+                                        metavar="SETTING")
     checkpoints: Any = option(None, "retraining checkpoints, one folder per setting (default: OUT-checkpoints "
                                     "beside --out); a killed run resumes from its last finished epoch",
                               metavar="DIR")
@@ -235,13 +241,14 @@ def attack(o: AttackOptions) -> AttackResult:
     classifier, data, attacks, train, dev, device = o.classifier, o.data, o.attacks, o.train, o.dev, o.device
     if o.augment is not None:
         checks.output_file("augment", o.augment, overwrite=o.overwrite, inputs=_paths(data, train, dev, classifier))
-    unanswerable = list(mc.TRAINING) if o.unanswerable is None else list(o.unanswerable)
+    unanswerable = attack_names("multiple-choice", "training") if o.unanswerable is None else list(o.unanswerable)
+    mc_attacks, text_attacks = attack_names("multiple-choice", "test"), attack_names("single-text", "test")
     common = dict(limit=o.limit, draws=o.draws, seed=o.seed, batch_size=o.batch_size, data_root=o.data_root,
                   quiet=o.quiet, resamples=o.resamples)
     model, path = _load(classifier, device)
     start = time.perf_counter()
     if _is_mc(model):
-        attacks = checks.choices("attacks", list(mc.ATTACKS) if attacks is None else attacks, list(mc.ATTACKS))
+        attacks = checks.choices("attacks", mc_attacks if attacks is None else attacks, mc_attacks)
         result = _attack_mc(model, data, attacks=attacks, train=train, dev=dev, epochs=o.epochs, lr=o.lr,
                             max_length=o.max_length, checkpoints=o.checkpoints, device=device,
                             unanswerable=unanswerable, path=path, **common)
@@ -249,8 +256,7 @@ def attack(o: AttackOptions) -> AttackResult:
         if train is not None or dev is not None:
             raise UserError("--train/--dev (un-answerable retraining) need a multiple-choice model "
                             "(python -m probekit.classify --task multiple-choice)")
-        attacks = checks.choices("attacks", list(CLASSIFIER_ATTACKS) if attacks is None else attacks,
-                                 list(CLASSIFIER_ATTACKS))
+        attacks = checks.choices("attacks", text_attacks if attacks is None else attacks, text_attacks)
         from ..attribution.registry import resolve
 
         method = resolve([o.method], model)[0]

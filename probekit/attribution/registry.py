@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..core.errors import UserError
+from ..core.plugins import registry as _registry
 from .base import AttributionMethod, check_class
 
-METHODS: dict[str, type] = {}
+METHODS: dict[str, type] = _registry("attribution methods")
 #: The order methods are listed, run and shown in (methods registered elsewhere follow, in registration order).
 ORDER = ("pooling", "attention-cls", "attention-rollout", "gradient", "grad-input", "integrated-gradients",
          "occlusion")

@@ -13,13 +13,21 @@ first special token ([CLS], <s>), read only by the ``cls`` head. Every head retu
   max picks one unit on ties, the one the gradient flows to), so crediting each dimension's value to its unit
   (``scatter_add``) gives word scores that sum to Σ pooled.
 - ``cls`` and ``mean``: no weights.
+
+Each head is a class registered by name (``@register``; ``HEAD_CLASSES``), built by its :meth:`PoolingHead.build`
+from the command's options; a user's head (a ``pool`` method and a ``name``) registered in a plug-in file is a
+``make_head`` kind as the built-in ones are, and ``head_names()`` lists them.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ..core.plugins import registry as _registry
+
+#: the built-in heads (``head_names()`` has a user's too)
 HEADS = ("cls", "mean", "max", "attention", "attention-multi")
+HEAD_CLASSES: dict[str, type] = _registry("pooling heads")
 
 #: The activation of each architecture's own sequence-classification head, so that a fine-tuned ``cls``
 #: classifier is exactly a Hugging Face ``AutoModelForSequenceClassification`` (see saved.py).
@@ -54,6 +62,7 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = 1) -> to
 class PoolingHead(nn.Module):
     """Base: ``pool`` gives the sentence vector, ``out`` (dropout + linear) the logits."""
 
+    name = ""
     weights_kind: str | None = None
     needs_units = True      # False: the head reads only the [CLS] vector
 
@@ -66,12 +75,36 @@ class PoolingHead(nn.Module):
     def pool(self, units, mask, cls):  # pragma: no cover - every head defines it
         raise NotImplementedError
 
+    @classmethod
+    def build(cls, dim: int, n_classes: int, *, dropout: float = 0.1, attention_dim: int = 128, n_heads: int = 4,
+              model_type: str | None = None) -> "PoolingHead":
+        """The head from the classifier's options (a head takes the ones it needs)."""
+        return cls(dim, n_classes, dropout=dropout)
+
     def forward(self, units: torch.Tensor, mask: torch.Tensor, cls: torch.Tensor | None = None):
         pooled, weights, extra = self.pool(units, mask.bool(), cls)
         extra["pooled"] = pooled
         return self.out(self.dropout(pooled)), weights, extra
 
 
+def register(cls: type) -> type:
+    """Add the head class ``cls`` under ``cls.name``; a class decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, PoolingHead)) or not cls.name:
+        raise TypeError(f"{cls!r}: a pooling head is a PoolingHead subclass with a name")
+    if cls.pool is PoolingHead.pool:
+        raise TypeError(f"{cls.__name__}: implement pool(units, mask, cls)")
+    HEAD_CLASSES[cls.name] = cls
+    return cls
+
+
+register_head = register
+
+
+def head_names() -> list[str]:
+    return list(HEAD_CLASSES)
+
+
+@register
 class ClsHead(PoolingHead):
     """dense → activation → dropout → linear on the [CLS] vector: the layout of BERT's pooler + classifier,
     RoBERTa's and ELECTRA's classification heads and DistilBERT's pre-classifier (activation per model type)."""
@@ -82,7 +115,12 @@ class ClsHead(PoolingHead):
         self.dense = nn.Linear(dim, dim)
         self.activation = _activation(activation)
 
+    name = "cls"
     needs_units = False
+
+    @classmethod
+    def build(cls, dim, n_classes, *, dropout=0.1, model_type=None, **_):
+        return cls(dim, n_classes, dropout=dropout, activation=CLS_ACTIVATIONS.get(model_type or "", "tanh"))
 
     def pool(self, units, mask, cls):
         if cls is None:
@@ -90,12 +128,17 @@ class ClsHead(PoolingHead):
         return self.activation(self.dense(self.dropout(cls))), None, {}
 
 
+@register
 class MeanHead(PoolingHead):
+    name = "mean"
+
     def pool(self, units, mask, cls):
         return masked_mean(units, mask), None, {}
 
 
+@register
 class MaxHead(PoolingHead):
+    name = "max"
     weights_kind = "max"
 
     def pool(self, units, mask, cls):
@@ -103,6 +146,7 @@ class MaxHead(PoolingHead):
         return values, None, {"argmax": index}
 
 
+@register
 class AttentionHead(PoolingHead):
     """Additive attention pooling: s_t = vᵀ tanh(W h_t), α = masked softmax(s), pooled = Σ α_t h_t.
 
@@ -110,7 +154,12 @@ class AttentionHead(PoolingHead):
     concatenated (allenwind's MultiHeadAttentionPooling1D, without its input-dim = hidden-dim assumption).
     """
 
+    name = "attention"
     weights_kind = "attention"
+
+    @classmethod
+    def build(cls, dim, n_classes, *, dropout=0.1, attention_dim=128, **_):
+        return cls(dim, n_classes, dropout=dropout, attention_dim=attention_dim, heads=1)
 
     def __init__(self, dim: int, n_classes: int, *, dropout: float = 0.1, attention_dim: int = 128,
                  heads: int = 1):
@@ -129,16 +178,20 @@ class AttentionHead(PoolingHead):
         return pooled, alpha.mean(1), {"head_weights": alpha}
 
 
+@register
+class MultiAttentionHead(AttentionHead):
+    """``attention-multi``: :class:`AttentionHead` with ``n_heads`` score vectors."""
+
+    name = "attention-multi"
+
+    @classmethod
+    def build(cls, dim, n_classes, *, dropout=0.1, attention_dim=128, n_heads=4, **_):
+        return cls(dim, n_classes, dropout=dropout, attention_dim=attention_dim, heads=n_heads)
+
+
 def make_head(kind: str, dim: int, n_classes: int, *, dropout: float = 0.1, attention_dim: int = 128,
               n_heads: int = 4, model_type: str | None = None) -> PoolingHead:
-    if kind == "cls":
-        return ClsHead(dim, n_classes, dropout=dropout, activation=CLS_ACTIVATIONS.get(model_type or "", "tanh"))
-    if kind == "mean":
-        return MeanHead(dim, n_classes, dropout=dropout)
-    if kind == "max":
-        return MaxHead(dim, n_classes, dropout=dropout)
-    if kind == "attention":
-        return AttentionHead(dim, n_classes, dropout=dropout, attention_dim=attention_dim, heads=1)
-    if kind == "attention-multi":
-        return AttentionHead(dim, n_classes, dropout=dropout, attention_dim=attention_dim, heads=n_heads)
-    raise ValueError(f"unknown head {kind!r}; expected one of {HEADS}")
+    if kind not in HEAD_CLASSES:
+        raise ValueError(f"unknown head {kind!r}; expected one of {tuple(HEAD_CLASSES)}")
+    return HEAD_CLASSES[kind].build(dim, n_classes, dropout=dropout, attention_dim=attention_dim, n_heads=n_heads,
+                                    model_type=model_type)

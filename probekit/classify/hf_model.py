@@ -183,6 +183,7 @@ class HFClassifier(nn.Module):
     tokenize = Classifier.tokenize
     collate = Classifier.collate
     predict = Classifier.predict
+    predict_proba = Classifier.predict_proba
 
     def attention_encoder(self) -> Encoder:
         """The encoder with attention maps (eager attention), for ``compare``: the model's own base model."""

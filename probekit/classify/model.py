@@ -60,11 +60,9 @@ class LabelledModel(nn.Module):
         return len(self.labels)
 
     @torch.no_grad()
-    def predict(self, examples: Sequence[Example], batch_size: int = 32):
-        """One row per example, in input order: ``example``, ``label`` (predicted), ``probability`` (of it),
-        ``p_<label>`` for every class, and ``true`` when the example's ``meta["label"]`` is set."""
-        import pandas as pd
-
+    def predict_proba(self, examples: Sequence[Example], batch_size: int = 32) -> np.ndarray:
+        """[N, C] class probabilities (softmax of the logits, eval mode), in input order; columns follow
+        ``labels``. The one way probekit runs a classifier on examples (:mod:`.protocol`)."""
         examples = list(examples)
         was_training = self.training
         self.eval()
@@ -76,7 +74,15 @@ class LabelledModel(nn.Module):
                 probs.append(torch.softmax(self(**batch).float(), -1).cpu())
         finally:
             self.train(was_training)
-        p = torch.cat(probs).numpy() if probs else np.zeros((0, self.n_classes))
+        return torch.cat(probs).numpy() if probs else np.zeros((0, self.n_classes), dtype=np.float32)
+
+    def predict(self, examples: Sequence[Example], batch_size: int = 32):
+        """One row per example, in input order: ``example``, ``label`` (predicted), ``probability`` (of it),
+        ``p_<label>`` for every class, and ``true`` when the example's ``meta["label"]`` is set."""
+        import pandas as pd
+
+        examples = list(examples)
+        p = self.predict_proba(examples, batch_size)
         pred = p.argmax(1)
         frame = pd.DataFrame({"example": np.arange(len(examples)),
                               "label": [self.labels[i] for i in pred],

@@ -208,6 +208,11 @@ class MultipleChoiceModel(nn.Module):
         self.train(was)
         return out
 
+    def predict_proba(self, items: Sequence[MCItem], batch_size: int = 8) -> np.ndarray:
+        """[N, k_max] probability of each option (softmax of :meth:`scores` over the item's options; 0 past its
+        last option), in input order: the classifier protocol (:mod:`.protocol`) for multiple choice."""
+        return softmax(self.scores(items, batch_size))
+
 
 def qo_text(question: str, option: str) -> str:
     """The second sequence of a pair: question ⊕ option."""

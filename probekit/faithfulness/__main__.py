@@ -13,8 +13,34 @@ table, the papers' figures, config.json).
 """
 from __future__ import annotations
 
+import argparse
+from dataclasses import make_dataclass
+
 from ..cli import classifier_output, command
+from ..cli.generate import argument_spec
+from ..core.options import meta, option
+from ..core.plugins import load_plugins
+from .experiments import option_fields
 from .run import FaithfulnessOptions, faithfulness
+
+#: what only the command line has: where to write, and the plug-in files to load first
+OUTPUT = make_dataclass("FaithfulnessOutput", [
+    ("plugin", tuple, option((), "a Python file that registers experiments or attribution methods (repeatable); "
+                                 "they become --experiments / --methods choices", action="append", metavar="FILE"))],
+    bases=(classifier_output("run folder (default runs/faithfulness-<model>-<time>)"),), frozen=True, kw_only=True)
+
+
+def _experiment_options(parser, argv) -> None:
+    """Every registered experiment's own options (a plug-in's too), declared by the experiment classes."""
+    group = parser.add_argument_group("experiment options (defaults: the papers'; pk.list_experiments() lists them)")
+    for f in option_fields().values():
+        if meta(f).get("cli", True):
+            flags, kw = argument_spec(f)
+            default = kw.pop("default")
+            shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            if "(default" not in kw["help"]:
+                kw["help"] = f"{kw['help']} (default {shown})"
+            group.add_argument(*flags, **kw, default=argparse.SUPPRESS)
 
 
 def _report(result, path, values: dict, out: dict) -> None:
@@ -27,7 +53,7 @@ def _report(result, path, values: dict, out: dict) -> None:
 build_parser, main = command(
     "python -m probekit.faithfulness", "The faithfulness experiments of Jain & Wallace, Serrano & Smith and "
     "Wiegreffe & Pinter, and ERASER metrics, on a probekit classifier.", FaithfulnessOptions, faithfulness,
-    classifier_output("run folder (default runs/faithfulness-<model>-<time>)"), _report)
+    OUTPUT, _report, load=load_plugins, extend=_experiment_options)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,7 @@
 """What every experiment gets and gives back, so the runner can run any subset and write one report.
 
-An experiment is ``fn(ctx: Context) -> Outcome``, registered in ``experiments.py`` under its CLI name.
+An experiment (:class:`~.experiment.Experiment`, registered in ``experiments.py`` under its CLI name) maps a
+:class:`Context` to an :class:`Outcome`.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Context:
     """The inputs of a faithfulness run. ``examples`` are the evaluation examples (after ``--limit``), in the
     order of ``source``; ``train``/``dev`` are what retraining experiments (Wiegreffe & Pinter) fit and select
     on (None: those experiments say they were skipped); ``options`` holds experiment options by name
-    (``permutations``, ``epsilon``, ``adversary_steps``, ``seeds`` …) with the defaults of ``DEFAULTS``."""
+    (``permutations``, ``epsilon``, ``adversary_steps``, ``seeds`` …) with the defaults the experiments declare (``experiments.defaults()``)."""
 
     classifier: object
     examples: list[Example]
@@ -36,9 +37,9 @@ class Context:
     no_cache: bool = False
 
     def option(self, name: str):
-        from .experiments import DEFAULTS
+        from .experiments import defaults
 
-        return self.options.get(name, DEFAULTS[name])
+        return self.options.get(name, defaults()[name])
 
     def rng(self, salt: int = 0) -> np.random.Generator:
         """A generator seeded from the run's seed and a per-experiment salt (same seed → same draws)."""
@@ -60,6 +61,8 @@ class Outcome:
     figures: dict[str, Callable] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     ranking: list[dict] = field(default_factory=list)
+    metrics: dict[str, str] = field(default_factory=dict)   # ranking metric → "higher"/"lower" is more faithful
+    paper: str = ""                     # the experiment's paper and question (the summary's heading)
     seconds: float = 0.0
     skipped: str = ""                   # why the experiment did not run here (then everything else is empty)
 
@@ -72,3 +75,4 @@ def finding(experiment: str, quantity: str, value, meaning: str, paper: str = ""
     if interval is not None:
         row.update(value=interval.estimate, ci_low=interval.ci_low, ci_high=interval.ci_high, n=int(interval.n))
     return row
+

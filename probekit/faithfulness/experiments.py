@@ -1,57 +1,231 @@
-"""The experiments by CLI name, their module, and every option's default (one place).
+"""The faithfulness experiments, registered by name: ``@register`` on an :class:`~.base.Experiment` subclass.
 
-Modules are imported when an experiment runs, so ``--experiments tau`` never imports the adversary's code.
+The registry is what ``--experiments`` offers (in registration order, the run and report order), what
+``pk.faithfulness`` runs when none is named, and where every experiment option's default lives. The built-in
+experiments below are classes of their own (paper, options, capabilities); each one's code is imported when it
+runs, so ``--experiments tau`` never imports the adversary's.
 """
 from __future__ import annotations
 
 import importlib
+from dataclasses import MISSING, fields
+from typing import Sequence
 
-#: CLI name → "module:function" (relative to probekit.faithfulness); the order is the run and report order
-EXPERIMENTS = {
-    "tau": "jw_correlation:run",                  # Jain & Wallace: Kendall τ attention vs gradient / LOO
-    "permutation": "jw_permutation:run",          # Jain & Wallace: shuffled attention, median TVD (Fig. 10)
-    "adversary": "jw_adversary:run",              # Jain & Wallace: ε-max JSD adversarial attention (Fig. 11, 12)
-    "single-weight": "ss_erasure:run_single",     # Serrano & Smith: zero the top α vs a random one (Fig. 4, 5)
-    "sets": "ss_sets:run_sets",                   # Serrano & Smith: fraction removed before a flip (Fig. 8)
-    "uniform": "wp_retrain:run_uniform",          # Wiegreffe & Pinter: is attention needed? (Table 2)
-    "seeds": "wp_retrain:run_seeds",              # Wiegreffe & Pinter: seed variance (Fig. 2)
-    "e2e-adversary": "wp_adversary:run",          # Wiegreffe & Pinter: end-to-end adversarial training (Fig. 4)
-    "diagnostic": "wp_diagnostic:run",            # W&P: imposed weights in a per-word MLP (Table 3; after the
-                                                  # e2e adversary, whose α it imposes too)
-    "eraser": "eraser:run",                       # DeYoung et al.: comprehensiveness, sufficiency, plausibility
-}
+from ..core import checks
+from ..core.errors import UserError
+from ..core.options import above_zero, non_negative, option, positive
+from ..core.plugins import registry as _registry
+from .experiment import Experiment, as_experiment_class
 
-#: experiments that never read the attention source (ERASER ranks attribution methods on the classifier itself),
-#: so they run where the attention under test cannot be had (e.g. --attention cls on a DistilBERT classifier)
-WITHOUT_SOURCE = ("eraser",)
+EXPERIMENTS: dict[str, type] = _registry("faithfulness experiments")
+_COMMON = tuple(f.name for f in fields(Experiment))
 
-#: every experiment option and its default (Jain & Wallace's, Serrano & Smith's, Wiegreffe & Pinter's values)
-DEFAULTS = {
-    "permutations": 100,          # shuffles of α per example (J&W)
-    "epsilon": 0.01,              # adversary: TVD allowed in the hinge (J&W ε_opt, on the TVD scale)
-    "accept": 0.05,               # adversary: candidates with TVD above this are rejected (J&W)
-    "candidates": 5,              # adversary: K attention vectors per example (J&W)
-    "adversary_steps": 500,       # adversary: Adam steps (lr 0.01, amsgrad) (J&W)
-    "adversary_lr": 0.01,
-    "hinge": 500.0,               # adversary: weight of ReLU(TVD − ε) (J&W)
-    "random_draws": 5,            # sets: seeded random orderings (S&S)
-    "seeds": 5,                   # W&P: retrained seeds (the paper used 8)
-    "epochs": 20,                 # W&P: epochs of the uniform/seeds/diagnostic heads (classify's frozen default;
-    #                               the paper: 8 epochs of its BiLSTM)
-    "lambdas": (0.0001, 0.001, 0.01, 0.1, 1.0),  # W&P end-to-end adversary: KL weights λ on their scale (output
-    #                                               term ½·TVD = their 0.5·|σ(ŷ_adv) − ŷ_base| on two classes)
-    "adversary_epochs": 80,       # W&P end-to-end adversary: at most this many epochs (theirs: 80)
-    "patience": 10,               # W&P end-to-end adversary: epochs without a lower training loss before stopping
-    "ks": (1, 5, 10, 20, 50),     # ERASER: % of words removed / kept
-    "flip_max_words": 0,          # ERASER decision flips: most words removed one by one (0: all of them)
-    "resamples": 9999,            # bootstrap resamples of every 95 % interval (probekit.core.intervals)
-}
+
+def register(cls: type) -> type:
+    """Add the experiment class ``cls`` under ``cls.name`` (a later registration replaces an earlier one); a
+    class decorator, or called: ``register(MyExperiment)``. An option it shares with another experiment must
+    have the same default (one flag sets both)."""
+    cls = as_experiment_class(cls)
+    for f in fields(cls):
+        for other in EXPERIMENTS.values():
+            if other.name == cls.name:
+                continue
+            theirs = next((g for g in fields(other) if g.name == f.name), None)
+            if theirs is not None and theirs.default != f.default:
+                raise TypeError(f"{cls.__name__}: option {f.name} defaults to {f.default!r}, but experiment "
+                                f"{other.name!r} declares it with {theirs.default!r}")
+    EXPERIMENTS[cls.name] = cls
+    return cls
+
+
+register_experiment = register
 
 
 def names() -> list[str]:
     return list(EXPERIMENTS)
 
 
-def get(name: str):
-    module, fn = EXPERIMENTS[name].split(":")
-    return getattr(importlib.import_module(f"probekit.faithfulness.{module}"), fn)
+def get(name: str) -> type:
+    return EXPERIMENTS[name]
+
+
+def option_fields() -> dict:
+    """option name → its dataclass field (the first experiment's that declares it), over every experiment; the
+    options every experiment has (``resamples``) last."""
+    out: dict = {}
+    for cls in [*EXPERIMENTS.values(), Experiment]:
+        for f in fields(cls):
+            out.setdefault(f.name, f)
+    return {**{n: f for n, f in out.items() if n not in _COMMON}, **{n: out[n] for n in _COMMON}}
+
+
+def defaults() -> dict:
+    """Every experiment option's default (Jain & Wallace's, Serrano & Smith's, Wiegreffe & Pinter's values)."""
+    return {n: (None if f.default is MISSING else f.default) for n, f in option_fields().items()}
+
+
+def in_order(selected: Sequence[str]) -> list[str]:
+    """``selected`` in the order given, each experiment moved after the ones it names in ``after`` (the
+    diagnostic imposes the end-to-end adversary's α, so it runs after it when both are asked for)."""
+    chosen, out = list(dict.fromkeys(selected)), []
+
+    def visit(name, seen=()):
+        if name in out:
+            return
+        if name in seen:
+            raise UserError(f"--experiments: {' → '.join([*seen, name])} wait for each other")
+        for first in EXPERIMENTS[name].after:
+            if first in chosen:
+                visit(first, (*seen, name))
+        out.append(name)
+
+    for name in chosen:
+        visit(name)
+    return out
+
+
+def list_experiments():
+    """Every registered experiment with its paper, capabilities and options, one row each (a pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame([cls.describe() for cls in EXPERIMENTS.values()])
+
+
+# --- the built-in experiments ---------------------------------------------------------------------------------
+
+def _lambdas(name, value):
+    return tuple(checks.number(name, v, minimum=0) for v in value)
+
+
+def _percentages(name, value):
+    ks = tuple(checks.number(name, k, above=0) for k in value)
+    if any(k > 100 for k in ks):
+        raise UserError(f"{checks.flag(name)} are percentages of the words, 0 < k ≤ 100 (got {max(ks):g})")
+    return ks
+
+
+def _epochs():
+    return option(20, "epochs of every retrained head (classify's frozen default; the paper: 8 epochs of its "
+                      "BiLSTM)", check=positive)
+
+
+def _accept():
+    return option(0.05, "adversary: reject candidates with TVD above this", check=above_zero)
+
+
+class _Builtin(Experiment):
+    """A built-in experiment: ``run`` calls ``function`` (``"module:name"`` in probekit.faithfulness)."""
+
+    function = ""
+
+    def run(self, ctx: Context) -> Outcome:
+        module, fn = self.function.split(":")
+        return getattr(importlib.import_module(f"probekit.faithfulness.{module}"), fn)(ctx)
+
+
+@register
+class Tau(_Builtin):
+    name = "tau"
+    paper = "Jain & Wallace (2019): do attention weights agree with other importance measures?"
+    function = "jw_correlation:run"            # Kendall τ, attention vs gradient / leave-one-out
+
+
+@register
+class Permutation(_Builtin):
+    name = "permutation"
+    paper = "Jain & Wallace (2019): does shuffling the attention change the output?"
+    function = "jw_permutation:run"            # median TVD under shuffled α (Fig. 10)
+    permutations: int = option(100, "shuffles of the attention per example", check=positive)
+
+
+@register
+class Adversary(_Builtin):
+    name = "adversary"
+    paper = "Jain & Wallace (2019): is there a very different attention with the same output?"
+    function = "jw_adversary:run"              # ε-max JSD adversarial attention (Fig. 11, 12)
+    epsilon: float = option(0.01, "adversary: TVD allowed by the hinge (J&W ε_opt, on the TVD scale)",
+                            check=above_zero)
+    accept: float = _accept()
+    candidates: int = option(5, "adversary: attention vectors per example", check=positive)
+    adversary_steps: int = option(500, "adversary: Adam steps (amsgrad)", check=positive)
+    adversary_lr: float = option(0.01, "adversary: Adam learning rate", check=above_zero, cli=False)
+    hinge: float = option(500.0, "adversary: weight of ReLU(TVD − ε)", check=above_zero, cli=False)
+
+
+@register
+class SingleWeight(_Builtin):
+    name = "single-weight"
+    paper = "Serrano & Smith (2019): erasing the single most attended word"
+    function = "ss_erasure:run_single"         # zero the top α vs a random one (Fig. 4, 5)
+
+
+@register
+class Sets(_Builtin):
+    name = "sets"
+    paper = "Serrano & Smith (2019): how much must be erased before the decision flips?"
+    function = "ss_sets:run_sets"              # fraction removed before a flip (Fig. 8)
+    random_draws: int = option(5, "sets: random erasure orders", check=positive)
+
+
+@register
+class Uniform(_Builtin):
+    name = "uniform"
+    paper = "Wiegreffe & Pinter (2019): is attention needed for this task?"
+    function = "wp_retrain:run_uniform"        # Table 2
+    needs_training = True
+    epochs: int = _epochs()
+
+
+@register
+class Seeds(_Builtin):
+    name = "seeds"
+    paper = "Wiegreffe & Pinter (2019): how different is different? (seed variance)"
+    function = "wp_retrain:run_seeds"          # Fig. 2
+    needs_training = True
+    seeds: int = option(5, "seed variance: retrained seeds (the paper used 8)", check=positive)
+    epochs: int = _epochs()
+
+
+@register
+class EndToEndAdversary(_Builtin):
+    name = "e2e-adversary"
+    paper = "Wiegreffe & Pinter (2019): an adversary trained end to end"
+    function = "wp_adversary:run"              # Fig. 4
+    needs_training = True
+    lambdas: tuple = option((0.0001, 0.001, 0.01, 0.1, 1.0), "end-to-end adversary: KL weights λ on their scale",
+                            type=float, nargs="+", check=_lambdas)
+    adversary_epochs: int = option(80, "end-to-end adversary: most epochs (Wiegreffe & Pinter's)", check=positive)
+    patience: int = option(10, "end-to-end adversary: epochs without a lower training loss before stopping",
+                           check=positive, cli=False)
+    accept: float = _accept()
+    epochs: int = _epochs()
+
+
+@register
+class Diagnostic(_Builtin):
+    name = "diagnostic"
+    paper = "Wiegreffe & Pinter (2019): imposed weights in a non-contextual MLP"
+    function = "wp_diagnostic:run"             # Table 3; imposes the end-to-end adversary's α too
+    needs_training = True
+    after = ("e2e-adversary",)
+    epochs: int = _epochs()
+
+
+def _eraser_metrics() -> dict:
+    from .eraser_metrics import INFO
+
+    return {name: "higher" if higher else "lower" for name, (_, higher, _) in INFO.items()}
+
+
+@register
+class Eraser(_Builtin):
+    name = "eraser"
+    paper = "DeYoung et al. (2020): ERASER comprehensiveness, sufficiency and plausibility"
+    function = "eraser:run"
+    needs_source = False                       # ranks attribution methods on the classifier itself
+    ranks_methods = True
+    metrics = _eraser_metrics()
+    ks: tuple = option((1, 5, 10, 20, 50), "ERASER: percentages of words removed or kept", type=float, nargs="+",
+                       check=_percentages)
+    flip_max_words: int = option(0, "ERASER decision flips: remove at most this many words one by one (default: "
+                                    "all)", check=non_negative)

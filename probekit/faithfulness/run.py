@@ -1,7 +1,7 @@
 """``pk.faithfulness``: run the faithfulness experiments on a classifier and data, and say which explanation is
 most faithful for this model.
 
-The experiments (``experiments.py``) share one :class:`~probekit.faithfulness.base.Context`: the classifier, the
+The experiments (registered classes, ``experiments.py``) share one :class:`~probekit.faithfulness.base.Context`: the classifier, the
 evaluation examples, and the attention source — the hidden states below the pooling head computed once and
 held fixed, as the papers hold the encoder fixed. The source is built by the first experiment that reads it,
 so ERASER alone never computes it; where it cannot be built (``--attention cls`` on a DistilBERT classifier),
@@ -16,17 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core import checks
 from ..core.errors import UserError
-from ..core.options import (DeviceOptions, SampleOptions, data_root_option, optional_above_zero, optional_positive,
-                            option, takes)
+from ..core.options import DeviceOptions, SampleOptions, data_root_option, option, takes, validate
 from ..core.examples import Example
 from .base import Context, Outcome
-from .experiments import DEFAULTS, WITHOUT_SOURCE, get, names
+from .experiments import defaults, get, in_order, names, option_fields
 from ..report.faithfulness import FaithfulnessResult
-
-#: experiments that retrain heads (Wiegreffe & Pinter) and so need train and dev data
-RETRAINING = ("uniform", "seeds", "diagnostic", "e2e-adversary")
 
 
 def _load(classifier):
@@ -58,37 +53,6 @@ def _recorded_split(folder: Path | None, name: str):
     return recorded_split(folder, name)
 
 
-def _resamples(name, value):
-    from .stats import RESAMPLES_RANGE
-
-    return None if value is None else checks.integer(name, value, minimum=RESAMPLES_RANGE[0],
-                                                     maximum=RESAMPLES_RANGE[1])
-
-
-def _lambdas(name, value):
-    return None if value is None else tuple(checks.number(name, v, minimum=0) for v in value)
-
-
-def _ks(name, value):
-    if value is None:
-        return None
-    ks = [checks.number(name, k, above=0) for k in value]
-    if any(k > 100 for k in ks):
-        raise UserError(f"--ks are percentages of the words, 0 < k ≤ 100 (got {max(ks):g})")
-    return tuple(ks)
-
-
-def _words(name, value):
-    return None if value is None else checks.integer(name, value, minimum=0)
-
-
-def _paper(name: str, what: str, kind: type = int, check=optional_positive, **more):
-    """An experiment's own option: None runs it with the papers' default, :data:`~.experiments.DEFAULTS`."""
-    default = DEFAULTS[name]
-    shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
-    return option(None, f"{what} (default {shown})", type=kind, check=check, **more)
-
-
 def _methods_help() -> str:
     from ..attribution.registry import method_names
 
@@ -103,8 +67,8 @@ def _method_names():
 
 @dataclass(frozen=True, kw_only=True)
 class FaithfulnessOptions(DeviceOptions, SampleOptions):
-    """The options of :func:`faithfulness` (and ``python -m probekit.faithfulness``); the experiments' own are None
-    unless given, and then run with the papers' values (:data:`~.experiments.DEFAULTS`)."""
+    """The options of :func:`faithfulness` (and ``python -m probekit.faithfulness``) other than the experiments'
+    own, which each registered experiment declares (``pk.list_experiments()`` lists them with their defaults)."""
 
     classifier: Any = option(help="a classifier folder (probekit.classify --out), a Hugging Face "
                                   "…ForSequenceClassification folder, or a model id in the local Hugging Face cache",
@@ -123,38 +87,10 @@ class FaithfulnessOptions(DeviceOptions, SampleOptions):
     data_root: Any = data_root_option()
     cache_dir: Any = option(None, "activation cache folder (default: the user's cache directory)")
     no_cache: bool = option(False, "neither read nor write the activation cache")
-    permutations: int | None = _paper("permutations", "shuffles of the attention per example")
-    epsilon: float | None = _paper("epsilon", "adversary: TVD allowed by the hinge", float, optional_above_zero)
-    accept: float | None = _paper("accept", "adversary: reject candidates with TVD above this", float,
-                                  optional_above_zero)
-    candidates: int | None = _paper("candidates", "adversary: attention vectors per example")
-    adversary_steps: int | None = _paper("adversary_steps", "adversary: Adam steps")
-    adversary_lr: float | None = _paper("adversary_lr", "adversary: Adam learning rate", float, optional_above_zero,
-                                        cli=False)
-    hinge: float | None = _paper("hinge", "adversary: weight of the hinge on TVD", float, optional_above_zero,
-                                 cli=False)
-    random_draws: int | None = _paper("random_draws", "sets: random erasure orders")
-    seeds: int | None = _paper("seeds", "seed variance: retrained seeds")
-    epochs: int | None = _paper("epochs", "epochs of every retrained head")
-    lambdas: tuple | None = _paper("lambdas", "end-to-end adversary: KL weights", float, _lambdas, nargs="+")
-    adversary_epochs: int | None = _paper("adversary_epochs", "end-to-end adversary: most epochs (Wiegreffe & "
-                                                              "Pinter's)")
-    patience: int | None = _paper("patience", "end-to-end adversary: epochs without a lower training loss before "
-                                              "stopping", cli=False)
-    ks: tuple | None = _paper("ks", "ERASER: percentages of words removed or kept", float, _ks, nargs="+")
-    flip_max_words: int | None = option(None, "ERASER decision flips: remove at most this many words one by one "
-                                              "(default: all)", type=int, check=_words)
-    resamples: int | None = _paper("resamples", "bootstrap resamples of every 95%% interval, 1000 to 1000000",
-                                   check=_resamples)
-
-    def experiment_options(self) -> dict:
-        """The experiments' options given (not None), by name: what :class:`~.base.Context` reads before
-        :data:`~.experiments.DEFAULTS`."""
-        return {k: getattr(self, k) for k in DEFAULTS if getattr(self, k, None) is not None}
 
 
-@takes(FaithfulnessOptions, args=("classifier", "data"))
-def faithfulness(o: FaithfulnessOptions) -> FaithfulnessResult:
+@takes(FaithfulnessOptions, args=("classifier", "data"), extra=lambda: option_fields())
+def faithfulness(o: FaithfulnessOptions, **options) -> FaithfulnessResult:
     """Run ``experiments`` (default: all of them) on ``classifier`` (a folder or a loaded Classifier) and
     ``data`` (a file or a named set such as ``rt:dev``, or a list of Examples with ``meta["label"]``).
 
@@ -163,16 +99,20 @@ def faithfulness(o: FaithfulnessOptions) -> FaithfulnessResult:
     file order (as attribute and attack do: the first N of a file sorted by class would be one class);
     ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
-    ``methods`` are the attribution methods ERASER ranks (default: every one that applies). The experiments'
-    own options (``permutations``, ``epsilon``, ``seeds``, ``ks`` …) default to ``experiments.DEFAULTS``.
+    ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
+    experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; ``pk.list_experiments()`` lists them
+    with their defaults). Experiments run in the order given, each after those it depends on.
     Options: :class:`FaithfulnessOptions`.
     """
     from ..core.progress import progress
 
-    experiments = list(o.experiments or names())
+    known = option_fields()
+    options = {k: validate(known[k], v) for k, v in options.items() if v is not None}
+    experiments = in_order(list(o.experiments or names()))
+    chosen = {name: get(name).build(options) for name in experiments}   # each checks its own options
     attention, batch_size, device, seed, quiet = o.attention, o.batch_size, o.device, o.seed, o.quiet
     classifier, data, train, dev, methods, data_root = o.classifier, o.data, o.train, o.dev, o.methods, o.data_root
-    options, cache_dir, no_cache = o.experiment_options(), o.cache_dir, o.no_cache
+    cache_dir, no_cache = o.cache_dir, o.no_cache
     clf, folder = _load(classifier)
     if getattr(clf, "attention_source", None) == "cls":   # a Hugging Face classifier has no pooling head
         attention = "cls"
@@ -187,13 +127,13 @@ def faithfulness(o: FaithfulnessOptions) -> FaithfulnessResult:
         if missing:
             raise UserError(f"--rationales: {missing} of {len(examples)} examples of --data have no 'rationale' "
                             f"field (0/1 per word, as HateXplain's)")
-    needs_train = [e for e in experiments if e in RETRAINING]
+    needs_train = [e for e, x in chosen.items() if x.needs_training]
     train = train if train is not None else (_recorded_split(folder, "train") if needs_train else None)
     dev = dev if dev is not None else (_recorded_split(folder, "dev") if needs_train else None)
     train_x, dev_x = _split(train, "--train", data_root), _split(dev, "--dev", data_root)
 
     unavailable = source_problem(clf, attention)
-    if unavailable and all(e not in WITHOUT_SOURCE for e in experiments):
+    if unavailable and all(x.needs_source for x in chosen.values()):
         raise UserError(unavailable)              # nothing asked for could run: one line, nothing written
     ctx = Context(classifier=clf, examples=examples, source=None, seed=seed, batch_size=batch_size,
                   device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=o.rationales,
@@ -202,16 +142,18 @@ def faithfulness(o: FaithfulnessOptions) -> FaithfulnessResult:
     outcomes: list[Outcome] = []
     setup_s = 0.0
     bar = progress(total=len(experiments), desc="experiments", unit="experiment")
-    for name in experiments:
-        needs_source = name not in WITHOUT_SOURCE
+    for name, experiment in chosen.items():
+        needs_source = experiment.needs_source
         if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
             t0 = time.perf_counter()
             ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
                                      cache_dir=cache_dir, no_cache=no_cache)
             setup_s = time.perf_counter() - t0
         t = time.perf_counter()
-        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else get(name)(ctx)
-        out.name = name
+        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else experiment.run(ctx)
+        out.name, out.paper = name, experiment.paper
+        if experiment.ranks_methods:
+            out.metrics = dict(experiment.metrics)
         out.seconds = time.perf_counter() - t
         outcomes.append(out)
         bar.update(1)
@@ -219,10 +161,10 @@ def faithfulness(o: FaithfulnessOptions) -> FaithfulnessResult:
 
     from ..report.rundir import run_record
 
-    arguments = {**{k: v for k, v in o.record().items() if k not in DEFAULTS}, "classifier": _spec(folder),
+    arguments = {**o.record(), "classifier": _spec(folder),
                  "data": _spec(data), "experiments": experiments, "attention": attention, "train": _spec(train),
                  "dev": _spec(dev), "options": {k: (list(v) if isinstance(v, tuple) else v)
-                                                for k, v in {**DEFAULTS, **options}.items()}}
+                                                for k, v in {**defaults(), **options}.items()}}
     record = run_record(
         "faithfulness", arguments, encoder=clf.source,
         inputs={"data": _spec(data), "classifier": str(folder) if folder else None},

@@ -136,7 +136,7 @@ def _original_ids(batch, T: int, encoder: Encoder) -> torch.Tensor:
 
 
 @dataclass
-class LinearProbe:
+class LinearScorer:
     """A trained linear selection scorer: word u of a sentence gets w_k·h_u for task key k (K keys side by
     side); p(target) is the softmax over the sentence's real words. No bias: the softmax would ignore it."""
 
@@ -177,7 +177,7 @@ def _probe_loss(weight: torch.Tensor, words: torch.Tensor, cand: torch.Tensor, y
 
 def train_last_layer_probe(encoder: Encoder, examples: Sequence[Example], task: str, *, seed: int = 0,
                            epochs: int = 4, lr: float = 1e-2, batch_size: int = 32,
-                           max_length: int | None = None) -> LinearProbe:
+                           max_length: int | None = None) -> LinearScorer:
     """Fit the scorer on the last layer's word vectors (mean of pieces) with Adam, briefly."""
     from ..core.extraction import extract
 
@@ -209,10 +209,10 @@ def train_last_layer_probe(encoder: Encoder, examples: Sequence[Example], task: 
         pred = (words @ weight.T).masked_fill(~cand[..., None], float("-inf")).argmax(1)
         has = y >= 0
         acc = float(((pred == y) & has).sum() / has.sum().clamp(min=1))
-    return LinearProbe(weight.detach(), task, len(order), acc)
+    return LinearScorer(weight.detach(), task, len(order), acc)
 
 
-def probe_gradients(encoder: Encoder, examples: Sequence[Example], probe: LinearProbe, *, batch_size: int = 16,
+def probe_gradients(encoder: Encoder, examples: Sequence[Example], probe: LinearScorer, *, batch_size: int = 16,
                     max_length: int | None = None) -> GradientStats:
     """|∂L/∂α| for the probe's loss (mean over the input's task keys of −log p(target word))."""
     from ..core.alignment import alignment_matrices

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import ClassifierMixin
+
+from .base import Probe, register
 
 
 @dataclass
@@ -215,3 +218,60 @@ def expected_layer(cumulative) -> float:
     if not np.isfinite(delta).all() or delta.sum() == 0:
         return float("nan")
     return float((np.arange(1, len(s)) * delta).sum() / delta.sum())
+
+
+@dataclass
+class Spans:
+    """What the edge probe reads (``X``): the word-vector table [Λ, rows, D] of the layers it mixes and the
+    targets whose spans point into it; indexable by target (scikit-learn splits it by its ``shape``)."""
+
+    table: torch.Tensor
+    targets: Targets
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self.targets),)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, rows) -> "Spans":
+        if isinstance(rows, tuple) and rows[1:] in ((), (Ellipsis,)):
+            rows = rows[0]
+        t = self.targets
+        return Spans(self.table, Targets(t.spans[rows], t.labels[rows], t.classes))
+
+
+@register
+class EdgeProbeClassifier(ClassifierMixin, Probe):
+    """The edge probe as a scikit-learn estimator: ``fit(X, dev=…) → self`` (``X`` a :class:`Spans`; the labels
+    are its targets', so ``y`` is unused) on Tenney et al.'s schedule over a scalar mix of all the table's
+    layers; ``predict_proba`` the per-label sigmoids [N, labels] (each label its own binary decision, so a row
+    need not sum to 1), ``predict`` the top label, ``score`` Tenney et al.'s micro-F1. Fitted: ``module_``."""
+
+    name = "edge"
+    input = "spans"
+    paper = "Tenney et al. (2019)"
+    summary = "self-attentive span pooling over a scalar mix, an MLP, one sigmoid per label; micro-F1"
+
+    def __init__(self, pair: bool = False, epochs: int = 10, lr: float = LR, batch_size: int = BATCH,
+                 val_interval: int = VAL_INTERVAL, seed: int = 0, device: str = "cpu"):
+        self.pair, self.epochs, self.lr, self.batch_size = pair, epochs, lr, batch_size
+        self.val_interval, self.seed, self.device = val_interval, seed, device
+
+    def fit(self, X: Spans, y=None, dev: Spans | None = None) -> "EdgeProbeClassifier":
+        dev = X if dev is None else dev
+        self.module_ = train_probe(X.table, dev.table, list(range(X.table.shape[0])), X.targets, dev.targets,
+                                   pair=self.pair, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+                                   val_interval=self.val_interval, seed=self.seed, device=self.device)
+        self.classes_ = np.array(X.targets.classes)
+        return self
+
+    def predict_proba(self, X: Spans) -> np.ndarray:
+        return predict(self.module_, X.table, X.targets, device=self.device)
+
+    def predict(self, X: Spans) -> np.ndarray:
+        return self.predict_proba(X).argmax(-1)
+
+    def score(self, X: Spans, y=None) -> float:
+        return micro_f1(self.predict_proba(X), X.targets.labels)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .base import SelectionProbeBase, as_targets, register
 from .selection import Sentences
 
 #: Candidate L2 strengths λ (penalty λ‖w‖² on the per-sentence loss), strongest first.
@@ -47,22 +48,23 @@ class _Words:
         self.y = y
 
 
-class LinearProbe:
-    """scikit-learn style, the interface of :class:`SelectionProbe` (``fit`` / ``predict`` / ``score`` /
-    ``predict_log_proba``). ``l2``: a fixed λ, one for all keys or one per key (no selection); ``None`` chooses
-    it from ``grid``."""
+@register
+class LinearProbe(SelectionProbeBase):
+    """scikit-learn conventions (:class:`~.base.SelectionProbeBase`). ``l2``: a fixed λ, one for all keys or one
+    per key (no selection); ``None`` chooses it from ``grid``. Fitted: ``theta_`` [K, D + 1] (weights, then the
+    bias), ``l2_`` [K] the λ used for each key, ``holdout_accuracy_`` [len(grid), K] (grid strongest first;
+    None: no choice was made)."""
 
+    name = "linear"
     kind = "linear"
+    summary = "w·h + b per word, binary cross-entropy + λ‖w‖², L-BFGS to convergence, λ chosen on train"
+    paper = "Lin et al. (2019), fitted to convergence"
 
     def __init__(self, l2: float | None = None, grid=L2_GRID, holdout: float = 0.2, max_iter: int = 200,
-                 select_iter: int = 100, tol: float = 1e-5, min_holdout: int = 20, seed: int = 0, **_ignored):
-        self.l2, self.grid, self.holdout, self.max_iter = l2, tuple(grid), holdout, max_iter
+                 select_iter: int = 100, tol: float = 1e-5, min_holdout: int = 20, seed: int = 0):
+        self.l2, self.grid, self.holdout, self.max_iter = l2, grid, holdout, max_iter
         self.select_iter = select_iter
         self.tol, self.min_holdout, self.seed = tol, min_holdout, seed
-        self.theta_: torch.Tensor | None = None          # [K, D + 1]: weights, then the bias
-        self.l2_: np.ndarray | None = None               # [K] the λ used for each key
-        self.holdout_accuracy_: np.ndarray | None = None  # [len(grid), K] (grid strongest first); None: no choice
-        self.on_step = None                              # optional callable(text): where a long fit is
 
     # -- the objective ---------------------------------------------------------------------------------------
     @staticmethod
@@ -96,7 +98,7 @@ class LinearProbe:
     # -- fitting ---------------------------------------------------------------------------------------------
     def fit(self, data: Sentences, targets: np.ndarray, dev=None):
         """Train on ``targets`` [N, K] (unit positions, −1 = none). ``dev`` is accepted and never read."""
-        y = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+        y = torch.as_tensor(as_targets(targets), dtype=torch.long)
         K, D = y.shape[1], data.flat.shape[1]
         zero = torch.zeros(K, D + 1)
         self.holdout_accuracy_ = None
@@ -113,7 +115,7 @@ class LinearProbe:
     def _select(self, data: Sentences, y: torch.Tensor, zero: torch.Tensor):
         """Per key, the λ of the grid with the best held-out accuracy on a part of the training sentences."""
         K = y.shape[1]
-        grid = sorted(self.grid, reverse=True)             # strongest first: each fit warm-starts the next
+        grid = sorted(tuple(self.grid), reverse=True)             # strongest first: each fit warm-starts the next
         usable = torch.nonzero((y >= 0).any(1)).squeeze(1)
         n_out = int(round(len(usable) * self.holdout))
         if n_out < self.min_holdout or len(usable) - n_out < 1:
@@ -152,10 +154,6 @@ class LinearProbe:
     def predict_log_proba(self, data: Sentences) -> np.ndarray:
         """[N, U, K] log-probability of each word being the target (softmax of the scores over its words)."""
         return torch.log_softmax(_scores(self.theta_, data), dim=1).numpy()
-
-    def score(self, data: Sentences, targets: np.ndarray) -> np.ndarray:
-        """Accuracy per key over the sentences that have a target (NaN where none has)."""
-        return _accuracy(self.predict(data), np.asarray(targets))
 
 
 @torch.no_grad()

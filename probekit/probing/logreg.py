@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import torch
 
+from .base import SelectionProbeBase, as_targets, register
 from .selection import Sentences
 
 
@@ -21,21 +22,24 @@ def _words(data: Sentences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sent, unit, data.index.numpy()[sent, unit]
 
 
-class LogRegProbe:
-    """Same interface as :class:`SelectionProbe` (``fit`` / ``predict`` / ``score`` / ``predict_log_proba``)."""
+@register
+class LogRegProbe(SelectionProbeBase):
+    """scikit-learn conventions (:class:`~.base.SelectionProbeBase`); fitted: ``coef_`` [K, D], ``intercept_``
+    [K]."""
 
+    name = "logreg"
     kind = "logreg"
+    summary = "scikit-learn LogisticRegression per key on every candidate word (lbfgs, L2), argmax per sentence"
+    paper = "Lin et al. (2019)'s per-word two-class objective"
 
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, seed: int = 0, **_ignored):
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, seed: int = 0):
         self.C, self.max_iter, self.seed = C, max_iter, seed
-        self.coef_: np.ndarray | None = None        # [K, D]
-        self.intercept_: np.ndarray | None = None   # [K]
 
     def fit(self, data: Sentences, targets: np.ndarray, dev=None):
         """One binary LR per key on the sentences that have a target (``dev`` is not used: lbfgs converges)."""
         from sklearn.linear_model import LogisticRegression
 
-        targets = np.asarray(targets)
+        targets = as_targets(targets)
         sent, unit, row = _words(data)
         X = data.flat.numpy().astype(np.float64)[row]
         K = targets.shape[1]
@@ -68,10 +72,3 @@ class LogRegProbe:
         """[N, U, K] log-probabilities of each word being the target, normalised over the sentence's words."""
         s = torch.from_numpy(self.scores(data))
         return torch.log_softmax(s, dim=1).numpy()
-
-    def score(self, data: Sentences, targets: np.ndarray) -> np.ndarray:
-        pred = self.predict(data)
-        has = targets >= 0
-        correct = ((pred == targets) & has).sum(0)
-        n = has.sum(0)
-        return np.where(n > 0, correct / np.maximum(n, 1), np.nan)

@@ -22,6 +22,7 @@ from ..report.result import Result, tidy
 from ..core.options import CacheOptions, ModelOptions, RunOptions, above_zero, option, positive, takes
 from .registry import SIZE_NAMES, Task, build_data, get_task
 
+#: the built-in selection probes (``pk.list_probes()`` lists them with a user's: ``probing/kinds.py``)
 PROBES = ("linear", "mlp", "logreg")
 #: The probes trained when ``probes`` is not given (``logreg`` is scikit-learn's solver, on request).
 DEFAULT_PROBES = ("linear", "mlp")
@@ -81,12 +82,30 @@ def _task_help() -> str:
     return f"probing task: {', '.join(sorted(available_tasks()))}, or a task file my_task.py"
 
 
+def _probe_kinds() -> list[str]:
+    from .kinds import probe_names
+
+    return probe_names("sentences")
+
+
+def _load_plugins(name, value) -> tuple:
+    from ..core.plugins import load_plugin
+
+    value = tuple(value or ())
+    for path in value:
+        load_plugin(path)
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProbeOptions(ModelOptions, CacheOptions, RunOptions):
     """The options of :func:`probe` (and ``python -m probekit.probe``); a task's own options come on top."""
 
     task: Any = option("nth_token", _task_help, check=_task)
-    probes: tuple = option(DEFAULT_PROBES, "probe kinds to train on every layer", nargs="+", choices=PROBES)
+    plugin: tuple = option((), "a Python file that registers probes (repeatable; none by default); its probes "
+                               "become --probes choices", action="append", metavar="FILE", check=_load_plugins)
+    probes: tuple = option(DEFAULT_PROBES, "probe kinds to train on every layer (pk.list_probes())", nargs="+",
+                           choices=_probe_kinds)
     pooling: str = option("mean", "how a word's vector is pooled from its sub-tokens", choices=POOLINGS)
     size: str = option("quick", "generated data size: quick, or the paper's 40k/10k/10k", choices=SIZE_NAMES)
     epochs: int = option(6, "training epochs of the MLP probe (the linear probe is fitted to convergence, its L2 "

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .base import SelectionProbeBase, as_targets, register
+
 KINDS = ("linear", "mlp")
 
 
@@ -30,6 +32,19 @@ class Sentences:
     def __len__(self) -> int:
         return self.index.shape[0]
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(sentences, word slots): scikit-learn counts and splits the sentences by it."""
+        return tuple(self.index.shape)
+
+    def __getitem__(self, rows) -> "Sentences":
+        """The chosen sentences (an index array, list or slice; ``X[rows, ...]`` as scikit-learn indexes),
+        sharing the word vectors."""
+        if isinstance(rows, tuple) and rows[1:] in ((), (Ellipsis,)):
+            rows = rows[0]
+        rows = torch.as_tensor(np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows))
+        return Sentences(self.flat, self.index[rows], self.candidate[rows])
+
     def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(padded word vectors [B, U, D], candidate mask [B, U]) of the chosen sentences."""
         idx = self.index[rows]
@@ -37,8 +52,12 @@ class Sentences:
         return x, self.candidate[rows]
 
 
-class SelectionProbe:
-    """scikit-learn style: hyperparameters in ``__init__``, then ``fit`` / ``predict`` / ``score``."""
+class SelectionProbe(SelectionProbeBase):
+    """A linear or one-hidden-layer scorer of every word, trained with AdamW; each key keeps its best dev-loss
+    epoch (Lin et al.'s model selection). scikit-learn conventions (:class:`~.base.SelectionProbeBase`)."""
+
+    summary = "score every word (linear or MLP), softmax over the sentence's words; AdamW, best dev-loss epoch"
+    paper = "Lin et al. (2019)"
 
     def __init__(self, kind: str = "linear", hidden: int = 128, epochs: int = 8, lr: float = 1e-3,
                  weight_decay: float = 0.01, batch_size: int = 32, dropout: float = 0.1, seed: int = 0):
@@ -46,9 +65,6 @@ class SelectionProbe:
             raise ValueError(f"kind must be one of {KINDS}")
         self.kind, self.hidden, self.epochs, self.lr = kind, hidden, epochs, lr
         self.weight_decay, self.batch_size, self.dropout, self.seed = weight_decay, batch_size, dropout, seed
-        self.params_: list[torch.Tensor] | None = None
-        self.best_epoch_: np.ndarray | None = None
-        self.on_step = None                              # optional callable(text): where a long fit is
 
     def _init(self, K: int, D: int) -> list[torch.Tensor]:
         """Each key's parameters from its own seed, so a probe starts the same whatever its siblings."""
@@ -97,7 +113,7 @@ class SelectionProbe:
     def fit(self, data: Sentences, targets: np.ndarray, dev: tuple[Sentences, np.ndarray] | None = None):
         """Train on ``targets`` [N, K] (unit positions, −1 = no target); keep each key's best dev-loss epoch."""
         gen = torch.Generator().manual_seed(self.seed)
-        y = torch.as_tensor(targets, dtype=torch.long)
+        y = torch.as_tensor(as_targets(targets), dtype=torch.long)
         K, D = y.shape[1], data.flat.shape[1]
         params = self._init(K, D)
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
@@ -118,7 +134,7 @@ class SelectionProbe:
                 best = [p.detach().clone() for p in params]
                 self.best_epoch_[:] = epoch
                 continue
-            dev_loss = self._mean_loss(params, *dev)
+            dev_loss = self._mean_loss(params, dev[0], as_targets(dev[1]))
             improved = dev_loss < best_loss
             best_loss = torch.where(improved, dev_loss, best_loss)
             for b, p in zip(best, params):
@@ -157,10 +173,15 @@ class SelectionProbe:
             out[start:start + len(rows)] = torch.log_softmax(self._scores(self.params_, *data.batch(rows)), 1).numpy()
         return out
 
-    def score(self, data: Sentences, targets: np.ndarray) -> np.ndarray:
-        """Accuracy per key over the sentences that have a target (NaN where none has)."""
-        pred = self.predict(data)
-        has = targets >= 0
-        correct = ((pred == targets) & has).sum(0)
-        n = has.sum(0)
-        return np.where(n > 0, correct / np.maximum(n, 1), np.nan)
+
+@register
+class MLPProbe(SelectionProbe):
+    """The ``mlp`` probe of ``python -m probekit.probe``: :class:`SelectionProbe` with one hidden layer."""
+
+    name = "mlp"
+    summary = "one hidden layer (ReLU, dropout) per word, softmax over the sentence's words; AdamW, best dev epoch"
+
+    def __init__(self, kind: str = "mlp", hidden: int = 128, epochs: int = 8, lr: float = 1e-3,
+                 weight_decay: float = 0.01, batch_size: int = 32, dropout: float = 0.1, seed: int = 0):
+        super().__init__(kind=kind, hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                         batch_size=batch_size, dropout=dropout, seed=seed)

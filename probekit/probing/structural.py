@@ -24,6 +24,8 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree, shortest_path
 from scipy.stats import spearmanr
 
+from .base import Probe, register
+
 PUNCT = frozenset({"PUNCT"})
 #: the sentence lengths Spearman correlations are averaged over (both ends included)
 SPEARMAN_LENGTHS = (5, 50)
@@ -294,3 +296,47 @@ def position_predictions(kind: str, sents: list[Sentence]) -> list[np.ndarray]:
 def position_baseline(kind: str, sents: list[Sentence]) -> dict[str, float]:
     """The linear-position baseline's metrics (:func:`position_predictions`)."""
     return evaluate(kind, sents, position_predictions(kind, sents))
+
+
+class StructuralProbe(Probe):
+    """A structural probe as a scikit-learn estimator: ``X`` a list of :class:`Sentence` (their gold trees are
+    the targets, so ``y`` is unused), ``fit(X, dev=…) → self`` on Hewitt & Manning's regimen (the dev loss
+    selects the epoch; without ``dev`` the training sentences do), ``predict`` the distance matrices or depth
+    vectors, ``score`` the paper's first metric (UUAS or root accuracy). ``rank=None``: the vectors' size.
+    Fitted: ``module_`` (the torch probe), ``history_`` (one row per epoch)."""
+
+    input = "trees"
+    paper = "Hewitt & Manning (2019)"
+    kind = ""
+
+    def __init__(self, rank: int | None = None, epochs: int = EPOCHS, lr: float = 1e-3, batch_size: int = 20,
+                 seed: int = 0, device: str = "cpu"):
+        self.rank, self.epochs, self.lr, self.batch_size = rank, epochs, lr, batch_size
+        self.seed, self.device = seed, device
+
+    def fit(self, X, y=None, dev=None) -> "StructuralProbe":
+        X = list(X)
+        rank = self.rank or X[0].vectors.shape[1]
+        self.module_, self.history_ = train(self.kind, X, list(dev) if dev is not None else X, rank=rank,
+                                            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+                                            seed=self.seed, device=self.device)
+        return self
+
+    def predict(self, X) -> list:
+        return predict(self.module_, list(X), device=self.device)
+
+    def score(self, X, y=None) -> float:
+        X = list(X)
+        return float(evaluate(self.kind, X, self.predict(X))[METRICS[self.kind][0]])
+
+
+@register
+class TreeDistanceProbe(StructuralProbe):
+    name = kind = "distance"
+    summary = "‖B(h_i − h_j)‖² fits the tree distance of two words; scored by UUAS of the spanning tree"
+
+
+@register
+class TreeDepthProbe(StructuralProbe):
+    name = kind = "depth"
+    summary = "‖B h_i‖² fits the word's depth in the tree; scored by root accuracy"

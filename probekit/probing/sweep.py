@@ -13,7 +13,8 @@ from ..core.cache import ActivationStore, get_activations
 from ..core.intervals import over_examples, paired_difference
 from ..core.progress import postfix, progress
 from ..core.encoder import Encoder
-from .selection import SelectionProbe, Sentences
+from .kinds import make
+from .selection import Sentences
 from .registry import NO_TARGET, ProbingData
 
 
@@ -49,18 +50,11 @@ def sentences(store: ActivationStore, features: np.ndarray, rows: list[int]) -> 
 
 
 def make_probe(kind: str, *, hidden: int = 128, epochs: int = 8, lr: float = 1e-3, seed: int = 0):
-    """A fresh probe of ``kind``: ``linear`` (:class:`~.linear.LinearProbe`, L-BFGS to convergence, L2 chosen
-    on the training split; ``epochs``/``lr`` do not apply), ``mlp`` (:class:`SelectionProbe`, Adam) or
-    ``logreg`` (scikit-learn)."""
-    if kind == "logreg":
-        from .logreg import LogRegProbe
-
-        return LogRegProbe(seed=seed)
-    if kind == "linear":
-        from .linear import LinearProbe
-
-        return LinearProbe(seed=seed)
-    return SelectionProbe(kind=kind, hidden=hidden, epochs=epochs, lr=lr, seed=seed)
+    """A fresh probe of the registered ``kind`` (:mod:`.kinds`): ``linear`` (:class:`~.linear.LinearProbe`,
+    L-BFGS to convergence, L2 chosen on the training split; ``epochs``/``lr`` do not apply), ``mlp``
+    (:class:`~.selection.MLPProbe`, Adam), ``logreg`` (scikit-learn) or a user's; each takes the options its
+    ``__init__`` has."""
+    return make(kind, hidden=hidden, epochs=epochs, lr=lr, seed=seed)
 
 
 def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp"), hidden: int = 128,
@@ -106,7 +100,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
                 for split, r in split_rows.items():
                     if not r:
                         continue
-                    acc = probe.score(sets[split], full[r])
+                    acc = probe.accuracies(sets[split], full[r])
                     right = correctness(probe.predict(sets[split]), full[r])
                     kept[(layer, kind + suffix, split, run_seed)] = right
                     for k, key in enumerate(data.keys):

@@ -9,23 +9,6 @@ import pandas as pd
 from .result import Result
 from .rundir import RunDir, markdown_table, write_tidy
 
-#: the paper behind each experiment, for the summary's headings
-PAPERS = {
-    "tau": "Jain & Wallace (2019): do attention weights agree with other importance measures?",
-    "permutation": "Jain & Wallace (2019): does shuffling the attention change the output?",
-    "adversary": "Jain & Wallace (2019): is there a very different attention with the same output?",
-    "single-weight": "Serrano & Smith (2019): erasing the single most attended word",
-    "sets": "Serrano & Smith (2019): how much must be erased before the decision flips?",
-    "uniform": "Wiegreffe & Pinter (2019): is attention needed for this task?",
-    "seeds": "Wiegreffe & Pinter (2019): how different is different? (seed variance)",
-    "diagnostic": "Wiegreffe & Pinter (2019): imposed weights in a non-contextual MLP",
-    "e2e-adversary": "Wiegreffe & Pinter (2019): an adversary trained end to end",
-    "eraser": "DeYoung et al. (2020): ERASER comprehensiveness, sufficiency and plausibility",
-}
-
-#: the ranking's columns in the summary, in order (each with its interval and tier in ranking.csv)
-RANK_COLUMNS = ("aopc_comprehensiveness", "aopc_sufficiency", "flip_fraction", "flip_fraction_flipped", "token_f1",
-                "token_f1_micro", "iou_f1", "iou_f1_micro", "auprc", "average_precision")
 
 
 class FaithfulnessResult(Result):
@@ -40,6 +23,8 @@ class FaithfulnessResult(Result):
         findings["n"] = pd.array(findings["n"], dtype="Int64")
         super().__init__(findings, record)
         self.ranking = ranking_table(self.outcomes)
+        #: the ranking's metrics in order, each "higher"/"lower" is more faithful (from the experiments' classes)
+        self.rank_metrics = {m: d for o in self.outcomes for m, d in o.metrics.items()}
         self.tables = {stem: table for o in self.outcomes for stem, table in o.tables.items()}
 
     def __getitem__(self, name: str):
@@ -86,9 +71,9 @@ class FaithfulnessResult(Result):
                       "interval (bootstrap over the examples) and its tier in brackets; methods in one tier cannot "
                       "be told apart by the paired intervals. Sorted by AOPC comprehensiveness tier. Flip "
                       "fraction is ERASER's (never-flip examples count as 1); the 'flipped' one averages only the "
-                      "examples that flip.", "", markdown_table(compact_ranking(self.ranking)), ""]
+                      "examples that flip.", "", markdown_table(compact_ranking(self.ranking, self.rank_metrics)), ""]
         for o in self.outcomes:
-            lines += [f"## {o.name}: {PAPERS.get(o.name, '')}", ""]
+            lines += [f"## {o.name}: {o.paper}", ""]
             if o.skipped:
                 lines += [f"Not run: {o.skipped}", ""]
                 continue
@@ -126,25 +111,26 @@ def _fmt(v) -> str:
 
 def ranking_table(outcomes) -> pd.DataFrame:
     """One row per explanation method from the experiments that rank methods (ERASER): each metric's value,
-    ``_ci_low``, ``_ci_high``, ``_n`` and ``_tier`` (1 = the first tier; ties share a tier), sorted by the
-    comprehensiveness tier, then value."""
-    rows = [dict(r) for o in outcomes if o.name == "eraser" for r in o.ranking]
+    ``_ci_low``, ``_ci_high``, ``_n`` and ``_tier`` (1 = the first tier; ties share a tier), sorted by the tier
+    of the first metric the experiment declares (ERASER: comprehensiveness), then its value, best first."""
+    rows = [dict(r) for o in outcomes if o.metrics for r in o.ranking]
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows)
     for col in table.columns:
         if col.endswith("_tier") or col.endswith("_n"):
             table[col] = pd.array(table[col], dtype="Int64")
-    if "aopc_comprehensiveness" in table:
-        table = table.sort_values(["aopc_comprehensiveness_tier", "aopc_comprehensiveness"],
-                                  ascending=[True, False], kind="stable")
+    first = next(((m, d) for o in outcomes for m, d in o.metrics.items()), None)
+    if first is not None and first[0] in table and f"{first[0]}_tier" in table:
+        table = table.sort_values([f"{first[0]}_tier", first[0]], ascending=[True, first[1] == "lower"],
+                                  kind="stable")
     return table.reset_index(drop=True)
 
 
-def compact_ranking(table: pd.DataFrame) -> pd.DataFrame:
-    """The ranking for the summary: one cell per metric, "value [low…high] (tier)"."""
+def compact_ranking(table: pd.DataFrame, metrics) -> pd.DataFrame:
+    """The ranking for the summary: one cell per metric (in ``metrics``' order), "value [low…high] (tier)"."""
     out = pd.DataFrame({"method": table["method"]})
-    for col in RANK_COLUMNS:
+    for col in metrics:
         if col not in table:
             continue
         cells = []
