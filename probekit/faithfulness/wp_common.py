@@ -179,6 +179,31 @@ def retrained(ctx, head, seed: int, names=("eval",)) -> list[tuple[torch.Tensor,
             for n in names]
 
 
+#: train several heads of one experiment stacked into one model (``classify.stacked``); False trains them one
+#: after another (the reference the stacked path is tested and benchmarked against)
+STACK = True
+
+
+def retrained_many(ctx, heads: list, seeds: list[int], names=("eval",)) -> list[list[tuple]]:
+    """:func:`retrained` for several attention heads, one per seed, stacked into one model when they retrain over
+    the fixed vectors (same numbers as one at a time, up to float rounding); per head, its (α, probabilities) on
+    each split of ``names``."""
+    if not STACK or getattr(ctx.classifier, "retrains_whole", False) or len(heads) < 2:
+        return [retrained(ctx, h, s, names) for h, s in zip(heads, seeds)]
+    from ..classify.stacked import fit_heads
+
+    tr, dv = data(ctx)["train"], data(ctx)["dev"]
+    opts = train_options(ctx, 0)
+    opts.pop("seed")
+    with one_thread():
+        fit_heads(heads, tr.feats, tr.y, dv.feats, dv.y, seeds=seeds, device=ctx.device, **opts)
+    out = []
+    for h in heads:
+        h.to("cpu").eval()
+        out.append([head_outputs(h, data(ctx)[n].feats) for n in names])
+    return out
+
+
 def scores(probs, y) -> dict:
     """Accuracy and macro-F1 of the argmax of ``probs`` against ``y`` (empty when unlabelled)."""
     if y is None:
