@@ -7,7 +7,7 @@ dev sentences and report on ``--limit`` RT test sentences (the features come fro
 the first pass, so the timings are the retrainings and their reports). Also checks that both ways give the same
 tables (largest absolute difference of the values).
 
-    nice python scripts/bench_stacked.py [--train-limit 1500] [--dev-limit 300] [--limit 200]
+    nice python scripts/bench_stacked.py --data-root /path/to/data [--train-limit 1500] [--dev-limit 300] [--limit 200]
 """
 from __future__ import annotations
 
