@@ -8,6 +8,7 @@ import filecmp
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import in_ci  # noqa: E402
@@ -18,6 +19,7 @@ import ray  # noqa: E402
 
 from probekit.distributed import grid  # noqa: E402
 from probekit.distributed.session import session  # noqa: E402
+from test_faithfulness_wp import ctx_of, setup  # noqa: E402,F401  (setup: the tiny classifier, a module fixture)
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +102,17 @@ def test_grid_tasks_are_written_once_under_their_key_and_retried_when_a_worker_d
 def test_grid_without_a_session_runs_here_in_key_order(tmp_path):
     out = grid.run(lambda x: x + 1, {"a": dict(x=1), "b": dict(x=2)})
     assert list(out.items()) == [("a", 2), ("b", 3)]
+
+
+@pytest.mark.parametrize("experiment, options", [("seeds", {"seeds": 3}),
+                                                 ("e2e-adversary", {"lambdas": (0.0, 0.1, 1.0), "patience": 2})])
+def test_retrained_seeds_and_lambdas_on_two_workers_give_the_same_tables(ray_cluster, setup,  # noqa: F811
+                                                                          experiment, options):
+    from probekit.faithfulness.experiments import get
+
+    here = get(experiment)(ctx_of(setup, **options)).tables[experiment]
+    with session("auto", workers=2):
+        there = get(experiment)(ctx_of(setup, **options)).tables[experiment]
+    pd.testing.assert_frame_equal(here.drop(columns="value"), there.drop(columns="value"))
+    np.testing.assert_allclose(here["value"].to_numpy(float), there["value"].to_numpy(float), rtol=1e-5,
+                               atol=1e-7)

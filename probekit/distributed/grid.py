@@ -23,6 +23,14 @@ def file_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def groups(n: int) -> list[list[int]]:
+    """``range(n)`` in contiguous groups, one per worker of the session (one group without a session): how a
+    stack of n models is split into tasks."""
+    k = max(min(WORKERS.get() or 1, n), 1)
+    size = -(-n // k)
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
 def _stored(store, key):
     path = Path(store) / f"{file_key(key)}.pkl"
     if path.is_file():
@@ -31,8 +39,10 @@ def _stored(store, key):
     return False, None
 
 
-def _cell(fn, key: str, kwargs: dict, store):
-    """One cell: its stored result, else computed and stored once."""
+def _cell(fn, key: str, kwargs: dict, store, names=(), *shared):
+    """One cell: its stored result, else computed and stored once (``shared``: the values of ``names``, the
+    arguments every cell gets)."""
+    kwargs = {**kwargs, **dict(zip(names, shared))}
     if store is not None:
         found, value = _stored(store, key)
         if found:
@@ -53,20 +63,33 @@ def _cell(fn, key: str, kwargs: dict, store):
     return value
 
 
-def run(fn, cells: dict, *, store=None, num_cpus: float = 1, num_gpus: float = 0) -> dict:
-    """``{key: fn(**kwargs)}`` for ``cells = {key: kwargs}``; on Ray in a session (see the module's text)."""
-    workers = WORKERS.get()
+def run(fn, cells: dict, *, shared: dict | None = None, store=None, num_cpus: float = 1, num_gpus: float = 0,
+        on_done=None) -> dict:
+    """``{key: fn(**kwargs, **shared)}`` for ``cells = {key: kwargs}``; on Ray in a session (see the module's
+    text), where ``shared`` (large arguments every cell reads: features, data) goes to the object store once.
+    ``on_done(key)`` is called as each cell finishes (a progress bar)."""
+    workers, shared = WORKERS.get(), shared or {}
+    names = tuple(shared)
     if workers is None:
-        return {key: _cell(fn, key, kw, store) for key, kw in cells.items()}
+        out = {}
+        for key, kw in cells.items():
+            out[key] = _cell(fn, key, kw, store, names, *shared.values())
+            if on_done:
+                on_done(key)
+        return out
     import ray
 
     task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=3)(_cell)
+    values = [ray.put(v) for v in shared.values()]
     refs, pending, out = {}, list(cells.items()), {}
     while pending or refs:
         while pending and len(refs) < workers:
             key, kw = pending.pop(0)
-            refs[task.remote(fn, key, kw, None if store is None else str(store))] = key
+            refs[task.remote(fn, key, kw, None if store is None else str(store), names, *values)] = key
         done, _ = ray.wait(list(refs), num_returns=1)
         for ref in done:
-            out[refs.pop(ref)] = ray.get(ref)
+            key = refs.pop(ref)
+            out[key] = ray.get(ref)
+            if on_done:
+                on_done(key)
     return {key: out[key] for key in cells}

@@ -58,6 +58,9 @@ def build_parser() -> Parser:
     p.add_argument("--device", default=_D["device"], help="torch device (default %(default)s)")
     p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user's cache directory)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the activation cache")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                   help="run on Ray (needs probekit[ray]): auto (a local cluster) or a cluster ADDRESS; the "
+                        "retrained seeds and λ, and extraction, are spread over its workers (same numbers)")
     e = p.add_argument_group("experiment options (defaults: the papers')")
     e.add_argument("--permutations", type=int, default=None,
                    help=f"shuffles of the attention per example (default {DEFAULTS['permutations']})")

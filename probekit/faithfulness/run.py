@@ -60,7 +60,7 @@ def _recorded_split(folder: Path | None, name: str):
 def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = None, attention: str = "pooling",
                  limit: int | None = None, train=None, dev=None, rationales: bool = False,
                  methods: Sequence[str] | None = None, batch_size: int = 32, device: str = "cpu", seed: int = 0,
-                 data_root=None, cache_dir=None, no_cache: bool = False, quiet: bool = False,
+                 data_root=None, cache_dir=None, no_cache: bool = False, quiet: bool = False, ray: str | None = None,
                  **options) -> FaithfulnessResult:
     """Run ``experiments`` (default: all of them) on ``classifier`` (a folder or a loaded Classifier) and
     ``data`` (a file or a named set such as ``rt:dev``, or a list of Examples with ``meta["label"]``).
@@ -70,10 +70,11 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
     file order (as attribute and attack do: the first N of a file sorted by class would be one class);
     ``train``/``dev`` (default: the classifier's own, from its run record) feed the
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
-    ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
+    ``methods`` are the attribution methods ERASER ranks (default: every one that applies); ``ray`` (``auto`` or
+    a cluster address) runs the retrained seeds and λ, and extraction, on Ray workers (:mod:`probekit.distributed`,
+    the same numbers). ``options`` are the
     experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; see ``experiments.DEFAULTS``).
     """
-    from ..core.progress import progress
 
     unknown = [k for k in options if k not in DEFAULTS and k not in ("out", "overwrite", "figures", "command")]
     if unknown:
@@ -139,29 +140,17 @@ def faithfulness(classifier, data=None, *, experiments: Sequence[str] | None = N
                   device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=rationales,
                   methods=list(methods) if methods else None, options=dict(options), cache_dir=cache_dir,
                   no_cache=no_cache)
-    outcomes: list[Outcome] = []
-    setup_s = 0.0
-    bar = progress(total=len(experiments), desc="experiments", unit="experiment")
-    for name in experiments:
-        needs_source = name not in WITHOUT_SOURCE
-        if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
-            t0 = time.perf_counter()
-            ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
-                                     cache_dir=cache_dir, no_cache=no_cache)
-            setup_s = time.perf_counter() - t0
-        t = time.perf_counter()
-        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else get(name)(ctx)
-        out.name = name
-        out.seconds = time.perf_counter() - t
-        outcomes.append(out)
-        bar.update(1)
-    bar.close()
+    from ..distributed.session import session
+
+    with session(ray):
+        outcomes, setup_s = _run_all(ctx, experiments, unavailable, clf, examples, attention, batch_size,
+                                     cache_dir, no_cache)
 
     from ..report.rundir import run_record
 
     arguments = dict(experiments=experiments, attention=attention, limit=limit, train=_spec(train),
                      dev=_spec(dev), rationales=rationales, methods=list(methods) if methods else None,
-                     batch_size=batch_size, device=device, seed=seed,
+                     batch_size=batch_size, device=device, seed=seed, ray=ray,
                      options={k: (list(v) if isinstance(v, tuple) else v)
                               for k, v in {**DEFAULTS, **options}.items()})
     record = run_record(
@@ -209,3 +198,27 @@ def _spec(value):
     if all(isinstance(v, (str, os.PathLike)) for v in value):
         return [str(v) for v in value]
     return f"{len(value)} examples"
+
+
+def _run_all(ctx, experiments, unavailable, clf, examples, attention, batch_size, cache_dir, no_cache):
+    """Every experiment in turn on one Context (the source built once, by the first that needs it)."""
+    from ..core.progress import progress
+
+    outcomes: list[Outcome] = []
+    setup_s = 0.0
+    bar = progress(total=len(experiments), desc="experiments", unit="experiment")
+    for name in experiments:
+        needs_source = name not in WITHOUT_SOURCE
+        if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
+            t0 = time.perf_counter()
+            ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
+                                     cache_dir=cache_dir, no_cache=no_cache)
+            setup_s = time.perf_counter() - t0
+        t = time.perf_counter()
+        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else get(name)(ctx)
+        out.name = name
+        out.seconds = time.perf_counter() - t
+        outcomes.append(out)
+        bar.update(1)
+    bar.close()
+    return outcomes, setup_s

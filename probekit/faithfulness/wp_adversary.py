@@ -93,16 +93,37 @@ def _new_head(ctx, dim: int, seed: int):
 def train_adversaries(ctx, d, lambdas, seeds):
     """:func:`train_adversary` for every (λ, seed) at once, stacked into one model (``classify.stacked``): the
     same optimiser, per-member batch order, dropout, kept epoch and early stop, so the same heads and losses up
-    to float rounding. Returns [(head, per-epoch training losses)] in the order of ``lambdas``."""
+    to float rounding (in a Ray session, one stack per worker). Returns [(head, per-epoch training losses)] in
+    the order of ``lambdas``."""
     if not wp_common.STACK or len(lambdas) < 2:
         return [train_adversary(ctx, d, lam, seed) for lam, seed in zip(lambdas, seeds)]
+    from ..distributed import grid
+
+    tr = d["train"]
+    heads = [_new_head(ctx, tr.feats.flat.shape[1], seed) for seed in seeds]
+    options = dict(patience=int(ctx.option("patience")), epochs=int(ctx.option("adversary_epochs")),
+                   batch_size=train_options(ctx, 0)["batch_size"], device=ctx.device)
+    cells = {f"lambdas {[lambdas[i] for i in g]} seeds {[seeds[i] for i in g]}":
+             dict(heads=[heads[i] for i in g], lambdas=[lambdas[i] for i in g], seeds=[seeds[i] for i in g])
+             for g in grid.groups(len(heads))}
+    done = grid.run(adversary_group, cells, shared=dict(feats=tr.feats, alpha=tr.alpha, probs=tr.probs,
+                                                          options=options))
+    out = []
+    for head, (state, losses) in zip(heads, (r for group in done.values() for r in group)):
+        head.load_state_dict(state)
+        out.append((head.to("cpu").eval(), losses))
+    return out
+
+
+def adversary_group(heads, lambdas, seeds, feats, alpha, probs, options) -> list[tuple[dict, list[float]]]:
+    """Adversaries ``heads`` (one per λ and seed) trained stacked; per head its kept weights and per-epoch
+    training losses. A grid cell (``distributed.grid``)."""
     from ..classify.stacked import StackedAttention, train_epochs
 
-    tr, device = d["train"], ctx.device
-    heads = [_new_head(ctx, tr.feats.flat.shape[1], seed) for seed in seeds]
+    device = options["device"]
     stack = StackedAttention(heads).to(device)
-    feats = tr.feats.to(device)
-    a_base, p_base = tr.alpha.float().to(device), tr.probs.float().to(device)
+    feats = feats.to(device)
+    a_base, p_base = alpha.float().to(device), probs.float().to(device)
     lam = torch.tensor([float(x) for x in lambdas], device=device)
 
     def loss_of(logits, alpha, idx):
@@ -113,27 +134,24 @@ def train_adversaries(ctx, d, lambdas, seeds):
 
     opt = torch.optim.Adam([{"params": stack.other_parameters(), "weight_decay": WEIGHT_DECAY},
                             {"params": stack.attention_parameters(), "weight_decay": 0.0}], lr=LR, amsgrad=True)
-    M, patience = len(heads), int(ctx.option("patience"))
+    M = len(heads)
     losses, best, bad = [[] for _ in heads], [float("inf")] * M, [0] * M
     best_state = [stack.state(m) for m in range(M)]
     active = set(range(M))
     with one_thread():
-        epochs = train_epochs(stack, feats, seeds, train_options(ctx, 0)["batch_size"], loss_of, opt)
-        for _, epoch_loss in zip(range(int(ctx.option("adversary_epochs"))), epochs):
+        epochs = train_epochs(stack, feats, seeds, options["batch_size"], loss_of, opt)
+        for _, epoch_loss in zip(range(options["epochs"]), epochs):
             for m in sorted(active):      # a stopped member trains on unseen (its result is fixed)
                 losses[m].append(float(epoch_loss[m]))
                 if losses[m][-1] < best[m]:
                     best[m], best_state[m], bad[m] = losses[m][-1], stack.state(m), 0
                 else:
                     bad[m] += 1
-                    if bad[m] >= patience:
+                    if bad[m] >= options["patience"]:
                         active.discard(m)
             if not active:
                 break
-    for head, state in zip(heads, best_state):
-        head.load_state_dict(state)
-        head.to("cpu").eval()
-    return list(zip(heads, losses))
+    return [({k: v.cpu() for k, v in state.items()}, loss) for state, loss in zip(best_state, losses)]
 
 
 def _compare(head, split):
