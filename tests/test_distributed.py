@@ -116,3 +116,17 @@ def test_retrained_seeds_and_lambdas_on_two_workers_give_the_same_tables(ray_clu
     pd.testing.assert_frame_equal(here.drop(columns="value"), there.drop(columns="value"))
     np.testing.assert_allclose(here["value"].to_numpy(float), there["value"].to_numpy(float), rtol=1e-5,
                                atol=1e-7)
+
+
+def test_probe_grid_on_ray_writes_the_same_results(ray_cluster, tiny_model_dirs, tmp_path):
+    """Layers × probes × seeds as Ray tasks (and the extraction sharded): the same results.csv as here."""
+    import probekit as pk
+
+    corpus = _corpus(tmp_path / "c.txt", n=40)
+    opts = dict(corpus=str(corpus), n=[1], probes=["linear", "mlp"], epochs=1, seeds=2, quiet=True,
+                model=str(tiny_model_dirs["bert"]))
+    here = pk.probe("nth_token", cache_dir=tmp_path / "c1", **opts).write(tmp_path / "here")
+    there = pk.probe("nth_token", cache_dir=tmp_path / "c2", ray="auto", **opts).write(tmp_path / "there")
+    frame = pd.read_csv(here / "results.csv")
+    assert len(frame) and set(frame["seed"]) == {0, 1} and set(frame["probe"]) >= {"linear", "mlp"}
+    assert (here / "results.csv").read_bytes() == (there / "results.csv").read_bytes()
