@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..core.progress import quiet_option
+from ..distributed.session import ray_option
 from ..core import checks
 from ..core.errors import UserError
 from ..core.examples import seeded_sample
@@ -51,6 +52,7 @@ _CLASSIFICATION_ONLY = {"limit": None, "units": "word", "min_count": 1, "max_voc
                         "embedding_dim": None, "hidden_dim": None}
 
 
+@ray_option
 @quiet_option
 def classify(train=None, dev=None, test=None, *, task: str = "classification", head: str = "attention",
              encoder: str = "frozen", finetune: bool = False, level: str = "word", layer: int | None = None,
