@@ -16,7 +16,7 @@ from ..core.progress import progress, quiet
 _ENCODERS: dict = {}
 
 
-def window(source: str, attention: bool, fingerprint: str, examples, idx, options: dict):
+def window(name: str, source: str, attention: bool, fingerprint: str, examples, idx, options: dict):
     """A Ray task's work: the Activations of one window (``examples`` are those of ``idx``), computed with the
     model loaded once per worker process, on its GPU when it has one."""
     import ray
@@ -26,9 +26,10 @@ def window(source: str, attention: bool, fingerprint: str, examples, idx, option
     from ..core.extraction import encode_examples, extract
 
     device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
-    key = (source, attention, device)
+    key = (name, source, attention, device)
     if key not in _ENCODERS:
         _ENCODERS[key] = load_encoder(source, attention=attention, device=device)
+        _ENCODERS[key].name = name          # the display name is part of the fingerprint
     encoder = _ENCODERS[key]
     if encoder.fingerprint() != fingerprint:
         raise RuntimeError(f"the worker's model at {source} differs from the driver's (another version of the "
@@ -65,7 +66,7 @@ class ShardedExtraction:
                     idx = next(todo, None)
                     if idx is None:
                         break
-                    pending.append(task.remote(encoder.source, encoder.attention, fingerprint,
+                    pending.append(task.remote(encoder.name, encoder.source, encoder.attention, fingerprint,
                                                [examples[i] for i in idx], idx, options))
                 if not pending:
                     return
