@@ -51,7 +51,6 @@ class StackedAttention(nn.Module):
         width = max(int(feats.lengths[idx].max()), 1)
         rows = feats.index[idx, :width].to(feats.flat.device)          # [M, B, U]
         mask = rows != feats.pad_row
-        units = feats.flat[rows].float()                                # [M, B, U, D]
         flat_mask = mask.reshape(M, -1)
         counts = flat_mask.sum(1)
         member, pos = flat_mask.nonzero(as_tuple=True)                 # row-major: grouped by member
@@ -64,7 +63,9 @@ class StackedAttention(nn.Module):
         scores = scores.index_put((member, pos), s[member, slot])
         scores = scores.view(M, B, width, self.K)
         alpha = masked_softmax(scores, mask.unsqueeze(-1).expand_as(scores), dim=2)   # [M, B, U, K]
-        pooled = torch.einsum("mbuk,mbud->mbkd", alpha, units).reshape(M, B, -1)
+        weighted = alpha.reshape(M, B * width, self.K)[member, pos].unsqueeze(-1) * h[member, slot].unsqueeze(1)
+        pooled = h.new_zeros(M * B, self.K, h.shape[-1]).index_add(0, member * B + pos // width, weighted)
+        pooled = pooled.view(M, B, -1)          # Σ_u α_u h_u over the real units of each example
         if dropout is not None and self.p > 0:
             keep = 1.0 - self.p
             noise = torch.stack([torch.empty(B, pooled.shape[-1]).bernoulli_(keep, generator=g).div_(keep)
