@@ -114,9 +114,10 @@ def test_seeds_identical_to_the_base_training_give_zero_jsd(setup):
     out = wp_retrain.run_seeds(ctx_of(setup, seeds=[BASE_SEED] * 5))
     t = out.tables["seeds"]
     per = t[t["example"].notna()]
-    assert (per.loc[per["metric"] == "jsd_median_over_seeds", "value"] == 0).all()
-    assert (per.loc[per["metric"] == "tvd_mean_over_seeds", "value"] == 0).all()
-    assert out.findings[0]["value"] == 0
+    # zero up to the rounding of the stacked heads' batched products (classify.stacked)
+    assert (per.loc[per["metric"] == "jsd_median_over_seeds", "value"].abs() < 1e-7).all()
+    assert (per.loc[per["metric"] == "tvd_mean_over_seeds", "value"].abs() < 1e-6).all()
+    assert abs(out.findings[0]["value"]) < 1e-7
 
 
 def test_other_seeds_move_attention_and_the_yardstick_is_shared(setup):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -23,6 +24,7 @@ from .examples import Example
 from .memory import steady_heap
 
 SEGMENT_IDS = ("standard", "zero")
+SHARDED: ContextVar = ContextVar("probekit_sharded", default=None)   # probekit.distributed: extract's windows
 WINDOW_BATCHES = 16     # batches tokenised at a time when the corpus is tokenised in windows
 
 
@@ -112,19 +114,15 @@ class Encoded:
         return len(self.input_ids)
 
 
-def _clean(text: str) -> str:
-    """Single spaces only: byte-level BPE turns runs of spaces into empty pseudo-words."""
-    return " ".join(text.split())
-
-
 def _inputs(examples: Sequence[Example]) -> list[tuple]:
-    """What the tokenizer is given for each example: ("words", words, words_b) or ("text", text, text_b)."""
+    """What the tokenizer is given for each example: ("words", words, words_b) or ("text", text, text_b), the text
+    with single spaces only (byte-level BPE turns runs of spaces into empty pseudo-words)."""
     out = []
     for ex in examples:
         if ex.words is not None:
             out.append(("words", list(ex.words), None if ex.words_b is None else list(ex.words_b)))
         else:
-            out.append(("text", _clean(ex.text), None if ex.words_b is None else " ".join(ex.words_b)))
+            out.append(("text", " ".join(ex.text.split()), None if ex.words_b is None else " ".join(ex.words_b)))
     return out
 
 
@@ -267,13 +265,16 @@ def length_batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[Enc
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def length_windows(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """The length order in windows of ``WINDOW_BATCHES`` batches: the unit of tokenising, and of a sharded run."""
+    order, step = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)), WINDOW_BATCHES * batch_size
+    return [order[start:start + step] for start in range(0, len(order), step)]
+
+
 def _windowed_batches(encoder: Encoder, examples: Sequence[Example], lengths: Sequence[int], batch_size: int,
                       kw: dict) -> Iterator[list[Encoded]]:
-    """The batches of :func:`length_batches`, tokenising ``WINDOW_BATCHES`` batches of the length order at a time."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    step = WINDOW_BATCHES * batch_size
-    for start in range(0, len(order), step):
-        idx = order[start:start + step]
+    """The batches of :func:`length_batches`, tokenising a window of the length order at a time."""
+    for idx in length_windows(lengths, batch_size):
         encoded, _, _ = _encode(encoder, [examples[i] for i in idx], kw["max_length"], kw["level"],
                                 kw["segment_ids"])
         for e, i in zip(encoded, idx):
@@ -362,6 +363,10 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
         if lengths is None:
             lengths = [e.length for window in encode_windows(encoder, examples, window=WINDOW_BATCHES * batch_size,
                                                              warn=warn, **kw) for e in window]
+        if SHARDED.get() is not None:   # probekit.distributed: the same windows (so batches) on other workers
+            return (yield from SHARDED.get()(encoder, examples, length_windows(lengths, batch_size), dict(
+                kw, hidden=hidden, attention=attention, pooling=pooling, attention_from=attention_from, dtype=dtype,
+                batch_size=batch_size, no_position=no_position), desc))
         batches, total = _windowed_batches(encoder, examples, lengths, batch_size, kw), len(lengths)
     steady_heap()   # per-batch arrays otherwise fragment glibc's heap: memory would grow with the batch count
     bar = progress(total=total, desc=desc, unit="sent")

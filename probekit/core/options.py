@@ -11,6 +11,7 @@ inseq's command arguments declared as dataclasses.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -203,13 +204,23 @@ def takes(options: type, *, args: Sequence[str] = (), extra: bool | Callable[[],
             quiet = bool(keywords.get("quiet", False))
             with quiet_scope(quiet):
                 o, rest = options.from_keywords(fn.__name__, keywords, extra=extra)
-                return fn(o, **rest) if extra else fn(o)
+                with _cluster(getattr(o, "ray", None)):
+                    return fn(o, **rest) if extra else fn(o)
 
         wrapper.__signature__ = _signature(options, args, extra, fn)
         wrapper.options = options
         return wrapper
 
     return decorate
+
+
+def _cluster(address):
+    """``--ray``: the call runs in a Ray session (:mod:`probekit.distributed`); without it, nothing changes."""
+    if address is None:
+        return contextlib.nullcontext()
+    from ..distributed.session import session
+
+    return session(address)
 
 
 def _signature(options: type, args: Sequence[str], extra: bool, fn) -> inspect.Signature:
@@ -288,6 +299,9 @@ class ModelOptions(Options):
     max_length: int | None = option(None, "truncate inputs to this many tokens (default: the model's maximum)",
                                     type=int, check=max_length)
     device: str = option("cpu", "torch device (default %(default)s)", check=device)
+    ray: str | None = option(None, "run on Ray (needs probekit[ray]): auto (a local cluster) or a cluster ADDRESS; "
+                                   "extraction and probe grids are spread over its workers", metavar="auto|ADDRESS",
+                             check=lambda name, value: None if value is None else (str(value).strip() or None))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -87,6 +87,10 @@ class FaithfulnessOptions(DeviceOptions, SampleOptions):
     data_root: Any = data_root_option()
     cache_dir: Any = option(None, "activation cache folder (default: the user's cache directory)")
     no_cache: bool = option(False, "neither read nor write the activation cache")
+    ray: str | None = option(None, "run on Ray (needs probekit[ray]): auto (a local cluster) or a cluster ADDRESS; "
+                                   "the retrained seeds and λ, and extraction, are spread over its workers (same "
+                                   "numbers)", metavar="auto|ADDRESS",
+                             check=lambda name, value: None if value is None else (str(value).strip() or None))
 
 
 @takes(FaithfulnessOptions, args=("classifier", "data"), extra=lambda: option_fields())
@@ -101,10 +105,10 @@ def faithfulness(o: FaithfulnessOptions, **options) -> FaithfulnessResult:
     retraining experiments; ``rationales`` adds ERASER plausibility against each example's ``rationale``;
     ``methods`` are the attribution methods ERASER ranks (default: every one that applies). ``options`` are the
     experiments' own (``permutations``, ``epsilon``, ``seeds``, ``ks`` …; ``pk.list_experiments()`` lists them
-    with their defaults). Experiments run in the order given, each after those it depends on.
-    Options: :class:`FaithfulnessOptions`.
+    with their defaults). Experiments run in the order given, each after those it depends on. ``ray`` (``auto``
+    or a cluster address) runs the retrained seeds and λ, and extraction, on Ray workers
+    (:mod:`probekit.distributed`, the same numbers). Options: :class:`FaithfulnessOptions`.
     """
-    from ..core.progress import progress
 
     known = option_fields()
     options = {k: validate(known[k], v) for k, v in options.items() if v is not None}
@@ -139,25 +143,8 @@ def faithfulness(o: FaithfulnessOptions, **options) -> FaithfulnessResult:
                   device=device, quiet=quiet, train=train_x, dev=dev_x, rationales=o.rationales,
                   methods=list(methods) if methods else None, options=dict(options), cache_dir=cache_dir,
                   no_cache=no_cache)
-    outcomes: list[Outcome] = []
-    setup_s = 0.0
-    bar = progress(total=len(experiments), desc="experiments", unit="experiment")
-    for name, experiment in chosen.items():
-        needs_source = experiment.needs_source
-        if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
-            t0 = time.perf_counter()
-            ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
-                                     cache_dir=cache_dir, no_cache=no_cache)
-            setup_s = time.perf_counter() - t0
-        t = time.perf_counter()
-        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else experiment.run(ctx)
-        out.name, out.paper = name, experiment.paper
-        if experiment.ranks_methods:
-            out.metrics = dict(experiment.metrics)
-        out.seconds = time.perf_counter() - t
-        outcomes.append(out)
-        bar.update(1)
-    bar.close()
+    outcomes, setup_s = _run_all(ctx, chosen, unavailable, clf, examples, attention, batch_size, cache_dir,
+                                 no_cache)
 
     from ..report.rundir import run_record
 
@@ -210,3 +197,29 @@ def _spec(value):
     if all(isinstance(v, (str, os.PathLike)) for v in value):
         return [str(v) for v in value]
     return f"{len(value)} examples"
+
+
+def _run_all(ctx, chosen, unavailable, clf, examples, attention, batch_size, cache_dir, no_cache):
+    """Every chosen experiment in turn on one Context (the source built once, by the first that needs it)."""
+    from ..core.progress import progress
+
+    outcomes: list[Outcome] = []
+    setup_s = 0.0
+    bar = progress(total=len(chosen), desc="experiments", unit="experiment")
+    for name, experiment in chosen.items():
+        needs_source = experiment.needs_source
+        if needs_source and ctx.source is None and not unavailable:   # built once, by the first that needs it
+            t0 = time.perf_counter()
+            ctx.source = make_source(clf, examples, attention=attention, batch_size=batch_size,
+                                     cache_dir=cache_dir, no_cache=no_cache)
+            setup_s = time.perf_counter() - t0
+        t = time.perf_counter()
+        out = Outcome(name, skipped=unavailable) if needs_source and unavailable else experiment.run(ctx)
+        out.name, out.paper = name, experiment.paper
+        if experiment.ranks_methods:
+            out.metrics = dict(experiment.metrics)
+        out.seconds = time.perf_counter() - t
+        outcomes.append(out)
+        bar.update(1)
+    bar.close()
+    return outcomes, setup_s

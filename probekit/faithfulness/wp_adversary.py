@@ -30,6 +30,7 @@ from ..classify.heads import AttentionHead
 from ..report.result import tidy
 from . import metrics, stats
 from .base import Outcome, finding
+from . import wp_common
 from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, one_thread, scores,
                         shared, skip_reason, train_options)
 
@@ -41,11 +42,8 @@ LR, WEIGHT_DECAY = 1e-3, 1e-5
 def train_adversary(ctx, d, lam: float, seed: int):
     """A fresh attention head trained on the adversarial loss; returns (head, per-epoch training losses)."""
     opts = train_options(ctx, seed)
-    hopts = head_options(ctx)
     tr = d["train"]
-    dim = tr.feats.flat.shape[1]
-    head = build(lambda: AttentionHead(dim, ctx.classifier.n_classes, dropout=hopts["dropout"],
-                                       attention_dim=hopts["attention_dim"], heads=1), seed)
+    head = _new_head(ctx, tr.feats.flat.shape[1], seed)
     device = ctx.device
     head.to(device)
     feats = tr.feats.to(device)
@@ -86,6 +84,76 @@ def train_adversary(ctx, d, lam: float, seed: int):
     return head.to("cpu").eval(), losses
 
 
+def _new_head(ctx, dim: int, seed: int):
+    hopts = head_options(ctx)
+    return build(lambda: AttentionHead(dim, ctx.classifier.n_classes, dropout=hopts["dropout"],
+                                       attention_dim=hopts["attention_dim"], heads=1), seed)
+
+
+def train_adversaries(ctx, d, lambdas, seeds):
+    """:func:`train_adversary` for every (λ, seed) at once, stacked into one model (``classify.stacked``): the
+    same optimiser, per-member batch order, dropout, kept epoch and early stop, so the same heads and losses up
+    to float rounding (in a Ray session, one stack per worker). Returns [(head, per-epoch training losses)] in
+    the order of ``lambdas``."""
+    if not wp_common.STACK or len(lambdas) < 2:
+        return [train_adversary(ctx, d, lam, seed) for lam, seed in zip(lambdas, seeds)]
+    from ..distributed import grid
+
+    tr = d["train"]
+    heads = [_new_head(ctx, tr.feats.flat.shape[1], seed) for seed in seeds]
+    options = dict(patience=int(ctx.option("patience")), epochs=int(ctx.option("adversary_epochs")),
+                   batch_size=train_options(ctx, 0)["batch_size"], device=ctx.device)
+    cells = {f"lambdas {[lambdas[i] for i in g]} seeds {[seeds[i] for i in g]}":
+             dict(heads=[heads[i] for i in g], lambdas=[lambdas[i] for i in g], seeds=[seeds[i] for i in g])
+             for g in grid.groups(len(heads))}
+    done = grid.run(adversary_group, cells, shared=dict(feats=tr.feats, alpha=tr.alpha, probs=tr.probs,
+                                                          options=options))
+    out = []
+    for head, (state, losses) in zip(heads, (r for group in done.values() for r in group)):
+        head.load_state_dict(state)
+        out.append((head.to("cpu").eval(), losses))
+    return out
+
+
+def adversary_group(heads, lambdas, seeds, feats, alpha, probs, options) -> list[tuple[dict, list[float]]]:
+    """Adversaries ``heads`` (one per λ and seed) trained stacked; per head its kept weights and per-epoch
+    training losses. A grid cell (``distributed.grid``)."""
+    from ..classify.stacked import StackedAttention, train_epochs
+
+    device = options["device"]
+    stack = StackedAttention(heads).to(device)
+    feats = feats.to(device)
+    a_base, p_base = alpha.float().to(device), probs.float().to(device)
+    lam = torch.tensor([float(x) for x in lambdas], device=device)
+
+    def loss_of(logits, alpha, idx):
+        idx = idx.to(device)
+        p = torch.softmax(logits.float(), -1)
+        return (0.5 * metrics.tvd(p, p_base[idx]).mean(1)
+                - lam * metrics.kl(alpha, a_base[idx, :alpha.shape[-1]]).mean(1))
+
+    opt = torch.optim.Adam([{"params": stack.other_parameters(), "weight_decay": WEIGHT_DECAY},
+                            {"params": stack.attention_parameters(), "weight_decay": 0.0}], lr=LR, amsgrad=True)
+    M = len(heads)
+    losses, best, bad = [[] for _ in heads], [float("inf")] * M, [0] * M
+    best_state = [stack.state(m) for m in range(M)]
+    active = set(range(M))
+    with one_thread():
+        epochs = train_epochs(stack, feats, seeds, options["batch_size"], loss_of, opt)
+        for _, epoch_loss in zip(range(options["epochs"]), epochs):
+            for m in sorted(active):      # a stopped member trains on unseen (its result is fixed)
+                losses[m].append(float(epoch_loss[m]))
+                if losses[m][-1] < best[m]:
+                    best[m], best_state[m], bad[m] = losses[m][-1], stack.state(m), 0
+                else:
+                    bad[m] += 1
+                    if bad[m] >= options["patience"]:
+                        active.discard(m)
+            if not active:
+                break
+    return [({k: v.cpu() for k, v in state.items()}, loss) for state, loss in zip(best_state, losses)]
+
+
 def _compare(head, split):
     alpha, probs = head_outputs(head, split.feats)
     jsd = metrics.jsd(split.alpha.numpy(), alpha.numpy())
@@ -102,8 +170,8 @@ def run(ctx) -> Outcome:
     lambdas = [float(x) for x in ctx.option("lambdas")]
     accept = float(ctx.option("accept"))
     rows, summary, heads = [], [], {}
-    for k, lam in enumerate(lambdas):
-        head, losses = train_adversary(ctx, d, lam, derived_seed(ctx, SALT, k))
+    trained = train_adversaries(ctx, d, lambdas, [derived_seed(ctx, SALT, k) for k in range(len(lambdas))])
+    for lam, (head, losses) in zip(lambdas, trained):
         heads[lam] = head
         _, probs, jsd, tvd = _compare(head, ev)
         _, _, dev_jsd, dev_tvd = _compare(head, d["dev"])

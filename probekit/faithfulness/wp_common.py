@@ -179,6 +179,43 @@ def retrained(ctx, head, seed: int, names=("eval",)) -> list[tuple[torch.Tensor,
             for n in names]
 
 
+#: train several heads of one experiment stacked into one model (``classify.stacked``); False trains them one
+#: after another (the reference the stacked path is tested and benchmarked against)
+STACK = True
+
+
+def retrained_many(ctx, heads: list, seeds: list[int], names=("eval",)) -> list[list[tuple]]:
+    """:func:`retrained` for several attention heads, one per seed, stacked into one model when they retrain over
+    the fixed vectors (same numbers as one at a time, up to float rounding; in a Ray session, one stack per
+    worker); per head, its (α, probabilities) on each split of ``names``."""
+    if not STACK or getattr(ctx.classifier, "retrains_whole", False) or len(heads) < 2:
+        return [retrained(ctx, h, s, names) for h, s in zip(heads, seeds)]
+    from ..distributed import grid
+
+    tr, dv = data(ctx)["train"], data(ctx)["dev"]
+    opts = dict(train_options(ctx, 0), device=ctx.device)
+    opts.pop("seed")
+    cells = {f"seeds {[seeds[i] for i in g]}": dict(heads=[heads[i] for i in g], seeds=[seeds[i] for i in g])
+             for g in grid.groups(len(heads))}
+    states = grid.run(fit_group, cells, shared=dict(train=tr.feats, y_train=tr.y, dev=dv.feats, y_dev=dv.y,
+                                                    options=opts))
+    out = []
+    for h, state in zip(heads, (s for group in states.values() for s in group)):
+        h.load_state_dict(state)
+        h.to("cpu").eval()
+        out.append([head_outputs(h, data(ctx)[n].feats) for n in names])
+    return out
+
+
+def fit_group(heads, seeds, train, y_train, dev, y_dev, options) -> list[dict]:
+    """Train ``heads`` stacked (one per seed); their best-epoch weights. A grid cell (``distributed.grid``)."""
+    from ..classify.stacked import fit_heads
+
+    with one_thread():
+        fit_heads(heads, train, y_train, dev, y_dev, seeds=seeds, **options)
+    return [{k: v.cpu() for k, v in h.state_dict().items()} for h in heads]
+
+
 def scores(probs, y) -> dict:
     """Accuracy and macro-F1 of the argmax of ``probs`` against ``y`` (empty when unlabelled)."""
     if y is None:

@@ -23,7 +23,8 @@ from ..report.result import tidy
 from . import metrics, stats
 from .base import Outcome, finding
 from .wp_common import (UniformHead, build, data, derived_seed, head_options, max_attention_bins, model_name,
-                        retrained, scores, shared, skip_reason)
+                        retrained, retrained_many, scores, shared,
+                        skip_reason)
 
 SALT_UNIFORM, SALT_SEEDS = 501, 502
 
@@ -119,9 +120,8 @@ def run_seeds(ctx) -> Outcome:
     base_alpha, base_probs = ev.alpha.numpy(), ev.probs.numpy()
     seeds = seed_list(ctx)
     J, T, rows = [], [], []
-    for seed in seeds:
-        head = build(_attention_head(ctx, dim), seed)
-        ((alpha_s, probs_s),) = retrained(ctx, head, seed)
+    heads = [build(_attention_head(ctx, dim), seed) for seed in seeds]
+    for seed, ((alpha_s, probs_s),) in zip(seeds, retrained_many(ctx, heads, seeds)):
         j = metrics.jsd(base_alpha, alpha_s.numpy())
         t = metrics.tvd(base_probs, probs_s.numpy())
         J.append(j)

@@ -13,6 +13,7 @@ from ..core.cache import ActivationStore, get_activations
 from ..core.intervals import over_examples, paired_difference
 from ..core.progress import postfix, progress
 from ..core.encoder import Encoder
+from ..distributed import grid
 from .kinds import make
 from .selection import Sentences
 from .registry import NO_TARGET, ProbingData
@@ -71,9 +72,6 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
     every sentence, for paired comparisons between layers and probes on the same sentences.
     """
     targets = unit_targets(store, data)
-    K = targets.shape[1]
-    split_rows = {s: data.split_indices(s) for s in data.splits}
-    train_split, dev_split = data.splits[0], (data.splits[1] if len(data.splits) > 1 else None)
     layers = [(l, "") for l in range(store.num_layers + 1)]
     if include_nopos and store.meta.get("no_position"):
         layers.append((0, "-nopos"))
@@ -82,47 +80,78 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
         from .control import control_targets
 
         controls = {s: control_targets(store, data, targets, seed=seed + s) for s in range(seeds)}
-    rows, kept = [], {}
     bar = progress(total=len(layers) * len(probes) * seeds, desc="training probes", unit="probe")
-    tell = postfix(bar)                     # what the current fit is doing, so the bar moves within a probe
-    for layer, suffix in layers:
-        features = store.no_position() if suffix else store.hidden(layer)
-        sets = {s: sentences(store, features, r) for s, r in split_rows.items() if r}
-        for kind in probes:
-            for s in range(seeds):
-                run_seed = seed + s
-                full = np.concatenate([targets, controls[s]], axis=1) if control else targets
-                dev = (sets[dev_split], full[split_rows[dev_split]]) if dev_split in sets else None
-                probe = make_probe(kind, hidden=hidden, epochs=epochs, lr=lr, seed=run_seed)
-                probe.on_step = lambda what, where=f"layer {layer}{suffix} {kind}": tell(f"{where}: {what}")
-                probe.fit(sets[train_split], full[split_rows[train_split]], dev=dev)
-                base = {"layer": layer, "probe": kind + suffix, "seed": run_seed}
-                for split, r in split_rows.items():
-                    if not r:
-                        continue
-                    acc = probe.accuracies(sets[split], full[r])
-                    right = correctness(probe.predict(sets[split]), full[r])
-                    kept[(layer, kind + suffix, split, run_seed)] = right
-                    for k, key in enumerate(data.keys):
-                        n = int((targets[r, k] >= 0).sum())
-                        row = {**base, "split": split, **key, "n_sentences": n}
-                        rows.append({**row, "metric": "accuracy", "value": float(acc[k]),
-                                     **_ci(over_examples(right[:, k], seed=run_seed, vectorized=True))})
-                        if control:
-                            rows.append({**row, "metric": "control_accuracy", "value": float(acc[K + k]),
-                                         **_ci(over_examples(right[:, K + k], seed=run_seed, vectorized=True))})
-                            sel = paired_difference(right[:, k], right[:, K + k], seed=run_seed, vectorized=True)
-                            rows.append({**row, "metric": "selectivity", "value": float(acc[k] - acc[K + k]),
-                                         **_ci(sel)})
-                if mdl:
-                    rows += _mdl_rows(kind, sets[train_split], full[split_rows[train_split]], dev, data, K,
-                                      base, train_split, dict(hidden=hidden, epochs=epochs, lr=lr, seed=run_seed),
-                                      fitted=probe)
-                bar.update(1)
-    bar.close()
+    cells = {f"layer {layer}{suffix} {kind} seed {seed + s}": dict(layer=layer, suffix=suffix, kind=kind, s=s)
+             for layer, suffix in layers for kind in probes for s in range(seeds)}
+    shared = dict(store=str(store.path), data=data, targets=targets, controls=controls,
+                  options=dict(hidden=hidden, epochs=epochs, lr=lr, seed=seed, control=control, mdl=mdl))
+    if grid.WORKERS.get() is None:          # here: the bar says what the current fit is doing
+        shared["tell"] = postfix(bar)
+    try:
+        done = grid.run(fit_cell, cells, shared=shared, on_done=lambda key: bar.update(1))
+    finally:
+        bar.close()
+        _OPEN.clear()
+    rows, kept = [], {}
+    for cell_rows, cell_kept in done.values():
+        rows += cell_rows
+        kept.update(cell_kept)
     out = pd.DataFrame(rows)
     out.attrs["correctness"] = kept
     return out
+
+
+_OPEN: dict = {}
+
+
+def _layer_sets(path: str, layer: int, suffix: str, split_rows: dict):
+    """(store, the splits' Sentences of one layer), the last layer's kept in this process (cells come layer by
+    layer, so each layer is gathered once per process)."""
+    key = (path, layer, suffix)
+    if _OPEN.get("key") != key:
+        store = _OPEN["store"] if _OPEN.get("path") == path else ActivationStore(path)
+        features = store.no_position() if suffix else store.hidden(layer)
+        _OPEN.update(key=key, path=path, store=store,
+                     sets={s: sentences(store, features, r) for s, r in split_rows.items() if r})
+    return _OPEN["store"], _OPEN["sets"]
+
+
+def fit_cell(layer, suffix, kind, s, store, data, targets, controls, options, tell=None):
+    """One probe of the sweep (layer × probe kind × seed): its rows and per-split correctness. A grid cell
+    (:mod:`probekit.distributed.grid`: on a Ray worker in a session, reading the store from shared storage)."""
+    o, K = options, targets.shape[1]
+    split_rows = {sp: data.split_indices(sp) for sp in data.splits}
+    train_split, dev_split = data.splits[0], (data.splits[1] if len(data.splits) > 1 else None)
+    _, sets = _layer_sets(store, layer, suffix, split_rows)
+    run_seed, control = o["seed"] + s, o["control"]
+    full = np.concatenate([targets, controls[s]], axis=1) if control else targets
+    dev = (sets[dev_split], full[split_rows[dev_split]]) if dev_split in sets else None
+    probe = make_probe(kind, hidden=o["hidden"], epochs=o["epochs"], lr=o["lr"], seed=run_seed)
+    if tell is not None:
+        probe.on_step = lambda what, where=f"layer {layer}{suffix} {kind}": tell(f"{where}: {what}")
+    probe.fit(sets[train_split], full[split_rows[train_split]], dev=dev)
+    base = {"layer": layer, "probe": kind + suffix, "seed": run_seed}
+    rows, kept = [], {}
+    for split, r in split_rows.items():
+        if not r:
+            continue
+        acc = probe.accuracies(sets[split], full[r])
+        right = correctness(probe.predict(sets[split]), full[r])
+        kept[(layer, kind + suffix, split, run_seed)] = right
+        for k, key in enumerate(data.keys):
+            n = int((targets[r, k] >= 0).sum())
+            row = {**base, "split": split, **key, "n_sentences": n}
+            rows.append({**row, "metric": "accuracy", "value": float(acc[k]),
+                         **_ci(over_examples(right[:, k], seed=run_seed, vectorized=True))})
+            if control:
+                rows.append({**row, "metric": "control_accuracy", "value": float(acc[K + k]),
+                             **_ci(over_examples(right[:, K + k], seed=run_seed, vectorized=True))})
+                sel = paired_difference(right[:, k], right[:, K + k], seed=run_seed, vectorized=True)
+                rows.append({**row, "metric": "selectivity", "value": float(acc[k] - acc[K + k]), **_ci(sel)})
+    if o["mdl"]:
+        rows += _mdl_rows(kind, sets[train_split], full[split_rows[train_split]], dev, data, K, base, train_split,
+                          dict(hidden=o["hidden"], epochs=o["epochs"], lr=o["lr"], seed=run_seed), fitted=probe)
+    return rows, kept
 
 
 def correctness(pred: np.ndarray, targets: np.ndarray) -> np.ndarray:
