@@ -39,7 +39,7 @@ def main() -> None:
     print(f"frozen attention classifier on {len(train)} RT train sentences: {time.perf_counter() - t:.1f} s")
 
     def run(experiment, stack):
-        wp_common.STACK = stack
+        wp_common.STACK = wp_common.STACK_ADVERSARY = stack
         cpu, wall = time.process_time(), time.perf_counter()
         result = pk.faithfulness(folder, "rt:test", experiments=[experiment], train=train, dev=dev,
                                  limit=args.limit, quiet=True, data_root=args.data_root)

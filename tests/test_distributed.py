@@ -107,12 +107,15 @@ def test_grid_without_a_session_runs_here_in_key_order(tmp_path):
 @pytest.mark.parametrize("experiment, options", [("seeds", {"seeds": 3}),
                                                  ("e2e-adversary", {"lambdas": (0.0, 0.1, 1.0), "patience": 2})])
 def test_retrained_seeds_and_lambdas_on_two_workers_give_the_same_tables(ray_cluster, setup,  # noqa: F811
-                                                                          experiment, options):
+                                                                          experiment, options, monkeypatch):
+    from probekit.faithfulness import wp_common
     from probekit.faithfulness.experiments import get
 
-    here = get(experiment)(ctx_of(setup, **options)).tables[experiment]
+    monkeypatch.setattr(wp_common, "STACK_ADVERSARY", True)     # the λ grid's stacked path (off by default)
+
+    here = get(experiment).build(options).run(ctx_of(setup, **options)).tables[experiment]
     with session("auto", workers=2):
-        there = get(experiment)(ctx_of(setup, **options)).tables[experiment]
+        there = get(experiment).build(options).run(ctx_of(setup, **options)).tables[experiment]
     pd.testing.assert_frame_equal(here.drop(columns="value"), there.drop(columns="value"))
     np.testing.assert_allclose(here["value"].to_numpy(float), there["value"].to_numpy(float), rtol=1e-5,
                                atol=1e-7)

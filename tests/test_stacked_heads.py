@@ -81,7 +81,9 @@ def one_at_a_time(monkeypatch):
 @pytest.mark.parametrize("experiment, options", [
     (wp_retrain.run_seeds, {"seeds": 3}),
     (wp_adversary.run, {"lambdas": (0.0, 0.01, 1.0), "patience": 1, "adversary_epochs": 12})])
-def test_experiment_tables_equal_one_at_a_time(setup, one_at_a_time, experiment, options):  # noqa: F811
+def test_experiment_tables_equal_one_at_a_time(setup, one_at_a_time, experiment, options,  # noqa: F811
+                                               monkeypatch):
+    monkeypatch.setattr(wp_common, "STACK_ADVERSARY", True)     # the λ grid's stacked path (off by default)
     stacked_ctx, alone_ctx = ctx_of(setup, **options), ctx_of(setup, **options)
     data(alone_ctx)
     data(stacked_ctx)

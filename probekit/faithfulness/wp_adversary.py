@@ -95,7 +95,7 @@ def train_adversaries(ctx, d, lambdas, seeds):
     same optimiser, per-member batch order, dropout, kept epoch and early stop, so the same heads and losses up
     to float rounding (in a Ray session, one stack per worker). Returns [(head, per-epoch training losses)] in
     the order of ``lambdas``."""
-    if not wp_common.STACK or len(lambdas) < 2:
+    if not (wp_common.STACK and wp_common.STACK_ADVERSARY) or len(lambdas) < 2:
         return [train_adversary(ctx, d, lam, seed) for lam, seed in zip(lambdas, seeds)]
     from ..distributed import grid
 

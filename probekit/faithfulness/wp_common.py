@@ -182,6 +182,10 @@ def retrained(ctx, head, seed: int, names=("eval",)) -> list[tuple[torch.Tensor,
 #: train several heads of one experiment stacked into one model (``classify.stacked``); False trains them one
 #: after another (the reference the stacked path is tested and benchmarked against)
 STACK = True
+#: the e2e adversary's λ grid stacked too: off by default, since its stop rule (no lower training loss for
+#: ``patience`` epochs) can turn float-rounding differences into a different stopping epoch over up to 80 epochs
+#: (seen on RT), and a stacked run must give the numbers of one-at-a-time training
+STACK_ADVERSARY = False
 
 
 def retrained_many(ctx, heads: list, seeds: list[int], names=("eval",)) -> list[list[tuple]]:
