@@ -133,6 +133,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from ..report.rundir import markdown_table
 
         print(markdown_table(summary_table(result.frame)))
+        if result.record.get("baselines", {}).get("head_vs_linear"):
+            print(f"head against the linear baseline: {result.record['baselines']['head_vs_linear']}")
     tail = f"; {result.truncation_line()}" if hasattr(result, "truncation_line") else ""
     print(f"results: {', '.join(str(path / f) for f in result.files())}{tail}")
     return 0
