@@ -50,7 +50,7 @@ def markdown_report(frame: pd.DataFrame, record: dict, comparisons: pd.DataFrame
     text += "## Where each task sits\n\n" + markdown_table(pd.DataFrame(summary)) + "\n"
     if comparisons is not None and len(comparisons):
         text += ("## What the intervals support\n\nThe per-layer probe best on dev against the runner-up and the "
-                 "non-contextual probe, on the same targets (paired bootstrap):\n\n")
+                 "non-contextual probe, on the same targets (bootstrap paired over sentences):\n\n")
         text += "".join(f"- {r.sentence}\n" for r in comparisons.itertuples())
     return text
 
