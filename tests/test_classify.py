@@ -214,7 +214,8 @@ def test_same_seed_same_results_csv_and_facade_equals_cli(tmp_path, data, bert):
     cli = pd.read_csv(tmp_path / "a" / "results.csv")
     pd.testing.assert_frame_equal(pd.read_csv(pd.io.common.StringIO(frame.to_csv(index=False, float_format="%.6g"))),
                                   cli)
-    assert set(cli["probe"]) == {"max", "tfidf-logreg", "majority"}
+    assert set(cli["probe"]) == {"max", "tfidf-logreg", "majority", "frozen-mean-logreg",
+                                 "max vs frozen-mean-logreg"}
     assert {"accuracy", "macro_f1", "f1", "loss"} <= set(cli["metric"])
     assert (tmp_path / "a" / "confusion.csv").is_file() and (tmp_path / "a" / "learning_curve.png").is_file()
     other = pk.classify(str(data["train"]), str(data["dev"]), str(data["test_tsv"]), head="max", seed=4,
