@@ -214,7 +214,8 @@ def test_same_seed_same_results_csv_and_facade_equals_cli(tmp_path, data, bert):
     cli = pd.read_csv(tmp_path / "a" / "results.csv")
     pd.testing.assert_frame_equal(pd.read_csv(pd.io.common.StringIO(frame.to_csv(index=False, float_format="%.6g"))),
                                   cli)
-    assert set(cli["probe"]) == {"max", "tfidf-logreg", "majority"}
+    assert set(cli["probe"]) == {"max", "tfidf-logreg", "majority", "frozen-mean-logreg",
+                                 "max vs frozen-mean-logreg"}
     assert {"accuracy", "macro_f1", "f1", "loss"} <= set(cli["metric"])
     assert (tmp_path / "a" / "confusion.csv").is_file() and (tmp_path / "a" / "learning_curve.png").is_file()
     other = pk.classify(str(data["train"]), str(data["dev"]), str(data["test_tsv"]), head="max", seed=4,
@@ -352,3 +353,35 @@ def test_too_long_text_is_truncated_counted_and_warned(tmp_path, data, bert, cap
     r = pk.classify(data["train"], data["dev"], long, head="mean", **_opts(tmp_path, bert))
     assert r.record["counts"]["test_truncated"] == 1
     assert "were longer than" in capsys.readouterr().err
+
+
+def test_frozen_head_starts_at_and_is_reported_beside_the_linear_baseline(tmp_path, data, bert):
+    from probekit.classify.baselines import LinearBaseline
+    from probekit.classify.heads import make_head
+    from probekit.classify.model import Classifier
+    from probekit.classify.train import _features, head_logits, label_ids
+    from probekit.core.encoder import load_encoder
+
+    splits = {s: read_file(data[s], what=s) for s in ("train", "dev", "test")}
+    labels = ["neg", "pos"]
+    clf = Classifier(load_encoder(bert), labels, head="attention")
+    feats = {s: _features(clf, e, cache_dir=tmp_path / "cache", no_cache=False, dtype="float16", batch_size=8)
+             for s, e in splits.items()}
+    y = {s: label_ids(e, labels, s) for s, e in splits.items()}
+    base = LinearBaseline(feats, y, labels, seed=0)
+    for kind in ("attention", "attention-multi", "mean"):      # the started head is the baseline, exactly
+        head = make_head(kind, feats["train"].flat.shape[1], 2, n_heads=3)
+        assert base.start(head)
+        probs = np.exp(base.log_probs("test"))
+        started = torch.softmax(torch.as_tensor(head_logits(head, feats["test"])), -1).numpy()
+        np.testing.assert_allclose(started, probs, atol=1e-5)
+    assert not base.start(make_head("max", feats["train"].flat.shape[1], 2))
+    r = pk.classify(data["train"], data["dev"], data["test"], head="attention", **_opts(tmp_path, bert))
+    f = r.frame
+    assert r.history["epoch"].iloc[0] == 0                    # the start is a candidate for the kept epoch
+    assert r.history["dev_accuracy"].max() >= r.history["dev_accuracy"].iloc[0]
+    diff = f[(f["metric"] == "accuracy_difference") & (f["split"] == "test")].iloc[0]
+    assert diff["probe"] == "attention vs frozen-mean-logreg" and diff["n"] == 20
+    expect = r.accuracy("test") - r.accuracy("test", "frozen-mean-logreg")
+    assert diff["value"] == pytest.approx(expect) and diff["ci_low"] <= diff["value"] <= diff["ci_high"]
+    assert "frozen-mean-logreg" in r.record["baselines"]["head_vs_linear"]

@@ -99,8 +99,11 @@ def test_command_matches_facade(tmp_path, tiny_model_dirs):
     assert set(csv["metric"]) >= {"micro_f1", "accuracy", "macro_f1", "center_of_gravity", "expected_layer"}
     assert "layer-nopos" in set(csv["probe"]) and {"dev", "test"} <= set(csv["split"])
     f1 = csv[(csv["metric"] == "micro_f1") & (csv["probe"] == "layer")]
-    assert (f1["ci_over"] == "targets").all() and (f1["ci_low"] <= f1["value"] + 1e-12).all()
-    assert (f1[f1["task"] == "upos"]["n"] == 24).all()                   # 6 sentences × 4 words
+    macro = csv[(csv["metric"] == "macro_f1") & (csv["probe"] == "layer")]
+    for rows in (f1, macro):
+        assert (rows["ci_over"] == "sentences").all() and (rows["ci_low"] <= rows["value"] + 1e-12).all()
+        assert (rows["value"] <= rows["ci_high"] + 1e-12).all()
+        assert (rows[rows["task"] == "upos"]["n"] == 6).all()            # 6 sentences (of 4 words)
     cmp = pd.read_csv(tmp_path / "run" / "comparisons.csv")
     md = (tmp_path / "run" / "results.md").read_text()
     assert set(cmp["split"]) == {"test"} and all(s in md for s in cmp["sentence"])
@@ -116,3 +119,31 @@ def test_command_matches_facade(tmp_path, tiny_model_dirs):
     f = seeded.frame
     assert (f[f["metric"] == "accuracy"]["ci_over"] == "seeds").all()
     assert (f[f["metric"] == "center_of_gravity"]["n"] == 2).all()
+
+
+def test_sentence_bootstrap_recomputes_each_score_from_summed_sentence_counts():
+    from probekit.probing import edges_compare as ec
+
+    rng = np.random.default_rng(0)
+    n, C = 300, 4
+    gold = rng.integers(0, C, n)
+    prob = rng.random((n, C))
+    prob[np.arange(n), gold] += rng.random(n) < 0.6                       # right about 60 % of the time
+    prob /= prob.sum(1, keepdims=True) / 1.2
+    sentence = np.sort(rng.integers(0, 40, n))
+    part = ec.parts(prob, gold, sentence, C)
+    full = ep.scores(prob, gold, C)
+    for metric in ("micro_f1", "accuracy", "macro_f1"):
+        row = ec.row_interval(metric, [full[metric]], [part], seed=0, resamples=500)
+        table = ec._per_sentence(metric, part)
+        point = float(ec.AGGREGATES[metric][1](table.sum(0)))
+        assert point == pytest.approx(full[metric], abs=1e-12)           # the summed counts give the score
+        assert row["ci_over"] == "sentences" and row["n"] == len(np.unique(sentence))
+        assert row["ci_low"] < full[metric] < row["ci_high"]
+    # paired over sentences: a probe against itself differs by exactly 0; a worse one is detected
+    same = ec.difference("macro_f1", part, part, resamples=500)
+    assert same.estimate == 0 and same.ci_low == same.ci_high == 0
+    worse = prob.copy()
+    worse[np.arange(n), gold] *= np.where(rng.random(n) < 0.5, 0.1, 1.0)
+    d = ec.difference("accuracy", part, ec.parts(worse, gold, sentence, C), resamples=500)
+    assert d.estimate > 0 and d.ci_low > 0 and d.n == len(np.unique(sentence))

@@ -80,3 +80,42 @@ def test_seed_tables_give_a_student_t_interval_over_seeds():
                         "value": v} for s, v in ((0, 0.8), (1, 0.9), (2, 0.85))])
     half = t.ppf(0.975, 2) * 0.05 / np.sqrt(3)
     assert seed_summary(df, "accuracy")["layer 0"].iloc[0] == f"0.850 ± 0.050 [{0.85 - half:.3f}, {0.85 + half:.3f}]"
+
+
+def test_probe_pairs_are_paired_over_the_same_sentences():
+    from probekit.probing.sweep import probe_differences
+
+    rng = np.random.default_rng(3)
+    good = (rng.random((150, 1)) < 0.9).astype(np.float32)
+    bad = np.where(rng.random((150, 1)) < 0.5, 0, good).astype(np.float32)
+    kept = {(1, "linear", "dev", 0): good, (1, "mlp", "dev", 0): bad,
+            (2, "linear", "dev", 0): good, (2, "mlp", "dev", 0): good.copy()}
+    rows = pd.DataFrame(probe_differences(kept, ["dev"], [{}]))
+    assert list(rows["probe"].unique()) == ["linear vs mlp"] and len(rows) == 2
+    one = rows[rows["layer"] == 1].iloc[0]
+    d = paired_difference(good[:, 0], bad[:, 0], seed=0)
+    assert np.isclose(one["value"], good.mean() - bad.mean()) and one["ci_low"] > 0
+    assert np.isclose(one["ci_low"], d.ci_low) and one["n_sentences"] == 150
+    two = rows[rows["layer"] == 2].iloc[0]
+    assert two["value"] == 0 and two["ci_low"] <= 0 <= two["ci_high"]
+    from probekit.report.probe_ci import probe_sentences
+
+    acc = pd.DataFrame([{"layer": l, "probe": p, "split": "dev", "seed": 0, "metric": "accuracy",
+                         "value": float(kept[(l, p, "dev", 0)].mean())} for l, p, _, _ in kept])
+    text = probe_sentences(pd.concat([acc, rows.assign(seed=0)]))
+    assert "layer 2: no detectable difference in accuracy between linear and mlp" in text   # the best layer
+    assert "linear higher on 1, mlp higher on 0, no detectable difference on 1" in text
+
+
+def test_probe_run_writes_linear_against_mlp(tiny_model_dirs, tmp_path):
+    r = pk.probe("auxiliary", model=str(tiny_model_dirs["bert"]), split_sizes="40,12,12", epochs=1,
+                 probes=["linear", "mlp"], quiet=True, no_cache=True)
+    diff = r.frame[r.frame["metric"] == "accuracy_difference"]
+    assert set(diff["probe"]) == {"linear vs mlp", "linear-nopos vs mlp-nopos"}
+    acc = r.frame[r.frame["metric"] == "accuracy"].set_index(["layer", "probe", "split"])["value"]
+    for _, row in diff[diff["probe"] == "linear vs mlp"].iterrows():
+        expect = acc[(row["layer"], "linear", row["split"])] - acc[(row["layer"], "mlp", row["split"])]
+        assert np.isclose(row["value"], expect, atol=1e-6)
+        assert row["ci_low"] <= row["value"] + 1e-9 <= row["ci_high"] + 2e-9
+    md = (r.write(tmp_path / "run") / "results.md").read_text()
+    assert "Probe against probe" in md and md.count("over ") >= r.frame["split"].nunique()

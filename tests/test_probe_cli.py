@@ -33,7 +33,11 @@ def test_run_writes_tidy_results_and_is_deterministic(tiny_model_dirs, corpus, t
     df = pd.read_csv(tmp_path / "a" / "results.csv")
     assert list(df.columns)[:9] == ["task", "n", "model", "layer", "head", "metric", "value", "probe", "split"]
     assert df["head"].isna().all()
-    assert set(df["probe"]) == {"linear", "mlp", "linear-nopos", "mlp-nopos"}
+    assert set(df["probe"]) == {"linear", "mlp", "linear-nopos", "mlp-nopos", "linear vs mlp",
+                                "linear-nopos vs mlp-nopos"}
+    assert set(df[df["probe"].str.contains(" vs ")]["metric"]) == {"accuracy_difference"}
+    assert df[df["metric"] == "accuracy_difference"]["value"].between(-1, 1).all()
+    df = df[df["metric"] == "accuracy"]
     assert set(df["split"]) == {"train", "dev", "gen"} and set(df["n"]) == {1, 3}
     assert sorted(df[df.probe == "linear"]["layer"].unique()) == [0, 1, 2]
     assert df["value"].between(0, 1).all()

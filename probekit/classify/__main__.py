@@ -26,6 +26,8 @@ def _report(result, path, values: dict, out: dict) -> None:
         from ..report.rundir import markdown_table
 
         print(markdown_table(summary_table(result.frame)))
+        if result.record.get("baselines", {}).get("head_vs_linear"):
+            print(f"head against the linear baseline: {result.record['baselines']['head_vs_linear']}")
     report_files(result, path, values, out,
                  f"; {result.truncation_line()}" if hasattr(result, "truncation_line") else "")
 

@@ -2,8 +2,10 @@
 
 - ``tfidf-logreg``: scikit-learn TF-IDF (word 1–2-grams, sublinear tf) + logistic regression;
 - ``majority``: always the most frequent training label;
-- ``frozen-mean-logreg`` (the benchmark's yardstick): logistic regression on the frozen mean-pooled word
-  vectors, the same vectors the frozen heads read.
+- ``frozen-mean-logreg`` (a frozen head's yardstick): logistic regression on the frozen mean-pooled word
+  vectors, the same vectors the frozen heads read; ``classify`` reports it beside a frozen head, with the
+  head − baseline accuracy difference paired over the same examples, and starts the attention and mean heads
+  from it (:func:`raw_logits`).
 
 The regularisation C of each logistic regression is chosen on the dev split from a small grid (never on test).
 """
@@ -50,14 +52,30 @@ def tfidf_logreg(train: Sequence[Example], y_train, dev: Sequence[Example], y_de
 
 def vector_logreg(X_train, y_train, X_dev, y_dev, seed: int = 0):
     """Logistic regression on fixed vectors (standardised): (``predict_proba(X)``, the chosen C)."""
+    model, C = fit_vector_logreg(X_train, y_train, X_dev, y_dev, seed)
+    return model.predict_proba, C
+
+
+def fit_vector_logreg(X_train, y_train, X_dev, y_dev, seed: int = 0):
+    """(the fitted standardise + logistic-regression pipeline, the C chosen on dev)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(X_train)
     clf, C = _fit_logreg(scaler.transform(X_train), np.asarray(y_train), scaler.transform(X_dev),
                          np.asarray(y_dev), seed)
-    model = make_pipeline(scaler, clf)
-    return model.predict_proba, C
+    return make_pipeline(scaler, clf), C
+
+
+def raw_logits(model, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pipeline as one affine map on the unscaled vectors, logits = x Wᵀ + b ([C, D], [C]): the softmax of
+    these logits is its ``predict_proba`` (two classes: logits 0 and the decision function)."""
+    scaler, clf = model[0], model[-1]
+    coef = clf.coef_ / scaler.scale_
+    bias = clf.intercept_ - coef @ scaler.mean_
+    if n_classes == 2 and coef.shape[0] == 1:
+        coef, bias = np.vstack([np.zeros_like(coef[0]), coef[0]]), np.array([0.0, bias[0]])
+    return coef, bias
 
 
 def majority(y_train, n_classes: int) -> int:
@@ -81,3 +99,79 @@ def baseline_rows(splits, y, labels, seed):
         rows.append({"split": name, "probe": "majority", "model": "majority", "layer": None, "encoder": None,
                      "level": None, "metric": "accuracy", "value": float((y[name] == maj).mean()), "class": None})
     return rows, {"tfidf_logreg_C": C, "majority_label": labels[maj]}
+
+
+def mean_vectors(feats) -> np.ndarray:
+    """[N, D] mean of each example's unit vectors (the sentence vector a linear model gets)."""
+    import torch
+
+    from .heads import masked_mean
+
+    out = []
+    for i in range(0, len(feats), 512):
+        units, mask, _ = feats.batch(torch.arange(i, min(i + 512, len(feats))))
+        out.append(masked_mean(units, mask).numpy().astype(np.float64))
+    return np.concatenate(out) if out else np.zeros((0, feats.flat.shape[1]))
+
+
+class LinearBaseline:
+    """Logistic regression on the mean-pooled fixed vectors of every split (C chosen on dev): a frozen head's
+    yardstick, and its start (:meth:`start`) — a head trained on these vectors should fit at least as well."""
+
+    def __init__(self, feats: dict, y: dict, labels, seed: int, name: str = "frozen-mean-logreg"):
+        self.name, self.y, self.labels, self.seed = name, y, list(labels), seed
+        self.X = {s: mean_vectors(f) for s, f in feats.items()}
+        self.model, self.C = fit_vector_logreg(self.X["train"], y["train"], self.X["dev"], y["dev"], seed)
+        self.weight, self.bias = raw_logits(self.model, len(self.labels))
+
+    def start(self, head) -> bool:
+        """Set an attention or mean head to this baseline: uniform attention (v = 0, so pooling is the mean;
+        every attention-multi head the same) and the output layer the baseline's weights. False: other heads."""
+        import torch
+
+        from .heads import AttentionHead, MeanHead
+
+        if not isinstance(head, (AttentionHead, MeanHead)):
+            return False
+        k = head.heads if isinstance(head, AttentionHead) else 1
+        with torch.no_grad():
+            if isinstance(head, AttentionHead):
+                head.v.weight.zero_()
+            weight = torch.as_tensor(self.weight, dtype=head.out.weight.dtype)
+            head.out.weight.copy_(weight.repeat(1, k) / k)
+            head.out.bias.copy_(torch.as_tensor(self.bias, dtype=head.out.bias.dtype))
+        return True
+
+    def log_probs(self, split: str) -> np.ndarray:
+        return np.log(np.clip(self.model.predict_proba(self.X[split]), 1e-12, None))
+
+    def difference(self, logits: np.ndarray, split: str):
+        """Head accuracy − baseline accuracy on ``split``, paired over the same examples (an Interval)."""
+        from ..core.intervals import paired_difference
+
+        y = self.y[split]
+        head = (np.asarray(logits).argmax(1) == y).astype(np.float64)
+        base = (self.log_probs(split).argmax(1) == y).astype(np.float64)
+        return paired_difference(head, base, seed=self.seed, vectorized=True)
+
+    def rows(self, logits: dict, head: str, **keys) -> list[dict]:
+        """The baseline's metric rows on every split, and ``accuracy_difference`` rows (probe ``HEAD vs NAME``)
+        with ``ci_low``, ``ci_high`` and ``n``."""
+        from .metrics import metric_rows
+
+        rows = []
+        for split in self.X:
+            rows += metric_rows(self.log_probs(split), self.y[split], self.labels, split=split, probe=self.name,
+                                **keys)
+            d = self.difference(logits[split], split)
+            rows.append({"split": split, "probe": f"{head} vs {self.name}", **keys, "metric": "accuracy_difference",
+                         "value": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high, "n": d.n, "class": None})
+        return rows
+
+    def info(self, logits: dict, head: str, split: str) -> dict:
+        """What the run record keeps: the chosen C and the sentence comparing the head with the baseline."""
+        from ..core.intervals import compare_sentence
+
+        d = self.difference(logits[split], split)
+        return {f"{self.name}_C": self.C,
+                "head_vs_linear": compare_sentence(f"the {head} head", self.name, d, quantity=f"{split} accuracy")}

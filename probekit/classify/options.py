@@ -31,7 +31,8 @@ FROZEN_CLS_LR = 3e-3
 
 #: options that only --task classification reads (multiple choice refuses them unless left at their default)
 CLASSIFICATION_ONLY = ("head", "encoder", "finetune", "level", "layer", "attention_dim", "n_heads", "dropout",
-                       "limit", "units", "min_count", "max_vocab", "vectors", "embedding_dim", "hidden_dim")
+                       "limit", "units", "min_count", "max_vocab", "vectors", "embedding_dim", "hidden_dim",
+                       "linear_start")
 #: options of --encoder lstm|cnn|average alone (a vocabulary of its own)
 SCRATCH_ONLY = ("vectors", "max_vocab", "embedding_dim", "hidden_dim", "min_count")
 
@@ -127,6 +128,9 @@ class ClassifyOptions(ModelOptions, CacheOptions, SampleOptions):
                            check=_fraction)
     baselines: bool = option(True, "skip the TF-IDF + logistic-regression and majority-class rows",
                              flag="--no-baselines", action="store_false")
+    linear_start: bool = option(True, "a frozen attention or mean head starts from logistic regression on the "
+                                      "mean-pooled vectors (uniform attention), kept as epoch 0 unless an epoch "
+                                      "beats it on dev", flag="--no-linear-start", action="store_false")
     micro_batch: int | None = option(None, "multiple-choice: questions per forward pass inside a step (default: "
                                            "mc_train.MC_DEFAULTS)", check=optional_positive, cli=False)
     batch_size: int | None = option(None, lambda: f"examples per batch (default {DEFAULT_BATCH_SIZE}; "

@@ -23,7 +23,7 @@ from ..core.options import takes
 from .batching import history as _history, length_batches as _batches, live_logits, loss_accuracy as _loss_acc
 from .batching import schedule as _schedule
 from .datasets import load_split
-from .baselines import baseline_rows
+from .baselines import LinearBaseline, baseline_rows
 from .features import Features, cached_features, live_features
 from .metrics import label_ids, metric_rows  # noqa: F401  (label_ids: re-exported)
 from .model import Classifier
@@ -43,9 +43,11 @@ def classify(o: ClassifyOptions) -> ClassifyResult:
     ``encoder="lstm"|"cnn"|"average"`` trains an encoder from scratch (``scratch_train``: 8 epochs, Adam 1e-3,
     weight decay 1e-5) over ``units`` (word, char, auto) with a vocabulary of the training split (``min_count``,
     ``max_vocab``), optional word ``vectors`` (a local word2vec/GloVe text file), ``embedding_dim``,
-    ``hidden_dim``. ``limit`` trains on a seeded sample of that many training examples. ``task="multiple-choice"``
-    trains a reading-comprehension model (:func:`~.mc_run.classify_multiple_choice`). Options:
-    :class:`~.options.ClassifyOptions`.
+    ``hidden_dim``. ``limit`` trains on a seeded sample of that many training examples. A frozen attention or
+    mean head starts from logistic regression on the mean-pooled vectors (``linear_start``; uniform attention),
+    and that baseline is reported beside it (``{mode}-mean-logreg``) with the paired accuracy difference.
+    ``task="multiple-choice"`` trains a reading-comprehension model (:func:`~.mc_run.classify_multiple_choice`).
+    Options: :class:`~.options.ClassifyOptions`.
     """
     if o.task == "multiple-choice":   # the options refused classification-only ones
         from .mc_run import classify_multiple_choice
@@ -108,7 +110,10 @@ def classify(o: ClassifyOptions) -> ClassifyResult:
                                  batch_size=batch_size) for name, exs in splits.items()}
         extract_s, extract_cpu = time.perf_counter() - t0, time.process_time() - c0
         truncated = {name: f.truncated for name, f in feats.items()}
-        history = fit_head(clf.head, feats["train"], y["train"], feats["dev"], y["dev"], device=device, **opts)
+        linear = LinearBaseline(feats, y, labels, seed, name=f"{mode}-mean-logreg")
+        started = o.linear_start and linear.start(clf.head)
+        history = fit_head(clf.head, feats["train"], y["train"], feats["dev"], y["dev"], device=device,
+                           keep_start=started, **opts)
         logits = {name: head_logits(clf.head, f, device=device) for name, f in feats.items()}
     train_s = time.perf_counter() - start - extract_s
     train_cpu = time.process_time() - cpu_start - (0.0 if feats is None else extract_cpu)
@@ -121,6 +126,10 @@ def classify(o: ClassifyOptions) -> ClassifyResult:
     if o.baselines:
         base_rows, base_info = baseline_rows(splits, y, labels, seed)
         rows += base_rows
+        if feats is not None:
+            keys = dict(model=enc.name, layer=clf.layer, encoder=mode, level=level)
+            rows += linear.rows(logits, head, **keys)
+            base_info.update(linear.info(logits, head, "test" if "test" in splits else "dev"))
     record_extra = {"classifier": {"head": head, "encoder_mode": mode, "level": level, "layer": clf.layer,
                                    "labels": labels, "max_length": clf.max_length},
                     "best_epoch": int(history.loc[history["best"], "epoch"].iloc[0]) if len(history) else None,
@@ -158,8 +167,10 @@ def _features(clf: Classifier, examples, *, cache_dir, no_cache, dtype, batch_si
 # --- training a head on fixed vectors ----------------------------------------------------------------------
 
 def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: int, lr: float, batch_size: int,
-             weight_decay: float, warmup: float, seed: int, device="cpu"):
+             weight_decay: float, warmup: float, seed: int, device="cpu", keep_start: bool = False):
     """Train ``head`` on fixed unit vectors (AdamW, warm-up + linear decay); keeps the best dev epoch.
+    ``keep_start``: the starting weights (a linear baseline's, say) are epoch 0, kept if no epoch beats them on
+    dev, so the head is never worse on dev than where it started.
 
     Returns the learning curve (epoch, train_loss, dev_loss, dev_accuracy, best)."""
     import pandas as pd
@@ -178,6 +189,10 @@ def fit_head(head, train: Features, y_train, dev: Features, y_dev, *, epochs: in
     from ..core.progress import progress
 
     bar = progress(total=epochs, desc="training head", unit="epoch")
+    if keep_start:
+        dev_loss, dev_acc = _loss_acc(head_logits(head, dev, device=device), y_dev)
+        rows.append({"epoch": 0, "train_loss": float("nan"), "dev_loss": dev_loss, "dev_accuracy": dev_acc})
+        best, best_state = (dev_acc, -dev_loss), copy.deepcopy(head.state_dict())
     for epoch in range(1, epochs + 1):
         head.train()
         order = torch.randperm(len(train), generator=gen)

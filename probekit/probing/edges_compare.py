@@ -1,10 +1,13 @@
-"""Intervals and paired comparisons for edge probing, from each target's part of a score.
+"""Intervals and paired comparisons for edge probing, bootstrapped over sentences.
 
-Micro-F1 (Tenney et al.'s score) resamples targets with their true/false positive and false negative
-counts, so it stays a ratio of sums; accuracy resamples each target's 0/1. Several seeds give Student's t
-over seeds instead. Comparisons resample the same targets for both probes (paired): the layer best on dev
-against the runner-up and the non-contextual probe (layer 0 without positions), on test when there is one.
-Macro-F1 and F1 are shown without an interval (no sentence compares them).
+The targets of one sentence (its words' tags, its dependency arcs) are not independent draws, so the resampled
+unit is the sentence: each score is recomputed from the summed per-sentence parts of the resampled sentences —
+micro-F1 (Tenney et al.'s score) from true/false positives and false negatives of the per-label decisions,
+accuracy from hits and targets, macro-F1 from per-class true/false positives and false negatives of the top
+label, so every score stays the ratio of sums it is. Several seeds give Student's t over seeds instead.
+Comparisons resample the same sentences for both probes (paired): the layer best on dev against the runner-up
+and the non-contextual probe (layer 0 without positions), on test when there is one. F1 of one class (coref's
+"corefers") is shown without an interval.
 """
 from __future__ import annotations
 
@@ -19,50 +22,100 @@ from . import edges as ep
 NOPOS = "layer-nopos"
 
 
-def _ratio_f1(tp, fp, fn) -> float:
-    return ep._f1(float(np.sum(tp)), float(np.sum(fp)), float(np.sum(fn)))
+def _f1s(tp, fp, fn):
+    den = 2 * tp + fp + fn
+    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
 
 
-#: metric → (per-target columns, statistic) for the metrics that get an interval
-AGGREGATES = {"micro_f1": (("tp", "fp", "fn"), _ratio_f1),
-              "accuracy": (("correct",), lambda c: float(np.mean(c)) if len(c) else float("nan"))}
+def _micro(sums):
+    return _f1s(sums[..., 0], sums[..., 1], sums[..., 2])
 
 
-def parts(prob: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarray]:
-    """Each target's share of micro-F1 and accuracy."""
+def _accuracy(sums):
+    return np.where(sums[..., 1] > 0, sums[..., 0] / np.maximum(sums[..., 1], 1), np.nan)
+
+
+def _macro(sums):
+    c = sums.shape[-1] // 3
+    return _f1s(sums[..., :c], sums[..., c:2 * c], sums[..., 2 * c:]).mean(-1)
+
+
+#: metric → (per-target columns summed per sentence, the score of the summed columns)
+AGGREGATES = {"micro_f1": (("tp", "fp", "fn"), _micro), "accuracy": (("correct", "one"), _accuracy),
+              "macro_f1": (("class_tp", "class_fp", "class_fn"), _macro)}
+
+
+def parts(prob: np.ndarray, gold: np.ndarray, sentence: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
+    """Each target's share of micro-F1, accuracy and macro-F1, and its sentence."""
     counts = ep.decision_counts(prob, gold)
-    return {"tp": counts[:, 0], "fp": counts[:, 1], "fn": counts[:, 2],
-            "correct": (np.asarray(prob).argmax(-1) == gold).astype(np.float64)}
+    pred = np.asarray(prob).argmax(-1)
+    hit = (pred == gold).astype(np.float64)
+    eye = np.eye(n_classes)
+    return {"tp": counts[:, 0], "fp": counts[:, 1], "fn": counts[:, 2], "correct": hit, "one": np.ones(len(gold)),
+            "class_tp": eye[gold] * hit[:, None], "class_fp": eye[pred] * (1 - hit)[:, None],
+            "class_fn": eye[gold] * (1 - hit)[:, None], "sentence": np.asarray(sentence, dtype=np.int64)}
 
 
-def _quiet(fn, *args, **kwargs):
+def _per_sentence(metric: str, part: dict) -> np.ndarray:
+    """[S, m]: the metric's columns summed over each sentence's targets (sentences without targets left out)."""
+    cols = np.column_stack([np.asarray(part[c], dtype=np.float64).reshape(len(part["sentence"]), -1)
+                            for c in AGGREGATES[metric][0]])
+    _, sentence = np.unique(part["sentence"], return_inverse=True)
+    out = np.zeros((sentence.max() + 1 if len(sentence) else 0, cols.shape[1]))
+    np.add.at(out, sentence, cols)
+    return out
+
+
+def _resampled(table: np.ndarray, score):
+    """A vectorised statistic of resampled sentence indices: ``score`` of the summed rows of ``table``."""
+    S = len(table)
+
+    def statistic(index, axis=-1):
+        index = np.asarray(index).astype(np.int64)
+        lead, flat = index.shape[:-1], index.reshape(-1, index.shape[-1])
+        out = np.empty(len(flat))
+        for i in range(0, len(flat), 512):
+            chunk = flat[i:i + 512]
+            rows = np.arange(len(chunk))[:, None] * S + chunk
+            weights = np.bincount(rows.ravel(), minlength=len(chunk) * S).reshape(len(chunk), S)
+            out[i:i + 512] = score(weights @ table)
+        return out.reshape(lead)
+
+    return statistic
+
+
+def _over_sentences(table: np.ndarray, score, seed: int, resamples: int) -> iv.Interval:
+    index = np.arange(len(table), dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
+        return iv.over_examples(index, statistic=_resampled(table, score), seed=seed, resamples=resamples,
+                                vectorized=True)
 
 
 def row_interval(metric: str, values: list[float], runs: list[dict], seed: int, resamples: int) -> dict:
-    """``value`` (mean over seeds) with ``ci_low``, ``ci_high``, ``n`` and ``ci_over`` (seeds or targets)."""
+    """``value`` (mean over seeds) with ``ci_low``, ``ci_high``, ``n`` and ``ci_over`` (seeds or sentences)."""
     value = float(np.mean(values))
     if len(values) > 1:
         ci, over = iv.over_seeds(values), "seeds"
     elif metric in AGGREGATES:
-        cols, fn = AGGREGATES[metric]
-        ci, over = _quiet(iv.paired_statistic, [runs[0][c] for c in cols], fn, seed=seed, resamples=resamples), \
-            "targets"
+        ci, over = _over_sentences(_per_sentence(metric, runs[0]), AGGREGATES[metric][1], seed, resamples), \
+            "sentences"
     else:
-        return {"value": value, "ci_low": np.nan, "ci_high": np.nan, "n": len(runs[0]["correct"]), "ci_over": ""}
+        return {"value": value, "ci_low": np.nan, "ci_high": np.nan, "n": len(np.unique(runs[0]["sentence"])),
+                "ci_over": ""}
     return {"value": value, "ci_low": ci.ci_low, "ci_high": ci.ci_high, "n": ci.n, "ci_over": over}
 
 
 def mean_parts(runs: list[dict]) -> dict:
-    return {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0]}
+    return {k: np.mean([r[k] for r in runs], axis=0) if k != "sentence" else runs[0][k] for k in runs[0]}
 
 
 def difference(metric: str, a: dict, b: dict, *, seed: int = 0, resamples: int = iv.RESAMPLES) -> iv.Interval:
-    cols, fn = AGGREGATES[metric]
-    return _quiet(iv.statistic_difference, fn, [a[c] for c in cols], [b[c] for c in cols], seed=seed,
-                  resamples=resamples)
+    """score(a) − score(b) on the same targets, paired over their sentences."""
+    score = AGGREGATES[metric][1]
+    ta, tb = _per_sentence(metric, a), _per_sentence(metric, b)
+    m = ta.shape[1]
+    return _over_sentences(np.hstack([ta, tb]), lambda s: score(s[..., :m]) - score(s[..., m:]), seed, resamples)
 
 
 def comparisons(frame: pd.DataFrame, scored: dict, *, seed: int = 0, resamples: int = iv.RESAMPLES,

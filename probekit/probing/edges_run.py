@@ -4,7 +4,7 @@ For each task: a probe per layer, cumulative probes over the mixes of layers 0â€
 whose softmax weights give the center of gravity E_s[l]; the cumulative scores give the expected layer E_Î”[l]
 (Tenney et al. 2019), from micro-F1 as theirs. Beside them a non-contextual probe on layer 0 without position
 embeddings (``layer-nopos``). Each probe is chosen on dev and scored on dev and test; ``seeds`` probes give a
-mean with a Student-t interval, one seed a bootstrap interval over targets. Word vectors come through the
+mean with a Student-t interval, one seed a bootstrap interval over sentences. Word vectors come through the
 activation cache (all layers in one pass).
 """
 from __future__ import annotations
@@ -177,7 +177,7 @@ def edges(o: EdgesOptions) -> EdgesResult:
 
         sources["gap"] = {s: read_gap(p, skip_bad=skip_bad, exactly_one_true=False, limit=limit)
                           for s, p in files["gap"].items()}
-    tables, rows = {}, {}
+    tables, rows, offsets = {}, {}, {}
     for name, splits in sources.items():
         for split, ex in splits.items():
             if not ex:
@@ -188,6 +188,7 @@ def edges(o: EdgesOptions) -> EdgesResult:
             if nopos:
                 tables[name, split, "nopos"] = _nopos_table(store)
             rows[name, split] = _word_rows(store, len(ex))
+            offsets[name, split] = np.asarray(store.offsets)
 
     out, counts, timing, scored = [], {}, {}, {}
     runs = ([("layer", [l], l) for l in range(L + 1)] + [("cumulative", list(range(l + 1)), l) for l in range(1, L + 1)]
@@ -203,6 +204,9 @@ def edges(o: EdgesOptions) -> EdgesResult:
         targets = {s: ep.build_targets(items[s], tr.classes, width=tr.spans.shape[-1]) for s in evals}
         if len(tr) == 0 or any(len(t) == 0 for t in targets.values()):
             raise UserError(f"{task}: no training, dev or test targets")
+        # each target's sentence: the store row of its first word, located among the sentences' row offsets
+        sentences = {s: np.searchsorted(offsets[name, s], t.spans[:, 0, 0], side="right") - 1
+                     for s, t in targets.items()}
         counts[task] = {"train": len(tr), "classes": len(tr.classes),
                         **{s: len(t) for s, t in targets.items()},
                         **{f"{s}_dropped_unseen_label": len(items[s]) - len(t) for s, t in targets.items()}}
@@ -223,7 +227,7 @@ def edges(o: EdgesOptions) -> EdgesResult:
                     prob = ep.predict(probe, sub, targets[s], device=device)
                     for metric, value in ep.scores(prob, targets[s].labels, len(tr.classes)).items():
                         values.setdefault((s, metric), []).append(value)
-                    per[s].append(ec.parts(prob, targets[s].labels))
+                    per[s].append(ec.parts(prob, targets[s].labels, sentences[s], len(tr.classes)))
                     if kind == "layer" and top == 0 or kind == "cumulative":
                         cumulative[s, k].append(values[s, "micro_f1"][-1])
                 if kind == "cumulative" and top == L:
@@ -261,7 +265,8 @@ def edges(o: EdgesOptions) -> EdgesResult:
                             f"{ep.PATIENCE} or {epochs} epochs, best check kept",
                 "expected_layer_score": "micro-F1 (Tenney et al.)",
                 "intervals": "Student t over seeds" if seeds > 1 else
-                             f"BCa bootstrap over targets ({resamples} resamples) for micro-F1 and accuracy",
+                             f"bootstrap over sentences ({resamples} resamples; BCa and percentile envelope) for micro-F1, "
+                             f"accuracy and macro-F1",
                 "non_contextual": "layer 0 without position embeddings" if nopos else None},
         counts=counts, seconds_per_task=timing)
     return EdgesResult(frame, record, compared)

@@ -96,6 +96,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
     for cell_rows, cell_kept in done.values():
         rows += cell_rows
         kept.update(cell_kept)
+    rows += probe_differences(kept, [s for s in data.splits if data.split_indices(s)], data.keys)
     out = pd.DataFrame(rows)
     out.attrs["correctness"] = kept
     return out
@@ -152,6 +153,34 @@ def fit_cell(layer, suffix, kind, s, store, data, targets, controls, options, te
         rows += _mdl_rows(kind, sets[train_split], full[split_rows[train_split]], dev, data, K, base, train_split,
                           dict(hidden=o["hidden"], epochs=o["epochs"], lr=o["lr"], seed=run_seed), fitted=probe)
     return rows, kept
+
+
+def probe_differences(kept: dict, splits, keys) -> list[dict]:
+    """``accuracy_difference`` rows: every pair of probe kinds on the same layer, split, key and seed (``linear``
+    against ``mlp`` is probe ``linear vs mlp``), a − b bootstrapped paired over the same sentences."""
+    rows = []
+    runs = sorted({(l, p, s) for l, p, _, s in kept}, key=lambda r: (r[0], r[2]))
+    for layer, a, seed in runs:
+        for layer_b, b, seed_b in runs:
+            same_kind = a.endswith("-nopos") == b.endswith("-nopos")
+            if (layer_b, seed_b) != (layer, seed) or not same_kind or not _before(a, b, kept):
+                continue
+            for split in splits:
+                if (layer, a, split, seed) not in kept:
+                    continue
+                ra, rb = kept[(layer, a, split, seed)], kept[(layer, b, split, seed)]
+                for k, key in enumerate(keys):
+                    d = paired_difference(ra[:, k], rb[:, k], seed=seed, vectorized=True)
+                    rows.append({"layer": layer, "probe": f"{a} vs {b}", "seed": seed, "split": split, **key,
+                                 "n_sentences": d.n, "metric": "accuracy_difference", "value": d.estimate,
+                                 **_ci(d)})
+    return rows
+
+
+def _before(a: str, b: str, kept: dict) -> bool:
+    """``a`` was trained before ``b`` (the pair's order is the order of ``--probes``)."""
+    order = list(dict.fromkeys(p for _, p, _, _ in kept))
+    return order.index(a) < order.index(b)
 
 
 def correctness(pred: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -110,6 +110,8 @@ def markdown_report(result: ClassifyResult) -> str:
             f"{clf.get('level')} level, layer {clf.get('layer')}\n\n")
     text += "Accuracy and macro-F1 by split, beside the baselines trained on the same train split:\n\n"
     text += markdown_table(summary_table(result.frame)) + "\n"
+    if rec.get("baselines", {}).get("head_vs_linear"):
+        text += f"Head against the linear baseline on the same vectors: {rec['baselines']['head_vs_linear']}.\n\n"
     per = result.frame[(result.frame["metric"] == "f1") & (result.frame["split"] == result.eval_split)]
     if len(per):
         piv = per.pivot_table(index="probe", columns="class", values="value", sort=False).reset_index()

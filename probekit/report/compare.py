@@ -188,8 +188,9 @@ def summary_markdown(result, top: int = 5) -> str:
     lines += ["## Attention: Jensen–Shannon divergence per head", "",
               "How differently a head distributes its attention after fine-tuning, on the same inputs: "
               f"{rec['estimators']['attention_js']}. 0 = unchanged, ln 2 ≈ 0.693 = no overlap.", "",
-              f"Heads that changed most: " + ", ".join(f"L{int(r.layer)}-H{int(r.head)} ({r.value:.3f})"
-                                                        for r in js.head(top).itertuples()) + ".",
+              f"Heads that changed most (point estimates over {c['n_inputs']} inputs, without intervals: an order, "
+              f"not a detected difference between these heads): "
+              + ", ".join(f"L{int(r.layer)}-H{int(r.head)} ({r.value:.3f})" for r in js.head(top).itertuples()) + ".",
               "Mean per layer: " + ", ".join(f"layer {int(l)} {v:.3f}" for l, v in per_layer.items()) + ".", ""]
     rows = []
     for stat, label in SIDE_BY_SIDE:
@@ -208,10 +209,13 @@ def summary_markdown(result, top: int = 5) -> str:
               "averaged over the rows of an input, then over inputs), and the entropy of its rows (nats; higher = "
               "broader), in each model. Per statistic: the means over heads, the mean absolute change, the head "
               "that changed most and the layer whose heads changed most on average (`attention_stats.png` shows "
-              "every head).", "",
+              "every head). Point estimates without intervals: a description of these inputs, not a tested "
+              "change.", "",
               markdown_table(pd.DataFrame(rows)), ""]
     if result.probing is not None:
-        lines += ["## Probing (mean accuracy over the task keys)", ""]
+        lines += ["## Probing (mean accuracy over the task keys)", "",
+                  "Each accuracy has its own 95% interval in results.csv (`ci_low`, `ci_high`); the two models' "
+                  "difference is not tested here.", ""]
         acc = result.probing[(result.probing["metric"] == "accuracy") & (result.probing["split"] != "train")
                              & ~result.probing["probe"].str.endswith("-nopos")]
         piv = acc.pivot_table(index=["task", "probe", "split", "model"], columns="layer", values="value",

@@ -50,7 +50,7 @@ def markdown_report(frame: pd.DataFrame, record: dict, comparisons: pd.DataFrame
     text += "## Where each task sits\n\n" + markdown_table(pd.DataFrame(summary)) + "\n"
     if comparisons is not None and len(comparisons):
         text += ("## What the intervals support\n\nThe per-layer probe best on dev against the runner-up and the "
-                 "non-contextual probe, on the same targets (paired bootstrap):\n\n")
+                 "non-contextual probe, on the same targets (bootstrap paired over sentences):\n\n")
         text += "".join(f"- {r.sentence}\n" for r in comparisons.itertuples())
     return text
 
@@ -70,16 +70,18 @@ def plot_layers(frame: pd.DataFrame, model: str) -> Figure:
         for metric, colour, name in (("center_of_gravity", "#08519c", "E_s[l]"), ("expected_layer", "#cb181d", "E_Δ[l]")):
             if np.isfinite(agg.get(metric, np.nan)):
                 ax.axvline(agg[metric], color=colour, linestyle="--", label=f"{name} = {agg[metric]:.2f}")
-        main = "micro_f1"
-        per = g[(g["probe"] == "layer") & (g["metric"] == main) & (g["split"] == split)].sort_values("layer")
         twin = ax.twinx()
-        err = None
-        if "ci_low" in per and np.isfinite(per["ci_low"].to_numpy(dtype=float)).any():
-            err = np.vstack([per["value"] - per["ci_low"], per["ci_high"] - per["value"]]).astype(float)
-        twin.errorbar(per["layer"].astype(int), per["value"], yerr=err, color="#555", marker="o", markersize=3,
-                      capsize=2, label=f"{split} {main} of the layer's own probe (95% CI)")
+        for main, colour, marker in (("micro_f1", "#555", "o"), ("macro_f1", "#a63603", "s")):
+            per = g[(g["probe"] == "layer") & (g["metric"] == main) & (g["split"] == split)].sort_values("layer")
+            if per.empty:
+                continue
+            err = None
+            if "ci_low" in per and np.isfinite(per["ci_low"].to_numpy(dtype=float)).any():
+                err = np.vstack([per["value"] - per["ci_low"], per["ci_high"] - per["value"]]).astype(float)
+            twin.errorbar(per["layer"].astype(int), per["value"], yerr=err, color=colour, marker=marker,
+                          markersize=3, capsize=2, label=f"{split} {main} of the layer's own probe (95% CI)")
         twin.set_ylim(0, 1.02)
-        twin.set_ylabel(main, fontsize=8)
+        twin.set_ylabel("micro- / macro-F1", fontsize=8)
         ax.set_ylabel(task)
         ax.set_xticks(layers)
         handles = ax.get_legend_handles_labels()

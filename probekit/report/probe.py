@@ -16,7 +16,7 @@ def markdown_report(df: pd.DataFrame, key_names: Sequence[str], *, warning: str 
     title = f"# {df['task'].iloc[0]} probes on {df['model'].iloc[0]}\n\n"
     if warning:
         title += f"**Note:** {warning}\n\n"
-    from .probe_ci import layer_sentences
+    from .probe_ci import layer_sentences, probe_sentences
     from .probe_rigor import rigor_markdown
 
     full, df = df, df[df["metric"] == "accuracy"]
@@ -28,6 +28,7 @@ def markdown_report(df: pd.DataFrame, key_names: Sequence[str], *, warning: str 
     text += ("Probes `*-nopos` read layer 0 with the position embeddings removed.\n\n")
     seed = int(df["seed"].min()) if "seed" in df.columns and len(df) else 0
     text += layer_sentences(full, correctness or {}, seed=seed)
+    text += probe_sentences(full, keys)
     for key in keys:
         for split in df["split"].unique():
             sub = df[(df["split"] == split) & ~df["probe"].str.endswith("-nopos")]

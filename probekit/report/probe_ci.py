@@ -48,3 +48,44 @@ def layer_sentences(df: pd.DataFrame, correctness: dict, *, seed: int = 0) -> st
     return ("## Best layer against the runner-up (paired over the same sentences)\n\n" + "\n".join(lines)
             + "\n\nIntervals are 95 % paired bootstrap intervals over sentences (BCa); `ci_low`/`ci_high` in "
               "results.csv give every accuracy, control accuracy and selectivity its own interval.\n\n")
+
+
+def probe_sentences(df: pd.DataFrame, key_names=()) -> str:
+    """Per split and pair of probes (``accuracy_difference`` rows, paired over the same sentences): the pair's
+    difference at the layer where either probe scores best, then how many layers each probe wins. With several
+    seeds the sentences read the first seed's rows (every seed's are in results.csv)."""
+    from ..core.intervals import Interval
+
+    diff = df[(df["metric"] == "accuracy_difference") & ~df["probe"].str.endswith("-nopos")]
+    if diff.empty:
+        return ""
+    acc = df[df["metric"] == "accuracy"]
+    if "seed" in diff.columns:
+        first = diff["seed"].min()
+        diff = diff[diff["seed"] == first]
+    keys = [k for k in key_names if k in diff.columns]
+    lines = []
+    for split in diff["split"].unique():
+        for pair in diff["probe"].unique():
+            a, b = pair.split(" vs ")
+            rows = diff[(diff["split"] == split) & (diff["probe"] == pair)]
+            mean = acc[(acc["split"] == split) & acc["probe"].isin([a, b])].groupby("layer")["value"].mean()
+            if rows.empty or mean.empty:
+                continue
+            layer = mean.idxmax()
+            for _, r in rows[rows["layer"] == layer].iterrows():
+                i = Interval(r["value"], r["ci_low"], r["ci_high"], int(r["n_sentences"]))
+                key = ", ".join(f"{k} = {r[k]}" for k in keys)
+                text = compare_sentence(a, b, i, quantity="accuracy")
+                lines.append(f"- **{split}**, layer {layer}{f' ({key})' if key else ''}: {text}.")
+            low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
+            wins_a, wins_b = int((low > 0).sum()), int((high < 0).sum())
+            lines.append(f"- **{split}**, over {len(rows)} layer{'' if len(rows) == 1 else 's'}"
+                         f"{' × keys' if keys else ''}: {a} higher on {wins_a}, {b} higher on {wins_b}, no "
+                         f"detectable difference on {len(rows) - wins_a - wins_b}.")
+    if not lines:
+        return ""
+    return ("## Probe against probe (same layer, paired over the same sentences)\n\n" + "\n".join(lines)
+            + "\n\nRows `accuracy_difference` of results.csv (probe `a vs b`, value a − b) give every layer's "
+              "difference with its 95 % paired bootstrap interval.\n\n")
+
