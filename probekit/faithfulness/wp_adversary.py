@@ -8,7 +8,8 @@ terms are means over the batch where theirs are sums, which scales both alike. F
 ``ctx.option("lambdas")``: Adam with amsgrad (lr 1e-3, weight decay 1e-5 except on the attention parameters,
 Jain & Wallace's trainer that theirs builds on), at most ``ctx.option("adversary_epochs")`` epochs (80, theirs),
 seeded batch order, the epoch with the lowest training loss kept, stopping after ``ctx.option("patience")``
-(10) epochs without improvement. Still different: the encoder is held fixed (they retrain the BiLSTM).
+(10) epochs without improvement. Still different: the encoder is held fixed (they retrain the BiLSTM), except
+for an encoder trained from scratch, where a whole fresh model is trained on the same loss (``wp_whole``).
 Reported on the evaluation examples: mean
 TVD(p_adv, p_base), mean JSD(α_base, α_adv), accuracy and macro-F1, each with a bootstrap interval, and the
 adversary's median JSD against the seeds' per-example median JSD, paired (``wiegreffe-pinter-fig4``: TVD
@@ -16,7 +17,8 @@ against JSD per λ with interval bars, the seeds' median JSD as the reference li
 Context).
 
 The adversary of the largest λ whose mean dev TVD stays within ``ctx.option("accept")`` (else the one with the
-smallest dev TVD) is left in ``ctx.options["_shared"]["wp:adversary"]`` for the diagnostic's adversary row.
+smallest dev TVD) is left in ``ctx.options["_shared"]["wp:adversary"]`` (its head, and its α on every split under ``"alpha"``) for
+the diagnostic's adversary row.
 """
 from __future__ import annotations
 
@@ -86,11 +88,24 @@ def train_adversary(ctx, d, lam: float, seed: int):
     return head.to("cpu").eval(), losses
 
 
-def _compare(head, split):
-    alpha, probs = head_outputs(head, split.feats)
-    jsd = metrics.jsd(split.alpha.numpy(), alpha.numpy())
-    tvd = metrics.tvd(split.probs.numpy(), probs.numpy())
-    return alpha, probs, jsd, tvd
+def _compare(alpha, probs, split):
+    """(JSD to the base α, TVD to the base predictions) per example of ``split``."""
+    return metrics.jsd(split.alpha.numpy(), alpha.numpy()), metrics.tvd(split.probs.numpy(), probs.numpy())
+
+
+def _adversary(ctx, d, lam: float, seed: int):
+    """(per-epoch losses, {split: (α, probabilities)}, head or None): a head over the fixed vectors, or, for a
+    classifier that retrains whole (an encoder from scratch), a whole model (``wp_whole.adversary``)."""
+    if not getattr(ctx.classifier, "retrains_whole", False):
+        head, losses = train_adversary(ctx, d, lam, seed)
+        return losses, {s: head_outputs(head, d[s].feats) for s in ("train", "dev", "eval")}, head
+    from . import wp_whole
+
+    model, losses = wp_whole.adversary(ctx.classifier, ctx.train, d["train"].alpha, d["train"].probs, lam,
+                                       seed=seed, epochs=int(ctx.option("adversary_epochs")),
+                                       patience=int(ctx.option("patience")), batch_size=int(ctx.batch_size))
+    examples = {"train": ctx.train, "dev": ctx.dev, "eval": ctx.examples}
+    return losses, {s: wp_whole.outputs(model, examples[s], d[s].alpha.shape[1]) for s in examples}, None
 
 
 def run(ctx) -> Outcome:
@@ -101,12 +116,13 @@ def run(ctx) -> Outcome:
     ev = d["eval"]
     lambdas = [float(x) for x in ctx.option("lambdas")]
     accept = float(ctx.option("accept"))
-    rows, summary, heads = [], [], {}
+    rows, summary, heads, alphas = [], [], {}, {}
     for k, lam in enumerate(lambdas):
-        head, losses = train_adversary(ctx, d, lam, derived_seed(ctx, SALT, k))
-        heads[lam] = head
-        _, probs, jsd, tvd = _compare(head, ev)
-        _, _, dev_jsd, dev_tvd = _compare(head, d["dev"])
+        losses, out, heads[lam] = _adversary(ctx, d, lam, derived_seed(ctx, SALT, k))
+        alphas[lam] = {s: a for s, (a, _) in out.items()}
+        probs = out["eval"][1]
+        jsd, tvd = _compare(*out["eval"], ev)
+        dev_jsd, dev_tvd = _compare(*out["dev"], d["dev"])
         for i in range(len(jsd)):
             rows += [{"lambda": lam, "example": i, "split": "eval", "metric": "jsd", "value": float(jsd[i])},
                      {"lambda": lam, "example": i, "split": "eval", "metric": "tvd", "value": float(tvd[i])}]
@@ -131,7 +147,8 @@ def run(ctx) -> Outcome:
     table = tidy(frame, task="e2e-adversary", model=model_name(ctx), keys=["lambda", "split", "example"])
     within = [r for r in summary if r["dev_tvd"] <= accept]
     chosen = max(within, key=lambda r: r["lambda"]) if within else min(summary, key=lambda r: r["dev_tvd"])
-    shared(ctx)["wp:adversary"] = {"lambda": chosen["lambda"], "head": heads[chosen["lambda"]], "heads": heads}
+    shared(ctx)["wp:adversary"] = {"lambda": chosen["lambda"], "head": heads[chosen["lambda"]], "heads": heads,
+                                   "alpha": alphas[chosen["lambda"]]}
     seed_jsd = shared(ctx).get("wp:seed_jsd")
 
     findings = []

@@ -1,7 +1,9 @@
 """What the Wiegreffe & Pinter experiments share: fixed features, base α and predictions, and head training.
 
 All four retrain pooling heads over FIXED unit vectors (Wiegreffe & Pinter §3–§5): on ``ctx.train``, keeping the
-best ``ctx.dev`` epoch (``classify.train.fit_head``: accuracy, then loss), evaluated on ``ctx.examples``. The
+best ``ctx.dev`` epoch (``classify.train.fit_head``: accuracy, then loss), evaluated on ``ctx.examples``. For an
+encoder trained from scratch (``retrains_whole``) all four train whole models instead, as the paper did
+(:func:`retrained`, ``wp_whole``). The
 vectors, labels, and the base head's α and probabilities on every split are computed once per Context and kept
 in ``ctx.options["_shared"]`` under ``wp:``-prefixed keys, so every retraining (uniform, seeds, diagnostic,
 adversary) reuses them. The e2e adversary leaves its heads there (``wp:adversary``) for the diagnostic's
