@@ -22,8 +22,6 @@ the diagnostic's adversary row.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import torch
@@ -32,8 +30,8 @@ from ..classify.heads import AttentionHead
 from ..report.result import tidy
 from . import metrics, stats
 from .base import Outcome, finding
-from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, one_thread, scores,
-                        shared, skip_reason, train_options)
+from .wp_common import (adversarial_loss, build, data, derived_seed, head_options, head_outputs, lowest_loss,
+                        model_name, one_thread, scores, shared, skip_reason, train_options)
 
 SALT = 504
 #: Jain & Wallace's optimiser (Adam, amsgrad), which Wiegreffe & Pinter's code trains with
@@ -52,8 +50,6 @@ def train_adversary(ctx, d, lam: float, seed: int):
     head.to(device)
     feats = tr.feats.to(device)
     a_base, p_base = tr.alpha.float().to(device), tr.probs.float().to(device)
-    patience = int(ctx.option("patience"))
-    losses, best, best_state, bad = [], float("inf"), copy.deepcopy(head.state_dict()), 0
     with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
@@ -61,7 +57,8 @@ def train_adversary(ctx, d, lam: float, seed: int):
         rest = [p for n, p in head.named_parameters() if n.split(".")[0] not in ("W", "v")]
         opt = torch.optim.Adam([{"params": rest, "weight_decay": WEIGHT_DECAY},
                                 {"params": attention, "weight_decay": 0.0}], lr=LR, amsgrad=True)
-        for _ in range(int(ctx.option("adversary_epochs"))):
+
+        def epoch():
             head.train()
             order = torch.randperm(len(feats), generator=gen)
             total = 0.0
@@ -70,21 +67,15 @@ def train_adversary(ctx, d, lam: float, seed: int):
                 units, mask, cls = feats.batch(idx)
                 logits, alpha, _ = head(units, mask, cls)
                 idx_d = idx.to(device)
-                p = torch.softmax(logits.float(), -1)
-                loss = (0.5 * metrics.tvd(p, p_base[idx_d]).mean()
-                        - lam * metrics.kl(alpha, a_base[idx_d, :alpha.shape[1]]).mean())
+                loss = adversarial_loss(logits, alpha, p_base[idx_d], a_base[idx_d], lam)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
-            losses.append(total / len(feats))
-            if losses[-1] < best:
-                best, best_state, bad = losses[-1], copy.deepcopy(head.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-    head.load_state_dict(best_state)
+            return total / len(feats)
+
+        losses = lowest_loss(head, epoch, epochs=int(ctx.option("adversary_epochs")),
+                             patience=int(ctx.option("patience")))
     return head.to("cpu").eval(), losses
 
 

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from ..classify.batching import length_batches, threads
-from ..classify.heads import AttentionHead, PoolingHead
+from ..classify.heads import PoolingHead
 from ..classify.scratch import ScratchClassifier
 from ..classify.scratch_train import SCRATCH_DEFAULTS
-from . import metrics
+from .wp_common import adversarial_loss, lowest_loss
 
 #: Wiegreffe & Pinter's diagnostic MLP width
 HIDDEN = 128
@@ -98,29 +98,22 @@ def adversary(clf, train, base_alpha: torch.Tensor, base_probs: torch.Tensor, la
     a_base, p_base = base_alpha.float().to(clf.device), base_probs.float().to(clf.device)
     opt = _optimizer(model, attention_decay=False)
     gen = torch.Generator().manual_seed(seed)
-    losses, best, state, bad = [], float("inf"), copy.deepcopy(model.state_dict()), 0
+
+    def epoch():
+        model.train()
+        total = 0.0
+        for idx in length_batches(enc, batch_size, gen):
+            logits, alpha = _forward(model, enc, idx)
+            t = torch.as_tensor(idx, device=clf.device)
+            loss = adversarial_loss(logits, alpha, p_base[t], a_base[t], lam)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        return total / max(len(enc), 1)
+
     with threads(1):
-        for _ in range(int(epochs)):
-            model.train()
-            total = 0.0
-            for idx in length_batches(enc, batch_size, gen):
-                logits, alpha = _forward(model, enc, idx)
-                t = torch.as_tensor(idx, device=clf.device)
-                p = torch.softmax(logits.float(), -1)
-                loss = (0.5 * metrics.tvd(p, p_base[t]).mean()
-                        - lam * metrics.kl(alpha, a_base[t, :alpha.shape[1]]).mean())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            losses.append(total / max(len(enc), 1))
-            if losses[-1] < best:
-                best, state, bad = losses[-1], copy.deepcopy(model.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-    model.load_state_dict(state)
+        losses = lowest_loss(model, epoch, epochs=epochs, patience=patience)
     return model.eval(), losses
 
 
