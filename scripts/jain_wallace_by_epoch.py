@@ -6,7 +6,8 @@ Trains Jain & Wallace's BiLSTM with tanh attention (``classify --encoder lstm``:
 with the word deleted, scipy's tau-b per example over the real words) on the first ``--limit`` ``rt:test``
 sentences. Prints one row per epoch: dev loss and accuracy, test accuracy, the median probability of the
 predicted class on those sentences (how saturated the model is), and the three mean τ with their 95 %
-bootstrap intervals. It shows whether "τ(gradient, LOO) above τ(attention, gradient)" depends on how long the model was trained.
+bootstrap intervals. It shows whether "τ(gradient, LOO) above τ(attention, gradient)" depends on how long the
+model was trained.
 
     python scripts/jain_wallace_by_epoch.py [--epochs 8] [--limit 200] [--seed 0] [--data-root DIR]
 """
