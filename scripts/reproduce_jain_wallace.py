@@ -175,8 +175,13 @@ def main() -> None:
     ap.add_argument("--reuse", default=None, metavar="DIR",
                     help="take DIR/<data>-<encoder>/classifier of an earlier run instead of training again")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a busy machine extra threads spin and cost CPU)")
     args = ap.parse_args()
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setups = [("rt", e) for e in args.encoders] + ([("snli", e) for e in args.encoders] if args.snli else [])
