@@ -186,6 +186,12 @@ def test_wiegreffe_pinter_adversary_and_diagnostic_train_whole_models(lstm, data
     q = set(f.frame["quantity"])
     assert {"macro-F1, base weights", "macro-F1, adversary weights", "macro-F1, uniform weights"} <= q
 
+    from types import SimpleNamespace
+
+    from probekit.faithfulness.wp_retrain import TRAINING, TRAINING_WHOLE, training
+    assert training(SimpleNamespace(classifier=clf)) == TRAINING_WHOLE            # said where uniform/seeds show
+    assert training(SimpleNamespace(classifier=SimpleNamespace())) == TRAINING
+
 
 def test_attack_and_eraser_run_on_the_bilstm(lstm, data):
     _, folder = lstm
