@@ -16,6 +16,7 @@ as text). Every number is one run of one seed; τ's spread over examples is in t
 
     nice python scripts/reproduce_jain_wallace.py --out runs/reproduce [--limit 500] [--encoders lstm cnn average]
         [--no-snli] [--transformer] [--experiments tau permutation adversary single-weight sets uniform seeds]
+        [--reuse runs/earlier] [--wp-epochs 8] [--seeds 5]
 """
 from __future__ import annotations
 
@@ -66,27 +67,44 @@ def run_setup(data: str, encoder: str, args, out: Path) -> list[dict]:
     folder = out / f"{data}-{encoder}"
     t = time.perf_counter()
     kwargs = {"encoder": encoder} if encoder != "transformer" else {"encoder": "frozen"}
-    res = pk.classify(train=f"{data}:train", dev=f"{data}:dev", test=f"{data}:test", head="attention", quiet=True,
-                      baselines=False, data_root=args.data_root, seed=args.seed, limit=args.train_limit,
-                      epochs=args.epochs, **kwargs)
-    res.write(folder / "classifier", overwrite=True)
+    reused = Path(args.reuse) / f"{data}-{encoder}" / "classifier" if args.reuse else None
+    if reused is not None and (reused / "classifier.json").exists():
+        clf_dir = reused
+        accuracy = _test_accuracy(clf_dir)
+    else:
+        res = pk.classify(train=f"{data}:train", dev=f"{data}:dev", test=f"{data}:test", head="attention",
+                          quiet=True, baselines=False, data_root=args.data_root, seed=args.seed,
+                          limit=args.train_limit, epochs=args.epochs, **kwargs)
+        clf_dir = folder / "classifier"
+        res.write(clf_dir, overwrite=True)
+        accuracy = res.accuracy("test")
     trained = time.perf_counter() - t
     experiments = [e for e in args.experiments if not (data == "snli" and e in ("uniform", "seeds"))]
-    f = pk.faithfulness(folder / "classifier", f"{data}:test", limit=args.limit, experiments=experiments,
+    options = {k: v for k, v in (("epochs", args.wp_epochs), ("seeds", args.seeds)) if v}
+    f = pk.faithfulness(clf_dir, f"{data}:test", limit=args.limit, experiments=experiments,
                         train=f"{data}:train", dev=f"{data}:dev", quiet=True, data_root=args.data_root,
-                        seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+                        seed=args.seed, **options)
     f.write(folder / "faithfulness", overwrite=True)
     print(f"{data}-{encoder}: trained in {trained:.0f} s, faithfulness {time.perf_counter() - t - trained:.0f} s",
           flush=True)
     name = "bundled transformer (frozen)" if encoder == "transformer" else encoder
     setup = f"{'RT' if data == 'rt' else 'SNLI'} · {name}"
     note = RT_NOTE if data == "rt" else SNLI_NOTE
-    rows = [{"setup": setup, "quantity": "test accuracy", "ours": res.accuracy("test"), "note": note}]
+    rows = [{"setup": setup, "quantity": "test accuracy", "ours": accuracy, "note": note}]
     for _, r in f.frame.iterrows():
         if r["quantity"] in SHOWN:
             rows.append({"setup": setup, "quantity": r["quantity"], "ours": float(r["value"]), "note": note,
                          "claim": r.get("paper", "")})
     return [with_paper(row, data, encoder) for row in rows]
+
+
+def _test_accuracy(folder: Path) -> float:
+    """The test accuracy an earlier classify run recorded in its folder."""
+    import pandas as pd
+
+    r = pd.read_csv(folder / "results.csv")
+    sel = r[(r["split"] == "test") & (r["metric"] == "accuracy")]
+    return float(sel["value"].iloc[0]) if len(sel) else math.nan
 
 
 def with_paper(row: dict, data: str, encoder: str) -> dict:
@@ -151,9 +169,19 @@ def main() -> None:
                     help="only merge the reproduction.csv of earlier runs into one table in --out")
     ap.add_argument("--train-limit", type=int, default=None, help="train on a seeded sample (a quick check)")
     ap.add_argument("--epochs", type=int, default=None, help="default: 8 from scratch, 20 for the transformer head")
+    ap.add_argument("--wp-epochs", type=int, default=None,
+                    help="epochs of Wiegreffe & Pinter's retrainings (default: the classifier's recipe)")
+    ap.add_argument("--seeds", type=int, default=None, help="Wiegreffe & Pinter's retrained seeds (default 5)")
+    ap.add_argument("--reuse", default=None, metavar="DIR",
+                    help="take DIR/<data>-<encoder>/classifier of an earlier run instead of training again")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a busy machine extra threads spin and cost CPU)")
     args = ap.parse_args()
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setups = [("rt", e) for e in args.encoders] + ([("snli", e) for e in args.encoders] if args.snli else [])

@@ -158,6 +158,41 @@ def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
     assert torch.allclose(alpha[0, :5], torch.full((5,), 0.2))
 
 
+def test_wiegreffe_pinter_adversary_and_diagnostic_train_whole_models(lstm, data):
+    from probekit.classify.metrics import label_ids
+    from probekit.faithfulness import wp_whole
+
+    clf = pk.load_classifier(lstm[1])
+    train, dev = data
+    a_base, p_base = wp_whole.outputs(clf, train, 8)
+    assert torch.allclose(a_base.sum(1), torch.ones(len(train), dtype=torch.float64))
+    model, losses = wp_whole.adversary(clf, train, a_base, p_base, 0.0, seed=1, epochs=4, patience=10)
+    assert len(losses) == 4 and losses[-1] < losses[0]                 # trained on ½·TVD to the base model
+    assert model.encoder_mode == "lstm" and model.config() == clf.config()
+    assert not torch.equal(model.embedding_layer.weight, clf.embedding_layer.weight)   # a whole fresh model
+
+    imposed = {"train": a_base, "dev": wp_whole.outputs(clf, dev, 8)[0]}
+    y_train, y_dev = label_ids(train, clf.labels, "train"), label_ids(dev, clf.labels, "dev")
+    diag = wp_whole.diagnostic(clf, "imposed", train, dev, y_train, y_dev, seed=2, epochs=2, imposed=imposed)
+    assert diag.encoder_mode == "average" and diag.hidden_dim == wp_whole.HIDDEN
+    a_dev, p_dev = wp_whole.outputs(diag, dev, 8, imposed["dev"])
+    assert torch.allclose(a_dev, imposed["dev"], atol=1e-6)              # pooled with exactly the given α
+    uniform = wp_whole.diagnostic(clf, "uniform", train, dev, y_train, y_dev, seed=2, epochs=1)
+    a_u, _ = wp_whole.outputs(uniform, dev[:1], 8)
+    assert torch.allclose(a_u[0, :5], torch.full((5,), 0.2, dtype=torch.float64))
+
+    f = pk.faithfulness(lstm[1], data=dev[:10], train=train, dev=dev, experiments=["e2e-adversary", "diagnostic"],
+                        lambdas=(0.1,), adversary_epochs=2, epochs=2, quiet=True)
+    q = set(f.frame["quantity"])
+    assert {"macro-F1, base weights", "macro-F1, adversary weights", "macro-F1, uniform weights"} <= q
+
+    from types import SimpleNamespace
+
+    from probekit.faithfulness.wp_retrain import TRAINING, TRAINING_WHOLE, training
+    assert training(SimpleNamespace(classifier=clf)) == TRAINING_WHOLE            # said where uniform/seeds show
+    assert training(SimpleNamespace(classifier=SimpleNamespace())) == TRAINING
+
+
 def test_attack_and_eraser_run_on_the_bilstm(lstm, data):
     _, folder = lstm
     dev = [Example(words=None, text=ex.text, meta=dict(ex.meta, rationale=[int(w in POS + NEG)

@@ -142,3 +142,29 @@ def test_limit_is_a_seeded_sample(tmp_path):
     assert a.record["counts"]["train_examples"] == 20
     assert a.classifier.vocab.itos == b.classifier.vocab.itos
     np.testing.assert_allclose(a.predictions["probability"], b.predictions["probability"])
+
+
+def test_character_occlusion_of_pre_split_words(tmp_path):
+    """Words given pre-split to a --units char model: occlusion deletes one character, not one word."""
+    from probekit.attribution.occlusion import without_word
+
+    ex = Example(words=["这个酒店", "非常好"], meta={})
+    chars = list("这个酒店非常好")
+    assert without_word(ex, chars, 5).words == list("这个酒店非好")
+    assert without_word(ex, ["这个酒店", "非常好"], 1).words == ["这个酒店"]          # word units: unchanged
+    pair = Example(words=["酒店", "好"], words_b=["很", "好"], meta={})
+    cut = without_word(pair, list("酒店好"), 0)
+    assert cut.words == list("店好") and cut.words_b == ["很", "好"]
+
+    torch.set_num_threads(1)
+    res = pk.classify(chinese(120, 0), chinese(30, 1), encoder="cnn", head="max", units="char", **TINY)
+    clf = res.classifier
+    att = pk.attribute(clf, data=[ex], methods=["occlusion"], quiet=True)
+    occ = att.frame[att.frame["method"] == "occlusion"]
+    assert list(occ["word"]) == chars
+    from probekit.attribution.occlusion import class_distributions
+
+    p = class_distributions(clf, [ex] + [Example(words=None, text="".join(chars[:i] + chars[i + 1:]))
+                                         for i in range(len(chars))], 8)
+    target = int(p[0].argmax())
+    np.testing.assert_allclose(occ["score"].to_numpy(), p[0, target] - p[1:, target], atol=1e-6)

@@ -17,9 +17,16 @@ from .words import model_inputs
 
 
 def without_word(example: Example, words: list[str], i: int) -> Example:
-    """``example`` with its ``i``-th word (counted over both segments of a pair) deleted."""
+    """``example`` with its ``i``-th word (counted over both segments of a pair) deleted.
+
+    ``words`` are the units the classifier scored. When they split the example's pre-split first text further
+    (characters or CJK runs of an encoder trained with ``--units char|auto``: same characters, other
+    boundaries), the unit is deleted from them, and a pair's second text is kept as given."""
     if example.words is not None:                 # pre-split (pairs always are): delete from the example's own words
         a, b = list(example.words), list(example.words_b or [])
+        words = list(words)
+        if words not in (a, a + b) and "".join(words) == "".join(a):
+            a = words
     else:                                         # text: the words the tokenizer's pre-tokenisation found
         a, b = list(words), []
     n_a = len(a)

@@ -225,9 +225,12 @@ def render_ansi(frame: pd.DataFrame, *, color: bool | None = None, signed=None) 
 
 def example_figure(frame: pd.DataFrame, example=None, *, signed=None):
     """One example, every method stacked: a methods × words grid coloured as the page colours it (each row
-    scaled on its own), scores written in the cells. Object-oriented matplotlib; returns the Figure."""
+    scaled on its own), scores written in the cells. Words the default font cannot draw (CJK) get an installed
+    font that can (``fonts.family_for``). Object-oriented matplotlib; returns the Figure."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
+
+    from .fonts import family_for
 
     frame = _check(frame)
     if example is None:
@@ -251,8 +254,10 @@ def example_figure(frame: pd.DataFrame, example=None, *, signed=None):
     fig = Figure(figsize=(max(4.0, 0.75 * len(words) + 2), 0.55 * len(rows) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(grid, aspect="auto", interpolation="nearest")
+    family = family_for(list(words) + [str(info.get(k, "")) for k in ("prediction", "label")])
+    font = {"fontfamily": family} if family else {}
     ax.set_xticks(range(len(words)), words, rotation=45 if len(words) > 8 else 0,
-                  ha="right" if len(words) > 8 else "center")
+                  ha="right" if len(words) > 8 else "center", **font)
     ax.set_yticks(range(len(rows)), [m for m, _, _ in rows])
     if len(words) <= 30:
         for r in range(len(rows)):
@@ -271,5 +276,5 @@ def example_figure(frame: pd.DataFrame, example=None, *, signed=None):
             title += f" ({float(info['probability']):.2f})"
     if _present(info.get("label")):
         title += f", true {info['label']}"
-    ax.set_title(title + " — each row scaled on its own (red +, blue − for signed methods)", fontsize=9)
+    ax.set_title(title + " — each row scaled on its own (red +, blue − for signed methods)", fontsize=9, **font)
     return fig

@@ -48,17 +48,19 @@ def build_model(train_examples, labels, *, encoder: str, head: str, units: str, 
 
 
 def train_scratch(clf: ScratchClassifier, splits: dict, y: dict, *, epochs: int, lr: float, batch_size: int,
-                  weight_decay: float, seed: int, n_threads: int | None = 1):
+                  weight_decay: float, seed: int, n_threads: int | None = 1, on_epoch=None):
     """Train ``clf`` on ``splits["train"]``, keep its best ``splits["dev"]`` epoch.
 
     Returns (learning curve, logits per split, truncated inputs per split); the curve's ``attrs["epoch_s"]``
-    holds each epoch's training seconds. ``n_threads``: torch threads while training (``batching.threads``)."""
+    holds each epoch's training seconds. ``n_threads``: torch threads while training (``batching.threads``).
+    ``on_epoch(epoch, clf)`` is called after each epoch's dev evaluation, the model in eval mode (analyses of
+    the model as training goes on)."""
     with threads(n_threads):
         return _train(clf, splits, y, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                      seed=seed)
+                      seed=seed, on_epoch=on_epoch)
 
 
-def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed):
+def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epoch=None):
     from ..core.progress import progress
 
     encoded = {name: clf.tokenize(exs) for name, exs in splits.items()}
@@ -91,6 +93,9 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed):
         if best is None or (dev_acc, -dev_loss) > best:
             best = (dev_acc, -dev_loss)
             best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
+        if on_epoch is not None:
+            clf.eval()
+            on_epoch(epoch, clf)
     clf.load_state_dict(best_state)
     clf.eval()
     logits = {name: live_logits(clf, enc, 128) for name, enc in encoded.items()}

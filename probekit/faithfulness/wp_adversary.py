@@ -8,7 +8,8 @@ terms are means over the batch where theirs are sums, which scales both alike. F
 ``ctx.option("lambdas")``: Adam with amsgrad (lr 1e-3, weight decay 1e-5 except on the attention parameters,
 Jain & Wallace's trainer that theirs builds on), at most ``ctx.option("adversary_epochs")`` epochs (80, theirs),
 seeded batch order, the epoch with the lowest training loss kept, stopping after ``ctx.option("patience")``
-(10) epochs without improvement. Still different: the encoder is held fixed (they retrain the BiLSTM).
+(10) epochs without improvement. Still different: the encoder is held fixed (they retrain the BiLSTM), except
+for an encoder trained from scratch, where a whole fresh model is trained on the same loss (``wp_whole``).
 Reported on the evaluation examples: mean
 TVD(p_adv, p_base), mean JSD(α_base, α_adv), accuracy and macro-F1, each with a bootstrap interval, and the
 adversary's median JSD against the seeds' per-example median JSD, paired (``wiegreffe-pinter-fig4``: TVD
@@ -16,11 +17,10 @@ against JSD per λ with interval bars, the seeds' median JSD as the reference li
 Context).
 
 The adversary of the largest λ whose mean dev TVD stays within ``ctx.option("accept")`` (else the one with the
-smallest dev TVD) is left in ``ctx.options["_shared"]["wp:adversary"]`` for the diagnostic's adversary row.
+smallest dev TVD) is left in ``ctx.options["_shared"]["wp:adversary"]`` (its head, and its α on every split under ``"alpha"``) for
+the diagnostic's adversary row.
 """
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,8 @@ from ..report.result import tidy
 from . import metrics, stats
 from .base import Outcome, finding
 from . import wp_common
-from .wp_common import (build, data, derived_seed, head_options, head_outputs, model_name, one_thread, scores,
-                        shared, skip_reason, train_options)
+from .wp_common import (adversarial_loss, build, data, derived_seed, head_options, head_outputs, lowest_loss,
+                        model_name, one_thread, scores, shared, skip_reason, train_options)
 
 SALT = 504
 #: Jain & Wallace's optimiser (Adam, amsgrad), which Wiegreffe & Pinter's code trains with
@@ -48,8 +48,6 @@ def train_adversary(ctx, d, lam: float, seed: int):
     head.to(device)
     feats = tr.feats.to(device)
     a_base, p_base = tr.alpha.float().to(device), tr.probs.float().to(device)
-    patience = int(ctx.option("patience"))
-    losses, best, best_state, bad = [], float("inf"), copy.deepcopy(head.state_dict()), 0
     with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
@@ -57,7 +55,8 @@ def train_adversary(ctx, d, lam: float, seed: int):
         rest = [p for n, p in head.named_parameters() if n.split(".")[0] not in ("W", "v")]
         opt = torch.optim.Adam([{"params": rest, "weight_decay": WEIGHT_DECAY},
                                 {"params": attention, "weight_decay": 0.0}], lr=LR, amsgrad=True)
-        for _ in range(int(ctx.option("adversary_epochs"))):
+
+        def epoch():
             head.train()
             order = torch.randperm(len(feats), generator=gen)
             total = 0.0
@@ -66,21 +65,15 @@ def train_adversary(ctx, d, lam: float, seed: int):
                 units, mask, cls = feats.batch(idx)
                 logits, alpha, _ = head(units, mask, cls)
                 idx_d = idx.to(device)
-                p = torch.softmax(logits.float(), -1)
-                loss = (0.5 * metrics.tvd(p, p_base[idx_d]).mean()
-                        - lam * metrics.kl(alpha, a_base[idx_d, :alpha.shape[1]]).mean())
+                loss = adversarial_loss(logits, alpha, p_base[idx_d], a_base[idx_d], lam)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
-            losses.append(total / len(feats))
-            if losses[-1] < best:
-                best, best_state, bad = losses[-1], copy.deepcopy(head.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-    head.load_state_dict(best_state)
+            return total / len(feats)
+
+        losses = lowest_loss(head, epoch, epochs=int(ctx.option("adversary_epochs")),
+                             patience=int(ctx.option("patience")))
     return head.to("cpu").eval(), losses
 
 
@@ -154,11 +147,30 @@ def adversary_group(heads, lambdas, seeds, feats, alpha, probs, options) -> list
     return [({k: v.cpu() for k, v in state.items()}, loss) for state, loss in zip(best_state, losses)]
 
 
-def _compare(head, split):
-    alpha, probs = head_outputs(head, split.feats)
-    jsd = metrics.jsd(split.alpha.numpy(), alpha.numpy())
-    tvd = metrics.tvd(split.probs.numpy(), probs.numpy())
-    return alpha, probs, jsd, tvd
+def _compare(alpha, probs, split):
+    """(JSD to the base α, TVD to the base predictions) per example of ``split``."""
+    return metrics.jsd(split.alpha.numpy(), alpha.numpy()), metrics.tvd(split.probs.numpy(), probs.numpy())
+
+
+def _adversary_whole(ctx, d, lam: float, seed: int):
+    """(per-epoch losses, {split: (α, probabilities)}, None): for a classifier that retrains whole (an encoder
+    from scratch), a whole model (``wp_whole.adversary``)."""
+    from . import wp_whole
+
+    model, losses = wp_whole.adversary(ctx.classifier, ctx.train, d["train"].alpha, d["train"].probs, lam,
+                                       seed=seed, epochs=int(ctx.option("adversary_epochs")),
+                                       patience=int(ctx.option("patience")), batch_size=int(ctx.batch_size))
+    examples = {"train": ctx.train, "dev": ctx.dev, "eval": ctx.examples}
+    return losses, {s: wp_whole.outputs(model, examples[s], d[s].alpha.shape[1]) for s in examples}, None
+
+
+def _adversaries(ctx, d, lambdas, seeds):
+    """Per λ: (per-epoch losses, {split: (α, probabilities)}, head or None): heads over the fixed vectors
+    (:func:`train_adversaries`), or whole models for a classifier that retrains whole."""
+    if getattr(ctx.classifier, "retrains_whole", False):
+        return [_adversary_whole(ctx, d, lam, seed) for lam, seed in zip(lambdas, seeds)]
+    return [(losses, {s: head_outputs(head, d[s].feats) for s in ("train", "dev", "eval")}, head)
+            for head, losses in train_adversaries(ctx, d, lambdas, seeds)]
 
 
 def run(ctx) -> Outcome:
@@ -169,12 +181,13 @@ def run(ctx) -> Outcome:
     ev = d["eval"]
     lambdas = [float(x) for x in ctx.option("lambdas")]
     accept = float(ctx.option("accept"))
-    rows, summary, heads = [], [], {}
-    trained = train_adversaries(ctx, d, lambdas, [derived_seed(ctx, SALT, k) for k in range(len(lambdas))])
-    for lam, (head, losses) in zip(lambdas, trained):
-        heads[lam] = head
-        _, probs, jsd, tvd = _compare(head, ev)
-        _, _, dev_jsd, dev_tvd = _compare(head, d["dev"])
+    rows, summary, heads, alphas = [], [], {}, {}
+    trained = _adversaries(ctx, d, lambdas, [derived_seed(ctx, SALT, k) for k in range(len(lambdas))])
+    for lam, (losses, out, heads[lam]) in zip(lambdas, trained):
+        alphas[lam] = {s: a for s, (a, _) in out.items()}
+        probs = out["eval"][1]
+        jsd, tvd = _compare(*out["eval"], ev)
+        dev_jsd, dev_tvd = _compare(*out["dev"], d["dev"])
         for i in range(len(jsd)):
             rows += [{"lambda": lam, "example": i, "split": "eval", "metric": "jsd", "value": float(jsd[i])},
                      {"lambda": lam, "example": i, "split": "eval", "metric": "tvd", "value": float(tvd[i])}]
@@ -199,7 +212,8 @@ def run(ctx) -> Outcome:
     table = tidy(frame, task="e2e-adversary", model=model_name(ctx), keys=["lambda", "split", "example"])
     within = [r for r in summary if r["dev_tvd"] <= accept]
     chosen = max(within, key=lambda r: r["lambda"]) if within else min(summary, key=lambda r: r["dev_tvd"])
-    shared(ctx)["wp:adversary"] = {"lambda": chosen["lambda"], "head": heads[chosen["lambda"]], "heads": heads}
+    shared(ctx)["wp:adversary"] = {"lambda": chosen["lambda"], "head": heads[chosen["lambda"]], "heads": heads,
+                                   "alpha": alphas[chosen["lambda"]]}
     seed_jsd = shared(ctx).get("wp:seed_jsd")
 
     findings = []

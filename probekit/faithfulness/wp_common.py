@@ -1,7 +1,9 @@
 """What the Wiegreffe & Pinter experiments share: fixed features, base α and predictions, and head training.
 
 All four retrain pooling heads over FIXED unit vectors (Wiegreffe & Pinter §3–§5): on ``ctx.train``, keeping the
-best ``ctx.dev`` epoch (``classify.train.fit_head``: accuracy, then loss), evaluated on ``ctx.examples``. The
+best ``ctx.dev`` epoch (``classify.train.fit_head``: accuracy, then loss), evaluated on ``ctx.examples``. For an
+encoder trained from scratch (``retrains_whole``) all four train whole models instead, as the paper did
+(:func:`retrained`, ``wp_whole``). The
 vectors, labels, and the base head's α and probabilities on every split are computed once per Context and kept
 in ``ctx.options["_shared"]`` under ``wp:``-prefixed keys, so every retraining (uniform, seeds, diagnostic,
 adversary) reuses them. The e2e adversary leaves its heads there (``wp:adversary``) for the diagnostic's
@@ -259,3 +261,31 @@ def max_attention_bins(max_att: np.ndarray, edges=(0.0, 0.25, 0.5, 0.75, 1.0)):
     idx = np.clip(np.digitize(max_att, edges[1:-1]), 0, len(edges) - 2)
     labels = [f"{edges[i]:.2f}–{edges[i + 1]:.2f}" for i in range(len(edges) - 1)]
     return idx, labels
+
+
+def adversarial_loss(logits, alpha, p_base, a_base, lam: float):
+    """Wiegreffe & Pinter's adversary loss on one batch: mean ½·TVD(p_adv, p_base) − λ·mean KL(α_adv ‖ α_base)
+    (``a_base`` cut to the batch's units)."""
+    from . import metrics
+
+    p = torch.softmax(logits.float(), -1)
+    return 0.5 * metrics.tvd(p, p_base).mean() - lam * metrics.kl(alpha, a_base[:, :alpha.shape[1]]).mean()
+
+
+def lowest_loss(module, epoch, *, epochs: int, patience: int) -> list[float]:
+    """Run ``epoch()`` (one training epoch, returning its mean loss) at most ``epochs`` times; keep ``module``'s
+    weights of the lowest loss, stop after ``patience`` epochs without a lower one. Returns the losses."""
+    import copy
+
+    losses, best, state, bad = [], float("inf"), copy.deepcopy(module.state_dict()), 0
+    for _ in range(int(epochs)):
+        losses.append(epoch())
+        if losses[-1] < best:
+            best, state, bad = losses[-1], copy.deepcopy(module.state_dict()), 0
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    module.load_state_dict(state)
+    return losses
+

@@ -11,7 +11,8 @@ is given, Σ α_t h_t, and a linear layer decides (their §4, Table 3). The weig
   (``ctx.options["_shared"]["wp:adversary"]``; otherwise the row is left out and counted).
 
 Each is trained on ``ctx.train`` with the same seed and options, the best ``ctx.dev`` epoch kept, and scored on
-the evaluation examples. Weights that carry the model's reasoning should beat uniform ones, and an adversary's
+the evaluation examples. For an encoder trained from scratch the whole diagnostic model is trained, its own
+embeddings from random weights, as the paper did (``wp_whole.diagnostic``). Weights that carry the model's reasoning should beat uniform ones, and an adversary's
 should not.
 """
 from __future__ import annotations
@@ -110,32 +111,24 @@ def run(ctx) -> Outcome:
     if why:
         return Outcome("diagnostic", skipped=why)
     d = data(ctx)
-    words = word_embeddings(ctx)
-    emb_dim = words["train"].flat.shape[1]
-    opts = head_options(ctx)
-    C = ctx.classifier.n_classes
     seed = derived_seed(ctx, SALT)
     adversary = shared(ctx).get("wp:adversary")
     imposed = {"base": {s: d[s].alpha for s in ("train", "dev", "eval")}}
     if adversary is not None:
-        imposed["adversary"] = {s: head_outputs(adversary["head"], d[s].feats)[0] for s in ("train", "dev", "eval")}
-    counts = {f"{s}_unit_mismatch": _mismatched(words[s], d[s].feats) for s in ("train", "dev", "eval")}
+        imposed["adversary"] = adversary.get("alpha") or {s: head_outputs(adversary["head"], d[s].feats)[0]
+                                                          for s in ("train", "dev", "eval")}
+    whole = getattr(ctx.classifier, "retrains_whole", False)
+    fit_predict = _whole_model(ctx, d, seed, imposed) if whole else _over_embeddings(ctx, d, seed, imposed)
+    counts = {} if whole else {f"{s}_unit_mismatch": _mismatched(fit_predict.words[s], d[s].feats)
+                               for s in ("train", "dev", "eval")}
     counts["adversary_missing"] = int(adversary is None)
 
     rows, results, preds = [], {}, {}
     ev_y, dev_y = d["eval"].y, d["dev"].y
     for weights in WEIGHTS:
-        if weights in ("trained", "uniform"):
-            kind, feats = weights, words
-        elif weights in imposed:
-            kind, feats = "imposed", {s: with_weights(words[s], imposed[weights][s]) for s in words}
-        else:
+        if weights not in ("trained", "uniform") and weights not in imposed:
             continue
-        head = build(lambda: DiagnosticHead(emb_dim, C, weights=kind, dropout=opts["dropout"],
-                                            attention_dim=opts["attention_dim"]), seed)
-        fit(ctx, head, feats["train"], feats["dev"], seed, y_train=d["train"].y, y_dev=dev_y)
-        _, probs = head_outputs(head, feats["eval"])
-        _, dev_probs = head_outputs(head, feats["dev"])
+        probs, dev_probs = fit_predict(weights)
         s_ev, s_dev = scores(probs.numpy(), ev_y), scores(dev_probs.numpy(), dev_y)
         results[weights] = s_ev
         preds[weights] = probs.numpy().argmax(1)
@@ -153,6 +146,46 @@ def run(ctx) -> Outcome:
     table = tidy(pd.DataFrame(rows), task="diagnostic", model=model_name(ctx), keys=["weights", "split", "example"])
     return Outcome("diagnostic", tables={"diagnostic": table},
                    findings=_findings(ctx, results, preds, ev_y, base_model, adversary), counts=counts)
+
+
+def _over_embeddings(ctx, d, seed: int, imposed: dict):
+    """``weights → (eval, dev probabilities)``: the diagnostic head over the classifier's input word embeddings
+    (fixed), trained on them."""
+    words = word_embeddings(ctx)
+    emb_dim = words["train"].flat.shape[1]
+    opts = head_options(ctx)
+
+    def fit_predict(weights):
+        if weights in ("trained", "uniform"):
+            kind, feats = weights, words
+        else:
+            kind, feats = "imposed", {s: with_weights(words[s], imposed[weights][s]) for s in words}
+        head = build(lambda: DiagnosticHead(emb_dim, ctx.classifier.n_classes, weights=kind,
+                                            dropout=opts["dropout"], attention_dim=opts["attention_dim"]), seed)
+        fit(ctx, head, feats["train"], feats["dev"], seed, y_train=d["train"].y, y_dev=d["dev"].y)
+        return head_outputs(head, feats["eval"])[1], head_outputs(head, feats["dev"])[1]
+
+    fit_predict.words = words
+    return fit_predict
+
+
+def _whole_model(ctx, d, seed: int, imposed: dict):
+    """``weights → (eval, dev probabilities)``: a whole fresh non-contextual model, embeddings included, trained
+    with those weights (``wp_whole.diagnostic``; an encoder trained from scratch, as Wiegreffe & Pinter did)."""
+    from . import wp_whole
+
+    def fit_predict(weights):
+        with torch.random.fork_rng(devices=[]):
+            kind = weights if weights in ("trained", "uniform") else "imposed"
+            tables = imposed.get(weights) if kind == "imposed" else None
+            model = wp_whole.diagnostic(ctx.classifier, kind, ctx.train, ctx.dev, d["train"].y, d["dev"].y,
+                                        seed=seed, epochs=ctx.options.get("epochs"), imposed=tables,
+                                        batch_size=int(ctx.batch_size))
+        t = tables or {}
+        return (wp_whole.outputs(model, ctx.examples, 1, t.get("eval"))[1],
+                wp_whole.outputs(model, ctx.dev, 1, t.get("dev"))[1])
+
+    return fit_predict
 
 
 MEANING = {

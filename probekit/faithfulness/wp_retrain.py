@@ -36,6 +36,15 @@ PAPER_DROP = "SST: 0.009; IMDb 0.023; Diabetes 0.069"
 TRAINING = ("Heads are trained as classify trains frozen heads (AdamW, its learning rate, --epochs, the best dev "
             "epoch kept) over the fixed hidden states; Wiegreffe & Pinter retrain the whole BiLSTM for 8 epochs "
             "with Adam (amsgrad).")
+#: the same for an encoder trained from scratch, which is retrained whole (``wp_common.retrained``)
+TRAINING_WHOLE = ("The whole model (embeddings, encoder, head) is retrained from random weights by Jain & Wallace's "
+                  "recipe (Adam 1e-3, weight decay 1e-5, --epochs or 8, the best dev epoch kept), as Wiegreffe & "
+                  "Pinter retrain their BiLSTM.")
+
+
+def training(ctx) -> str:
+    """How the retrained models were trained, said where their numbers are shown."""
+    return TRAINING_WHOLE if getattr(ctx.classifier, "retrains_whole", False) else TRAINING
 
 
 def _attention_head(ctx, dim):
@@ -87,7 +96,7 @@ def run_uniform(ctx) -> Outcome:
                     "The classifier's own attention-pooling head on the evaluation data.", paper=PAPER_TRAINED,
                     interval=f_b),
             finding("uniform", "macro-F1, uniform attention", f_u.estimate,
-                    f"The same head retrained with α fixed at 1/n over the real words. {TRAINING}",
+                    f"The same head retrained with α fixed at 1/n over the real words. {training(ctx)}",
                     paper=PAPER_UNIFORM, interval=f_u),
             finding("uniform", "macro-F1 drop with uniform attention", drop.estimate,
                     f"{verdict}; paired over the same examples", paper=PAPER_DROP, interval=drop)]
@@ -160,7 +169,7 @@ def run_seeds(ctx) -> Outcome:
         finding("seeds", "median JSD(α_base, α_seed) (median over seeds, then examples)", yardstick,
                 f"Retraining the head with {len(seeds)} other seeds moves its attention by a median "
                 f"{stats.fmt(y_i)} nats (bound ln 2 = 0.693): attention that differs by less is within seed "
-                f"noise. {TRAINING}", interval=y_i),
+                f"noise. {training(ctx)}", interval=y_i),
         finding("seeds", "mean TVD(p_base, p_seed)", t_i.estimate,
                 "How far the seeds' predictions are from the base model's while their attention moves.",
                 interval=t_i)]
