@@ -119,8 +119,21 @@ def test_deeplift_sums_to_the_difference_where_captum_knows_every_nonlinearity()
                                rtol=1e-5, atol=1e-7)                       # its [PAD] row is the zero vector
 
 
-def test_deeplift_on_a_transformer_reports_its_delta(tiny_model_dirs):
-    clf = make(tiny_model_dirs)
+def hf_classifier(tiny_model_dirs):
+    """A Hugging Face BertForSequenceClassification: its pooler's Tanh is reachable from two parents."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from probekit.classify.hf_model import HFClassifier
+
+    torch.manual_seed(0)
+    folder = str(tiny_model_dirs["bert"])
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
+    return HFClassifier(model, AutoTokenizer.from_pretrained(folder))
+
+
+@pytest.mark.parametrize("kind", ["probekit", "hf"])
+def test_deeplift_on_a_transformer_reports_its_delta(tiny_model_dirs, kind):
+    clf = make(tiny_model_dirs) if kind == "probekit" else hf_classifier(tiny_model_dirs)
     with torch.no_grad():                                   # a [PAD] row that is not the zero vector
         clf.embedding_layer.weight[clf.tokenizer.pad_token_id].normal_(0, 0.5)
     pad = attribute(clf, TEXTS, methods=["deeplift"], quiet=True).frame

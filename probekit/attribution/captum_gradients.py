@@ -82,12 +82,20 @@ class InputXGradient(AttributionMethod):
 
 
 class EmbeddingModel(nn.Module):
-    """The classifier as a module of its input embeddings (DeepLift hooks the nonlinearity modules inside it)."""
+    """The classifier as a module of its input embeddings. DeepLift hooks the nonlinearity modules it reaches
+    through ``apply``; a classifier can hold one module under two parents (a Hugging Face classifier's head and
+    encoder share its pooler), which ``nn.Module.apply`` would hook twice, so ``apply`` visits each module once."""
 
     def __init__(self, classifier, keys):
         super().__init__()
-        self.classifier = classifier
+        object.__setattr__(self, "classifier", classifier)      # not a child: apply() below reaches it
         self.f = embedding_forward(classifier, keys)
+
+    def apply(self, fn):
+        for module in self.classifier.modules():                 # modules() lists each module once
+            fn(module)
+        fn(self)
+        return self
 
     def forward(self, emb, *rest):
         return self.f(emb, *rest)
