@@ -29,8 +29,9 @@
     Integrated Gradient (x Input)           integrated-gradients    yes (same [CLS] [PAD]… [SEP] baseline)
     ======================================  ======================  ==================================
 
-    and the CPU time (``time.process_time``, whole process) of each tool: per explainer (explanation alone,
-    and ferret's evaluation of it), and in total over the paired explainers (ferret: explain + evaluate;
+    and the CPU time (``time.process_time``, whole process) of each tool: per explainer (explanation alone —
+    for probekit one ``pk.attribute`` call per method, loading the classifier included — and ferret's
+    evaluation of it), and in total over the paired explainers (ferret: explain + evaluate;
     probekit: one ``pk.faithfulness`` ERASER run, which also ranks a random baseline and searches the
     decision flip), with the ratio ferret ÷ probekit.
 
