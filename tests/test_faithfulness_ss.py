@@ -288,7 +288,7 @@ def test_cls_source_reproduces_the_classifier(tiny_model_dirs, arch):
     model = clf.encoder.model
     before = model.config._attn_implementation
     model.set_attn_implementation("eager")
-    T = units["value"].shape[1]
+    T = units["hidden"].shape[1]
     enc = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     with torch.no_grad():
         hidden = model(**enc, output_hidden_states=True).hidden_states[-2]
@@ -311,11 +311,14 @@ def test_cls_source_reproduces_the_classifier(tiny_model_dirs, arch):
     assert run_sets(ctx).counts["examples"] == 4 and run_single(ctx).counts["examples"] == 4
 
 
-def test_cls_source_refuses_what_it_cannot_recompute(tiny_model_dirs):
+def test_cls_source_refuses_what_it_cannot_recompute(tiny_model_dirs, monkeypatch):
     with pytest.raises(UserError, match="--head cls"):
         ClsSource(make(tiny_model_dirs, head="attention"), examples())
-    with pytest.raises(UserError, match="BERT-layout"):
-        ClsSource(make(tiny_model_dirs, "distilbert", head="cls"), examples())
+    plain = make(tiny_model_dirs, "distilbert", head="cls")     # an encoder outside the attention interface
+    monkeypatch.setattr(type(plain.encoder.model), "_supports_attention_backend", False)
+    with pytest.raises(UserError, match="attention interface") as err:
+        ClsSource(plain, examples())
+    assert "\n" not in str(err.value) and "DistilBertModel" in str(err.value)
     torch.manual_seed(0)
     low = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["a", "b"], head="cls", layer=1)
     with pytest.raises(UserError, match="layer"):

@@ -234,21 +234,27 @@ def test_attribute_command_on_a_hf_folder(bert, tmp_path):
 
 # --- faithfulness, ERASER, attacks, compare -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("arch", ["bert", "roberta", "electra"])
+@pytest.mark.parametrize("arch", ["bert", "roberta", "electra", "distilbert", "albert"])
 def test_the_cls_attention_source_reproduces_the_models_probabilities(hf_dirs, arch):
     from probekit.faithfulness.source_cls import ClsSource
 
     clf = pk.load_classifier(hf_dirs[arch])
     examples = [Example(words=None, text=t) for t in TEXTS]
-    src = ClsSource(clf, examples)
+    src = ClsSource(clf, examples, batch_size=2)             # two batches: padding differs from the stored one
     units, mask = src.batch(torch.arange(len(examples)))
     with torch.no_grad():
         p = src.probs(units, mask).numpy()
         alpha = src.attention(units, mask)
         zero_first = alpha.clone()
         zero_first[:, 0] = 0
-        moved = src.output(units, mask, zero_first / zero_first.sum(1, keepdim=True)).numpy()
+        zero_first = zero_first / zero_first.sum(1, keepdim=True)
+        moved = src.output(units, mask, zero_first).numpy()
+        rows = src.imposed_rows(units, mask, zero_first)
     np.testing.assert_allclose(p, clf.predict(examples)[["p_neg", "p_pos"]].to_numpy(), atol=1e-5)
+    torch.testing.assert_close(alpha.sum(1), torch.ones(len(examples)))            # α: one distribution
+    torch.testing.assert_close(rows.sum(-1), torch.ones(rows.shape[:2]))           # every head's imposed row
+    first = (units["unit_of"] == 0).unsqueeze(1).expand_as(rows)
+    assert (rows[first] == 0).all() and (rows >= 0).all()
     assert np.abs(moved - p).max() > 1e-6              # the imposed attention reaches the model's own head
 
 
@@ -270,25 +276,33 @@ def test_faithfulness_runs_what_applies_and_says_what_does_not(bert, tmp_path):
     assert (written / "summary.md").is_file()
 
 
-@pytest.mark.parametrize("arch", ["distilbert", "albert", "bert"])
-def test_eraser_runs_where_the_cls_attention_source_cannot_be_built(hf_dirs, arch, tmp_path):
+@pytest.mark.parametrize("arch", ["distilbert", "albert", "roberta", "electra"])
+def test_attention_experiments_run_on_every_architecture(hf_dirs, arch, tmp_path):
     data = _data(tmp_path / "d.jsonl")
-    res = pk.faithfulness(str(hf_dirs[arch]), str(data), experiments=["eraser", "tau"], methods=["gradient"],
-                          ks=(50,), quiet=True)
+    res = pk.faithfulness(str(hf_dirs[arch]), str(data), experiments=["eraser", "tau", "permutation", "sets"],
+                          methods=["gradient"], permutations=5, ks=(50,), quiet=True)
     out = {o.name: o for o in res.outcomes}
-    assert not out["eraser"].skipped and out["eraser"].findings
+    assert res.record["skipped"] == {}
+    for name in ("eraser", "tau", "permutation", "sets"):
+        assert not out[name].skipped and out[name].findings, name
     assert {r["method"] for r in out["eraser"].ranking} == {"gradient", "random"}
-    if arch == "bert":                                    # BERT layout: the [CLS] source is built and tau runs
-        assert not out["tau"].skipped and out["tau"].findings
-        assert res.record["skipped"] == {}
-        return
+
+
+def test_a_model_outside_the_attention_interface_is_said_in_one_line(hf_dirs, tmp_path, monkeypatch):
+    data = _data(tmp_path / "d.jsonl")
+    clf = pk.load_classifier(hf_dirs["distilbert"])
+    monkeypatch.setattr(type(clf.encoder.model), "_supports_attention_backend", False)
+    res = pk.faithfulness(clf, str(data), experiments=["eraser", "tau"], methods=["gradient"], ks=(50,),
+                          quiet=True)
+    out = {o.name: o for o in res.outcomes}
+    assert not out["eraser"].skipped and out["eraser"].findings          # ERASER needs no attention source
     why = out["tau"].skipped
-    assert f"this classifier's encoder is {arch!r}" in why and "\n" not in why
+    assert "attention interface" in why and "'distilbert'" in why and "\n" not in why
     assert not out["tau"].findings and res.record["skipped"] == {"tau": why}
     summary = (res.write(tmp_path / "run") / "summary.md").read_text(encoding="utf-8")
     assert f"Not run: {why}" in summary
-    with pytest.raises(UserError, match="BERT-layout") as err:    # nothing asked for can run: one line
-        pk.faithfulness(str(hf_dirs[arch]), str(data), experiments=["tau", "permutation"], quiet=True)
+    with pytest.raises(UserError, match="attention interface") as err:    # nothing asked for can run: one line
+        pk.faithfulness(clf, str(data), experiments=["tau", "permutation"], quiet=True)
     assert "\n" not in str(err.value)
 
 
