@@ -115,8 +115,8 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every default method that
     applies (``pk.list_methods()``; ``pooling`` needs an attention or max head, ``attention-*`` an encoder);
     ``target`` is a label to explain (default: each example's predicted class); ``batch_size`` examples per
-    batch, also the rows per forward pass inside integrated gradients (Captum's internal batch size) and
-    occlusion; ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
+    batch (batches sorted by token count), also the rows per forward pass of occlusion and the sampling methods
+    (integrated gradients packs its steps × examples into passes of ``ig_rows`` rows, default 128); ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
     ``level="token"`` reports sub-tokens instead of words. Every other keyword is a method's own option:
     ``steps`` (integrated gradients, default 50), ``retry_steps`` (retry flagged IG examples with more steps),
     ``samples``/``stdev`` (SmoothGrad, GradientSHAP) … as ``pk.list_methods()`` lists them.
@@ -135,10 +135,10 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     if "integrated-gradients" in options:        # refuse, before any work, what cannot fit in memory
         ig, source = options["integrated-gradients"], getattr(model, "source", None)
         checks.memory_fits("integrated gradients", checks.ig_memory(
-            steps=max(ig["steps"], ig["retry_steps"] or 0), rows=batch_size, length=model.max_length,
+            steps=max(ig["steps"], ig["retry_steps"] or 0), rows=ig["ig_rows"], length=model.max_length,
             hidden=getattr(source, "hidden_size", model.embedding_layer.embedding_dim),
             layers=getattr(source, "num_layers", 1)), device=str(model.device),
-            advice="lower --batch-size or --steps")
+            advice="lower --ig-rows or --steps")
     target_index = target_index_of(model, target)
     examples = _examples(texts, data, limit, seed)
     if not examples:
