@@ -31,9 +31,21 @@ class AttributionResult(Result):
     main_table = "attributions.csv"
 
     def __init__(self, attributions: Attributions, record: dict):
-        super().__init__(attributions.to_frame(), record)
+        self.record = record
         self.attributions = attributions
         self.agreement = attributions.agreement()
+        self._frame = None
+
+    @property
+    def frame(self):
+        """The long table, built on first use (writing the run never builds it whole)."""
+        if self._frame is None:
+            self._frame = self.attributions.to_frame()
+        return self._frame
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.command}: {self.record['counts']['rows']} rows; "
+                f"tables agreement>")
 
     def html(self, **kwargs) -> str:
         return self.attributions.html(**kwargs)
@@ -48,12 +60,15 @@ class AttributionResult(Result):
         return self.attributions._repr_html_()
 
     def write_files(self, run: RunDir) -> None:
-        write_tidy(run, self.frame, "attributions.csv")
+        """The tables and pages a piece at a time (``Attributions.write_csv``, ``.pages``): memory stays flat."""
+        self.attributions.write_csv(run.file("attributions.csv"))
         write_tidy(run, self.agreement, "agreement.csv")
         title = f"attributions — {self.record.get('classifier', {}).get('path') or self.model}"
-        run.write_text("attributions.html", self.html(title=title))
-        if len(self.frame):
-            run.save_figure(self.figure(int(self.frame["example"].iloc[0])), "example")
+        for name, page in self.attributions.pages(title=title):
+            run.write_text(name, page)
+        first = next((i for i, e in enumerate(self.attributions) if len(e.units)), None)
+        if first is not None and self.attributions.methods:
+            run.save_figure(self.figure(first), "example")
 
     def files(self) -> list[str]:
         return ["attributions.csv", "agreement.csv", "attributions.html"]
