@@ -73,8 +73,8 @@ def build_parser(argv=()) -> Parser:
                            metavar=name.split("_")[0].upper() if f.metadata.get("type") in (int, float) else None,
                            help=f"{f.metadata.get('help', '')} (default {users})".replace("%", "%%"))
     p.add_argument("--batch-size", type=int, default=_D["batch_size"],
-                   help="examples per batch, and rows per forward pass inside integrated gradients and "
-                        "occlusion (default %(default)s)")
+                   help="examples per batch, and rows per forward pass of occlusion (integrated gradients: "
+                        "--ig-rows) (default %(default)s)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default cpu)")
     p.add_argument("--level", choices=LEVELS, default=_D["level"], help="words or sub-tokens (default %(default)s)")
     p.add_argument("--show", action="store_true", help="print the coloured text (colour only on a terminal)")
