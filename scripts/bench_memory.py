@@ -8,8 +8,9 @@ sentences of the corpus, and those N ten times over for 10·N — every batch pe
 peaks measures what grows with the corpus alone. Memory flat in corpus size means a ratio near 1.
 
 - extract: ``python -m probekit.extract --attention`` on EWT train sentences (CoNLL-U);
-- attribute: ``python -m probekit.attribute`` with every default method (integrated gradients at ``--steps``)
-  on RT polarity train sentences, with a saved classifier (``--classifier DIR``; default: a frozen attention head
+- attribute: ``python -m probekit.attribute`` with ``--methods`` (default: the five that share one forward and
+  backward pass per batch — pooling, attention-cls, attention-rollout, gradient, grad-input —, so 10·N stays
+  quick; name integrated-gradients, run at ``--steps``, or occlusion to add them) on RT polarity train sentences, with a saved classifier (``--classifier DIR``; default: a frozen attention head
   on the bundled model trained by ``pk.classify`` on 200 RT train sentences).
 
 ``--before DIR`` also measures another probekit tree (e.g. a checkout of the previous version) in the same run,
@@ -110,6 +111,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100, help="the smaller size (the larger is 10·N; default %(default)s)")
     ap.add_argument("--part", nargs="+", choices=["extract", "attribute"], default=["extract", "attribute"])
     ap.add_argument("--batch-size", type=int, default=32, help="extract's batch size (attribute: 16)")
+    ap.add_argument("--methods", nargs="+", default=["pooling", "attention-cls", "attention-rollout", "gradient",
+                                                     "grad-input"], help="attribute's methods")
     ap.add_argument("--steps", type=int, default=4, help="integrated-gradients steps in attribute (default 4)")
     ap.add_argument("--classifier", default=None, help="a saved classifier folder for attribute")
     ap.add_argument("--before", type=Path, default=None, help="also measure this probekit tree (the old version)")
@@ -139,7 +142,7 @@ def main() -> None:
 
                 def cmd(n, out):
                     return "probekit.attribute", ["--classifier", clf, "--data", str(inputs[n]), "--out", str(out),
-                                                  "--steps", str(args.steps), "--quiet"]
+                                                  "--steps", str(args.steps), "--quiet", "--methods", *args.methods]
             print(f"\n{part}: {args.n} and {10 * args.n} sentences of equal token count")
             for name, tree in trees:
                 peaks = {}
