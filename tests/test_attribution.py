@@ -366,3 +366,16 @@ def test_limit_samples_a_sorted_file_in_file_order(tmp_path):
     assert texts == [ex.text for ex in _examples(None, str(path), 10, seed=0)]
     assert texts != [ex.text for ex in _examples(None, str(path), 10, seed=1)]
     assert len(_examples(None, str(path), 500, seed=0)) == 100
+
+
+def test_default_ig_rows_are_the_most_that_fit_the_budget(tiny_model_dirs):
+    from probekit.attribution.gradients import IG_BUDGET, default_rows, model_size
+    from probekit.core import checks
+
+    clf = make(tiny_model_dirs)
+    hidden, layers = model_size(clf)
+    for length in (8, 64):
+        rows = default_rows(clf, length)
+        size = [checks.ig_memory(steps=0, rows=r, length=length, hidden=hidden, layers=layers) for r in (rows, rows + 1)]
+        assert size[0] <= IG_BUDGET < size[1]
+    assert default_rows(clf, 8) > default_rows(clf, 64)        # shorter batches pack more steps per pass

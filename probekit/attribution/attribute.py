@@ -131,7 +131,8 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     applies (``pk.list_methods()``; ``pooling`` needs an attention or max head, ``attention-*`` an encoder);
     ``target`` is a label to explain (default: each example's predicted class); ``batch_size`` examples per
     batch (batches sorted by token count), also the rows per forward pass of occlusion and the sampling methods
-    (integrated gradients packs its steps × examples into passes of ``ig_rows`` rows, default 128); ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
+    (integrated gradients packs its steps × examples into passes of ``ig_rows`` rows, by default as many as
+    keep a pass within 512 MiB of activations); ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
     ``level="token"`` reports sub-tokens instead of words. Every other keyword is a method's own option:
     ``steps`` (integrated gradients, default 50), ``retry_steps`` (retry flagged IG examples with more steps),
     ``samples``/``stdev`` (SmoothGrad, GradientSHAP) … as ``pk.list_methods()`` lists them.
@@ -148,11 +149,12 @@ def attribute(classifier, texts: Sequence[str] | str | None = None, *, data=None
     refuse_unknown(method_options, classes, [registry.get_method(n) for n in registry.method_names()])
     options = {n: asdict(c.build(**method_options)) for n, c in zip(names, classes)}   # checked before any work
     if "integrated-gradients" in options:        # refuse, before any work, what cannot fit in memory
-        ig, source = options["integrated-gradients"], getattr(model, "source", None)
+        from .gradients import default_rows, model_size
+
+        ig, (hidden, layers) = options["integrated-gradients"], model_size(model)
         checks.memory_fits("integrated gradients", checks.ig_memory(
-            steps=max(ig["steps"], ig["retry_steps"] or 0), rows=ig["ig_rows"], length=model.max_length,
-            hidden=getattr(source, "hidden_size", model.embedding_layer.embedding_dim),
-            layers=getattr(source, "num_layers", 1)), device=str(model.device),
+            steps=max(ig["steps"], ig["retry_steps"] or 0), length=model.max_length, hidden=hidden, layers=layers,
+            rows=ig["ig_rows"] or default_rows(model, model.max_length)), device=str(model.device),
             advice="lower --ig-rows or --steps")
     target_index = target_index_of(model, target)
     examples = _examples(texts, data, limit, seed)

@@ -28,8 +28,24 @@ from .words import model_inputs
 
 #: |δ| above this share of |F(x) − F(x′)| flags an example (Sundararajan et al.'s 5 % rule).
 DELTA_TOLERANCE = 0.05
-#: Default rows per integrated-gradients pass (steps × examples packed); ``--ig-rows`` sets it.
-IG_ROWS = 128
+#: Activation bytes one default integrated-gradients pass may hold (``checks.ig_memory``); ``--ig-rows`` overrides.
+IG_BUDGET = 512 * 2**20
+
+
+def model_size(classifier) -> tuple[int, int]:
+    """(hidden size, layers) of the classifier's encoder, for the memory estimates."""
+    source = getattr(classifier, "source", None)
+    return (getattr(source, "hidden_size", classifier.embedding_layer.embedding_dim),
+            getattr(source, "num_layers", 1))
+
+
+def default_rows(classifier, length: int) -> int:
+    """Rows per pass that keep one pass's activations (``checks.ig_memory``) within ``IG_BUDGET``."""
+    from ..core import checks
+
+    hidden, layers = model_size(classifier)
+    per_row = checks.ig_memory(steps=0, rows=1, length=int(length), hidden=hidden, layers=layers)
+    return max(1, int(IG_BUDGET // per_row))
 
 
 def embedding_gradients(classifier, batch: dict, target: torch.Tensor | None = None, *, objective=None):
@@ -155,11 +171,13 @@ class IntegratedGradients(AttributionMethod):
     steps: int = option(50, "integrated-gradients steps (Gauss–Legendre nodes)", check=positive)
     retry_steps: int | None = option(None, "retry integrated gradients with N steps where |delta| > 5% of "
                                            "F(x) - F(x') (default: no retry)", check=optional_positive, type=int)
-    ig_rows: int = option(IG_ROWS, "rows per integrated-gradients forward + backward pass: steps x examples "
-                                   "packed up to this many (memory grows with it)", check=positive)
+    ig_rows: int | None = option(None, "rows per integrated-gradients forward + backward pass: steps x examples "
+                                       "packed up to this many (memory grows with it; default: as many as keep a "
+                                       "pass within 512 MiB at the batch's length)", check=optional_positive, type=int)
 
     def attribute(self, classifier, batch, target, state):
-        steps, ibs, retry_steps = self.steps, self.ig_rows, self.retry_steps
+        steps, retry_steps = self.steps, self.retry_steps
+        ibs = self.ig_rows or default_rows(classifier, batch["input_ids"].shape[1])
         fx = state.target_logits()
         scores, delta, diff = _lig(classifier, batch, target, steps, ibs, fx)
         used = torch.full_like(delta, float(steps))
