@@ -116,13 +116,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="integrated-gradients steps in attribute (default 4)")
     ap.add_argument("--classifier", default=None, help="a saved classifier folder for attribute")
     ap.add_argument("--before", type=Path, default=None, help="also measure this probekit tree (the old version)")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="the probekit tree measured (default: this one)")
     args = ap.parse_args()
     if DATA is None:
         sys.exit("no shared data folder (EWT and RT polarity) next to the repository")
     sys.path.insert(0, str(ROOT))
     from probekit.core.encoder import default_model_path
 
-    trees = [("this tree", ROOT)] + ([("--before", args.before.resolve())] if args.before else [])
+    trees = [("this tree" if args.tree == ROOT else str(args.tree), args.tree.resolve())] + ([("--before", args.before.resolve())] if args.before else [])
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         tmp = Path(tmp)
         from transformers import AutoTokenizer
