@@ -25,9 +25,9 @@ agree share it) — cost ≈ Σ over pairs of the words removed before the flip 
 ``flip_max_words`` caps the sizes tried (0: no cap); pairs not flipped by then count as never-flip (so
 ``flip_fraction`` is then an upper bound).
 
-Word scores come from one ``attribution.explain`` call over all examples with ``ctx.batch_size`` examples per batch,
-which is also Captum's internal batch (rows per forward pass) for integrated gradients (50 Gauss–Legendre
-steps, forward and backward): IG dominates the attribution time, and attribution about half of the total.
+Word scores come from one ``attribution.explain`` call over all examples with ``ctx.batch_size`` examples per batch;
+integrated gradients (50 Gauss–Legendre steps, forward and backward) packs its steps × examples into passes of its
+own row budget (``ig_rows``): IG dominates the attribution time, and attribution about half of the total.
 
 With ``ctx.rationales`` (examples carrying ``meta["rationale"]``, 0/1 per word: HateXplain), plausibility per
 method against the human rationale r, under ERASER's names and definitions (``eraser_metrics``): AUPRC,
