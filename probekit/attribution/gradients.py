@@ -144,6 +144,23 @@ def _lig(classifier, batch, target, steps: int, rows: int, fx=None):
     return scores, scores.sum(-1) - (fx - fb), (fx - fb)
 
 
+def _packed(classifier, batch, target, steps: int, rows: int | None, fx):
+    """:func:`_lig` over groups of examples of equal token count, each cut to its own length: no row of any
+    pass is padding (a padded batch spends its passes on pad tokens); ``rows`` per pass (None: the budget's)."""
+    lengths = batch["attention_mask"].sum(1).tolist()
+    B, T = batch["input_ids"].shape
+    scores = torch.zeros(B, T, device=batch["input_ids"].device)
+    delta, diff = torch.zeros(B, device=scores.device), torch.zeros(B, device=scores.device)
+    for L in sorted(set(lengths)):
+        idx = [b for b in range(B) if lengths[b] == L]
+        sub = {k: v[:, :L] if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] == T else v
+               for k, v in _select(batch, idx).items()}
+        s, d, f = _lig(classifier, sub, target[idx], steps, rows or default_rows(classifier, L),
+                       None if fx is None else fx[idx])
+        scores[idx, :L], delta[idx], diff[idx] = s.to(scores.dtype), d.to(delta.dtype), f.to(diff.dtype)
+    return scores, delta, diff
+
+
 def _select(batch: dict, rows) -> dict:
     rows = list(rows)
     out = {}
@@ -176,15 +193,14 @@ class IntegratedGradients(AttributionMethod):
                                        "pass within 512 MiB at the batch's length)", check=optional_positive, type=int)
 
     def attribute(self, classifier, batch, target, state):
-        steps, retry_steps = self.steps, self.retry_steps
-        ibs = self.ig_rows or default_rows(classifier, batch["input_ids"].shape[1])
+        steps, retry_steps, ibs = self.steps, self.retry_steps, self.ig_rows
         fx = state.target_logits()
-        scores, delta, diff = _lig(classifier, batch, target, steps, ibs, fx)
+        scores, delta, diff = _packed(classifier, batch, target, steps, ibs, fx)
         used = torch.full_like(delta, float(steps))
         flagged = delta.abs() > DELTA_TOLERANCE * diff.abs()
         if retry_steps and int(retry_steps) > int(steps) and bool(flagged.any()):
             rows = torch.nonzero(flagged).view(-1).tolist()
-            s2, d2, _ = _lig(classifier, _select(batch, rows), target[rows], retry_steps, ibs, fx[rows])
+            s2, d2, _ = _packed(classifier, _select(batch, rows), target[rows], retry_steps, ibs, fx[rows])
             for j, r in enumerate(rows):
                 if abs(float(d2[j])) < abs(float(delta[r])):
                     scores[r], delta[r], used[r] = s2[j], d2[j], float(retry_steps)
