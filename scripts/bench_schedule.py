@@ -2,12 +2,11 @@
 
 (ig) ``pk.attribute(methods=["integrated-gradients"])`` on ``--sentences`` RT polarity test sentences (seeded
      shuffle), batches of 16, 50 steps: CPU time (``time.process_time``) with IG's rows per pass tied to the
-     example batch as before (``ig_rows=16``) and with the default (steps × examples packed into passes that
+     example batch as before (the padded batch of 16, 16 rows per pass: ``old_schedule``) and with the default (steps × examples packed into passes that
      keep their activations within 512 MiB: ~100 rows of RT sentences); the largest difference between the two runs' scores (they must agree within float rounding).
      Target ≤ 0.8×.
 (eraser) the ERASER experiment with every default method on ``--sentences`` examples: CPU time with every
-     deletion variant re-tokenised (as before: ``occlusion.ASSEMBLE = False``, and ``ig_rows=16``, the old
-     IG schedule) and with variants assembled from each word's cached token pieces (and the default IG
+     deletion variant re-tokenised (as before: ``occlusion.ASSEMBLE = False``, and the old IG schedule) and with variants assembled from each word's cached token pieces (and the default IG
      schedule); the tables must be equal. Target ≤ 0.5×.
 
 The classifier is a frozen attention-pooling head on the bundled all-MiniLM-L6-v2 trained by ``pk.classify``
@@ -36,40 +35,57 @@ def cpu(fn):
     return time.process_time() - t0, out
 
 
+def old_schedule():
+    """Context: integrated gradients as before — the padded example batch, rows per pass = the batch (16)."""
+    import contextlib
+
+    from probekit.attribution import gradients
+
+    @contextlib.contextmanager
+    def patched():
+        packed = gradients._packed
+        gradients._packed = lambda clf, batch, target, steps, rows, fx: gradients._lig(
+            clf, batch, target, steps, max(16, len(target)), fx)
+        try:
+            yield
+        finally:
+            gradients._packed = packed
+    return patched()
+
+
 def part_ig(clf, test, args):
     import probekit as pk
 
     kw = dict(methods=["integrated-gradients"], steps=50, batch_size=16, quiet=True)
     pk.attribute(clf, data=test[:16], **kw)                                   # warm-up
-    t_old, old = cpu(lambda: pk.attribute(clf, data=test, ig_rows=16, **kw))
+    with old_schedule():
+        t_old, old = cpu(lambda: pk.attribute(clf, data=test, **kw))
     t_new, new = cpu(lambda: pk.attribute(clf, data=test, **kw))
     diff = np.abs(old.frame["score"].to_numpy() - new.frame["score"].to_numpy()).max()
     print(f"\n(ig) integrated gradients, {len(test)} RT test sentences, batches of 16, 50 steps")
-    print(f"  rows per pass 16 (before)         CPU {t_old:8.2f} s")
+    print(f"  padded batch, 16 rows (before)     CPU {t_old:8.2f} s")
     print(f"  rows per pass by the default budget CPU {t_new:8.2f} s")
     print(f"  ratio {t_new / t_old:.3f}   (target ≤ 0.8: {'met' if t_new <= 0.8 * t_old else 'NOT met'});  "
           f"largest score difference {diff:.2e}")
 
 
 def part_eraser(clf, test, args):
-    import functools
-
-    from probekit.attribution import explain as explain_module, occlusion
+    from probekit.attribution import occlusion
     from probekit.faithfulness.base import Context
     from probekit.faithfulness.eraser import run
 
     explain = explain_module.explain
 
-    def eraser(assemble, ig_rows):
-        occlusion.ASSEMBLE = assemble       # eraser.run looks explain up when it runs: the old IG schedule
-        explain_module.explain = functools.partial(explain, ig_rows=ig_rows) if ig_rows else explain
+    def eraser(assemble):
+        occlusion.ASSEMBLE = assemble
         return run(Context(classifier=clf, examples=test, source=None, batch_size=16, quiet=True))
 
     try:
-        t_old, old = cpu(lambda: eraser(False, 16))
-        t_new, new = cpu(lambda: eraser(True, None))
+        with old_schedule():
+            t_old, old = cpu(lambda: eraser(False))
+        t_new, new = cpu(lambda: eraser(True))
     finally:
-        occlusion.ASSEMBLE, explain_module.explain = True, explain
+        occlusion.ASSEMBLE = True
     a, b = old.tables["eraser"], new.tables["eraser"]
     num = a.select_dtypes("number").columns
     diff = float(np.nanmax(np.abs(a[num].to_numpy(float) - b[num].to_numpy(float))))
