@@ -74,8 +74,6 @@ def part_eraser(clf, test, args):
     from probekit.faithfulness.base import Context
     from probekit.faithfulness.eraser import run
 
-    explain = explain_module.explain
-
     def eraser(assemble):
         occlusion.ASSEMBLE = assemble
         return run(Context(classifier=clf, examples=test, source=None, batch_size=16, quiet=True))
