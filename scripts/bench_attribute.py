@@ -67,7 +67,7 @@ def batches_of(clf, examples, batch_size):
 def ig_captum(clf, batches, steps, batch_size):
     from probekit.attribution.gradients import integrated_gradients
 
-    return [integrated_gradients(clf, b, t, steps=steps, internal_batch_size=batch_size)[0] for b, t in batches]
+    return [integrated_gradients(clf, b, t, steps=steps, ig_rows=batch_size)[0] for b, t in batches]
 
 
 def ig_by_hand(clf, batches, steps):

@@ -46,7 +46,7 @@ def test_ig_completeness_and_delta_bookkeeping(tiny_model_dirs):
     clf = make(tiny_model_dirs, head="attention")   # smooth in the embeddings (a max head has kinks on the path)
     batch = batch_of(clf, TEXTS)
     target = predicted(clf, batch)
-    scores, extra = integrated_gradients(clf, batch, target, steps=200, internal_batch_size=600)
+    scores, extra = integrated_gradients(clf, batch, target, steps=200, ig_rows=600)
     # F(x) - F(x') computed here, with the baseline built by hand: [CLS] [PAD]… [SEP], same mask
     base = batch["input_ids"].clone()
     for b in range(len(TEXTS)):
@@ -70,15 +70,20 @@ def test_ig_batched_equals_unbatched(tiny_model_dirs):
     clf = make(tiny_model_dirs, arch="roberta")
     one = batch_of(clf, TEXTS[:1])
     t = predicted(clf, one)
-    a, da = integrated_gradients(clf, one, t, steps=16, internal_batch_size=1)
-    b, db = integrated_gradients(clf, one, t, steps=16, internal_batch_size=16)
+    a, da = integrated_gradients(clf, one, t, steps=16, ig_rows=1)
+    b, db = integrated_gradients(clf, one, t, steps=16, ig_rows=16)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     np.testing.assert_allclose(da["delta"], db["delta"], atol=1e-6)
     three = batch_of(clf, TEXTS)
     t3 = predicted(clf, three)
-    c, _ = integrated_gradients(clf, three, t3, steps=16, internal_batch_size=3)
-    d, _ = integrated_gradients(clf, three, t3, steps=16, internal_batch_size=48)
+    c, dc = integrated_gradients(clf, three, t3, steps=16, ig_rows=3)
+    d, dd = integrated_gradients(clf, three, t3, steps=16, ig_rows=48)
     torch.testing.assert_close(c, d, atol=1e-6, rtol=1e-5)
+    # fewer rows than examples: the batch is split into groups of ig_rows examples, same attributions
+    e, de = integrated_gradients(clf, three, t3, steps=16, ig_rows=2)
+    torch.testing.assert_close(e, d, atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(de["delta"], dd["delta"], atol=1e-6)
+    np.testing.assert_allclose(dc["delta"], dd["delta"], atol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["integrated-gradients", "gradient", "occlusion", "pooling"])
@@ -364,3 +369,16 @@ def test_limit_samples_a_sorted_file_in_file_order(tmp_path):
     assert texts == [ex.text for ex in _examples(None, str(path), 10, seed=0)]
     assert texts != [ex.text for ex in _examples(None, str(path), 10, seed=1)]
     assert len(_examples(None, str(path), 500, seed=0)) == 100
+
+
+def test_default_ig_rows_are_the_most_that_fit_the_budget(tiny_model_dirs):
+    from probekit.attribution.gradients import IG_BUDGET, default_rows, model_size
+    from probekit.core import checks
+
+    clf = make(tiny_model_dirs)
+    hidden, layers = model_size(clf)
+    for length in (8, 64):
+        rows = default_rows(clf, length)
+        size = [checks.ig_memory(steps=0, rows=r, length=length, hidden=hidden, layers=layers) for r in (rows, rows + 1)]
+        assert size[0] <= IG_BUDGET < size[1]
+    assert default_rows(clf, 8) > default_rows(clf, 64)        # shorter batches pack more steps per pass

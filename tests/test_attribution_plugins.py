@@ -141,7 +141,7 @@ def test_a_broken_plugin_is_one_line_with_its_file_and_line(tmp_path):
 def test_method_classes_declare_themselves_and_options_are_checked(tiny_model_dirs):
     table = pk.list_methods().set_index("name")
     assert list(table.index[:7]) == ALL
-    assert table.loc["integrated-gradients", "options"] == {"steps": 50, "retry_steps": None}
+    assert table.loc["integrated-gradients", "options"] == {"steps": 50, "retry_steps": None, "ig_rows": None}
     assert table.loc["integrated-gradients", "convergence_delta"] and table.loc["occlusion", "signed"]
     assert table.loc["smoothgrad", "word_rule"] == "l2" and not table.loc["smoothgrad", "signed"]
     assert table.loc["gradient-shap", "signed"] and table.loc["gradient-shap", "word_rule"] == "sum"
@@ -149,6 +149,8 @@ def test_method_classes_declare_themselves_and_options_are_checked(tiny_model_di
     clf = make(tiny_model_dirs)
     with pytest.raises(UserError, match="--steps must be at least 1"):
         attribute(clf, TEXTS, methods=["integrated-gradients"], steps=0, quiet=True)
+    with pytest.raises(UserError, match="--ig-rows must be at least 1"):
+        attribute(clf, TEXTS, methods=["integrated-gradients"], ig_rows=0, quiet=True)
     with pytest.raises(UserError, match="unknown option --stepz"):
         attribute(clf, TEXTS, stepz=3, quiet=True)
     with pytest.raises(UserError, match="--stdev must be at least 0"):

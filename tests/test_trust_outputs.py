@@ -127,7 +127,7 @@ def test_attribute_refuses_integrated_gradients_that_cannot_fit_before_any_work(
     clf = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head="mean")
     monkeypatch.setattr(checks, "available_memory", lambda device="cpu": 1024)
     monkeypatch.setattr(clf, "forward", lambda *a, **k: pytest.fail("the model ran"))
-    with pytest.raises(UserError, match=r"integrated gradients needs about .* lower --batch-size or --steps"):
+    with pytest.raises(UserError, match=r"integrated gradients needs about .* lower --ig-rows or --steps"):
         pk.attribute(clf, ["a fine film"], methods=["integrated-gradients"], quiet=True)
     monkeypatch.setattr(checks, "available_memory", lambda device="cpu": None)    # unknown: no refusal, it runs
     with pytest.raises(pytest.fail.Exception, match="the model ran"):

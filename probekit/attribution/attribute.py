@@ -31,9 +31,21 @@ class AttributionResult(Result):
     main_table = "attributions.csv"
 
     def __init__(self, attributions: Attributions, record: dict):
-        super().__init__(attributions.to_frame(), record)
+        self.record = record
         self.attributions = attributions
         self.agreement = attributions.agreement()
+        self._frame = None
+
+    @property
+    def frame(self):
+        """The long table, built on first use (writing the run never builds it whole)."""
+        if self._frame is None:
+            self._frame = self.attributions.to_frame()
+        return self._frame
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.command}: {self.record['counts']['rows']} rows; "
+                f"tables agreement>")
 
     def html(self, **kwargs) -> str:
         return self.attributions.html(**kwargs)
@@ -48,12 +60,15 @@ class AttributionResult(Result):
         return self.attributions._repr_html_()
 
     def write_files(self, run: RunDir) -> None:
-        write_tidy(run, self.frame, "attributions.csv")
+        """The tables and pages a piece at a time (``Attributions.write_csv``, ``.pages``): memory stays flat."""
+        self.attributions.write_csv(run.file("attributions.csv"))
         write_tidy(run, self.agreement, "agreement.csv")
         title = f"attributions — {self.record.get('classifier', {}).get('path') or self.model}"
-        run.write_text("attributions.html", self.html(title=title))
-        if len(self.frame):
-            run.save_figure(self.figure(int(self.frame["example"].iloc[0])), "example")
+        for name, page in self.attributions.pages(title=title):
+            run.write_text(name, page)
+        first = next((i for i, e in enumerate(self.attributions) if len(e.units)), None)
+        if first is not None and self.attributions.methods:
+            run.save_figure(self.figure(first), "example")
 
     def files(self) -> list[str]:
         return ["attributions.csv", "agreement.csv", "attributions.html"]
@@ -131,8 +146,8 @@ class AttributeOptions(SampleOptions):
                                    metavar="METHOD")
     target: str | None = option(None, "the label to explain (default: each example's predicted label)",
                                 metavar="LABEL")
-    batch_size: int = option(16, "examples per batch, and rows per forward pass inside integrated gradients and "
-                                 "occlusion (default %(default)s)", type=int, check=positive)
+    batch_size: int = option(16, "examples per batch, and rows per forward pass of occlusion (integrated "
+                                 "gradients: --ig-rows) (default %(default)s)", type=int, check=positive)
     device: str | None = option(None, "cpu, cuda, cuda:N or mps (default: where the classifier is; a folder loads "
                                       "on the CPU)", check=optional_device)
     level: str = option("word", "words or sub-tokens (default %(default)s)", choices=LEVELS)
@@ -147,12 +162,13 @@ def attribute(o: AttributeOptions, **method_options) -> AttributionResult:
     or a list of Examples, read as ``pk.classify`` reads them; ``methods`` default to every default method that
     applies (``pk.list_methods()``; ``pooling`` needs an attention or max head, ``attention-*`` an encoder);
     ``target`` is a label to explain (default: each example's predicted class); ``batch_size`` examples per
-    batch, also the rows per forward pass inside integrated gradients (Captum's internal batch size) and
-    occlusion; ``device`` moves the classifier there first (default: where it is; a folder loads on the CPU).
-    ``level="token"`` reports sub-tokens instead of words; ``limit`` a seeded random sample of ``data``.
-    Every other keyword is a method's own option: ``steps`` (integrated gradients, default 50), ``retry_steps``
-    (retry flagged IG examples with more steps), ``samples``/``stdev`` (SmoothGrad, GradientSHAP) … as
-    ``pk.list_methods()`` lists them. Options: :class:`AttributeOptions`.
+    batch (batches sorted by token count), also the rows per forward pass of occlusion and the sampling methods
+    (integrated gradients packs its steps × examples into passes of ``ig_rows`` rows, by default as many as
+    keep a pass within 512 MiB of activations); ``device`` moves the classifier there first (default: where it
+    is; a folder loads on the CPU). ``level="token"`` reports sub-tokens instead of words; ``limit`` a seeded
+    random sample of ``data``. Every other keyword is a method's own option: ``steps`` (integrated gradients,
+    default 50), ``retry_steps`` (retry flagged IG examples with more steps), ``ig_rows``, ``samples``/``stdev``
+    (SmoothGrad, GradientSHAP) … as ``pk.list_methods()`` lists them. Options: :class:`AttributeOptions`.
     """
     classifier, texts, data, batch_size, level, seed = o.classifier, o.texts, o.data, o.batch_size, o.level, o.seed
     model, path = _load(classifier)
@@ -161,12 +177,13 @@ def attribute(o: AttributeOptions, **method_options) -> AttributionResult:
     refuse_unknown(method_options, classes, [registry.get_method(n) for n in registry.method_names()])
     options = {n: asdict(c.build(**method_options)) for n, c in zip(names, classes)}   # checked before any work
     if "integrated-gradients" in options:        # refuse, before any work, what cannot fit in memory
-        ig, source = options["integrated-gradients"], getattr(model, "source", None)
+        from .gradients import default_rows, model_size
+
+        ig, (hidden, layers) = options["integrated-gradients"], model_size(model)
         checks.memory_fits("integrated gradients", checks.ig_memory(
-            steps=max(ig["steps"], ig["retry_steps"] or 0), rows=batch_size, length=model.max_length,
-            hidden=getattr(source, "hidden_size", model.embedding_layer.embedding_dim),
-            layers=getattr(source, "num_layers", 1)), device=str(model.device),
-            advice="lower --batch-size or --steps")
+            steps=max(ig["steps"], ig["retry_steps"] or 0), length=model.max_length, hidden=hidden, layers=layers,
+            rows=ig["ig_rows"] or default_rows(model, model.max_length)), device=str(model.device),
+            advice="lower --ig-rows or --steps")
     target_index = target_index_of(model, o.target)
     examples = _examples(o)
     if not examples:

@@ -4,19 +4,29 @@ Per example: its units (words, or sub-tokens at ``level="token"``), one score ar
 target explained, the prediction with its probability, the true label when known, and for a method with a
 convergence delta (integrated gradients) the delta and whether it was flagged. ``to_frame()`` is the long table
 ``attributions.csv`` holds; ``html()``, ``ansi()`` and ``figure(i)`` draw it; ``agreement()`` is the Kendall-τ
-table; in a notebook the object shows its page inside an ``<iframe srcdoc>``, so the page's CSS and script stay
-inside it.
+table; in a notebook the object shows its (first) page inside an ``<iframe srcdoc>``, so the page's CSS and
+script stay inside it.
+
+The examples hold their scores as arrays; the long table exists only when asked for. A run folder is written a
+piece at a time, so memory does not grow with the table: ``write_csv`` appends ``CHUNK`` examples' rows at a time
+(the same bytes as writing the whole frame), and ``pages`` yields the page ``PAGE`` examples at a time
+(``attributions.html``, then ``attributions-0002.html`` …, each linking to every other), which also keeps each
+page quick to open at 10,000 examples.
 """
 from __future__ import annotations
 
 import html as _html
+import math
 from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 FRAME_COLUMNS = ["example", "index", "word", "method", "score", "target", "label", "prediction", "probability",
                  "correct", "delta", "flagged"]
+CHUNK = 256       # examples per piece of attributions.csv written at a time
+PAGE = 500        # examples per page of attributions.html
 
 
 @dataclass
@@ -76,11 +86,13 @@ class Attributions:
 
     # --- the table ------------------------------------------------------------------------------------------
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per example, unit and method (``attributions.csv``), sorted by example, method, index."""
+    def to_frame(self, examples: Iterable[int] | None = None) -> pd.DataFrame:
+        """One row per example, unit and method (``attributions.csv``), sorted by example, method, index;
+        ``examples``: only those (their numbers kept)."""
         token = self.level == "token"
         rows = []
-        for x, e in enumerate(self.examples):
+        for x in range(len(self)) if examples is None else examples:
+            e = self.examples[x]
             common = dict(target=e.target, label=e.label, prediction=e.prediction, probability=e.probability,
                           correct=e.correct)
             for m in self.methods:
@@ -92,6 +104,32 @@ class Attributions:
                         row["word_index"] = int(e.word_index[i])
                     rows.append(row)
         return pd.DataFrame(rows, columns=FRAME_COLUMNS + (["word_index"] if token else []))
+
+    def write_csv(self, path, chunk: int | None = None) -> None:
+        """``attributions.csv``, ``chunk`` examples' rows at a time (``write_tidy``'s format, the same bytes as the
+        whole frame written at once)."""
+        chunk = chunk or CHUNK
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            for start in range(0, max(len(self), 1), chunk):
+                part = self.to_frame(range(start, min(start + chunk, len(self))))
+                part.to_csv(f, index=False, header=start == 0, float_format="%.6g", lineterminator="\n")
+
+    def page_names(self, per_page: int | None = None) -> list[str]:
+        pages = max(1, math.ceil(len(self) / (per_page or PAGE)))
+        return ["attributions.html"] + [f"attributions-{p:04d}.html" for p in range(2, pages + 1)]
+
+    def pages(self, title: str = "attributions", per_page: int | None = None) -> Iterator[tuple[str, str]]:
+        """(file name, page) of every page, ``per_page`` examples each, one at a time; colours use the methods'
+        signs over all examples, so a method looks the same on every page."""
+        from .render import page_links, render_html
+
+        per_page = per_page or PAGE
+        names, signed = self.page_names(per_page), self._signed_or_none()
+        for p, name in enumerate(names):
+            start = p * per_page
+            part = self.to_frame(range(start, min(start + per_page, len(self))))
+            nav = page_links(names, p, len(self), per_page) if len(names) > 1 else ""
+            yield name, render_html(part, title=title, signed=signed, nav=nav)
 
     def agreement(self) -> pd.DataFrame:
         """Mean Kendall τ between every pair of methods (``agreement.py``), from the arrays."""
@@ -119,7 +157,7 @@ class Attributions:
         """A matplotlib Figure of example ``example``'s units under every method."""
         from .render import example_figure
 
-        return example_figure(self.to_frame(), example, signed=self._signed_or_none())
+        return example_figure(self.to_frame([example]), example, signed=self._signed_or_none())
 
     def _signed_or_none(self):
         # methods registered as signed, plus any with a negative score here (render's rule for frames)
@@ -127,7 +165,7 @@ class Attributions:
         return self._signed() | neg
 
     def _repr_html_(self) -> str:
-        return iframe(self.html())
+        return iframe(next(self.pages())[1])
 
 
 def iframe(page: str, height: int = 520) -> str:

@@ -1,8 +1,9 @@
 """``explain``: run attribution methods over examples and return an :class:`~.attributions.Attributions`.
 
 The library call under ``pk.attribute`` (which adds option checks, input reading, the run record and files),
-used directly by ERASER and the key-word attacks. Examples run in batches sorted by length (little padding)
-and come back in input order. Per batch, ``state.batch_state`` does the one forward pass (and backward) the
+used directly by ERASER and the key-word attacks. Examples run in batches sorted by token count (little
+padding; the corpus is tokenised a window at a time for the counts, keeping only the numbers) and come back in
+input order. Per batch, ``state.batch_state`` does the one forward pass (and backward) the
 chosen methods need; each method then turns it into scores, and ``words.py`` turns sub-token scores into
 word scores by the method's word rule.
 """
@@ -30,7 +31,7 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
     """Attribute ``classifier``'s decision on every Example of ``examples`` to its words (``level="token"``:
     sub-tokens), by ``methods`` (default: every default method that applies). ``target``: a label (or class
     index) to explain instead of each example's prediction; ``batch_size`` examples per batch, also the rows
-    per forward pass of the methods that run the model themselves; ``method_options`` are the methods' own
+    per forward pass of occlusion and the sampling methods (integrated gradients has its own ``ig_rows``); ``method_options`` are the methods' own
     options (``steps=100`` for integrated gradients …), each going to every chosen method that declares it."""
     names = registry.resolve(methods, classifier)
     classes = [registry.get_method(n) for n in names]
@@ -46,8 +47,7 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
     torch.manual_seed(seed)
     classifier.eval()
     needs = set().union(*(c.needs for c in classes)) if classes else set()
-    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].text or "") + sum(
-        len(w) + 1 for w in (examples[i].words or []) + (examples[i].words_b or []))))
+    order = length_order(classifier, examples, batch_size)
     out: list = [None] * len(examples)
     cut = [False] * len(examples)
     bar = progress(total=len(examples), desc="attributions", unit="example")
@@ -73,6 +73,16 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
     bar.close()
     return Attributions(out, names, level=level, signed={c.name: c.signed for c in classes}, labels=labels,
                         truncated=cut)
+
+
+def length_order(classifier, examples, batch_size: int) -> list[int]:
+    """Example indices by token count (ties in input order), tokenised ``WINDOW_BATCHES`` batches at a time."""
+    from ..core.extraction import WINDOW_BATCHES, encode_windows
+
+    lengths = [e.length for window in encode_windows(classifier.source, examples, window=WINDOW_BATCHES * batch_size,
+                                                      max_length=classifier.max_length, level="token", warn=False)
+               for e in window]
+    return sorted(range(len(examples)), key=lambda i: (lengths[i], i))
 
 
 def target_index_of(classifier, target) -> int | None:

@@ -2,7 +2,8 @@
 target class's probability drops, p(x) − p(x without the word). Positive: the word supported the target.
 
 The word is removed from the text itself (not masked or replaced by [PAD]), as Jain & Wallace's
-``remove_and_run`` does, so the remaining words are re-tokenised and re-encoded. Deleting the only word leaves
+``remove_and_run`` does, so the remaining words are re-encoded: from each word's cached token pieces where the
+tokenizer gives the same ids that way (``pieces.py``), by the tokenizer otherwise. Deleting the only word leaves
 ``[CLS] [SEP]``. In a pair the word is removed from its own segment.
 """
 from __future__ import annotations
@@ -12,8 +13,12 @@ import torch
 
 from ..core.examples import Example
 from .base import AttributionMethod
+from .pieces import Pieces
 from .registry import register
 from .words import model_inputs
+
+#: Assemble deletion variants from cached word pieces where the tokenizer allows it (False: re-tokenise each).
+ASSEMBLE = True
 
 
 def without_word(example: Example, words: list[str], i: int) -> Example:
@@ -47,9 +52,11 @@ def empty_input(classifier) -> dict:
     return batch
 
 
-def class_distributions(classifier, examples, batch_size: int, *, desc: str | None = None) -> np.ndarray:
+def class_distributions(classifier, examples, batch_size: int, *, desc: str | None = None,
+                        pieces: Pieces | None = None) -> np.ndarray:
     """Class probabilities [N, C] of every example, under no_grad, in batches of similar length (little
-    padding); an example without words is ``[CLS] [SEP]``. ``desc`` names a progress bar, shown for long runs.
+    padding); an example without words is ``[CLS] [SEP]``. ``desc`` names a progress bar, shown for long runs;
+    ``pieces`` a word-piece cache to reuse across calls (the variants of one run share their words).
     Occlusion, Jain & Wallace's leave-one-out and ERASER's erasures all re-run the classifier this way."""
     from ..core.progress import progress
 
@@ -62,10 +69,12 @@ def class_distributions(classifier, examples, batch_size: int, *, desc: str | No
     full = sorted((j for j in range(len(examples)) if sizes[j] > 0), key=lambda j: sizes[j])
     empty = [j for j in range(len(examples)) if sizes[j] == 0]
     bar = progress(total=len(full), desc=desc, unit="input") if desc and len(full) > 4 * batch_size else None
+    encode = (pieces or Pieces(classifier)).encode if ASSEMBLE and hasattr(classifier, "tokenize") else \
+        (lambda chunk: classifier.encode(chunk, warn=False))
     with torch.no_grad():
         for start in range(0, len(full), batch_size):
             rows = full[start:start + batch_size]
-            batch = classifier.encode([examples[j] for j in rows], warn=False)
+            batch = encode([examples[j] for j in rows])
             out[rows] = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu().numpy()
             if bar is not None:
                 bar.update(len(rows))

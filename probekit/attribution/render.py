@@ -156,8 +156,18 @@ def _block(ex, rows, info, signed: set) -> str:
     return "".join(out)
 
 
-def render_html(frame: pd.DataFrame, *, title: str = "attributions", signed=None) -> str:
-    """A self-contained page: one block per example, one row per method (see the module docstring)."""
+def page_links(names: list[str], current: int, n: int, per_page: int) -> str:
+    """The bar of a page among several: which examples it holds and a link to every page."""
+    first, last = current * per_page, min(n, (current + 1) * per_page) - 1
+    links = " ".join(f"<b>{k + 1}</b>" if k == current else f'<a href="{html.escape(name)}">{k + 1}</a>'
+                     for k, name in enumerate(names))
+    return (f'<nav class="pk-pages">examples #{first}–#{last} of {n} (page {current + 1} of {len(names)}): '
+            f"{links}</nav>")
+
+
+def render_html(frame: pd.DataFrame, *, title: str = "attributions", signed=None, nav: str = "") -> str:
+    """A self-contained page: one block per example, one row per method (see the module docstring); ``nav``:
+    the links to the other pages of a paged run (``page_links``)."""
     frame = _check(frame)
     sgn = signed_methods(frame, signed)
     blocks = [_block(ex, rows, info, sgn) for ex, rows, info in _examples(frame)]
@@ -170,7 +180,7 @@ def render_html(frame: pd.DataFrame, *, title: str = "attributions", signed=None
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(title)}</title>", f"<style>\n{_asset('attribution.css')}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
+        f"<h1>{e(title)}</h1>", nav,
         '<div class="pk-bar">',
         f'<label><input type="checkbox" id="pk-wrong"{"" if has_labels else " disabled"}> misclassified only</label>',
         '<label>order <select id="pk-sort"><option value="input">input</option>'

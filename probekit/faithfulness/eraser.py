@@ -9,7 +9,8 @@ ties keep word order. With n words and k %, the top ``max(1, ⌈k·n/100⌉)`` w
 - sufficiency(k)       = p(ŷ|x) − p(ŷ|the rationale only)        (lower: the rationale alone keeps ŷ)
 - AOPC = the mean of each over the bins k ∈ ``ks`` (default 1, 5, 10, 20, 50 %).
 
-Words are removed by *deletion*: the kept words, in their original order, are re-tokenised and re-encoded, as
+Words are removed by *deletion*: the kept words, in their original order, are re-encoded (from each word's
+cached token pieces where the tokenizer gives the same ids that way, ``attribution.pieces``), as
 occlusion's ``without_word`` does (a pair keeps its two segments; deleting every word leaves ``[CLS] [SEP]``).
 Only the words the classifier saw count (words cut by its length limit are never put back), and p(ŷ|x) is
 computed the same way from all of them, so removing nothing changes nothing.
@@ -24,9 +25,9 @@ agree share it) — cost ≈ Σ over pairs of the words removed before the flip 
 ``flip_max_words`` caps the sizes tried (0: no cap); pairs not flipped by then count as never-flip (so
 ``flip_fraction`` is then an upper bound).
 
-Word scores come from one ``attribution.explain`` call over all examples with ``ctx.batch_size`` examples per batch,
-which is also Captum's internal batch (rows per forward pass) for integrated gradients (50 Gauss–Legendre
-steps, forward and backward): IG dominates the attribution time, and attribution about half of the total.
+Word scores come from one ``attribution.explain`` call over all examples with ``ctx.batch_size`` examples per batch;
+integrated gradients (50 Gauss–Legendre steps, forward and backward) packs its steps × examples into passes of its
+own row budget (``ig_rows``): IG dominates the attribution time, and attribution about half of the total.
 
 With ``ctx.rationales`` (examples carrying ``meta["rationale"]``, 0/1 per word: HateXplain), plausibility per
 method against the human rationale r, under ERASER's names and definitions (``eraser_metrics``): AUPRC,
@@ -100,8 +101,11 @@ class Evaluator:
     """p(· | example with only some words kept), one forward pass per distinct (example, kept words)."""
 
     def __init__(self, classifier, units: list[Unit], batch_size: int):
+        from ..attribution.pieces import Pieces
+
         self.classifier, self.units, self.batch_size = classifier, units, batch_size
         self.cache: dict[tuple, np.ndarray] = {}
+        self.pieces = Pieces(classifier) if hasattr(classifier, "tokenize") else None   # shared by every size
 
     def __call__(self, requests) -> list[np.ndarray]:
         """``requests``: (unit index, kept indices) pairs → their class distributions (in request order)."""
@@ -109,7 +113,7 @@ class Evaluator:
         todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
         if todo:
             probs = class_distributions(self.classifier, [self.units[u].keep(kept) for u, kept in todo],
-                                        self.batch_size, desc="eraser inputs")
+                                        self.batch_size, desc="eraser inputs", pieces=self.pieces)
             self.cache.update(zip(todo, probs))
         return [self.cache[k] for k in keys]
 
