@@ -76,9 +76,13 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
 
 
 def length_order(classifier, examples, batch_size: int) -> list[int]:
-    """Example indices by token count (ties in input order), tokenised ``WINDOW_BATCHES`` batches at a time."""
+    """Example indices by token count (ties in input order), tokenised ``WINDOW_BATCHES`` batches at a time; a
+    classifier with a vocabulary of its own (an encoder from scratch) counts its own units."""
     from ..core.extraction import WINDOW_BATCHES, encode_windows
 
+    if getattr(classifier.source, "tokenizer", None) is None:
+        lengths = [e.length for e in classifier.tokenize(examples, warn=False)]
+        return sorted(range(len(examples)), key=lambda i: (lengths[i], i))
     lengths = [e.length for window in encode_windows(classifier.source, examples, window=WINDOW_BATCHES * batch_size,
                                                       max_length=classifier.max_length, level="token", warn=False)
                for e in window]
