@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli import main_wrapper
-from .core.errors import UserError
+from probekit.cli import main_wrapper
+from probekit.core.errors import UserError
 
 #: Command name → its module's file inside the package, in the README's order.
 COMMANDS = {
     "probe": "probe.py", "data": "data.py", "confusion": "confusion.py", "extract": "extract.py",
     "attention": "attention.py", "browse": "browse.py", "deps": "deps.py", "coref": "coref.py", "parse": "parse.py",
-    "attribute": "attribute.py", "classify": "classify/__main__.py", "faithfulness": "faithfulness/__main__.py",
+    "attribute": "attribute.py", "classify": "classify.py", "faithfulness": "faithfulness.py",
     "attack": "attack.py", "compare": "compare.py", "structural": "structural.py", "edges": "edges.py",
     "clusters": "clusters.py",
 }
@@ -27,7 +27,7 @@ _ROOT = Path(__file__).resolve().parent
 
 
 def module_name(command: str) -> str:
-    """``probe`` → ``probekit.probe``; ``classify`` → ``probekit.classify.__main__``."""
+    """``probe`` → ``probekit.probe``; ``classify`` → ``probekit.classify``."""
     return "probekit." + COMMANDS[command].removesuffix(".py").replace("/", ".")
 
 

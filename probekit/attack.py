@@ -9,7 +9,7 @@ Examples::
     python -m probekit.attack --classifier runs/rt --data rt:train --attacks delete mask --augment rt-aug.jsonl \\
         --out runs/rt-aug                          # then: classify --train rt:train rt-aug.jsonl …
 
-The pipeline is :func:`probekit.attacks.run.attack` (``pk.attack``); this module parses the options, calls it and
+The pipeline is :func:`probekit.attacks.attack.attack` (``pk.attack``); this module parses the options, calls it and
 writes the run folder (results.csv, table.csv, summary.md, keyword_curve.png for classifiers, config.json).
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .attacks.run import AttackOptions, attack
-from .cli import classifier_output, command, report_files
+from probekit.attacks.attack import AttackOptions, attack
+from probekit.cli import classifier_output, command, report_files
 
 
 def _prepare(values: dict, out: dict) -> None:

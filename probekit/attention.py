@@ -9,9 +9,9 @@ layer, head, metric, value, aggregate — per-layer gradient rows have an empty 
 """
 from __future__ import annotations
 
-from .cli import command
-from .core.options import output_options
-from .heads.attention import AttentionOptions, attention
+from probekit.cli import command
+from probekit.core.options import output_options
+from probekit.heads.attention import AttentionOptions, attention
 
 
 def _report(result, path, values: dict, out: dict) -> None:

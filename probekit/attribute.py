@@ -19,11 +19,11 @@ import sys
 from dataclasses import make_dataclass
 from typing import Any
 
-from .attribution.attribute import AttributeOptions, attribute
-from .cli import classifier_output, command, peek
-from .core import checks
-from .core.options import option
-from .core.outputs import write_atomic
+from probekit.attribution.attribute import AttributeOptions, attribute
+from probekit.cli import classifier_output, command, peek
+from probekit.core import checks
+from probekit.core.options import option
+from probekit.core.outputs import write_atomic
 
 #: what only the command line has: where to write, what to show, which plug-in files to load first
 OUTPUT = make_dataclass("AttributeOutput", [
@@ -36,7 +36,7 @@ OUTPUT = make_dataclass("AttributeOutput", [
 
 def _load_plugins(argv) -> None:
     """The ``--plugin`` files in ``argv``, loaded before the parser is built so their methods are choices."""
-    from .attribution.plugins import load_plugin
+    from probekit.attribution.plugins import load_plugin
 
     for path in peek(argv, "--plugin", action="append", default=[]):
         load_plugin(path)
@@ -44,7 +44,7 @@ def _load_plugins(argv) -> None:
 
 def _method_options(parser, argv) -> None:
     """Each registered method's own options (``--steps``, ``--samples`` …), declared by the method classes."""
-    from .attribution.registry import all_options
+    from probekit.attribution.registry import all_options
 
     group = parser.add_argument_group("method options", "each method's own options (pk.list_methods() lists them)")
     for name, owners in all_options().items():

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cli import main_wrapper, options_parser, parse_options
-from .core.options import Options, option
-from .viz.browse import BrowseOptions, browse, check_outputs
+from probekit.cli import main_wrapper, options_parser, parse_options
+from probekit.core.options import Options, option
+from probekit.viz.browse import BrowseOptions, browse, check_outputs
 
 
 @dataclass(frozen=True, kw_only=True)

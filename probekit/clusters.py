@@ -6,8 +6,8 @@ PCA or t-SNE panel per layer, coloured by label; ``projection_words.png`` with `
 """
 from __future__ import annotations
 
-from .cli import results_command
-from .probing.clusters import ClustersOptions, clusters
+from probekit.cli import results_command
+from probekit.probing.clusters import ClustersOptions, clusters
 
 build_parser, main = results_command(
     "python -m probekit.clusters", __doc__.split("\n\n")[0], ClustersOptions, clusters,

@@ -8,8 +8,8 @@ From Python: ``pk.compare(finetuned, **options)`` (same options).
 """
 from __future__ import annotations
 
-from .cli import classifier_output, command
-from .finetuned.compare import CompareOptions, compare
+from probekit.cli import classifier_output, command
+from probekit.finetuned.compare import CompareOptions, compare
 
 build_parser, main = command(
     "python -m probekit.compare", __doc__.split("\n\n")[0], CompareOptions, compare,

@@ -6,8 +6,8 @@ Writes ``results.csv`` (tidy: confusion and candidate mass per condition, layer 
 """
 from __future__ import annotations
 
-from .cli import table_command
-from .heads.confusion import ConfusionOptions, confusion
+from probekit.cli import table_command
+from probekit.heads.confusion import ConfusionOptions, confusion
 
 build_parser, main = table_command(
     "python -m probekit.confusion", "Attention confusion scores for agreement (A1-A4) and reflexives (R1-R8), Lin "

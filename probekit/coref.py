@@ -5,8 +5,8 @@ baseline), ``results.md``, ``heads.png`` and ``config.json``; ``pk.coref(gap)`` 
 """
 from __future__ import annotations
 
-from .cli import table_command
-from .syntax.coref import CorefOptions, coref
+from probekit.cli import table_command
+from probekit.syntax.coref import CorefOptions, coref
 
 build_parser, main = table_command(
     "python -m probekit.coref", "Which attention heads link a pronoun to its antecedent (GAP TSV)?",

@@ -4,13 +4,13 @@ So that a user can read exactly what was probed: one record per sentence with it
 its target word index (probing tasks: nth_token, auxiliary, subject, ...), or its condition, source word,
 correct group and distractor groups (agreement, reflexive). The same options give the same sentences as
 ``python -m probekit.probe`` / ``python -m probekit.confusion`` with that seed and size. From Python:
-``pk.data(task, **options)`` (:mod:`probekit.corpora.data`).
+``pk.data(task, **options)`` (:mod:`probekit.probing.data`).
 """
 from __future__ import annotations
 
-from .cli import command, task_options
-from .core.options import output_options
-from .corpora.data import DataOptions, data
+from probekit.cli import command, task_options
+from probekit.core.options import output_options
+from probekit.probing.data import DataOptions, data
 
 
 def _report(result, path, values: dict, out: dict) -> None:

@@ -5,8 +5,8 @@ writes the run folder.
 """
 from __future__ import annotations
 
-from .cli import table_command
-from .syntax.deps import DepsOptions, deps
+from probekit.cli import table_command
+from probekit.syntax.deps import DepsOptions, deps
 
 build_parser, main = table_command(
     "python -m probekit.deps", "Per-head dependency accuracy with fixed-offset baselines (Clark et al. 2019 §4.2).",

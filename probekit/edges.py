@@ -7,8 +7,8 @@ cumulative scores, mixing weights, center of gravity, expected layer), ``compari
 """
 from __future__ import annotations
 
-from .cli import results_command
-from .probing.edges_run import EdgesOptions, edges
+from probekit.cli import results_command
+from probekit.probing.edges import EdgesOptions, edges
 
 build_parser, main = results_command(
     "python -m probekit.edges", __doc__.split("\n\n")[0], EdgesOptions, edges,

@@ -9,13 +9,13 @@ alone, built through the activation cache (an identical rerun makes no model cal
     words = [json.loads(l) for l in open("DIR/units.jsonl")]   # [CLS] w1 … wn [SEP] per sentence
 
 plus ``sentences.jsonl`` with the input words of each sentence and ``sentences.csv`` (one row per sentence).
-From Python: ``pk.extract(corpus=…)`` (:mod:`probekit.core.states`).
+From Python: ``pk.extract(corpus=…)`` (:mod:`probekit.probing.extract`).
 """
 from __future__ import annotations
 
-from .cli import command
-from .core.options import output_options
-from .core.states import ExtractOptions, extract
+from probekit.cli import command
+from probekit.core.options import output_options
+from probekit.probing.extract import ExtractOptions, extract
 
 
 def _report(result, path, values: dict, out: dict) -> None:

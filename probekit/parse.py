@@ -6,8 +6,8 @@ same from Python.
 """
 from __future__ import annotations
 
-from .cli import table_command
-from .syntax.parse import ParseOptions, parse
+from probekit.cli import table_command
+from probekit.syntax.parse import ParseOptions, parse
 
 build_parser, main = table_command(
     "python -m probekit.parse", "Attention-only parsing probes and baselines, UAS on a dev treebank (Clark §5).",

@@ -5,10 +5,10 @@ directory. From Python: ``pk.probe(task, **options)`` (:mod:`probekit.probing.pr
 """
 from __future__ import annotations
 
-from .cli import command, task_options
-from .core.options import output_options
-from .core.plugins import load_plugins
-from .probing.probe import ProbeOptions, probe
+from probekit.cli import command, task_options
+from probekit.core.options import output_options
+from probekit.core.plugins import load_plugins
+from probekit.probing.probe import ProbeOptions, probe
 
 build_parser, main = command(
     "python -m probekit.probe", __doc__.split("\n\n")[0], ProbeOptions, probe,

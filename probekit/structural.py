@@ -6,8 +6,8 @@ sentence, gold vs predicted) and ``config.json``. ``pk.structural(train=…, dev
 """
 from __future__ import annotations
 
-from .cli import results_command
-from .probing.structural_run import StructuralOptions, structural
+from probekit.cli import results_command
+from probekit.probing.structural import StructuralOptions, structural
 
 build_parser, main = results_command(
     "python -m probekit.structural", __doc__.split("\n\n")[0], StructuralOptions, structural,

@@ -40,7 +40,7 @@ def shuffled(examples, seed=0):
 
 def train_classifier(args, cache):
     import probekit as pk
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     train = shuffled(load_split("rt:train", what="--train", data_root=args.data_root))[: args.train]
     dev = shuffled(load_split("rt:dev", what="--dev", data_root=args.data_root))[:300]
@@ -182,7 +182,7 @@ def main():
     args = p.parse_args()
 
     import probekit as pk
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -196,7 +196,7 @@ def main():
             print(f"classifier: frozen attention head on all-MiniLM-L6-v2, trained by pk.classify on {args.train} "
                   f"RT train sentences in {t_train:.1f} s (dev accuracy {dev_acc:.3f} on 300)")
             if args.save_classifier:
-                from probekit.classify.saved import save_classifier
+                from probekit.classifiers.saved import save_classifier
 
                 save_classifier(clf, args.save_classifier)
         test = shuffled(load_split("rt:test", what="--data", data_root=args.data_root))

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the figures here as JSON")
     args = ap.parse_args(argv)
 
-    from probekit.viz.browser import HeadMap, render_head_view, write_page
+    from probekit.viz.head_view import HeadMap, render_head_view, write_page
     from probekit.cli import set_quiet
     from probekit.core.encoder import load_encoder
     from probekit.core.examples import Example

@@ -23,7 +23,7 @@ def pooled_vectors(feats, how: str):
     """The fixed sentence vectors a linear model gets: mean- or max-pooled words, or the [CLS] vector."""
     import torch
 
-    from probekit.classify.heads import masked_max, masked_mean
+    from probekit.classifiers.pooling import masked_max, masked_mean
 
     out = []
     for i in range(0, len(feats), 512):
@@ -35,10 +35,10 @@ def pooled_vectors(feats, how: str):
 
 def run_set(name, args, cache_dir):
     import probekit as pk
-    from probekit.classify.baselines import vector_logreg
-    from probekit.classify.datasets import load_split
-    from probekit.classify.train import _features, label_ids
-    from probekit.classify.model import Classifier
+    from probekit.classifiers.baselines import vector_logreg
+    from probekit.corpora.labelled import load_split
+    from probekit.classifiers.classify import _features, label_ids
+    from probekit.classifiers.model import Classifier
     from probekit.core.encoder import load_encoder
 
     spec = {"rt": ("rt:train", "rt:dev", "rt:test"),
@@ -53,9 +53,9 @@ def run_set(name, args, cache_dir):
 
 def frozen_heads(splits, args, cache_dir):
     import probekit as pk
-    from probekit.classify.baselines import vector_logreg
-    from probekit.classify.train import _features, label_ids
-    from probekit.classify.model import Classifier
+    from probekit.classifiers.baselines import vector_logreg
+    from probekit.classifiers.classify import _features, label_ids
+    from probekit.classifiers.model import Classifier
     from probekit.core.encoder import load_encoder
 
     rows = []

@@ -42,7 +42,7 @@ def phase(kind: str, args) -> dict:
     import matplotlib.pyplot  # noqa: F401
     import transformers.models.bert.modeling_bert  # noqa: F401
 
-    import probekit.report.confusion  # noqa: F401
+    import probekit.report.confusion_report  # noqa: F401
     import probekit.core.extraction  # noqa: F401
     if kind == "e2e":
         from probekit.confusion import main

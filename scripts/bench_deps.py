@@ -29,7 +29,7 @@ from probekit.syntax.dependency_heads import DependencyHeads  # noqa: E402
 from probekit.syntax.deps import table1  # noqa: E402
 from probekit.core.encoder import load_encoder  # noqa: E402
 from probekit.core.extraction import extract  # noqa: E402
-from probekit.report.rundir import markdown_table  # noqa: E402
+from probekit.core.rundir import markdown_table  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/ud-english-ewt")
 

@@ -72,7 +72,7 @@ def shuffled(examples, seed=0):
 def make_model(args, workdir: Path) -> tuple[Path, str]:
     """(a standard Hugging Face classifier folder, what it is)."""
     import probekit as pk
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     if args.classifier:
         return Path(args.classifier), f"the Hugging Face classifier {args.classifier}"
@@ -88,7 +88,7 @@ def make_model(args, workdir: Path) -> tuple[Path, str]:
 
 
 def sentences(args):
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
     from probekit.core.examples import Example
 
     split = load_split(args.data, what="--data", data_root=args.data_root)

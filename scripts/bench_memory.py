@@ -78,7 +78,7 @@ def extract_inputs(args, tok, work: Path) -> dict[int, Path]:
 
 
 def attribute_inputs(args, tok, work: Path) -> dict[int, Path]:
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     test = load_split("rt:train", what="rt", data_root=str(DATA))   # enough sentences of one length
     keep = equal_length([e.text for e in test], tok, args.n)
@@ -95,8 +95,8 @@ def classifier(args, work: Path) -> str:
     if args.classifier:
         return args.classifier
     import probekit as pk
-    from probekit.classify.datasets import load_split
-    from probekit.classify.saved import save_classifier
+    from probekit.corpora.labelled import load_split
+    from probekit.classifiers.saved import save_classifier
 
     train = load_split("rt:train", what="rt", data_root=str(DATA))
     pick = sorted(range(len(train)), key=lambda i: hash(train[i].text) % 9973)[:200]

@@ -51,12 +51,12 @@ def main() -> None:
     import numpy as np
     import ray
 
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
     from probekit.core.cache import get_activations
     from probekit.core.encoder import load_encoder
     from probekit.core.examples import seeded_sample
     from probekit.core.progress import quiet
-    from probekit.distributed.session import session
+    from probekit.core.distributed.session import session
 
     examples = seeded_sample(load_split("rt:train", what="rt:train", data_root=args.data_root), args.limit, 0)
     encoder = load_encoder(None)

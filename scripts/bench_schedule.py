@@ -71,8 +71,8 @@ def part_ig(clf, test, args):
 
 def part_eraser(clf, test, args):
     from probekit.attribution import occlusion
-    from probekit.faithfulness.base import Context
-    from probekit.faithfulness.eraser import run
+    from probekit.evaluation.base import Context
+    from probekit.evaluation.eraser.experiment import run
 
     def eraser(assemble):
         occlusion.ASSEMBLE = assemble
@@ -107,7 +107,7 @@ def main():
     args = p.parse_args()
 
     import probekit as pk
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -118,7 +118,7 @@ def main():
             clf, secs, acc = train_classifier(args, Path(tmp) / "cache")
             print(f"classifier trained on {args.train} RT sentences in {secs:.0f} s (dev accuracy {acc:.3f})")
             if args.save_classifier:
-                from probekit.classify.saved import save_classifier
+                from probekit.classifiers.saved import save_classifier
 
                 save_classifier(clf, args.save_classifier)
     test = shuffled(load_split("rt:test", what="--test", data_root=args.data_root))[: args.sentences]

@@ -47,7 +47,7 @@ def main() -> None:
 
 def train(args) -> str:
     import probekit as pk
-    from probekit.classify import scratch_train
+    from probekit.classifiers import scratch_train
 
     real = scratch_train.train_scratch
 
@@ -77,7 +77,7 @@ def suite(folder, args) -> None:
     """Each experiment in its own run, so each gets its own CPU time (the Wiegreffe & Pinter ones then do not
     share the base model's outputs, which costs one forward pass over the splits each)."""
     import probekit as pk
-    from probekit.faithfulness.experiments import names
+    from probekit.evaluation.experiments import names
 
     options = {k: v for k, v in (("epochs", args.wp_epochs), ("adversary_epochs", args.adversary_epochs)) if v}
     total_cpu, total_wall = 0.0, 0.0

@@ -1,5 +1,5 @@
 """Benchmark: Wiegreffe & Pinter's ``seeds`` and ``e2e-adversary`` with their heads trained one after another
-(before) and stacked into one model (after, ``probekit.classify.stacked``), CPU time of each, in one run.
+(before) and stacked into one model (after, ``probekit.classifiers.stacked``), CPU time of each, in one run.
 
 RT polarity, the bundled frozen MiniLM: a frozen attention classifier is trained on a seeded sample of
 ``--train-limit`` RT train sentences, and both experiments retrain on that sample, select on ``--dev-limit`` RT
@@ -27,9 +27,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import probekit as pk
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
     from probekit.core.examples import seeded_sample
-    from probekit.faithfulness import wp_common
+    from probekit.evaluation.wiegreffe_pinter import common as wp_common
 
     train = seeded_sample(load_split("rt:train", what="rt:train", data_root=args.data_root), args.train_limit, 0)
     dev = seeded_sample(load_split("rt:dev", what="rt:dev", data_root=args.data_root), args.dev_limit, 0)

@@ -31,10 +31,10 @@ def main() -> None:
     import torch
 
     import probekit as pk
-    from probekit.classify.batching import live_logits, loss_accuracy
-    from probekit.classify.datasets import load_split
-    from probekit.classify.metrics import label_ids
-    from probekit.classify.scratch_train import SCRATCH_DEFAULTS, build_model, train_scratch
+    from probekit.classifiers.batching import live_logits, loss_accuracy
+    from probekit.corpora.labelled import load_split
+    from probekit.classifiers.metrics import label_ids
+    from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS, build_model, train_scratch
 
     torch.set_num_threads(1)
     splits = {s: load_split(f"rt:{s}", what=s, data_root=args.data_root) for s in ("train", "dev", "test")}

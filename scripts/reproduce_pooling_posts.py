@@ -28,7 +28,7 @@ def main() -> None:
     import pandas as pd
 
     import probekit as pk
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     out = Path(args.out)
     test = load_split(f"{args.data}:test", what="--data", data_root=args.data_root)[:args.show]

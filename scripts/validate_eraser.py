@@ -6,7 +6,7 @@ those definitions over ERASER's own data shapes — evidence spans (start inclus
 feeds them what a submitter would: a probekit classifier's class probabilities on the full, reduced and
 rationale-only inputs (computed here, one model pass per input), each method's word scores (soft predictions),
 its top-|r| words as contiguous spans (hard predictions) and the words removed before the decision flips.
-It then runs ``probekit.faithfulness.eraser`` on the same held-out examples and prints both sets of numbers and
+It then runs ``probekit.evaluation.eraser.experiment`` on the same held-out examples and prints both sets of numbers and
 the largest absolute difference per metric.
 
 Port of (each section of ERASER's ``metrics.py``):
@@ -233,9 +233,9 @@ def main():
 
     import probekit as pk
     from probekit.attribution.explain import explain
-    from probekit.classify.datasets import load_split
-    from probekit.faithfulness import eraser
-    from probekit.faithfulness.base import Context
+    from probekit.corpora.labelled import load_split
+    from probekit.evaluation.eraser import experiment as eraser
+    from probekit.evaluation.base import Context
 
     t0 = time.perf_counter()
     train, dev, test = (load_split(f"hatexplain:{s}", what=s, data_root=args.data_root) for s in ("train", "dev", "test"))

@@ -10,14 +10,15 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.attacks import mc, perturb
+from probekit.attacks.multiple_choice import perturbations as mc
+from probekit.attacks import perturb
 from probekit.attribution import registry
 from probekit.attribution.occlusion import occlusion
 from probekit.attribution.words import model_inputs
-from probekit.classify.datasets import load_split, read_jsonl
-from probekit.classify.mcdata import MCItem, read_mc, write_mc_jsonl
-from probekit.classify.model import Classifier
-from probekit.classify.saved import save_classifier
+from probekit.corpora.labelled import load_split, read_jsonl
+from probekit.corpora.multiple_choice import MCItem, read_mc, write_mc_jsonl
+from probekit.classifiers.model import Classifier
+from probekit.classifiers.saved import save_classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
@@ -287,7 +288,7 @@ def test_command_writes_run_and_refuses_bad_input(clf, tmp_path, capsys):
 
 
 def test_classify_trains_on_original_plus_augmented(tmp_path, tiny_model_dirs):
-    from probekit.classify.__main__ import main
+    from probekit.classify import main
 
     rows = [(t, l) for t, l in TEXTS] * 4
     a, b, dev = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "dev.jsonl"
@@ -308,7 +309,7 @@ def test_classify_trains_on_original_plus_augmented(tmp_path, tiny_model_dirs):
 # --- multiple choice end to end (tiny model) -----------------------------------------------------------------
 
 def test_mc_attack_table_and_augment_round_trip(tiny_model_dirs, tmp_path):
-    from probekit.classify.mc_train import build_model, evaluate_mc
+    from probekit.classifiers.multiple_choice.train import build_model, evaluate_mc
 
     model = build_model(str(tiny_model_dirs["bert"]), max_length=64, seed=0)
     items = _items(6)
@@ -329,7 +330,7 @@ def test_mc_attack_table_and_augment_round_trip(tiny_model_dirs, tmp_path):
 
 
 def test_mc_unanswerable_retraining_checkpoints_and_resumes(tiny_model_dirs, tmp_path):
-    from probekit.classify.mc_train import build_model
+    from probekit.classifiers.multiple_choice.train import build_model
 
     model = build_model(str(tiny_model_dirs["bert"]), max_length=64, seed=0)
     items = _items(4)
@@ -349,7 +350,7 @@ def test_mc_unanswerable_retraining_checkpoints_and_resumes(tiny_model_dirs, tmp
 
 
 def test_limit_is_a_seeded_sample_in_file_order():
-    from probekit.attacks.run import _datasets
+    from probekit.attacks.attack import _datasets
 
     rows = list(range(100))                 # a sorted file: the first N would all be one class
     a = _datasets("x", lambda s: rows, 10, seed=0)["x"]
@@ -361,7 +362,7 @@ def test_limit_is_a_seeded_sample_in_file_order():
 def test_retrainings_copy_the_attacked_models_training_settings(tmp_path):
     import json
 
-    from probekit.attacks.run import training_options
+    from probekit.attacks.attack import training_options
 
     (tmp_path / "config.json").write_text(json.dumps({"arguments": {
         "task": "multiple-choice", "epochs": 3, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 4, "max_length": 384,
@@ -377,7 +378,7 @@ def test_retrainings_copy_the_attacked_models_training_settings(tmp_path):
 def test_a_model_no_better_than_its_baseline_is_flagged():
     import pandas as pd
 
-    from probekit.attacks.run import AttackResult
+    from probekit.attacks.attack import AttackResult
 
     def mc_result(intact):
         frame = pd.DataFrame({"dataset": ["mc160:test"] * 3, "setting": ["intact", "random guess", "longest baseline"],

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-import probekit.heads.gradients as ag
+import probekit.heads.attention_gradients as ag
 from probekit.attention import main
 from probekit.core.errors import UserError
 from probekit.heads.attention import attention, attention_statistics
-from probekit.heads.gradients import GradientStats, attention_gradients, mask_tokens, mlm_gradients
+from probekit.heads.attention_gradients import GradientStats, attention_gradients, mask_tokens, mlm_gradients
 from probekit.corpora.documents import pair_inputs, read_documents, single_inputs
 from probekit.core.encoder import load_encoder
 from probekit.core.examples import Example

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from probekit.classify.model import Classifier
-from probekit.classify.saved import save_classifier
+from probekit.classifiers.model import Classifier
+from probekit.classifiers.saved import save_classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
@@ -190,14 +190,14 @@ def test_gradient_methods_equal_autograd_on_a_hand_built_input(tiny_model_dirs, 
     target = torch.tensor([1, 0])
     emb = clf.embedding_layer(batch["input_ids"]).detach().requires_grad_(True)
     if mode == "none":       # the whole forward by hand: embeddings → word means → head
-        from probekit.classify.model import units_from_tokens
+        from probekit.classifiers.model import units_from_tokens
 
         units, mask = units_from_tokens(emb, batch["word_ids"])
         logits = clf.head(units, mask, emb[:, 0])[0]
     else:                    # the encoder on inputs_embeds, then the head
         hs = clf.encoder.model(inputs_embeds=emb, attention_mask=batch["attention_mask"],
                                token_type_ids=batch.get("token_type_ids")).last_hidden_state
-        from probekit.classify.model import units_from_tokens
+        from probekit.classifiers.model import units_from_tokens
 
         units, mask = units_from_tokens(hs, batch["word_ids"])
         logits = clf.head(units, mask, hs[:, 0])[0]

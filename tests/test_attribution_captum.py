@@ -11,9 +11,9 @@ import probekit as pk
 from probekit.attribution.attribute import attribute
 from probekit.attribution.gradients import baseline_ids, embedding_gradients
 from probekit.attribution.words import model_inputs, to_words
-from probekit.classify.model import Classifier
-from probekit.classify.scratch import ScratchClassifier
-from probekit.classify.vocab import Vocabulary
+from probekit.classifiers.model import Classifier
+from probekit.classifiers.scratch import ScratchClassifier
+from probekit.classifiers.vocab import Vocabulary
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
@@ -123,7 +123,7 @@ def hf_classifier(tiny_model_dirs):
     """A Hugging Face BertForSequenceClassification: its pooler's Tanh is reachable from two parents."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from probekit.classify.hf_model import HFClassifier
+    from probekit.classifiers.hf_model import HFClassifier
 
     torch.manual_seed(0)
     folder = str(tiny_model_dirs["bert"])

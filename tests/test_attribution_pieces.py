@@ -7,10 +7,10 @@ import torch
 
 from probekit.attribution import occlusion
 from probekit.attribution.pieces import Pieces, template
-from probekit.classify.model import Classifier
+from probekit.classifiers.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.examples import Example
-from probekit.faithfulness.eraser import Unit
+from probekit.evaluation.eraser.experiment import Unit
 
 SENTENCES = [
     "The naïve café-owner said : 'ÉTÉ' was well-known , 3.14 % of Straße !!".split(),

@@ -15,8 +15,8 @@ import probekit as pk
 from probekit.attribution import plugins, registry
 from probekit.attribution.agreement import agreement_table
 from probekit.attribution.attribute import attribute
-from probekit.classify.model import Classifier
-from probekit.classify.saved import save_classifier
+from probekit.classifiers.model import Classifier
+from probekit.classifiers.saved import save_classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
@@ -98,8 +98,8 @@ def test_a_plugin_file_adds_a_method_everywhere(tiny_model_dirs, plugin, tmp_pat
     assert (res.frame["score"] == 3.0 * res.frame["word"].str.len()).all()
     assert "word-length" in set(pk.list_methods()["name"])
     # ERASER ranks words by it: the top-1 rationale of each example is its longest word
-    from probekit.faithfulness.base import Context
-    from probekit.faithfulness.eraser import run
+    from probekit.evaluation.base import Context
+    from probekit.evaluation.eraser.experiment import run
 
     examples = [Example(words=None, text=t) for t in TEXTS]
     table = run(Context(classifier=clf, examples=examples, source=None, quiet=True,

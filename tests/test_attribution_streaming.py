@@ -8,7 +8,7 @@ import pandas as pd
 
 from probekit.attribution import attributions as attributions_module
 from probekit.attribution.attributions import Attributions, Explanation
-from probekit.report.rundir import RunDir, write_tidy
+from probekit.core.rundir import RunDir, write_tidy
 
 
 def made_up(n: int, level: str = "word") -> Attributions:
@@ -66,7 +66,7 @@ def test_a_run_writes_its_table_and_pages_in_pieces(tiny_model_dirs, tmp_path, m
     import torch
 
     from probekit.attribution.attribute import attribute
-    from probekit.classify.model import Classifier
+    from probekit.classifiers.model import Classifier
     from probekit.core.encoder import load_encoder
 
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import pytest
 
 from probekit.browse import main as browse_main
 from probekit.viz.browse import read_sentence
-from probekit.viz.browser import DEFAULT_TOP_K, HeadMap, encode_head, render_head_view, stats_payload, thumbnails
+from probekit.viz.head_view import DEFAULT_TOP_K, HeadMap, encode_head, render_head_view, stats_payload, thumbnails
 from probekit.core.errors import UserError
 from probekit.viz.headplots import plot_head, plot_layer_grid
 
@@ -288,7 +288,7 @@ def test_notable_head_is_the_sharpest_that_is_not_special_or_self():
     nxt = np.roll(eye, 1, axis=1) * 0.9 + 0.1 / U
     a = np.stack([np.stack([to_cls, eye, broad]), np.stack([prev, broad, nxt])]).astype(np.float32)
     special = [True] + [False] * (U - 2) + [True]
-    from probekit.viz.browser import notable_head
+    from probekit.viz.head_view import notable_head
 
     l, h, why = notable_head(a, special)
     assert (l, h) == (1, 2) and "sharpest" in why and "0.9" in why      # not [CLS] (1-1), not itself (1-2)

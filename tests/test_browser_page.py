@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probekit.viz.browser import HeadMap, render_head_view, write_page
+from probekit.viz.head_view import HeadMap, render_head_view, write_page
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
@@ -218,7 +218,7 @@ def test_first_view_is_drawn_before_anything_is_inflated(driver, tmp_path):
     decompression never finishes (here DecompressionStream is removed before the page's script runs)."""
     from selenium.webdriver.common.by import By
 
-    from probekit.viz.browser import notable_head
+    from probekit.viz.head_view import notable_head
 
     units, a, _, _ = _maps()
     special = [u in ("[CLS]", "[SEP]") for u in units]

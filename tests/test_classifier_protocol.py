@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.classify.protocol import ProbabilisticClassifier
+from probekit.classifiers.protocol import ProbabilisticClassifier
 from probekit.core.examples import Example
 
 TEXTS = ["The old teacher walked slowly to the village school.", "An unbelievably gigantic chrysanthemum!",
@@ -29,7 +29,7 @@ def _check(model, inputs, n_columns):
 
 @pytest.mark.parametrize("head", ["cls", "mean", "max", "attention", "attention-multi"])
 def test_transformer_classifier_single_text_and_pairs(tiny_model_dirs, head):
-    from probekit.classify.model import Classifier
+    from probekit.classifiers.model import Classifier
 
     torch.manual_seed(0)
     clf = Classifier(pk.load_encoder(str(tiny_model_dirs["bert"])), ["a", "b", "c"], head=head).eval()
@@ -42,8 +42,8 @@ def test_transformer_classifier_single_text_and_pairs(tiny_model_dirs, head):
 
 
 def test_scratch_and_hugging_face_classifiers(tiny_model_dirs, tmp_path):
-    from probekit.classify.scratch import ScratchClassifier
-    from probekit.classify.vocab import Vocabulary
+    from probekit.classifiers.scratch import ScratchClassifier
+    from probekit.classifiers.vocab import Vocabulary
     from test_hf_classifier import make_hf_classifier
 
     examples = [Example(words=None, text=t) for t in TEXTS]
@@ -57,8 +57,8 @@ def test_scratch_and_hugging_face_classifiers(tiny_model_dirs, tmp_path):
 
 
 def test_multiple_choice_model(tiny_model_dirs):
-    from probekit.classify.mcdata import MCItem
-    from probekit.classify.multiple_choice import MultipleChoiceModel
+    from probekit.corpora.multiple_choice import MCItem
+    from probekit.classifiers.multiple_choice.model import MultipleChoiceModel
 
     items = [MCItem("The teacher walked to school.", "Who walked?", ["the teacher", "a cat", "nobody"], 0),
              MCItem("The river flows into the sea.", "Where?", ["up the hill", "into the sea"], 1)]
@@ -69,7 +69,7 @@ def test_multiple_choice_model(tiny_model_dirs):
 
 
 def test_pooling_heads_are_registered_classes():
-    from probekit.classify.heads import HEAD_CLASSES, MeanHead, PoolingHead, make_head, register
+    from probekit.classifiers.pooling import HEAD_CLASSES, MeanHead, PoolingHead, make_head, register
 
     assert list(HEAD_CLASSES)[:5] == ["cls", "mean", "max", "attention", "attention-multi"]
     multi = make_head("attention-multi", 8, 2, n_heads=3)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.classify.datasets import read_file, read_named
-from probekit.classify.heads import make_head, masked_max
-from probekit.classify.model import Classifier
+from probekit.corpora.labelled import read_file, read_named
+from probekit.classifiers.pooling import make_head, masked_max
+from probekit.classifiers.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
@@ -200,7 +200,7 @@ def test_finetuned_cls_classifier_loads_as_hf_sequence_classification(tmp_path, 
 
 
 def test_same_seed_same_results_csv_and_facade_equals_cli(tmp_path, data, bert):
-    from probekit.classify.__main__ import main
+    from probekit.classify import main
 
     argv = ["--train", str(data["train"]), "--dev", str(data["dev"]), "--test", str(data["test_tsv"]),
             "--model", bert, "--cache-dir", str(tmp_path / "cache"), "--head", "max", "--epochs", "3",
@@ -325,7 +325,7 @@ def test_bad_tsv_line(tmp_path):
 
 
 def test_bad_input_through_the_command(tmp_path, data, bert, capsys):
-    from probekit.classify.__main__ import main
+    from probekit.classify import main
 
     bad = tmp_path / "test.tsv"
     bad.write_text("good film\tpos\nodd film\tmaybe\n", encoding="utf-8")
@@ -356,10 +356,10 @@ def test_too_long_text_is_truncated_counted_and_warned(tmp_path, data, bert, cap
 
 
 def test_frozen_head_starts_at_and_is_reported_beside_the_linear_baseline(tmp_path, data, bert):
-    from probekit.classify.baselines import LinearBaseline
-    from probekit.classify.heads import make_head
-    from probekit.classify.model import Classifier
-    from probekit.classify.train import _features, head_logits, label_ids
+    from probekit.classifiers.baselines import LinearBaseline
+    from probekit.classifiers.pooling import make_head
+    from probekit.classifiers.model import Classifier
+    from probekit.classifiers.classify import _features, head_logits, label_ids
     from probekit.core.encoder import load_encoder
 
     splits = {s: read_file(data[s], what=s) for s in ("train", "dev", "test")}

@@ -269,8 +269,8 @@ def test_compare_command_bad_input_exit_2(tiny_pair, tmp_path, capsys):
 
 def test_compare_classifier_folder(tiny_model_dirs, tmp_path):
     """A classify --finetune folder: its encoder/ is the fine-tuned model, its record names the base."""
-    from probekit.classify.model import Classifier
-    from probekit.classify.saved import save_classifier
+    from probekit.classifiers.model import Classifier
+    from probekit.classifiers.saved import save_classifier
     from probekit.core.encoder import load_encoder
 
     base = str(tiny_model_dirs["bert"])

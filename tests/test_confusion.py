@@ -79,7 +79,7 @@ def test_scores_accumulate_pool_and_name_best_heads():
 def test_heads_with_almost_no_candidate_mass_are_not_best_heads():
     """A head that sends ~2e-7 of its attention to the candidates scores 0.000 after renormalising; it must
     not be ranked, and is counted."""
-    from probekit.report.confusion import heads_table
+    from probekit.report.confusion_report import heads_table
 
     s = ConfusionScores(2, 2, min_mass=0.01)
     per_head = np.array([[0.0, 0.4], [0.9, 0.2]])            # head 1-1 looks perfect ...

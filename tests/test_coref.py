@@ -10,7 +10,7 @@ import pytest
 import importlib
 
 coref = importlib.import_module("probekit.coref")  # the command module (pk.coref is the function)
-from probekit.syntax.coreference import CorefHeadScores, baseline_choices, window
+from probekit.syntax.coref_heads import CorefHeadScores, baseline_choices, window
 from probekit.core.errors import UserError
 from probekit.corpora.gap import GapStats, read_gap, segment
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from probekit.classify.datasets import default_data_root, read_named, user_data_dir
-from probekit.classify.mcdata import read_mc
+from probekit.corpora.labelled import default_data_root, read_named, user_data_dir
+from probekit.corpora.multiple_choice import read_mc
 from probekit.core.errors import UserError
 
 

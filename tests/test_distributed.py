@@ -17,8 +17,8 @@ if not in_ci():
     pytest.importorskip("ray", reason='Ray is not installed (pip install "probekit[ray]")')
 import ray  # noqa: E402
 
-from probekit.distributed import grid  # noqa: E402
-from probekit.distributed.session import session  # noqa: E402
+from probekit.core.distributed import grid  # noqa: E402
+from probekit.core.distributed.session import session  # noqa: E402
 from test_faithfulness_wp import ctx_of, setup  # noqa: E402,F401  (setup: the tiny classifier, a module fixture)
 
 
@@ -108,8 +108,8 @@ def test_grid_without_a_session_runs_here_in_key_order(tmp_path):
                                                  ("e2e-adversary", {"lambdas": (0.0, 0.1, 1.0), "patience": 2})])
 def test_retrained_seeds_and_lambdas_on_two_workers_give_the_same_tables(ray_cluster, setup,  # noqa: F811
                                                                           experiment, options, monkeypatch):
-    from probekit.faithfulness import wp_common
-    from probekit.faithfulness.experiments import get
+    from probekit.evaluation.wiegreffe_pinter import common as wp_common
+    from probekit.evaluation.experiments import get
 
     monkeypatch.setattr(wp_common, "STACK_ADVERSARY", True)     # the λ grid's stacked path (off by default)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from probekit.core.errors import UserError
-from probekit.probing import edges as ep
+from probekit.probing import edge_probe as ep
 
 from test_structural import CONLLU
 

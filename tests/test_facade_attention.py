@@ -88,7 +88,7 @@ def test_browse_write_is_what_the_command_writes_and_frame_is_what_the_page_show
     assert list(frame.columns[:6]) == ["task", "model", "layer", "head", "metric", "value"]
     assert (frame["task"] == "browse").all() and (frame["level"] == "token").all()
     data = json.loads(re.search(r'id="pk-data">(.*?)</script>', result.page, re.S).group(1))
-    from probekit.viz.browser import LABELS
+    from probekit.viz.head_view import LABELS
 
     names = data["stats"]["names"]
     for metric, rows in frame.groupby("metric", sort=False):

@@ -91,7 +91,7 @@ def test_dependency_heads_through_analyze_equals_pk_deps(files, tiny_model_dirs)
 
 
 def test_coref_heads_through_analyze_equals_pk_coref(files, tiny_model_dirs):
-    from probekit.syntax.coreference import fit_to_model
+    from probekit.syntax.coref_heads import fit_to_model
 
     encoder = pk.load_encoder(str(tiny_model_dirs["bert"]), attention=True)
     fitted, windowed, dropped = fit_to_model(pk.read_gap(files[1]), encoder.tokenizer, encoder.max_length)

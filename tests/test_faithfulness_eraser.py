@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from probekit.classify.model import Classifier
+from probekit.classifiers.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.examples import Example
-from probekit.faithfulness.base import Context
-from probekit.faithfulness import eraser_metrics as em
-from probekit.faithfulness.eraser import Evaluator, Unit, bin_size, first_flips, rank, run
+from probekit.evaluation.base import Context
+from probekit.evaluation.eraser import metrics as em
+from probekit.evaluation.eraser.experiment import Evaluator, Unit, bin_size, first_flips, rank, run
 
 W, BIAS = 4.0, -0.1
 SENT = "the old teacher dog walked slowly to the village school".split()     # 10 one-piece words, dog at 3

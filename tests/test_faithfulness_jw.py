@@ -9,14 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from probekit.classify.heads import masked_softmax
-from probekit.classify.model import Classifier
+from probekit.classifiers.pooling import masked_softmax
+from probekit.classifiers.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.examples import Example
-from probekit.faithfulness import jw_adversary, jw_correlation, jw_permutation
-from probekit.faithfulness.base import Context
-from probekit.faithfulness.metrics import LN2, jsd, kendall, tvd
-from probekit.faithfulness.source import AttentionSource, PoolingSource
+from probekit.evaluation.jain_wallace import (adversary as jw_adversary, correlation as jw_correlation,
+                                              permutation as jw_permutation)
+from probekit.evaluation.base import Context
+from probekit.evaluation.metrics import LN2, jsd, kendall, tvd
+from probekit.evaluation.source import AttentionSource, PoolingSource
 
 TEXTS = ["The old teacher walked slowly to the village school.", "An unbelievably gigantic chrysanthemum!",
          "Nobody knew where the key had gone, so they searched the whole house.", "Wonderful",
@@ -324,7 +325,7 @@ def test_tau_run_counts_nan_and_matches_kendall(tiny_model_dirs, tmp_path):
 # --- the [CLS] attention source (units are a dict of fixed tensors) ---------------------------------------------
 
 def test_cls_source_runs_every_experiment(tiny_model_dirs):
-    from probekit.faithfulness.source_cls import ClsSource
+    from probekit.evaluation.source_cls import ClsSource
 
     clf = make(tiny_model_dirs, head="cls")
     ex = examples()

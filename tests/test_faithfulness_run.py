@@ -101,7 +101,7 @@ def test_retraining_without_train_data_is_skipped_and_said(setup, tmp_path, tiny
 
 
 def test_bad_input_is_one_line_and_exit_2(setup, tmp_path, capsys):
-    main = importlib.import_module("probekit.faithfulness.__main__").main
+    main = importlib.import_module("probekit.faithfulness").main
     cases = [
         (["--limit", "0"], "--limit must be at least 1"),
         (["--experiments", "nope"], "nope"),

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 import torch
 
-from probekit.classify.model import Classifier
+from probekit.classifiers.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
-from probekit.faithfulness.base import Context
-from probekit.faithfulness.source import AttentionSource, PoolingSource
-from probekit.faithfulness.source_cls import ClsSource
-from probekit.faithfulness.ss_erasure import erase, run_single, single_weight
-from probekit.faithfulness.ss_sets import run_sets
+from probekit.evaluation.base import Context
+from probekit.evaluation.source import AttentionSource, PoolingSource
+from probekit.evaluation.source_cls import ClsSource
+from probekit.evaluation.serrano_smith.erasure import erase, run_single, single_weight
+from probekit.evaluation.serrano_smith.sets import run_sets
 
 TEXTS = ["The old teacher walked slowly to the village school.", "An unbelievably gigantic chrysanthemum!",
          "Nobody knew where the key had gone, so they searched the whole house.", "Hello",

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from probekit.faithfulness import stats
+from probekit.evaluation import stats
 
 
 def ctx(seed=0):

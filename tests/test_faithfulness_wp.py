@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from probekit.classify.model import Classifier
+from probekit.classifiers.model import Classifier
 from probekit.core.encoder import load_encoder
 from probekit.core.examples import Example
-from probekit.faithfulness import wp_adversary, wp_diagnostic, wp_retrain
-from probekit.faithfulness.base import Context
-from probekit.faithfulness.source import PoolingSource, fixed_features
-from probekit.faithfulness.wp_common import UniformHead, build, fit, head_outputs, labels_of, shared
+from probekit.evaluation.wiegreffe_pinter import (adversary as wp_adversary, diagnostic as wp_diagnostic,
+                                                  retrain as wp_retrain)
+from probekit.evaluation.base import Context
+from probekit.evaluation.source import PoolingSource, fixed_features
+from probekit.evaluation.wiegreffe_pinter.common import UniformHead, build, fit, head_outputs, labels_of, shared
 
 POS = "good great wonderful lovely happy".split()
 NEG = "bad awful terrible sad boring".split()

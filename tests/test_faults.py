@@ -24,7 +24,7 @@ from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
 from probekit.core.extraction import extract
-from probekit.report.rundir import RunDir
+from probekit.core.rundir import RunDir
 
 SENTS = [["the", "cat", "sat"], ["a", "dog", "barked", "loudly"], ["birds", "sing"]]
 
@@ -328,7 +328,7 @@ def test_full_disk_during_a_run_is_one_line_and_keeps_nothing(tmp_path, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
-    from probekit.report.rundir import write_tidy
+    from probekit.core.rundir import write_tidy
 
     with pytest.raises(UserError) as info:
         with RunDir(out) as run:

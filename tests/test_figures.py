@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 
-from probekit.report.classify import learning_curve_figure  # noqa: E402
+from probekit.classifiers.report import learning_curve_figure  # noqa: E402
 
 
 def test_learning_curve_legend_clears_both_axis_labels_and_epochs_are_integers():

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.classify.hf_model import HFClassifier
+from probekit.classifiers.hf_model import HFClassifier
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
 
@@ -90,7 +90,7 @@ def test_classify_load_evaluates_a_hf_classifier(bert, tmp_path):
     data = _data(tmp_path / "d.jsonl")
     res = pk.classify(load=str(bert), test=str(data), quiet=True)
     acc = res.frame.query("metric == 'accuracy' and split == 'test'")["value"].iloc[0]
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     pred = pk.load_classifier(bert).predict(load_split(str(data), what="--data"))
     assert acc == pytest.approx(float((pred["label"] == pred["true"]).mean()))
@@ -236,7 +236,7 @@ def test_attribute_command_on_a_hf_folder(bert, tmp_path):
 
 @pytest.mark.parametrize("arch", ["bert", "roberta", "electra", "distilbert", "albert"])
 def test_the_cls_attention_source_reproduces_the_models_probabilities(hf_dirs, arch):
-    from probekit.faithfulness.source_cls import ClsSource
+    from probekit.evaluation.source_cls import ClsSource
 
     clf = pk.load_classifier(hf_dirs[arch])
     examples = [Example(words=None, text=t) for t in TEXTS]
@@ -313,7 +313,7 @@ def test_key_word_attack_on_a_hf_classifier(bert, tmp_path):
     f = res.frame
     assert {"delete-top", "mask-top", "delete-random", "intact"} <= set(f["setting"])
     intact = f.query("setting == 'intact' and metric == 'accuracy'")["value"].iloc[0]
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     examples = load_split(str(data), what="--data")
     pred = pk.load_classifier(bert).predict(examples)
@@ -356,7 +356,7 @@ def trained(tiny_model_dirs, tmp_path_factory):
 def test_export_reloads_with_identical_logits(trained, tmp_path, mode):
     from transformers import AutoModelForSequenceClassification
 
-    from probekit.classify.hf_export import export_hf
+    from probekit.classifiers.hf_export import export_hf
 
     folder = export_hf(trained[("cls", mode)], tmp_path / "hf")
     assert not (folder / "classifier.json").exists()
@@ -375,7 +375,7 @@ def test_export_reloads_with_identical_logits(trained, tmp_path, mode):
 
 
 def test_export_refuses_pooling_heads_and_keeps_folders(trained, tmp_path):
-    from probekit.classify.hf_export import export_hf
+    from probekit.classifiers.hf_export import export_hf
 
     with pytest.raises(UserError, match="'attention' head pools every word") as err:
         export_hf(trained[("attention", "frozen")], tmp_path / "hf")
@@ -390,7 +390,7 @@ def test_export_refuses_pooling_heads_and_keeps_folders(trained, tmp_path):
 # --- the bundled model under a fresh classification head --------------------------------------------------------
 
 def test_bundled_model_under_a_fresh_head(default_model_path, tmp_path):
-    from probekit.faithfulness.source_cls import ClsSource
+    from probekit.evaluation.source_cls import ClsSource
 
     folder = make_hf_classifier(default_model_path, tmp_path / "minilm")
     res = pk.attribute(str(folder), TEXTS[:1], methods=["integrated-gradients", "attention-cls"], quiet=True)

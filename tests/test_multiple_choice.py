@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from probekit.classify.mc_baselines import longest_option_accuracy, random_guess_accuracy
-from probekit.classify.mc_train import evaluate_mc, train_multiple_choice
-from probekit.classify.mcdata import MCItem, read_mc, write_mc_jsonl
-from probekit.classify.multiple_choice import MultipleChoiceModel
+from probekit.classifiers.multiple_choice.baselines import longest_option_accuracy, random_guess_accuracy
+from probekit.classifiers.multiple_choice.train import evaluate_mc, train_multiple_choice
+from probekit.corpora.multiple_choice import MCItem, read_mc, write_mc_jsonl
+from probekit.classifiers.multiple_choice.model import MultipleChoiceModel
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 
@@ -118,8 +118,8 @@ def test_truncation_cuts_only_the_passage_and_is_counted(arch, encoders):
 
 @pytest.mark.parametrize("hf", [True, False])
 def test_saved_model_loads_back_with_the_same_scores(hf, encoders, tmp_path):
-    from probekit.classify.mc_saved import save_multiple_choice
-    from probekit.classify.saved import load_classifier
+    from probekit.classifiers.multiple_choice.saved import save_multiple_choice
+    from probekit.classifiers.saved import load_classifier
 
     model = MultipleChoiceModel(encoders["bert"], max_length=30, seed=5, hf=hf)
     with torch.no_grad():                       # as if trained: the encoder differs from the pre-trained one
@@ -227,7 +227,7 @@ def _state(model):
 
 @pytest.mark.parametrize("hf", [True, False])
 def test_head_and_pooler_train_at_head_lr_the_encoder_at_lr(hf, encoders):
-    from probekit.classify.mc_train import param_groups
+    from probekit.classifiers.multiple_choice.train import param_groups
 
     model = MultipleChoiceModel(encoders["bert"], max_length=40, hf=hf)
     groups = param_groups(model, lr=5e-5, head_lr=1e-3, weight_decay=0.01)
@@ -301,8 +301,8 @@ def test_resumed_training_equals_an_uninterrupted_run(encoders, tmp_path):
 # --- the command ------------------------------------------------------------------------------------------------
 
 def test_command_trains_saves_and_reloads(tiny_model_dirs, tmp_path, capsys):
-    from probekit.classify.__main__ import main
-    from probekit.classify.saved import load_classifier
+    from probekit.classify import main
+    from probekit.classifiers.saved import load_classifier
 
     write_mc_jsonl(ITEMS * 2, tmp_path / "train.jsonl")
     write_mc_jsonl(ITEMS, tmp_path / "dev.jsonl")
@@ -344,7 +344,7 @@ def test_command_trains_saves_and_reloads(tiny_model_dirs, tmp_path, capsys):
     (["--head-lr", "0", "--train", "mc160:train", "--dev", "mc160:dev"], "--head-lr must be"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
-    from probekit.classify.__main__ import main
+    from probekit.classify import main
 
     assert main(["--task", "multiple-choice", "--data-root", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()
@@ -352,7 +352,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_head_lr_is_refused_for_classification(tmp_path, capsys):
-    from probekit.classify.__main__ import main
+    from probekit.classify import main
 
     (tmp_path / "t.jsonl").write_text('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n')
     assert main(["--train", str(tmp_path / "t.jsonl"), "--dev", str(tmp_path / "t.jsonl"), "--head-lr", "1e-3",

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import probekit as pk  # noqa: E402
-from probekit.report.result import Result  # noqa: E402
+from probekit.core.result import Result  # noqa: E402
 
 EVIL_PAGE = ('<!DOCTYPE html><html><head><style>body { color: red } .jp-Cell { display: none }</style></head>'
              '<body><p title="a &quot;q&quot;">x & y</p><script>parent.document.title = "pwned"</script>'

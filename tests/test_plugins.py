@@ -13,7 +13,7 @@ import probekit as pk
 from probekit.core import plugins
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
-from probekit.faithfulness import experiments
+from probekit.evaluation import experiments
 from probekit.probing import base as probe_base
 
 PLUGIN = '''
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from probekit.core.options import option, positive
-from probekit.faithfulness.base import Outcome, finding
-from probekit.faithfulness.experiment import Experiment
-from probekit.faithfulness.experiments import register as register_experiment
+from probekit.evaluation.base import Outcome, finding
+from probekit.evaluation.experiment import Experiment
+from probekit.evaluation.experiments import register as register_experiment
 from probekit.probing.base import SelectionProbeBase, as_targets, register as register_probe
 
 
@@ -84,8 +84,8 @@ def plugin(tmp_path):
 
 
 def _classifier(tiny_model_dirs, tmp_path):
-    from probekit.classify.model import Classifier
-    from probekit.classify.saved import save_classifier
+    from probekit.classifiers.model import Classifier
+    from probekit.classifiers.saved import save_classifier
 
     torch.manual_seed(0)
     clf = Classifier(pk.load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head="attention",
@@ -94,7 +94,7 @@ def _classifier(tiny_model_dirs, tmp_path):
 
 
 def test_a_users_experiment_from_a_file_is_a_choice_and_runs(tiny_model_dirs, plugin, tmp_path, capsys):
-    from probekit.faithfulness.__main__ import build_parser, main
+    from probekit.faithfulness import build_parser, main
 
     assert "long-words" not in experiments.names()
     help_text = build_parser(["--plugin", str(plugin)]).format_help()
@@ -175,7 +175,7 @@ def test_structural_probe_is_an_estimator_and_registration_checks_the_class():
     from sklearn.base import clone
 
     from probekit.probing.kinds import get_probe, probe_names
-    from probekit.probing.structural import Sentence, tree_depths
+    from probekit.probing.structural_probes import Sentence, tree_depths
 
     assert probe_names("sentences")[:3] == ["linear", "mlp", "logreg"] and probe_names("trees") == ["distance",
                                                                                                    "depth"]
@@ -233,7 +233,7 @@ def test_a_registered_attack_runs_in_pk_attack(tiny_model_dirs, plugin, tmp_path
 def test_edge_probe_is_an_estimator_that_cross_validates():
     from sklearn.model_selection import KFold, cross_val_score
 
-    from probekit.probing.edges import Spans, build_targets
+    from probekit.probing.edge_probe import Spans, build_targets
     from probekit.probing.kinds import make
 
     g = np.random.default_rng(0)

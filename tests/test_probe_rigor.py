@@ -132,7 +132,7 @@ def test_seeds_control_mdl_rows(tiny_model_dirs, tmp_path):
     sel = df[df["metric"] == "selectivity"].merge(merged, on=["layer", "probe", "split", "seed"])
     assert np.allclose(sel["value"], sel["value_x"] - sel["value_y"])
     assert {"online_codelength_kbits", "compression", "control_compression"} <= set(df["metric"])
-    from probekit.report.probe import markdown_report
+    from probekit.report.probe_report import markdown_report
     md = markdown_report(df, r.key_names)
     assert "±" in md and "Selectivity" in md and "compression" in md.lower()
     assert "kbits of 1024 bits" in md and "floored as Voita & Titov's code" in md

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.classify.scratch import ScratchClassifier
-from probekit.classify.vocab import Vocabulary
+from probekit.classifiers.scratch import ScratchClassifier
+from probekit.classifiers.vocab import Vocabulary
 from probekit.core.examples import Example
 
 POS, NEG = ["good", "great", "lovely", "superb"], ["bad", "awful", "dull", "boring"]
@@ -145,8 +145,8 @@ def test_pairs_three_classes_units_are_the_premise():
 
 
 def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
-    from probekit.classify.scratch_train import retrain
-    from probekit.faithfulness.wp_common import UniformHead
+    from probekit.classifiers.scratch_train import retrain
+    from probekit.evaluation.wiegreffe_pinter.common import UniformHead
 
     clf = pk.load_classifier(lstm[1])
     head = UniformHead(clf.head.dim, clf.n_classes)
@@ -159,8 +159,8 @@ def test_wiegreffe_pinter_retrain_the_whole_model(lstm, data):
 
 
 def test_wiegreffe_pinter_adversary_and_diagnostic_train_whole_models(lstm, data):
-    from probekit.classify.metrics import label_ids
-    from probekit.faithfulness import wp_whole
+    from probekit.classifiers.metrics import label_ids
+    from probekit.evaluation.wiegreffe_pinter import whole as wp_whole
 
     clf = pk.load_classifier(lstm[1])
     train, dev = data
@@ -188,7 +188,7 @@ def test_wiegreffe_pinter_adversary_and_diagnostic_train_whole_models(lstm, data
 
     from types import SimpleNamespace
 
-    from probekit.faithfulness.wp_retrain import TRAINING, TRAINING_WHOLE, training
+    from probekit.evaluation.wiegreffe_pinter.retrain import TRAINING, TRAINING_WHOLE, training
     assert training(SimpleNamespace(classifier=clf)) == TRAINING_WHOLE            # said where uniform/seeds show
     assert training(SimpleNamespace(classifier=SimpleNamespace())) == TRAINING
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.classify.__main__ import main
-from probekit.classify.verify import write_manifest
-from probekit.classify.vocab import Vocabulary, read_vectors, split_units, vector_table
+from probekit.classify import main
+from probekit.classifiers.verify import write_manifest
+from probekit.classifiers.vocab import Vocabulary, read_vectors, split_units, vector_table
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
 
@@ -55,7 +55,7 @@ def test_chinese_characters_are_units_and_shown(tmp_path):
 
 
 def test_pretrained_tokenizer_reads_cjk_characters_as_words(tiny_model_dirs):
-    from probekit.classify.model import Classifier
+    from probekit.classifiers.model import Classifier
     from probekit.core.encoder import load_encoder
 
     clf = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["a", "b"], encoder_mode="none", head="mean")

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from probekit.classify.features import Features
-from probekit.classify.heads import AttentionHead
-from probekit.classify.stacked import StackedAttention, fit_heads
-from probekit.classify.train import fit_head
-from probekit.faithfulness import wp_adversary, wp_common, wp_retrain
-from probekit.faithfulness.wp_common import build, data
+from probekit.classifiers.features import Features
+from probekit.classifiers.pooling import AttentionHead
+from probekit.classifiers.stacked import StackedAttention, fit_heads
+from probekit.classifiers.classify import fit_head
+from probekit.evaluation.wiegreffe_pinter import adversary as wp_adversary, common as wp_common, retrain as wp_retrain
+from probekit.evaluation.wiegreffe_pinter.common import build, data
 
 from test_faithfulness_wp import ctx_of, setup  # noqa: F401  (the module fixture)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from probekit.core.errors import UserError
-from probekit.probing import structural as sp
+from probekit.probing import structural_probes as sp
 
 
 def random_tree(n, rng):

@@ -11,7 +11,7 @@ import pytest
 import probekit as pk
 from probekit.core.errors import UserError
 from probekit.probing.clusters import _layer_scores, _project
-from probekit.report.clusters import markdown_report
+from probekit.report.clusters_report import markdown_report
 
 from test_structural import CONLLU
 

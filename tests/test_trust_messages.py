@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import probekit as pk
-from probekit.classify.saved import recorded_split
+from probekit.classifiers.saved import recorded_split
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 
@@ -44,7 +44,7 @@ def test_a_moved_classifier_finds_its_data_beside_it_or_says_the_path_is_recorde
 
 
 def test_a_run_record_says_where_relative_paths_start(tmp_path):
-    from probekit.report.rundir import run_record
+    from probekit.core.rundir import run_record
 
     import os
 

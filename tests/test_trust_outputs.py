@@ -13,7 +13,7 @@ import probekit as pk
 from probekit.core import checks
 from probekit.core.errors import UserError
 from probekit.core.outputs import write_atomic
-from probekit.report.rundir import markdown_table
+from probekit.core.rundir import markdown_table
 
 
 def _data(tmp_path: Path) -> Path:
@@ -121,7 +121,7 @@ def test_markdown_cells_show_bars_newlines_and_html_literally():
 
 
 def test_attribute_refuses_integrated_gradients_that_cannot_fit_before_any_work(tiny_model_dirs, monkeypatch):
-    from probekit.classify.model import Classifier
+    from probekit.classifiers.model import Classifier
     from probekit.core.encoder import load_encoder
 
     clf = Classifier(load_encoder(str(tiny_model_dirs["bert"])), ["neg", "pos"], head="mean")
@@ -135,7 +135,7 @@ def test_attribute_refuses_integrated_gradients_that_cannot_fit_before_any_work(
 
 
 def test_a_run_folder_never_replaces_what_the_run_read(tmp_path):
-    from probekit.report.result import Result
+    from probekit.core.result import Result
 
     class Dummy(Result):
         command = "dummy"

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import probekit as pk
-from probekit.classify.model import Classifier
-from probekit.classify.saved import load_classifier, save_classifier
-from probekit.classify.verify import MANIFEST, encoder_sources, write_manifest
+from probekit.classifiers.model import Classifier
+from probekit.classifiers.saved import load_classifier, save_classifier
+from probekit.classifiers.verify import MANIFEST, encoder_sources, write_manifest
 from probekit.core.encoder import load_encoder
 from probekit.core.errors import UserError
 
@@ -162,7 +162,7 @@ def test_classify_run_on_a_full_disk_is_one_line_with_nothing_left(tmp_path, tin
         return real(state, path, *a, **k)
 
     monkeypatch.setattr(safetensors.torch, "save_file", full)
-    main = importlib.import_module("probekit.classify.__main__").main
+    main = importlib.import_module("probekit.classify").main
     rc = main(["--train", str(data), "--dev", str(data), "--model", str(tiny_model_dirs["bert"]), "--epochs", "1",
                "--out", str(tmp_path / "run"), "--quiet", "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err.strip().splitlines()
@@ -173,8 +173,8 @@ def test_classify_run_on_a_full_disk_is_one_line_with_nothing_left(tmp_path, tin
 # --- multiple choice and checkpoints ----------------------------------------------------------------------------
 
 def test_a_damaged_multiple_choice_folder_is_named(bert, tmp_path):
-    from probekit.classify.mc_saved import save_multiple_choice
-    from probekit.classify.multiple_choice import MultipleChoiceModel
+    from probekit.classifiers.multiple_choice.saved import save_multiple_choice
+    from probekit.classifiers.multiple_choice.model import MultipleChoiceModel
 
     folder = save_multiple_choice(MultipleChoiceModel(bert, max_length=30, hf=True), tmp_path / "mc")
     assert isinstance(load_classifier(folder), MultipleChoiceModel)
@@ -185,7 +185,7 @@ def test_a_damaged_multiple_choice_folder_is_named(bert, tmp_path):
 
 
 def _checkpoint(tmp_path):
-    from probekit.classify.mc_checkpoint import Checkpoint
+    from probekit.classifiers.multiple_choice.checkpoint import Checkpoint
 
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.AdamW(net.parameters())
@@ -206,7 +206,7 @@ def test_a_damaged_trainer_state_is_refused_by_name(tmp_path):
 
 
 def test_a_checkpoint_path_that_is_a_file_is_refused_before_training(tmp_path):
-    from probekit.classify.mc_checkpoint import Checkpoint
+    from probekit.classifiers.multiple_choice.checkpoint import Checkpoint
 
     f = tmp_path / "ckpt"
     f.write_text("x", encoding="utf-8")
@@ -215,7 +215,7 @@ def test_a_checkpoint_path_that_is_a_file_is_refused_before_training(tmp_path):
 
 
 def test_a_hugging_face_name_is_loaded_only_when_named_too(tmp_path, monkeypatch):
-    from probekit.classify.verify import encoder_location
+    from probekit.classifiers.verify import encoder_location
 
     info = {"name": "org/model", "source": "org/model"}
     monkeypatch.delenv("PROBEKIT_ENCODER_SOURCE", raising=False)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from probekit.classify.datasets import read_file
+from probekit.corpora.labelled import read_file
 from probekit.core.errors import UserError
 from probekit.core.examples import Example
 from probekit.corpora.text import drop_invisible, is_invisible, read_text
@@ -88,7 +88,7 @@ def test_the_tsv_message_says_what_separates_the_fields(tmp_path):
 
 
 def test_example_lists_from_python_lose_invisible_words_too(capsys):
-    from probekit.classify.datasets import load_split
+    from probekit.corpora.labelled import load_split
 
     (ex,) = load_split([Example(words=["good", "\u200b", "film"], meta={"label": "pos"})], what="--data")
     assert ex.words == ["good", "film"] and "--data: 1 word(s)" in capsys.readouterr().err

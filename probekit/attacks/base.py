@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar, Sequence
 
-from ..core.plugins import registry as _registry
+from probekit.core.plugins import registry as _registry
 
 ATTACKS: dict[str, type] = _registry("attacks")
 STAGES = ("test", "training")

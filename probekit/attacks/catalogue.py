@@ -8,8 +8,9 @@ test-time attacks and P-/Q-/PQ-Shuffle, P-/Q-/PQ-Remove un-answerable training s
 """
 from __future__ import annotations
 
-from . import mc, perturb  # noqa: F401 (they register the built-in attacks)
-from .base import ATTACKS
+from probekit.attacks.multiple_choice import perturbations as mc
+from probekit.attacks import perturb  # noqa: F401 (they register the built-in attacks)
+from probekit.attacks.base import ATTACKS
 
 
 def attack_names(model: str | None = None, stage: str | None = None) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core import intervals as iv
+from probekit.core import intervals as iv
 
 #: rows of these metrics are the drops (and top-vs-random gaps) this module adds
 METRICS = ("accuracy_drop", "top_minus_random_drop")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core.errors import UserError
-from . import perturb
-from .catalogue import attack_names, get_attack
+from probekit.core.errors import UserError
+from probekit.attacks import perturb
+from probekit.attacks.catalogue import attack_names, get_attack
 
 SETTING_ORDER = ["intact", "word-shuffle", "distractor", "delete-top", "delete-random", "mask-top", "mask-random"]
 
@@ -31,7 +31,7 @@ def gold_ids(classifier, examples, dataset: str) -> np.ndarray:
 
 def word_scores(classifier, examples, *, method: str, batch_size: int, seed: int, **method_options):
     """(words, scores) per example from ``attribution.explain`` with one method (target: the predicted class)."""
-    from ..attribution.explain import explain
+    from probekit.attribution.explain import explain
 
     explained = explain(classifier, list(examples), [method], batch_size=batch_size, seed=seed, **method_options)
     return [[str(w) for w in ws] for ws in explained.units], explained.scores(method)
@@ -51,8 +51,8 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
              attacks=("word-shuffle", "distractor", "delete", "mask"), resamples: int | None = None):
     """(rows of the long table, augmented Examples: top-word deletion and masking at the largest k). The rows
     end with each setting's accuracy drop from intact, with its paired interval (:mod:`.drops`)."""
-    from ..core.progress import progress
-    from .drops import Drops, correct
+    from probekit.core.progress import progress
+    from probekit.attacks.drops import Drops, correct
 
     gold = gold_ids(classifier, examples, dataset)
     base = perturb.predict_ids(classifier, examples, batch_size)

@@ -23,10 +23,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..attribution.occlusion import empty_input, without_word
-from ..attribution.words import model_inputs
-from ..core.examples import Example
-from .base import Attack, register, transform
+from probekit.attribution.occlusion import empty_input, without_word
+from probekit.attribution.words import model_inputs
+from probekit.core.examples import Example
+from probekit.attacks.base import Attack, register, transform
 
 OPERATIONS = ("delete", "mask")
 SELECTIONS = ("top", "random")

@@ -9,6 +9,6 @@ figure; ``plugins`` loads a user's methods from a file.
 The built-in methods register themselves when this package is imported (``registry`` imports none of them,
 so there is no import cycle).
 """
-from . import internal, gradients, occlusion, captum_gradients, sampling, perturbation  # noqa: E402,F401 (registration, in this order)
-from .base import AttributionMethod, option  # noqa: E402,F401 (what a plug-in file imports)
-from .registry import register  # noqa: E402,F401
+from probekit.attribution import internal, gradients, occlusion, captum_gradients, sampling, perturbation  # noqa: E402,F401 (registration, in this order)
+from probekit.attribution.base import AttributionMethod, option  # noqa: E402,F401 (what a plug-in file imports)
+from probekit.attribution.registry import register  # noqa: E402,F401

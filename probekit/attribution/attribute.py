@@ -13,15 +13,15 @@ from typing import Any
 
 import torch
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.options import SampleOptions, option, optional_device, positive, takes
-from ..report.result import Result
-from ..report.rundir import RunDir, run_record, write_tidy
-from . import registry
-from .attributions import FRAME_COLUMNS, Attributions  # noqa: F401 (FRAME_COLUMNS: the table's columns)
-from .base import refuse_unknown
-from .explain import LEVELS, explain, target_index_of
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.options import SampleOptions, option, optional_device, positive, takes
+from probekit.core.result import Result
+from probekit.core.rundir import RunDir, run_record, write_tidy
+from probekit.attribution import registry
+from probekit.attribution.attributions import FRAME_COLUMNS, Attributions  # noqa: F401 (FRAME_COLUMNS: the table's columns)
+from probekit.attribution.base import refuse_unknown
+from probekit.attribution.explain import LEVELS, explain, target_index_of
 
 class AttributionResult(Result):
     """``.attributions`` (the :class:`~.attributions.Attributions` object), ``.frame`` (its long table,
@@ -75,11 +75,11 @@ class AttributionResult(Result):
 
 
 def _load(classifier):
-    from ..classify.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
+    from probekit.classifiers.hf_model import as_classifier   # (model, tokenizer) of a Hugging Face classifier
 
     classifier = as_classifier(classifier)
     if isinstance(classifier, (str, os.PathLike)):
-        from ..classify.saved import load_classifier
+        from probekit.classifiers.saved import load_classifier
 
         return load_classifier(classifier), str(classifier)
     if not isinstance(classifier, torch.nn.Module) or not hasattr(classifier, "encode"):
@@ -104,8 +104,8 @@ def _texts(name, texts):
 
 
 def _examples(o: "AttributeOptions") -> list:
-    from ..core.examples import Example
-    from ..corpora.text import drop_invisible
+    from probekit.core.examples import Example
+    from probekit.corpora.text import drop_invisible
 
     if o.texts is not None:
         examples = drop_invisible([Example(words=None, text=t, meta={"source": f"--text {i}"})
@@ -117,7 +117,7 @@ def _examples(o: "AttributeOptions") -> list:
             raise UserError(f"data[{bad}] is not an Example")
         examples = drop_invisible(examples, "data")
     else:
-        from ..classify.datasets import load_split
+        from probekit.corpora.labelled import load_split
 
         examples = load_split(o.data, what="--data")
     return o.sample(examples)
@@ -177,7 +177,7 @@ def attribute(o: AttributeOptions, **method_options) -> AttributionResult:
     refuse_unknown(method_options, classes, [registry.get_method(n) for n in registry.method_names()])
     options = {n: asdict(c.build(**method_options)) for n, c in zip(names, classes)}   # checked before any work
     if "integrated-gradients" in options:        # refuse, before any work, what cannot fit in memory
-        from .gradients import default_rows, model_size
+        from probekit.attribution.gradients import default_rows, model_size
 
         ig, (hidden, layers) = options["integrated-gradients"], model_size(model)
         checks.memory_fits("integrated gradients", checks.ig_memory(

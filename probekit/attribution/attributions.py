@@ -121,7 +121,7 @@ class Attributions:
     def pages(self, title: str = "attributions", per_page: int | None = None) -> Iterator[tuple[str, str]]:
         """(file name, page) of every page, ``per_page`` examples each, one at a time; colours use the methods'
         signs over all examples, so a method looks the same on every page."""
-        from .render import page_links, render_html
+        from probekit.attribution.render import page_links, render_html
 
         per_page = per_page or PAGE
         names, signed = self.page_names(per_page), self._signed_or_none()
@@ -133,7 +133,7 @@ class Attributions:
 
     def agreement(self) -> pd.DataFrame:
         """Mean Kendall τ between every pair of methods (``agreement.py``), from the arrays."""
-        from .agreement import agreement_from_scores
+        from probekit.attribution.agreement import agreement_from_scores
 
         return agreement_from_scores([e.scores for e in self.examples], self.methods, self.signed)
 
@@ -144,18 +144,18 @@ class Attributions:
 
     def html(self, title: str = "attributions") -> str:
         """The offline coloured-text page (``render.render_html``)."""
-        from .render import render_html
+        from probekit.attribution.render import render_html
 
         return render_html(self.to_frame(), title=title, signed=self._signed_or_none())
 
     def ansi(self, color: bool | None = None) -> str:
-        from .render import render_ansi
+        from probekit.attribution.render import render_ansi
 
         return render_ansi(self.to_frame(), color=color, signed=self._signed_or_none())
 
     def figure(self, example: int = 0):
         """A matplotlib Figure of example ``example``'s units under every method."""
-        from .render import example_figure
+        from probekit.attribution.render import example_figure
 
         return example_figure(self.to_frame([example]), example, signed=self._signed_or_none())
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Callable, ClassVar
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.options import above_zero, optional_positive, positive  # noqa: F401 (a method's checks)
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.options import above_zero, optional_positive, positive  # noqa: F401 (a method's checks)
 
 #: What a method may take from the batch's shared forward pass.
 NEEDS = ("logits", "probabilities", "attentions", "pooling", "embedding_gradients")
@@ -95,7 +95,7 @@ class AttributionMethod:
     def fn(cls, classifier, batch: dict, target=None, *, internal_batch_size: int | None = None,
            examples=None, words=None, seed: int = 0, **options):
         """Run the method on one encoded batch outside the runner (its own forward pass for what it needs)."""
-        from .state import batch_state
+        from probekit.attribution.state import batch_state
 
         state = batch_state(classifier, batch, cls.needs, target, batch_size=internal_batch_size,
                             examples=examples, words=words, seed=seed)

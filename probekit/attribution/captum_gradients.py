@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import checks
-from .base import AttributionMethod, option
-from .gradients import DELTA_TOLERANCE
-from .registry import register
-from .sampling import embedding_forward, per_example
-from .words import model_inputs
+from probekit.core import checks
+from probekit.attribution.base import AttributionMethod, option
+from probekit.attribution.gradients import DELTA_TOLERANCE
+from probekit.attribution.registry import register
+from probekit.attribution.sampling import embedding_forward, per_example
+from probekit.attribution.words import model_inputs
 
 
 @register

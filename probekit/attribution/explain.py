@@ -14,13 +14,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..core.errors import UserError
-from ..core.progress import progress
-from . import registry
-from .attributions import Attributions, Explanation
-from .base import refuse_unknown
-from .state import batch_state
-from .words import spread_to_tokens, to_words, token_positions
+from probekit.core.errors import UserError
+from probekit.core.progress import progress
+from probekit.attribution import registry
+from probekit.attribution.attributions import Attributions, Explanation
+from probekit.attribution.base import refuse_unknown
+from probekit.attribution.state import batch_state
+from probekit.attribution.words import spread_to_tokens, to_words, token_positions
 
 LEVELS = ("word", "token")
 
@@ -78,7 +78,7 @@ def explain(classifier, examples: Sequence, methods: Sequence[str] | str | None 
 def length_order(classifier, examples, batch_size: int) -> list[int]:
     """Example indices by token count (ties in input order), tokenised ``WINDOW_BATCHES`` batches at a time; a
     classifier with a vocabulary of its own (an encoder from scratch) counts its own units."""
-    from ..core.extraction import WINDOW_BATCHES, encode_windows
+    from probekit.core.extraction import WINDOW_BATCHES, encode_windows
 
     if getattr(classifier.source, "tokenizer", None) is None:
         lengths = [e.length for e in classifier.tokenize(examples, warn=False)]
@@ -129,8 +129,8 @@ def _word_layout(classifier, batch, examples):
     """(word index of every token [B, T] as numpy, words of each example) whatever the classifier's level."""
     if classifier.level == "word":
         return batch["word_ids"].cpu().numpy(), [list(w) for w in batch["words"]]
-    from ..classify.model import unit_layout
-    from ..core.extraction import encode_examples
+    from probekit.classifiers.model import unit_layout
+    from probekit.core.extraction import encode_examples
 
     encoded = encode_examples(classifier.source, examples, max_length=classifier.max_length, level="word",
                               warn=False)
@@ -153,7 +153,7 @@ def _head_to_tokens(scores: torch.Tensor, batch) -> torch.Tensor:
 
 def _truncated(model, batch, chunk) -> list[bool]:
     """Which examples lost tokens to the length limit (only those that fill it are re-tokenised to check)."""
-    from ..core.extraction import encode_examples
+    from probekit.core.extraction import encode_examples
 
     full = (batch["attention_mask"].sum(1) >= model.max_length).tolist()
     if not any(full):

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core.errors import UserError
-from .base import AttributionMethod, option, optional_positive, positive
-from .registry import register
-from .state import batch_state, embedding_leaf
-from .words import model_inputs
+from probekit.core.errors import UserError
+from probekit.attribution.base import AttributionMethod, option, optional_positive, positive
+from probekit.attribution.registry import register
+from probekit.attribution.state import batch_state, embedding_leaf
+from probekit.attribution.words import model_inputs
 
 #: |δ| above this share of |F(x) − F(x′)| flags an example (Sundararajan et al.'s 5 % rule).
 DELTA_TOLERANCE = 0.05
@@ -41,7 +41,7 @@ def model_size(classifier) -> tuple[int, int]:
 
 def default_rows(classifier, length: int) -> int:
     """Rows per pass that keep one pass's activations (``checks.ig_memory``) within ``IG_BUDGET``."""
-    from ..core import checks
+    from probekit.core import checks
 
     hidden, layers = model_size(classifier)
     per_row = checks.ig_memory(steps=0, rows=1, length=int(length), hidden=hidden, layers=layers)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import AttributionMethod
-from .registry import register
-from .words import real_tokens
+from probekit.attribution.base import AttributionMethod
+from probekit.attribution.registry import register
+from probekit.attribution.words import real_tokens
 
 
 def _has_pooling(classifier) -> bool:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core.examples import Example
-from .base import AttributionMethod
-from .pieces import Pieces
-from .registry import register
-from .words import model_inputs
+from probekit.core.examples import Example
+from probekit.attribution.base import AttributionMethod
+from probekit.attribution.pieces import Pieces
+from probekit.attribution.registry import register
+from probekit.attribution.words import model_inputs
 
 #: Assemble deletion variants from cached word pieces where the tokenizer allows it (False: re-tokenise each).
 ASSEMBLE = True
@@ -58,7 +58,7 @@ def class_distributions(classifier, examples, batch_size: int, *, desc: str | No
     padding); an example without words is ``[CLS] [SEP]``. ``desc`` names a progress bar, shown for long runs;
     ``pieces`` a word-piece cache to reuse across calls (the variants of one run share their words).
     Occlusion, Jain & Wallace's leave-one-out and ERASER's erasures all re-run the classifier this way."""
-    from ..core.progress import progress
+    from probekit.core.progress import progress
 
     def size(e):
         words = (e.words or []) + (e.words_b or [])

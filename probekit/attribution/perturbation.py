@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import AttributionMethod, option, positive
-from .registry import register
-from .sampling import SAMPLES_HELP, per_example
+from probekit.attribution.base import AttributionMethod, option, positive
+from probekit.attribution.registry import register
+from probekit.attribution.sampling import SAMPLES_HELP, per_example
 
 
 def word_features(state, b: int, n: int) -> tuple[torch.Tensor, int]:

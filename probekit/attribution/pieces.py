@@ -130,7 +130,7 @@ class Pieces:
         rows = [self._row(ex) for ex in examples]
         rest = [ex for ex, r in zip(examples, rows) if r is None]
         if rest:
-            from ..classify.model import unit_layout
+            from probekit.classifiers.model import unit_layout
 
             done = iter(self.classifier.tokenize(rest, warn=False))
             for k, r in enumerate(rows):

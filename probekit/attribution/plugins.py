@@ -7,4 +7,4 @@ file by path, once per path, and reports what it registered.
 """
 from __future__ import annotations
 
-from ..core.plugins import _LOADED, load_plugin  # noqa: F401 (this family's entry point)
+from probekit.core.plugins import _LOADED, load_plugin  # noqa: F401 (this family's entry point)

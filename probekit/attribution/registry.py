@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from ..core.errors import UserError
-from ..core.plugins import registry as _registry
-from .base import AttributionMethod, check_class
+from probekit.core.errors import UserError
+from probekit.core.plugins import registry as _registry
+from probekit.attribution.base import AttributionMethod, check_class
 
 METHODS: dict[str, type] = _registry("attribution methods")
 #: The order methods are listed, run and shown in (methods registered elsewhere follow, in registration order).

@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from ..core.errors import UserError
+from probekit.core.errors import UserError
 
 LEVELS = 10
 REQUIRED = ("example", "word", "method", "score")
@@ -46,7 +46,7 @@ def signed_methods(frame: pd.DataFrame, signed=None) -> set:
     """Methods drawn on the diverging scale: registered as signed, or with any negative score here."""
     if signed is not None:
         return set([signed] if isinstance(signed, str) else signed)
-    from . import registry
+    from probekit.attribution import registry
 
     known = {n for n in registry.method_names() if registry.get_method(n).signed}
     neg = set(frame.loc[pd.to_numeric(frame["score"], errors="coerce") < 0, "method"])
@@ -240,7 +240,7 @@ def example_figure(frame: pd.DataFrame, example=None, *, signed=None):
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    from .fonts import family_for
+    from probekit.attribution.fonts import family_for
 
     frame = _check(frame)
     if example is None:

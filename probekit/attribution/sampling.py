@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import AttributionMethod, option, positive
-from .gradients import baseline_ids
-from .registry import register
-from .state import example_seed
-from .words import model_inputs
+from probekit.attribution.base import AttributionMethod, option, positive
+from probekit.attribution.gradients import baseline_ids
+from probekit.attribution.registry import register
+from probekit.attribution.state import example_seed
+from probekit.attribution.words import model_inputs
 
 
 #: One help line for ``--samples``, which every sampling method declares with its own default.
@@ -41,7 +41,7 @@ SAMPLES_HELP = ("samples per example: noisy copies (smoothgrad), path points (gr
 
 
 def non_negative(name, value):
-    from ..core import checks
+    from probekit.core import checks
 
     return checks.number(name, value, minimum=0)
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.errors import UserError
-from .words import model_inputs
+from probekit.core.errors import UserError
+from probekit.attribution.words import model_inputs
 
 
 @dataclass

@@ -11,8 +11,8 @@ import argparse
 from dataclasses import MISSING
 from typing import Sequence
 
-from ..core.options import choices_of, meta, ordered_fields
-from .parser import Parser
+from probekit.core.options import choices_of, meta, ordered_fields
+from probekit.cli.parser import Parser
 
 __all__ = ["add_options", "options_parser", "parse_options", "argument_spec"]
 

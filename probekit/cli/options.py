@@ -9,9 +9,9 @@ import sys
 import warnings
 from typing import Callable, Sequence
 
-from ..core.errors import UserError
-from .parser import HelpFormatter, Parser  # noqa: F401 (re-exported for the commands)
-from ..core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
+from probekit.core.errors import UserError
+from probekit.cli.parser import HelpFormatter, Parser  # noqa: F401 (re-exported for the commands)
+from probekit.core.progress import is_quiet, progress, set_quiet  # noqa: F401 (re-exported for the commands)
 
 __all__ = ["HelpFormatter", "Parser", "peek", "peek_task", "main_wrapper", "is_quiet", "progress", "set_quiet"]
 

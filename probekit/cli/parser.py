@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.errors import UserError
+from probekit.core.errors import UserError
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -8,10 +8,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass, make_dataclass
 from typing import Any, Callable
 
-from ..core.options import Options, option, output_options
-from .generate import options_parser, parse_options
-from .options import main_wrapper, peek_task
-from .parser import Parser
+from probekit.core.options import Options, option, output_options
+from probekit.cli.generate import options_parser, parse_options
+from probekit.cli.options import main_wrapper, peek_task
+from probekit.cli.parser import Parser
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +70,7 @@ def command(prog: str, description: str, options: type, function, output: type, 
 def task_options(default: str | None = None) -> Callable:
     """``extend`` of a command with ``--task``: the task's own options (``--n`` of nth_token), as a group."""
     def extend(parser, argv) -> None:
-        from ..probing.registry import available_tasks, get_task
+        from probekit.probing.registry import available_tasks, get_task
 
         name = peek_task(argv, default)
         if name in available_tasks() or (name or "").endswith(".py"):
@@ -83,7 +83,7 @@ def task_options(default: str | None = None) -> Callable:
 def _sources(folders: Any):
     if not folders:
         return nullcontext()
-    from ..classify.verify import encoder_sources
+    from probekit.classifiers.verify import encoder_sources
 
     return encoder_sources(*folders)
 
@@ -95,7 +95,7 @@ def table_command(prog: str, description: str, options: type, function, out_help
     parse and confusion are this and nothing else."""
     def report(result, path, values, out) -> None:
         if not values["quiet"]:
-            from ..report.rundir import markdown_table
+            from probekit.core.rundir import markdown_table
 
             print(show(result) if show is not None else markdown_table(result.table, floatfmt=floatfmt))
         print(f"wrote {path}")

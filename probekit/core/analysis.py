@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from .encoder import Encoder
-from .errors import UserError
-from .examples import Example
-from .extraction import Activations, extract
+from probekit.core.encoder import Encoder
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
+from probekit.core.extraction import Activations, extract
 
 
 class Analysis:
@@ -42,7 +42,7 @@ def extract_activations(encoder: Encoder, examples: Sequence[Example], *, hidden
     little padding, and handed back in order, so memory holds one window of activations, never the corpus.
     ``hidden[l]`` is layer l (0 = embeddings) and ``attention[l]`` layer l's maps (1…L).
     """
-    from . import checks
+    from probekit.core import checks
 
     checks.positive("batch_size", batch_size)
     checks.max_length(max_length)
@@ -67,7 +67,7 @@ def analyze(encoder: Encoder, examples: Sequence[Example], analyses: Sequence[An
             batch_size: int = 32, max_length: int | None = None, pooling: str = "mean",
             attention_from: str = "mean", segment_ids: str = "standard", desc: str = "analyzing") -> list:
     """Run the model once over ``examples`` and feed every analysis; returns their ``result()`` in order."""
-    from . import checks
+    from probekit.core import checks
 
     analyses = list(analyses)
     if not analyses:

@@ -33,13 +33,13 @@ from typing import Sequence
 
 import numpy as np
 
-from . import checks
-from .alignment import ATTENTION_FROM, POOLINGS
-from .encoder import Encoder
-from .errors import UserError
-from .examples import Example
-from .extraction import SEGMENT_IDS, WINDOW_BATCHES, encode_windows, extract
-from .npyfiles import NpyWriter
+from probekit.core import checks
+from probekit.core.alignment import ATTENTION_FROM, POOLINGS
+from probekit.core.encoder import Encoder
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
+from probekit.core.extraction import SEGMENT_IDS, WINDOW_BATCHES, encode_windows, extract
+from probekit.core.npyfiles import NpyWriter
 
 FORMAT_VERSION = 1
 DTYPES = ("float16", "float32")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import UserError
+from probekit.core.errors import UserError
 
 
 def flag(name: str) -> str:

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import torch
 
-from .errors import UserError
+from probekit.core.errors import UserError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 

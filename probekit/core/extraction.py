@@ -16,15 +16,15 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from . import checks
-from .alignment import Alignment, align_encoding, token_alignment
-from .progress import progress
-from .encoder import Encoder
-from .examples import Example
-from .memory import steady_heap
+from probekit.core import checks
+from probekit.core.alignment import Alignment, align_encoding, token_alignment
+from probekit.core.progress import progress
+from probekit.core.encoder import Encoder
+from probekit.core.examples import Example
+from probekit.core.memory import steady_heap
 
 SEGMENT_IDS = ("standard", "zero")
-SHARDED: ContextVar = ContextVar("probekit_sharded", default=None)   # probekit.distributed: extract's windows
+SHARDED: ContextVar = ContextVar("probekit_sharded", default=None)   # probekit.core.distributed: extract's windows
 WINDOW_BATCHES = 16     # batches tokenised at a time when the corpus is tokenised in windows
 
 
@@ -363,7 +363,7 @@ def extract(encoder: Encoder, examples: Sequence[Example], *, hidden: bool = Tru
         if lengths is None:
             lengths = [e.length for window in encode_windows(encoder, examples, window=WINDOW_BATCHES * batch_size,
                                                              warn=warn, **kw) for e in window]
-        if SHARDED.get() is not None:   # probekit.distributed: the same windows (so batches) on other workers
+        if SHARDED.get() is not None:   # probekit.core.distributed: the same windows (so batches) on other workers
             return (yield from SHARDED.get()(encoder, examples, length_windows(lengths, batch_size), dict(
                 kw, hidden=hidden, attention=attention, pooling=pooling, attention_from=attention_from, dtype=dtype,
                 batch_size=batch_size, no_position=no_position), desc))

@@ -19,8 +19,8 @@ import os
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
-from . import checks
-from .errors import UserError
+from probekit.core import checks
+from probekit.core.errors import UserError
 
 __all__ = ["option", "Options", "ModelOptions", "DeviceOptions", "CacheOptions", "RunOptions", "SampleOptions",
            "takes", "output_options", "ordered_fields", "UnknownOption", "batch_size_option", "data_root_option",
@@ -189,7 +189,7 @@ def takes(options: type, *, args: Sequence[str] = (), extra: bool | Callable[[],
     (checked before any work), ``args`` may be given by position, and ``quiet`` holds for the call only.
     With ``extra`` unknown keywords go to ``fn`` (a task's own options) instead of being refused; a callable
     ``extra`` names the ones that may (the plug-ins' options)."""
-    from .progress import quiet as quiet_scope
+    from probekit.core.progress import quiet as quiet_scope
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -215,10 +215,10 @@ def takes(options: type, *, args: Sequence[str] = (), extra: bool | Callable[[],
 
 
 def _cluster(address):
-    """``--ray``: the call runs in a Ray session (:mod:`probekit.distributed`); without it, nothing changes."""
+    """``--ray``: the call runs in a Ray session (:mod:`probekit.core.distributed`); without it, nothing changes."""
     if address is None:
         return contextlib.nullcontext()
-    from ..distributed.session import session
+    from probekit.core.distributed.session import session
 
     return session(address)
 
@@ -344,7 +344,7 @@ class SampleOptions(RunOptions):
                                type=int, metavar="N", check=optional_positive)
 
     def sample(self, items: Sequence) -> list:
-        from .examples import seeded_sample
+        from probekit.core.examples import seeded_sample
 
         return seeded_sample(list(items), self.limit, self.seed)
 

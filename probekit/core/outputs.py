@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .errors import UserError
+from probekit.core.errors import UserError
 
 #: errors of the disk rather than of the program: one line for the user, not a traceback
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}

@@ -15,7 +15,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from probekit.core.errors import UserError
 
 #: family → its registry (name → class); a registry module adds itself when it is imported
 REGISTRIES: dict[str, dict] = {}

@@ -14,9 +14,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.errors import UserError, where
-from ..core.examples import Example
-from .grammar import Grammar, Sentence, generate
+from probekit.core.errors import UserError, where
+from probekit.core.examples import Example
+from probekit.corpora.grammar import Grammar, Sentence, generate
 
 FAMILIES = {"agreement": "agr", "reflexive": "refl"}
 SOURCE_TAGS = {"MAux_sg", "MAux_pl", "Refl_m", "Refl_f"}
@@ -217,7 +217,7 @@ def read_items(path: str | Path) -> list[Item]:
     missing (then the confusion is 0). Blank lines are skipped. The condition is named after the file. A bad
     line, or bytes that are not UTF-8, is one :class:`UserError` with ``file:line``.
     """
-    from .text import read_utf8_lines
+    from probekit.corpora.text import read_utf8_lines
 
     p = Path(path)
     name = p.stem

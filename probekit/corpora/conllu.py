@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .text import read_utf8_lines
-from ..core.errors import UserError, where
-from ..core.examples import Example
+from probekit.corpora.text import read_utf8_lines
+from probekit.core.errors import UserError, where
+from probekit.core.examples import Example
 
 _INT = re.compile(r"^\d+$")
 _RANGE = re.compile(r"^\d+-\d+$")

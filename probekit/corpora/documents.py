@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .text import read_text_lines, read_utf8_lines
-from ..core.errors import UserError
-from ..core.examples import Example
+from probekit.corpora.text import read_text_lines, read_utf8_lines
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
 
 GENERATED_PER_DOCUMENT = 8
 
@@ -51,7 +51,7 @@ def read_documents(path: str | Path | None, *, limit: int | None = None, seed: i
                    generated: int = 1000) -> tuple[list[list[Example]], str]:
     """Sentences grouped into documents, and a line saying how the grouping was made."""
     if path is None:
-        from .grammar import Grammar, generate
+        from probekit.corpora.grammar import Grammar, generate
 
         n = limit or generated
         sents = generate(Grammar.load("english"), n, seed)
@@ -87,7 +87,7 @@ def _text_documents(path: Path, limit: int | None) -> list[list[Example]]:
 
 def _conllu_documents(path: Path, limit: int | None) -> tuple[list[list[Example]], str]:
     """CoNLL-U sentences (read by :func:`probekit.conllu.read_conllu`) grouped at ``# newdoc`` comments."""
-    from .conllu import read_conllu
+    from probekit.corpora.conllu import read_conllu
 
     examples = read_conllu(path, limit=limit)
     if not examples:

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import UserError, where
-from ..core.examples import Example
-from .text import read_utf8_lines
+from probekit.core.errors import UserError, where
+from probekit.core.examples import Example
+from probekit.corpora.text import read_utf8_lines
 
 COLUMNS = ["ID", "Text", "Pronoun", "Pronoun-offset", "A", "A-offset", "A-coref", "B", "B-offset", "B-coref",
            "URL"]

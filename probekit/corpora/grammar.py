@@ -24,9 +24,9 @@ from functools import cached_property
 from itertools import accumulate
 from pathlib import Path
 
-from ..core.errors import UserError, where
+from probekit.core.errors import UserError, where
 from importlib import resources
-from .text import read_utf8, split_lines
+from probekit.corpora.text import read_utf8, split_lines
 
 _WEIGHT = re.compile(r"^@(\d+(?:\.\d+)?)$")
 
@@ -220,7 +220,7 @@ def grammar_names() -> list[str]:
 def generate_treebank(n: int, *, seed: int = 0, grammar: str | Path = "english") -> list:
     """``n`` distinct generated sentences with their gold trees, as CoNLL-U-like Examples (``tags`` = UPOS,
     ``meta`` = heads, deprels, text, sent_id, source): data for the dependency analyses without a treebank."""
-    from ..core.examples import Example
+    from probekit.core.examples import Example
 
     return [Example(words=list(s.words), tags=list(s.upos),
                     meta={"heads": list(s.heads), "deprels": list(s.deprels), "text": " ".join(s.words),

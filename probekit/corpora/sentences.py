@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import UserError
-from ..core.examples import Example
-from .conllu import read_conllu
-from .text import read_text
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
+from probekit.corpora.conllu import read_conllu
+from probekit.corpora.text import read_text
 
 
 def read_sentences(path: str | Path) -> list[Example]:

@@ -17,9 +17,9 @@ import unicodedata
 from pathlib import Path
 from typing import Sequence
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.examples import Example
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
 
 
 def split_lines(text: str) -> list[str]:

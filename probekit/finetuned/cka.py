@@ -23,8 +23,8 @@ import warnings
 
 import numpy as np
 
-from ..core.errors import UserError
-from ..core.intervals import Interval
+from probekit.core.errors import UserError
+from probekit.core.intervals import Interval
 
 
 def _pair(X, Y, minimum: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,7 @@ class StreamingCKA:
     def intervals(self, seed: int = 0, resamples: int | None = None) -> list[Interval]:
         """Per layer: the exact CKA with a 95 % interval from the bootstrap over minibatches (NaN bounds with
         fewer than 2 minibatches); ``n`` is the number of words."""
-        from ..core import intervals as iv
+        from probekit.core import intervals as iv
 
         if self._pending_rows >= 4:         # the last, partial minibatch, weighted by its size
             Xa, Ya = (np.concatenate(a, axis=1) for a in zip(*self._pending))

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.options import (CacheOptions, DeviceOptions, SampleOptions, data_root_option, max_length, option,
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.options import (CacheOptions, DeviceOptions, SampleOptions, data_root_option, max_length, option,
                             optional_positive, positive, takes)
-from ..report.result import Result, tidy
+from probekit.core.result import Result, tidy
 
 PAIR = "base-vs-finetuned"
 ROLES = ("base", "finetuned")
@@ -52,13 +52,13 @@ class CompareResult(Result):
         return ["results.csv", "summary.md"]
 
     def summary(self) -> str:
-        from ..report.compare import summary_markdown
+        from probekit.report.compare_report import summary_markdown
 
         return summary_markdown(self)
 
     def write_files(self, run) -> None:
-        from ..report import compare as rep
-        from ..report.rundir import write_tidy
+        from probekit.report import compare_report as rep
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         run.write_text("summary.md", self.summary())
@@ -74,8 +74,8 @@ class _Paired:
     """The paired accumulators of the joint pass: CKA over non-special units and JS over attention rows."""
 
     def __init__(self, L: int, H: int, cka_batch_size: int):
-        from .attention_change import AttentionChange
-        from .cka import StreamingCKA
+        from probekit.finetuned.attention_change import AttentionChange
+        from probekit.finetuned.cka import StreamingCKA
 
         self.cka = StreamingCKA(L + 1, cka_batch_size)
         self.js = AttentionChange(L, H)
@@ -89,7 +89,7 @@ class _Paired:
 
 
 def _probe_kinds():
-    from ..probing.probe import PROBES
+    from probekit.probing.probe import PROBES
 
     return PROBES
 
@@ -147,7 +147,7 @@ def compare(o: CompareOptions) -> CompareResult:
     ``max_length`` None: a classifier's own ``max_length``, else the models' maximum; ``limit`` a seeded random
     sample of the corpus. Options: :class:`CompareOptions`.
     """
-    from ..probing.registry import get_task
+    from probekit.probing.registry import get_task
 
     finetuned, base, corpus, limit, seed = o.finetuned, o.base, o.corpus, o.limit, o.seed
     tasks, probes, task_options, max_length = list(o.tasks), list(o.probes), dict(o.task_options or {}), o.max_length
@@ -156,9 +156,9 @@ def compare(o: CompareOptions) -> CompareResult:
     unknown = [t for t in task_options if t not in [t.name for t in task_objects]]
     if unknown:
         raise UserError(f"task options given for {', '.join(unknown)}, which --tasks does not name")
-    from ..heads.statistics import AttentionStats
-    from ..report.rundir import model_record, run_record
-    from .pair import check_same_vocabulary, joint_pass, load_base, load_finetuned, read_corpus
+    from probekit.heads.statistics import AttentionStats
+    from probekit.core.rundir import model_record, run_record
+    from probekit.finetuned.pair import check_same_vocabulary, joint_pass, load_base, load_finetuned, read_corpus
 
     examples, how = read_corpus(corpus, limit=limit, seed=seed, data_root=o.data_root)
     ft, ft_info = load_finetuned(finetuned, device=device)
@@ -250,7 +250,7 @@ def _same_weights(a, b) -> bool:
 
 def _probe(task, encoder, probes, epochs, options, batch_size, max_length, cache_dir, no_cache, dtype, seed, quiet):
     """One model's layer sweep on ``task`` via :func:`probekit.probe` (its data and the activation cache)."""
-    from ..probing.probe import probe
+    from probekit.probing.probe import probe
 
     return probe(task, model=encoder, probes=probes, epochs=epochs, batch_size=batch_size, max_length=max_length,
                  device=encoder.device, cache_dir=cache_dir, no_cache=no_cache, dtype=dtype, seed=seed,

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from ..core.encoder import DEFAULT_MODEL, Encoder, load_encoder
-from ..core.errors import UserError
-from ..core.examples import Example, seeded_sample
+from probekit.core.encoder import DEFAULT_MODEL, Encoder, load_encoder
+from probekit.core.errors import UserError
+from probekit.core.examples import Example, seeded_sample
 
 CLASSIFIER_CONFIG = "classifier.json"
 GENERATED_DEFAULT = 500
@@ -35,7 +35,7 @@ def load_finetuned(finetuned, *, device: str = "cpu") -> tuple[Encoder, dict]:
     """(encoder with attention, what it is) for a classifier folder, a model folder or an :class:`Encoder`."""
     if isinstance(finetuned, Encoder):
         return _with_attention(finetuned), {"kind": "encoder", "path": None, "base": None}
-    from ..classify.hf_model import finetuned_encoder
+    from probekit.classifiers.hf_model import finetuned_encoder
 
     hf = finetuned_encoder(finetuned, device=device)     # a loaded Hugging Face classifier or a cached model id
     if hf is not None:
@@ -55,7 +55,7 @@ def load_finetuned(finetuned, *, device: str = "cpu") -> tuple[Encoder, dict]:
     enc_dir = Path(cfg["_path"]).parent / "encoder"
     if not enc_dir.is_dir():
         raise UserError(f"--finetuned {folder}: the fine-tuned encoder folder encoder/ is missing")
-    from ..classify.verify import check_manifest, encoder_location
+    from probekit.classifiers.verify import check_manifest, encoder_location
 
     check_manifest(enc_dir.parent, ("classifier.json", "classifier.safetensors", "encoder"))   # damaged or edited
     enc = load_encoder(str(enc_dir), attention=True, device=device)
@@ -105,11 +105,11 @@ def read_corpus(corpus, *, limit: int | None = None, seed: int = 0, data_root=No
     """Examples and how they were found: ``None`` (generated sentences), a list of Examples, a named set
     (``rt:dev``) or a classifier's data file (``.jsonl``, ``.tsv``, ``.csv``), a ``.conllu`` or a ``.txt``
     (one sentence per line)."""
-    from ..classify.datasets import is_named, load_split
-    from ..core import checks
+    from probekit.corpora.labelled import is_named, load_split
+    from probekit.core import checks
 
     if corpus is None:
-        from ..corpora.grammar import Grammar, generate
+        from probekit.corpora.grammar import Grammar, generate
 
         n = limit or GENERATED_DEFAULT
         sents = generate(Grammar.load("english"), n, seed)
@@ -126,7 +126,7 @@ def read_corpus(corpus, *, limit: int | None = None, seed: int = 0, data_root=No
         if p.suffix.lower() in (".jsonl", ".json", ".ndjson", ".tsv", ".csv"):
             examples, how = load_split(str(p), what="--corpus"), f"classifier data {p}"
         else:
-            from ..corpora.sentences import read_sentences
+            from probekit.corpora.sentences import read_sentences
 
             examples, how = read_sentences(p), f"sentences of {p}"
     if not examples:
@@ -144,7 +144,7 @@ def joint_pass(base: Encoder, finetuned: Encoder, examples: Sequence[Example], *
     ``paired`` objects get ``update(base_activations, finetuned_activations)``; each model's analyses get its own
     activations via ``Analysis.update``. Returns how many inputs were truncated.
     """
-    from ..core.extraction import encode_examples, extract
+    from probekit.core.extraction import encode_examples, extract
 
     limit = min(max_length or base.max_length, base.max_length, finetuned.max_length)
     examples = list(examples)

@@ -23,12 +23,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core import checks
-from ..core.options import (ModelOptions, RunOptions, batch_size_option, option, optional_positive, positive,
+from probekit.core import checks
+from probekit.core.options import (ModelOptions, RunOptions, batch_size_option, option, optional_positive, positive,
                             takes)
-from ..core.errors import UserError
-from ..core.extraction import SEGMENT_IDS
-from ..report.result import Result, tidy
+from probekit.core.errors import UserError
+from probekit.core.extraction import SEGMENT_IDS
+from probekit.core.result import Result, tidy
 
 GENERATED_DEFAULT = 1000
 OBJECTIVES = ("auto", "mlm", "probe")
@@ -47,7 +47,7 @@ class AttentionResult(Result):
         if distance_matrix is None:
             self.distances = self.mds = None
         else:
-            from .statistics import distance_frame
+            from probekit.heads.statistics import distance_frame
 
             self.distances = distance_frame(distance_matrix, H)
             heads = frame[frame["head"].notna()]
@@ -61,17 +61,17 @@ class AttentionResult(Result):
         return ["stats.csv", "summary.md"]
 
     def summary(self) -> str:
-        from ..report.attention import summary_markdown
+        from probekit.report.attention_report import summary_markdown
 
         per_head = self.frame[self.frame["head"].notna()]
         return summary_markdown(per_head, self.distance_matrix, self.record["model"]["heads"], _header(self.record),
                                 self.gradients, self.record.get("gradients"))
 
     def write_files(self, run) -> None:
-        from ..report.attention import (plot_attention_to, plot_entropy, plot_gradients, plot_head_grid,
+        from probekit.report.attention_report import (plot_attention_to, plot_entropy, plot_gradients, plot_head_grid,
                                         plot_head_map)
-        from ..report.rundir import write_tidy
-        from .gradients import CLASSES
+        from probekit.core.rundir import write_tidy
+        from probekit.heads.attention_gradients import CLASSES
 
         model, H = self.model, self.record["model"]["heads"]
         per_head = self.frame[self.frame["head"].notna()]
@@ -146,7 +146,7 @@ class AttentionOptions(ModelOptions, RunOptions):
 
     def check(self) -> None:
         if self.gradients and self.objective != "mlm":
-            from ..probing.registry import get_task
+            from probekit.probing.registry import get_task
 
             get_task(self.task)
 
@@ -164,11 +164,11 @@ def attention(o: AttentionOptions) -> AttentionResult:
     corpus, pairs, budget, segment_ids, seed = o.corpus, o.pairs, o.budget, o.segment_ids, o.seed
     word_level, attention_from, weight, no_similarity = o.word_level, o.attention_from, o.weight, o.no_similarity
     gradients, objective, max_length, batch_size = o.gradients, o.objective, o.max_length, o.batch_size
-    from ..core.analysis import analyze
-    from ..core.encoder import load_encoder
-    from ..corpora.documents import pair_inputs, read_documents, single_inputs
-    from ..report.rundir import run_record
-    from .statistics import STATS, AttentionStats, mds_map
+    from probekit.core.analysis import analyze
+    from probekit.core.encoder import load_encoder
+    from probekit.corpora.documents import pair_inputs, read_documents, single_inputs
+    from probekit.core.rundir import run_record
+    from probekit.heads.statistics import STATS, AttentionStats, mds_map
 
     docs, how = read_documents(corpus, limit=o.limit, seed=seed, generated=GENERATED_DEFAULT)
     encoder = load_encoder(None if o.model is None else str(o.model), attention=True, device=o.device)
@@ -197,7 +197,7 @@ def attention(o: AttentionOptions) -> AttentionResult:
                                        "metric": name, "value": coords[:, axis]}))
     grad_record = None
     if gradients:
-        from .gradients import attention_gradients
+        from probekit.heads.attention_gradients import attention_gradients
 
         grads, grad_record = attention_gradients(
             encoder, inputs.examples, objective=objective, task=o.task, corpus=corpus, limit=o.grad_limit,

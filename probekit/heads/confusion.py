@@ -29,12 +29,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core import checks
-from ..core.options import ModelOptions, RunOptions, option, positive, takes
-from ..core.analysis import Analysis
-from ..core.errors import UserError
-from ..corpora.conditions import CONDITIONS, PART_OF, Item, generate_items, parse_conditions, read_items
-from ..report.result import Result, tidy
+from probekit.core import checks
+from probekit.core.options import ModelOptions, RunOptions, option, positive, takes
+from probekit.core.analysis import Analysis
+from probekit.core.errors import UserError
+from probekit.corpora.conditions import CONDITIONS, PART_OF, Item, generate_items, parse_conditions, read_items
+from probekit.core.result import Result, tidy
 
 # Attention can underflow to exactly 0 in float32; a floor keeps every score finite (≤ ~126 bits) and
 # changes nothing for any mass that is not itself below it.
@@ -236,7 +236,7 @@ def score_items(encoder, items: Sequence[Item], *, batch_size: int = 32, max_len
                 attention_from: str = "mean", min_mass: float = MIN_CANDIDATE_MASS) -> tuple[ConfusionScores, int]:
     """Stream word-level attention for every item into a :class:`ConfusionScores`; also the count of items
     left out because truncation cut off a word they need."""
-    from ..core.analysis import analyze
+    from probekit.core.analysis import analyze
 
     scores = ConfusionScores(encoder.num_layers, encoder.num_heads, min_mass=min_mass)
     analyze(encoder, [it.to_example() for it in items], [scores], batch_size=batch_size, max_length=max_length,
@@ -270,7 +270,7 @@ class ConfusionResult(Result):
     command = "confusion"
 
     def __init__(self, frame, record, scores: ConfusionScores, *, skipped: int, attention_from: str):
-        from ..report.confusion import heads_table, layer_table
+        from probekit.report.confusion_report import heads_table, layer_table
 
         super().__init__(frame, record)
         self.scores, self.skipped, self.attention_from = scores, skipped, attention_from
@@ -279,13 +279,13 @@ class ConfusionResult(Result):
 
     def markdown(self) -> tuple[str, str]:
         """(whole results.md, the Table-2-shaped part alone for the terminal)."""
-        from ..report.confusion import markdown
+        from probekit.report.confusion_report import markdown
 
         return markdown(self.scores, self.model, skipped=self.skipped, attention_from=self.attention_from)
 
     def write_files(self, run) -> None:
-        from ..report.confusion import confusion_figure
-        from ..report.rundir import write_tidy
+        from probekit.report.confusion_report import confusion_figure
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         run.write_text("results.md", self.markdown()[0])
@@ -328,8 +328,8 @@ def confusion(o: ConfusionOptions) -> ConfusionResult:
     """Confusion scores of generated conditions (``A1``…``A4``, ``R1``…``R8``, parts such as ``A3-orel``,
     ``agreement``, ``reflexive``, ``all``) and/or external ``data`` files; returns a :class:`ConfusionResult`.
     Options: :class:`ConfusionOptions`."""
-    from ..core.encoder import load_encoder
-    from ..report.rundir import run_record
+    from probekit.core.encoder import load_encoder
+    from probekit.core.rundir import run_record
 
     max_length, attention_from, min_mass = o.max_length, o.attention_from, o.min_mass
     items = load_items(o.conditions, o.sentences, o.data, o.seed)

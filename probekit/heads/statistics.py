@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import xlogx
-from ..core.analysis import Analysis
+from probekit.heads import xlogx
+from probekit.core.analysis import Analysis
 
 STATS = {
     "cls": "attention to [CLS]",
@@ -266,7 +266,7 @@ class AttentionStats(AttentionStatistics, Analysis):
         self.n_truncated += bool(getattr(activations, "truncated", False))
 
     def result(self) -> pd.DataFrame:
-        from ..report.result import tidy
+        from probekit.core.result import tidy
 
         return tidy(self.frame(), task="attention", model=self.model)
 

@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..core.plugins import registry as _registry
+from probekit.core.plugins import registry as _registry
 
 PROBES: dict[str, type] = _registry("probes")
 INPUTS = ("sentences", "trees", "spans")

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.options import (CacheOptions, ModelOptions, RunOptions, option, optional_input_file, optional_positive,
-                            takes)
-from ..core.progress import progress
-from ..report.result import Result, tidy
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.options import (CacheOptions, ModelOptions, RunOptions, option, optional_input_file,
+                                   optional_positive, takes)
+from probekit.core.progress import progress
+from probekit.core.result import Result, tidy
 
 LABELS = ("upos", "deprel", "target")
 
@@ -35,8 +35,8 @@ class ClustersResult(Result):
         self.points = points
 
     def write_files(self, run) -> None:
-        from ..report.clusters import markdown_report, plot_projections
-        from ..report.rundir import write_tidy
+        from probekit.report.clusters_report import markdown_report, plot_projections
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         write_tidy(run, self.points, "projection.csv")
@@ -151,9 +151,9 @@ class ClustersOptions(ModelOptions, CacheOptions, RunOptions):
 def clusters(o: ClustersOptions) -> ClustersResult:
     """Cluster the word vectors of every layer against word labels (UPOS by default for ``conllu``; the
     targets for ``task``). Options: :class:`ClustersOptions`. Returns a :class:`ClustersResult`."""
-    from ..core.cache import get_activations
-    from ..core.encoder import load_encoder
-    from ..report.rundir import run_record
+    from probekit.core.cache import get_activations
+    from probekit.core.encoder import load_encoder
+    from probekit.core.rundir import run_record
 
     arguments = o.record()
     conllu, task, label, words, layers, k = o.conllu, o.task, o.label, o.words, o.layers, o.k
@@ -161,12 +161,12 @@ def clusters(o: ClustersOptions) -> ClustersResult:
                                                               o.limit, o.seed)
     keys = None
     if conllu is not None:
-        from ..corpora.conllu import read_conllu
+        from probekit.corpora.conllu import read_conllu
 
         examples = read_conllu(conllu, skip_bad=o.skip_bad, limit=limit)
         source = str(conllu)
     else:
-        from ..probing.registry import build_data
+        from probekit.probing.registry import build_data
 
         data = build_data(task, seed=seed)
         examples, keys, source = data.examples[:limit] if limit else data.examples, data.keys, f"task {task}"

@@ -21,8 +21,8 @@ import hashlib
 
 import numpy as np
 
-from ..core.cache import ActivationStore
-from .registry import NO_TARGET, ProbingData
+from probekit.core.cache import ActivationStore
+from probekit.probing.registry import NO_TARGET, ProbingData
 
 
 def preference(word: str, key: int, seed: int) -> float:

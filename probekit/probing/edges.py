@@ -1,277 +1,279 @@
-"""Edge probing with a scalar mix (Tenney et al. 2019): span and span-pair classifiers over frozen word vectors.
+"""``pk.edges(train=…, dev=…, test=…)``: edge probing of UPOS, dependency relations and GAP coreference.
 
-A target is one span (UPOS of a word) or two (the dependency relation of a dependent–head pair; whether a
-pronoun and a name corefer). As in Tenney et al.'s edge-probing code (jiant's ``edges-tmpl`` settings): each
-span has its own 256-d projection and its own self-attentive pooling over its words, the pooled spans
-(concatenated for pairs) go through a two-layer MLP (Linear, Tanh, LayerNorm, dropout 0.3, Linear), and every
-label gets its own sigmoid (binary cross-entropy against the one-hot label), scored by micro-F1 at 0.5 beside
-accuracy and macro-F1 of the top label. Adam at 1e-4 on batches of 32; the dev micro-F1 is checked every
-``val_interval`` steps (Tenney: 1000), the rate halves after 3 checks without improvement and training stops
-after 9 (or at ``epochs`` epochs), and the best check's parameters are kept. The word vectors are a scalar mix
-h = γ Σ_l s_l h^(l), s = softmax(a), learned with the probe, over a chosen set of layers: one layer (a per-layer
-probe), layers 0…l (the cumulative probes of "BERT rediscovers the classical NLP pipeline"), or all layers.
+For each task: a probe per layer, cumulative probes over the mixes of layers 0…l, and the mix of all layers,
+whose softmax weights give the center of gravity E_s[l]; the cumulative scores give the expected layer E_Δ[l]
+(Tenney et al. 2019), from micro-F1 as theirs. Beside them a non-contextual probe on layer 0 without position
+embeddings (``layer-nopos``). Each probe is chosen on dev and scored on dev and test; ``seeds`` probes give a
+mean with a Student-t interval, one seed a bootstrap interval over sentences. Word vectors come through the
+activation cache (all layers in one pass).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.base import ClassifierMixin
 
-from .base import Probe, register
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, option, optional_input_file,
+                            optional_positive, positive, takes)
+from probekit.core.progress import progress
+from probekit.core.result import Result, tidy
+from probekit.core import intervals as iv
+from probekit.probing import edge_probe as ep
+from probekit.probing import edges_compare as ec
 
-
-@dataclass
-class Targets:
-    """Spans of one task: ``spans`` [N, 2, W] row indices into the word-vector table (-1 = no word; a one-span
-    task leaves the second span empty), ``labels`` [N] class ids, ``classes`` their names."""
-
-    spans: np.ndarray
-    labels: np.ndarray
-    classes: list[str]
-
-    def __len__(self) -> int:
-        return len(self.labels)
+TASKS = ("upos", "deprel", "coref")
+PAIR = {"upos": False, "deprel": True, "coref": True}
 
 
-def build_targets(items: list[tuple[list[int], list[int], str]], classes: list[str] | None = None,
-                  width: int | None = None) -> Targets:
-    """``items``: (span 1 rows, span 2 rows or [], label). Labels unseen in ``classes`` are dropped (dev data)."""
-    classes = classes if classes is not None else sorted({lab for _, _, lab in items})
-    index = {c: i for i, c in enumerate(classes)}
-    kept = [it for it in items if it[2] in index]
-    width = width or max([len(a) for a, _, _ in kept] + [len(b) for _, b, _ in kept] + [1])
-    spans = np.full((len(kept), 2, width), -1, dtype=np.int64)
-    for n, (a, b, _) in enumerate(kept):
-        spans[n, 0, :len(a[:width])] = a[:width]
-        spans[n, 1, :len(b[:width])] = b[:width]
-    labels = np.array([index[lab] for _, _, lab in kept], dtype=np.int64)
-    return Targets(spans, labels, list(classes))
+class EdgesResult(Result):
+    """``.frame``: scores per task, probe kind (layer, cumulative, mix, layer-nopos), layer and split with 95 %
+    intervals, the mixing weights, the center of gravity and the expected layer; ``.comparisons``: the paired
+    differences the summary states."""
+
+    command = "edges"
+
+    def __init__(self, frame, record, comparisons=None):
+        super().__init__(frame, record)
+        self.comparisons = comparisons if comparisons is not None else pd.DataFrame()
+
+    def write_files(self, run) -> None:
+        from probekit.report.edges_report import markdown_report, plot_layers
+        from probekit.core.rundir import write_tidy
+
+        write_tidy(run, self.frame)
+        if len(self.comparisons):
+            write_tidy(run, self.comparisons, "comparisons.csv")
+        run.write_text("results.md", markdown_report(self.frame, self.record, self.comparisons))
+        run.save_figure(plot_layers(self.frame, self.model), "edges_by_layer")
+
+    def files(self) -> list[str]:
+        return ["results.csv", "results.md", "edges_by_layer.png"]
 
 
-class ScalarMix(torch.nn.Module):
-    """γ Σ_l softmax(a)_l h^(l) over the layers given to it (weights start equal)."""
-
-    def __init__(self, n_layers: int):
-        super().__init__()
-        self.logits = torch.nn.Parameter(torch.zeros(n_layers))
-        self.gamma = torch.nn.Parameter(torch.ones(()))
-
-    def weights(self) -> torch.Tensor:
-        return torch.softmax(self.logits, 0)
-
-    def forward(self, layers: torch.Tensor) -> torch.Tensor:      # [Λ, …, D] → […, D]
-        w = self.weights().view(-1, *([1] * (layers.dim() - 1)))
-        return self.gamma * (w * layers).sum(0)
-
-
-class EdgeProbe(torch.nn.Module):
-    """Scalar mix → per span, its own projection and self-attentive pooling → Tanh MLP → one logit per label."""
-
-    def __init__(self, n_layers: int, dim: int, n_classes: int, *, pair: bool, proj: int = 256,
-                 hidden: int = 256, dropout: float = 0.3):
-        super().__init__()
-        spans = 2 if pair else 1
-        self.mix = ScalarMix(n_layers)
-        self.proj = torch.nn.ModuleList([torch.nn.Linear(dim, proj) for _ in range(spans)])
-        self.score = torch.nn.ModuleList([torch.nn.Linear(proj, 1) for _ in range(spans)])
-        self.pair = pair
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(proj * spans, hidden), torch.nn.Tanh(),
-                                       torch.nn.LayerNorm(hidden), torch.nn.Dropout(dropout),
-                                       torch.nn.Linear(hidden, n_classes))
-
-    def pool(self, x: torch.Tensor, mask: torch.Tensor, span: int = 0) -> torch.Tensor:   # [B, W, P] → [B, P]
-        s = self.score[span](x).squeeze(-1).masked_fill(~mask, torch.finfo(x.dtype).min)
-        a = torch.softmax(s, -1) * mask
-        return (a.unsqueeze(-1) * x).sum(1)
-
-    def forward(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``words`` [Λ, B, 2, W, D] vectors of each span's words in every mixed layer; ``mask`` [B, 2, W]."""
-        spans = range(2 if self.pair else 1)                        # a one-span task's second span is empty
-        mixed = self.mix(words[:, :, :len(spans)])                  # [B, spans, W, D]
-        return self.mlp(torch.cat([self.pool(self.proj[k](mixed[:, k]), mask[:, k], k) for k in spans], -1))
-
-
-def _gather(table: torch.Tensor, spans: np.ndarray):
-    """``table`` [Λ, R, D] word vectors; ``spans`` [B, 2, W] rows → ([Λ, B, 2, W, D] float32, mask [B, 2, W])."""
-    idx = torch.from_numpy(spans)
-    mask = idx >= 0
-    return table[:, idx.clamp(min=0)].float(), mask
-
-
-#: Tenney et al.'s schedule (jiant's edge-probing defaults): learning rate, batch, steps between dev checks,
-#: checks without improvement before the rate halves and before training stops.
-LR, BATCH, VAL_INTERVAL, LR_PATIENCE, PATIENCE = 1e-4, 32, 1000, 3, 9
-
-
-def train_probe(train_table: torch.Tensor, dev_table: torch.Tensor, layers: list[int], train: Targets,
-                dev: Targets, *, pair: bool, epochs: int = 10, lr: float = LR, batch_size: int = BATCH,
-                val_interval: int = VAL_INTERVAL, seed: int = 0, device: str = "cpu"):
-    """One probe on a mix of ``layers`` (indices into the tables of word vectors [L+1, rows, D] that the
-    targets' rows point into), trained on Tenney et al.'s schedule; the dev check with the best micro-F1 is
-    kept. A check comes every ``val_interval`` steps, or every epoch when an epoch is shorter. Returns the probe."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    sub, dev_sub = train_table[layers], dev_table[layers]
-    K = len(train.classes)
-    probe = EdgeProbe(len(layers), train_table.shape[-1], K, pair=pair).to(device)
-    opt = torch.optim.Adam(probe.parameters(), lr=lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=LR_PATIENCE - 1)
-    every = max(1, min(val_interval, -(-len(train) // batch_size)))
-    best, best_state, since, step = -1.0, None, 0, 0
-    for _ in range(epochs):
-        order = rng.permutation(len(train))
-        for start in range(0, len(order), batch_size):
-            probe.train()
-            rows = order[start:start + batch_size]
-            words, mask = _gather(sub, train.spans[rows])
-            target = torch.nn.functional.one_hot(torch.from_numpy(train.labels[rows]), K).float().to(device)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(probe(words.to(device), mask.to(device)),
-                                                                        target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % every:
-                continue
-            f1 = micro_f1(predict(probe, dev_sub, dev, device=device), dev.labels) if len(dev) else 0.0
-            plateau.step(f1)
-            if best_state is None or f1 > best:
-                best, since = f1, 0
-                best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
-            else:
-                since += 1
-            if since >= PATIENCE:
-                break
-        if best_state is not None and since >= PATIENCE:
-            break
-    if best_state is not None:
-        probe.load_state_dict(best_state)
-    return probe
-
-
-def predict(probe: EdgeProbe, sub: torch.Tensor, targets: Targets, *, batch_size: int = 512,
-            device: str = "cpu") -> np.ndarray:
-    """Sigmoid probabilities [N, labels]."""
-    probe.eval()
+def _word_rows(store, n_examples):
+    """Per example, the store rows of its words in order (special tokens left out)."""
     out = []
-    with torch.no_grad():
-        for start in range(0, len(targets), batch_size):
-            words, mask = _gather(sub, targets.spans[start:start + batch_size])
-            out.append(torch.sigmoid(probe(words.to(device), mask.to(device))).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(targets.classes)), dtype=np.float32)
-
-
-def micro_f1(prob: np.ndarray, gold: np.ndarray) -> float:
-    """Tenney et al.'s score: every (target, label) decision at threshold 0.5, F1 over all of them."""
-    parts = decision_counts(prob, gold)
-    return _f1(*parts.sum(0))
-
-
-def decision_counts(prob: np.ndarray, gold: np.ndarray) -> np.ndarray:
-    """Per target: true positives, false positives, false negatives of its per-label decisions [N, 3]."""
-    hit = np.asarray(prob) > 0.5
-    truth = np.zeros_like(hit)
-    truth[np.arange(len(gold)), gold] = True
-    return np.stack([(hit & truth).sum(1), (hit & ~truth).sum(1), (~hit & truth).sum(1)], 1).astype(np.float64)
-
-
-def _f1(tp, fp, fn) -> float:
-    den = 2 * tp + fp + fn
-    return float(2 * tp / den) if den else 0.0
-
-
-def macro_f1(pred, gold, n_classes: int) -> float:
-    """Mean over the labels of F1 of the top label (labels absent from both count 0, as scikit-learn's
-    ``f1_score(labels=…, zero_division=0)``); fast enough to bootstrap."""
-    pred, gold = np.asarray(pred, dtype=np.int64), np.asarray(gold, dtype=np.int64)
-    tp = np.bincount(gold[pred == gold], minlength=n_classes)
-    fp = np.bincount(pred, minlength=n_classes) - tp
-    fn = np.bincount(gold, minlength=n_classes) - tp
-    den = 2 * tp + fp + fn
-    return float(np.mean(np.where(den > 0, 2 * tp / np.maximum(den, 1), 0.0)))
-
-
-def scores(prob: np.ndarray, gold: np.ndarray, n_classes: int) -> dict[str, float]:
-    """Micro-F1 (Tenney et al.'s per-label decisions), accuracy and macro-F1 of the top label, and for two
-    classes the F1 of class 1 (e.g. "corefers") as the top label."""
-    pred = np.asarray(prob).argmax(-1)
-    out = {"micro_f1": micro_f1(prob, gold), "accuracy": float((pred == gold).mean()),
-           "macro_f1": macro_f1(pred, gold, n_classes)}
-    if n_classes == 2:
-        out["f1"] = _f1(float(((pred == 1) & (gold == 1)).sum()), float(((pred == 1) & (gold == 0)).sum()),
-                        float(((pred == 0) & (gold == 1)).sum()))
+    for i in range(n_examples):
+        r = np.arange(store.offsets[i], store.offsets[i + 1])
+        out.append(r[~store.special[r]])
     return out
 
 
-def center_of_gravity(weights) -> float:
-    """E_s[l] = Σ_l l · s_l for mixing weights s over layers 0…L."""
-    w = np.asarray(weights, dtype=float)
-    return float((np.arange(len(w)) * w).sum() / w.sum())
+def _treebank_items(examples, rows, task):
+    from probekit.corpora.conllu import strip_subtype
+
+    items = []
+    for ex, r in zip(examples, rows):
+        if len(r) != len(ex.words):           # cut by the length limit: counted by the caller
+            continue
+        for j, word_row in enumerate(r):
+            if task == "upos":
+                items.append(([int(word_row)], [], ex.tags[j]))
+            elif ex.meta["heads"][j] > 0:
+                items.append(([int(word_row)], [int(r[ex.meta["heads"][j] - 1])], strip_subtype(ex.meta["deprels"][j])))
+    return items
 
 
-def expected_layer(cumulative) -> float:
-    """E_Δ[l] = Σ_l l · Δ(l) / Σ_l Δ(l), Δ(l) = score(layers 0…l) − score(layers 0…l−1), for l = 1…L."""
-    s = np.asarray(cumulative, dtype=float)
-    delta = np.diff(s)
-    if not np.isfinite(delta).all() or delta.sum() == 0:
-        return float("nan")
-    return float((np.arange(1, len(s)) * delta).sum() / delta.sum())
+def _gap_items(examples, rows):
+    items = []
+    for ex, r in zip(examples, rows):
+        m = ex.meta
+        needed = [m["pronoun"], *m["a"], *m["b"]]
+        if max(needed) >= len(r):
+            continue
+        for cand, true in ((m["a"], m["a_coref"]), (m["b"], m["b_coref"])):
+            items.append(([int(r[m["pronoun"]])], [int(r[w]) for w in cand], "corefers" if true else "no"))
+    return items
 
 
-@dataclass
-class Spans:
-    """What the edge probe reads (``X``): the word-vector table [Λ, rows, D] of the layers it mixes and the
-    targets whose spans point into it; indexable by target (scikit-learn splits it by its ``shape``)."""
-
-    table: torch.Tensor
-    targets: Targets
-
-    @property
-    def shape(self) -> tuple[int]:
-        return (len(self.targets),)
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, rows) -> "Spans":
-        if isinstance(rows, tuple) and rows[1:] in ((), (Ellipsis,)):
-            rows = rows[0]
-        t = self.targets
-        return Spans(self.table, Targets(t.spans[rows], t.labels[rows], t.classes))
+def _table(store, layers_all):
+    return torch.stack([torch.from_numpy(np.array(store.hidden(l))) for l in layers_all])   # a copy in memory
 
 
-@register
-class EdgeProbeClassifier(ClassifierMixin, Probe):
-    """The edge probe as a scikit-learn estimator: ``fit(X, dev=…) → self`` (``X`` a :class:`Spans`; the labels
-    are its targets', so ``y`` is unused) on Tenney et al.'s schedule over a scalar mix of all the table's
-    layers; ``predict_proba`` the per-label sigmoids [N, labels] (each label its own binary decision, so a row
-    need not sum to 1), ``predict`` the top label, ``score`` Tenney et al.'s micro-F1. Fitted: ``module_``."""
+def _nopos_table(store):
+    return torch.from_numpy(np.array(store.no_position()))[None]
 
-    name = "edge"
-    input = "spans"
-    paper = "Tenney et al. (2019)"
-    summary = "self-attentive span pooling over a scalar mix, an MLP, one sigmoid per label; micro-F1"
 
-    def __init__(self, pair: bool = False, epochs: int = 10, lr: float = LR, batch_size: int = BATCH,
-                 val_interval: int = VAL_INTERVAL, seed: int = 0, device: str = "cpu"):
-        self.pair, self.epochs, self.lr, self.batch_size = pair, epochs, lr, batch_size
-        self.val_interval, self.seed, self.device = val_interval, seed, device
+def _resamples(name, value):
+    return checks.integer(name, value, minimum=100)
 
-    def fit(self, X: Spans, y=None, dev: Spans | None = None) -> "EdgeProbeClassifier":
-        dev = X if dev is None else dev
-        self.module_ = train_probe(X.table, dev.table, list(range(X.table.shape[0])), X.targets, dev.targets,
-                                   pair=self.pair, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                                   val_interval=self.val_interval, seed=self.seed, device=self.device)
-        self.classes_ = np.array(X.targets.classes)
-        return self
 
-    def predict_proba(self, X: Spans) -> np.ndarray:
-        return predict(self.module_, X.table, X.targets, device=self.device)
+@dataclass(frozen=True, kw_only=True)
+class EdgesOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`edges` (and ``python -m probekit.edges``)."""
 
-    def predict(self, X: Spans) -> np.ndarray:
-        return self.predict_proba(X).argmax(-1)
+    train: Any = option(None, "training treebank (CoNLL-U), for upos and deprel", check=optional_input_file)
+    dev: Any = option(None, "development treebank (CoNLL-U), for upos and deprel: picks each probe's parameters and "
+                            "is scored", check=optional_input_file)
+    test: Any = option(None, "test treebank (CoNLL-U), scored with the probes chosen on --dev",
+                       check=optional_input_file)
+    tasks: tuple = option(("upos", "deprel"), nargs="+", choices=TASKS)
+    gap_train: Any = option(None, "GAP TSV to train the coref probe on", check=optional_input_file)
+    gap_dev: Any = option(None, "GAP TSV that picks the coref probe's parameters (scored)",
+                          check=optional_input_file)
+    gap_test: Any = option(None, "GAP TSV scored with the coref probe chosen on --gap-dev", check=optional_input_file)
+    epochs: int = option(10, "most epochs per probe (Tenney et al.'s schedule stops earlier when dev micro-F1 "
+                             "stalls)", type=int, check=positive)
+    val_interval: int = option(ep.VAL_INTERVAL, "training steps between dev checks (or one epoch, when shorter)",
+                               type=int, check=positive)
+    seeds: int = option(1, "probes per layer with seeds seed…seed+N-1: mean and Student-t interval over them",
+                        type=int, check=positive)
+    resamples: int = option(iv.RESAMPLES, "bootstrap resamples", type=int, check=_resamples)
+    lr: float = option(ep.LR, "Adam learning rate", type=float, check=above_zero)
+    probe_batch_size: int = option(ep.BATCH, "targets per probe training step", type=int, check=positive)
+    limit: int | None = option(None, "use only the first N sentences (or GAP rows) of each file", type=int,
+                               check=optional_positive)
+    skip_bad: bool = option(False, "skip malformed sentences or rows (counted)")
 
-    def score(self, X: Spans, y=None) -> float:
-        return micro_f1(self.predict_proba(X), X.targets.labels)
+    def check(self) -> None:
+        """The files the chosen tasks read are required (``None`` → "--train is required")."""
+        if any(t in ("upos", "deprel") for t in self.tasks):
+            checks.input_file("train", self.train)
+            checks.input_file("dev", self.dev)
+        if "coref" in self.tasks:
+            checks.input_file("gap_train", self.gap_train)
+            checks.input_file("gap_dev", self.gap_dev)
+
+
+@takes(EdgesOptions, args=("train", "dev"))
+def edges(o: EdgesOptions) -> EdgesResult:
+    """Edge probes on every layer: ``tasks`` from upos, deprel (CoNLL-U ``train``/``dev``/``test``) and coref
+    (GAP ``gap_train``/``gap_dev``/``gap_test``); the test files are optional. ``epochs``: the most epochs.
+    Options: :class:`EdgesOptions`. Returns an :class:`EdgesResult`."""
+    from probekit.core.cache import get_activations
+    from probekit.core.encoder import load_encoder
+    from probekit.core.rundir import run_record
+
+    arguments = o.record()
+    tasks = list(o.tasks)
+    files = {}
+    if any(t in ("upos", "deprel") for t in tasks):
+        files["treebank"] = {"train": o.train, "dev": o.dev, **({"test": o.test} if o.test is not None else {})}
+    if "coref" in tasks:
+        files["gap"] = {"train": o.gap_train, "dev": o.gap_dev,
+                        **({"test": o.gap_test} if o.gap_test is not None else {})}
+    epochs, lr, probe_batch_size, val_interval, seeds, resamples = (o.epochs, o.lr, o.probe_batch_size,
+                                                                    o.val_interval, o.seeds, o.resamples)
+    limit, skip_bad, model, batch_size, max_length, device = (o.limit, o.skip_bad, o.model, o.batch_size,
+                                                              o.max_length, o.device)
+    cache_dir, no_cache, dtype, seed = o.cache_dir, o.no_cache, o.dtype, o.seed
+
+    encoder = load_encoder(model, device=device)
+    L = encoder.num_layers
+    nopos = encoder.position_embeddings is not None
+    sources = {}
+    if "treebank" in files:
+        from probekit.corpora.conllu import read_conllu
+
+        sources["treebank"] = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in files["treebank"].items()}
+    if "gap" in files:
+        from probekit.corpora.gap import read_gap
+
+        sources["gap"] = {s: read_gap(p, skip_bad=skip_bad, exactly_one_true=False, limit=limit)
+                          for s, p in files["gap"].items()}
+    tables, rows, offsets = {}, {}, {}
+    for name, splits in sources.items():
+        for split, ex in splits.items():
+            if not ex:
+                raise UserError(f"{name} {split}: no usable examples")
+            store = get_activations(encoder, ex, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
+                                    no_position=nopos, max_length=max_length, batch_size=batch_size, dtype=dtype)
+            tables[name, split] = _table(store, range(L + 1))
+            if nopos:
+                tables[name, split, "nopos"] = _nopos_table(store)
+            rows[name, split] = _word_rows(store, len(ex))
+            offsets[name, split] = np.asarray(store.offsets)
+
+    out, counts, timing, scored = [], {}, {}, {}
+    runs = ([("layer", [l], l) for l in range(L + 1)] + [("cumulative", list(range(l + 1)), l) for l in range(1, L + 1)]
+            + ([(ec.NOPOS, [0], 0)] if nopos else []))
+    bar = progress(total=len(tasks) * len(runs) * seeds, desc="edge probes", unit="probe")
+    for task in tasks:
+        name = "gap" if task == "coref" else "treebank"
+        evals = [s for s in ("dev", "test") if s in sources[name]]
+        items = {s: (_gap_items if task == "coref" else lambda e, r: _treebank_items(e, r, task))(
+            sources[name][s], rows[name, s]) for s in ["train", *evals]}
+        classes = ["no", "corefers"] if task == "coref" else None
+        tr = ep.build_targets(items["train"], classes)
+        targets = {s: ep.build_targets(items[s], tr.classes, width=tr.spans.shape[-1]) for s in evals}
+        if len(tr) == 0 or any(len(t) == 0 for t in targets.values()):
+            raise UserError(f"{task}: no training, dev or test targets")
+        # each target's sentence: the store row of its first word, located among the sentences' row offsets
+        sentences = {s: np.searchsorted(offsets[name, s], t.spans[:, 0, 0], side="right") - 1
+                     for s, t in targets.items()}
+        counts[task] = {"train": len(tr), "classes": len(tr.classes),
+                        **{s: len(t) for s, t in targets.items()},
+                        **{f"{s}_dropped_unseen_label": len(items[s]) - len(t) for s, t in targets.items()}}
+        t0 = time.perf_counter()
+        cumulative = {(s, k): [] for s in evals for k in range(seeds)}
+        mix_weights = []
+        for kind, layers, top in runs:
+            suffix = ("nopos",) if kind == ec.NOPOS else ()
+            values: dict = {}
+            per: dict = {s: [] for s in evals}
+            for k in range(seeds):
+                probe = ep.train_probe(tables[(name, "train", *suffix)], tables[(name, "dev", *suffix)], layers, tr,
+                                       targets["dev"], pair=PAIR[task], epochs=epochs, lr=lr,
+                                       batch_size=probe_batch_size, val_interval=val_interval, seed=seed + k,
+                                       device=device)
+                for s in evals:
+                    sub = tables[(name, s, *suffix)][layers]
+                    prob = ep.predict(probe, sub, targets[s], device=device)
+                    for metric, value in ep.scores(prob, targets[s].labels, len(tr.classes)).items():
+                        values.setdefault((s, metric), []).append(value)
+                    per[s].append(ec.parts(prob, targets[s].labels, sentences[s], len(tr.classes)))
+                    if kind == "layer" and top == 0 or kind == "cumulative":
+                        cumulative[s, k].append(values[s, "micro_f1"][-1])
+                if kind == "cumulative" and top == L:
+                    mix_weights.append(probe.mix.weights().detach().cpu().numpy())
+                bar.update(1)
+            for (s, metric), vals in values.items():
+                out.append({"task": task, "probe": kind, "layer": top, "split": s, "metric": metric,
+                            **ec.row_interval(metric, vals, per[s], seed, resamples)})
+            for s in evals:
+                scored[(task, kind, top, s)] = ec.mean_parts(per[s])
+        timing[task] = round(time.perf_counter() - t0, 1)
+        weights = np.mean(mix_weights, axis=0)
+        for l, w in enumerate(weights):
+            out.append({"task": task, "probe": "mix", "layer": l, "split": "", "metric": "mix_weight",
+                        "value": float(w), "n": seeds})
+        out.append({"task": task, "probe": "mix", "layer": pd.NA, "split": "", "aggregate": "all layers",
+                    "metric": "center_of_gravity",
+                    **_seeded([ep.center_of_gravity(w) for w in mix_weights])})
+        for s in evals:
+            out.append({"task": task, "probe": "cumulative", "layer": pd.NA, "split": s, "aggregate": "all layers",
+                        "metric": "expected_layer",
+                        **_seeded([ep.expected_layer(cumulative[s, k]) for k in range(seeds)])})
+    bar.close()
+    frame = pd.DataFrame(out)
+    frame["aggregate"] = frame["aggregate"].fillna("") if "aggregate" in frame.columns else ""
+    frame = tidy(frame, task="edges", model=encoder.name)
+    compared = ec.comparisons(frame, scored, seed=seed, resamples=resamples)
+    record = run_record(
+        "edges", arguments, encoder=encoder,
+        inputs={"tasks": tasks, **{k: {s: str(p) for s, p in v.items()} for k, v in files.items()},
+                "probe": "scalar mix → per span a 256-d projection and self-attentive pooling → MLP (Tanh, "
+                         "LayerNorm, dropout 0.3) → a sigmoid per label",
+                "schedule": f"Adam lr {lr}, batch {probe_batch_size}, dev micro-F1 every {val_interval} steps (or "
+                            f"epoch), rate x0.5 after {ep.LR_PATIENCE} checks without improvement, stop after "
+                            f"{ep.PATIENCE} or {epochs} epochs, best check kept",
+                "expected_layer_score": "micro-F1 (Tenney et al.)",
+                "intervals": "Student t over seeds" if seeds > 1 else
+                             f"bootstrap over sentences ({resamples} resamples; BCa and percentile envelope) for micro-F1, "
+                             f"accuracy and macro-F1",
+                "non_contextual": "layer 0 without position embeddings" if nopos else None},
+        counts=counts, seconds_per_task=timing)
+    return EdgesResult(frame, record, compared)
+
+
+def _seeded(values: list[float]) -> dict:
+    """Mean over seeds with its Student-t interval (no interval from one seed)."""
+    ci = iv.over_seeds(values)
+    return {"value": ci.estimate, "ci_low": ci.ci_low, "ci_high": ci.ci_high, "n": ci.n,
+            "ci_over": "seeds" if ci.n > 1 else ""}

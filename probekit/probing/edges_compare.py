@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..core import intervals as iv
-from . import edges as ep
+from probekit.core import intervals as iv
+from probekit.probing import edge_probe as ep
 
 NOPOS = "layer-nopos"
 

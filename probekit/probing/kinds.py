@@ -8,8 +8,8 @@ Built in: ``linear`` (:class:`~.linear.LinearProbe`, L-BFGS, L2 chosen on the tr
 """
 from __future__ import annotations
 
-from . import edges, linear, logreg, selection, structural  # noqa: F401 (they register the built-in probes)
-from .base import PROBES, Probe
+from probekit.probing import edge_probe as edges, linear, logreg, selection, structural_probes as structural  # noqa: F401 (they register the built-in probes)
+from probekit.probing.base import PROBES, Probe
 
 #: the order probes are listed in (a user's follow, in registration order)
 ORDER = ("linear", "mlp", "logreg", "distance", "depth", "edge")

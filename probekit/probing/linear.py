@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import SelectionProbeBase, as_targets, register
-from .selection import Sentences
+from probekit.probing.base import SelectionProbeBase, as_targets, register
+from probekit.probing.selection import Sentences
 
 #: Candidate L2 strengths λ (penalty λ‖w‖² on the per-sentence loss), strongest first.
 L2_GRID = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)

@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import torch
 
-from .base import SelectionProbeBase, as_targets, register
-from .selection import Sentences
+from probekit.probing.base import SelectionProbeBase, as_targets, register
+from probekit.probing.selection import Sentences
 
 
 def _words(data: Sentences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .selection import Sentences
+from probekit.probing.selection import Sentences
 
 PERCENTS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.25, 12.5, 25, 50, 100)
 #: bits per reported kbit (Voita & Titov's notebook: codelength / 1024)

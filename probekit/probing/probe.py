@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..core.errors import UserError
-from ..report.result import Result, tidy
-from ..core.options import CacheOptions, ModelOptions, RunOptions, above_zero, option, positive, takes
-from .registry import SIZE_NAMES, Task, build_data, get_task
+from probekit.core.errors import UserError
+from probekit.core.result import Result, tidy
+from probekit.core.options import CacheOptions, ModelOptions, RunOptions, above_zero, option, positive, takes
+from probekit.probing.registry import SIZE_NAMES, Task, build_data, get_task
 
 #: the built-in selection probes (``pk.list_probes()`` lists them with a user's: ``probing/kinds.py``)
 PROBES = ("linear", "mlp", "logreg")
@@ -48,8 +48,8 @@ class ProbeResult(Result):
         self.correctness = correctness or {}
 
     def write_files(self, run) -> None:
-        from ..report.probe import accuracy_figure, markdown_report
-        from ..report.rundir import write_tidy
+        from probekit.report.probe_report import accuracy_figure, markdown_report
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         run.write_text("results.md", markdown_report(self.frame, self.key_names, warning=self.warning,
@@ -77,19 +77,19 @@ def _task(name, value):
 
 
 def _task_help() -> str:
-    from .registry import available_tasks
+    from probekit.probing.registry import available_tasks
 
     return f"probing task: {', '.join(sorted(available_tasks()))}, or a task file my_task.py"
 
 
 def _probe_kinds() -> list[str]:
-    from .kinds import probe_names
+    from probekit.probing.kinds import probe_names
 
     return probe_names("sentences")
 
 
 def _load_plugins(name, value) -> tuple:
-    from ..core.plugins import load_plugin
+    from probekit.core.plugins import load_plugin
 
     value = tuple(value or ())
     for path in value:
@@ -128,9 +128,9 @@ def probe(o: ProbeOptions, **task_options) -> ProbeResult:
     ``subject``). Every bad value is a one-line ``UserError``. ``model``: a model id or folder (None: the bundled
     model), or an already loaded :class:`Encoder`.
     """
-    from ..core.encoder import Encoder, load_encoder
-    from ..report.rundir import ordered, run_record
-    from .sweep import activations_for, sweep
+    from probekit.core.encoder import Encoder, load_encoder
+    from probekit.core.rundir import ordered, run_record
+    from probekit.probing.sweep import activations_for, sweep
 
     task, model = o.task, o.model
     data = build_data(task, seed=o.seed, size=o.size, **task_options)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.errors import UserError
-from ..core.examples import Example
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
 
 NO_TARGET = -1
 
@@ -142,7 +142,7 @@ def build_data(task: str | Task, **options) -> ProbingData:
     ``build_data("nth_token", n=[1, 2], corpus="s.txt")``, ``build_data("subject", split_sizes=(200, 50, 50))``.
     Returns :class:`ProbingData` whose ``options`` holds every option used.
     """
-    from ..core import checks
+    from probekit.core import checks
 
     task = get_task(task) if isinstance(task, str) else task
     allowed = task_options(task)

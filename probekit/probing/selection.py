@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import SelectionProbeBase, as_targets, register
+from probekit.probing.base import SelectionProbeBase, as_targets, register
 
 KINDS = ("linear", "mlp")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.errors import UserError
-from ..core.examples import Example
-from ..corpora.grammar import Sentence
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
+from probekit.corpora.grammar import Sentence
 
 #: Sentences per split: train, dev, and each generalization split.
 SIZES = {"quick": (4000, 1000, 1000), "paper": (40000, 10000, 10000)}

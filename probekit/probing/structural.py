@@ -1,342 +1,215 @@
-"""Structural probes (Hewitt & Manning 2019): syntax trees as distances and depths under a linear map.
+"""``pk.structural(train=…, dev=…, test=…)``: Hewitt & Manning's distance and depth probes on every layer.
 
-A distance probe learns B (k × d) so that the squared distance ‖B(h_i − h_j)‖² of two word vectors fits the
-number of edges between the words in the dependency tree; a depth probe fits the word's depth with ‖B h_i‖².
-Losses are the paper's: L1, normalised by the squared sentence length (distance) or the length (depth).
-Training is Hewitt & Manning's regimen (their code's ``regimen.py``): Adam at 0.001, the learning rate ×0.1
-whenever the dev loss stops falling, at most 40 epochs, a stop after 5 epochs without a better dev loss, and the
-parameters of the best dev loss kept. Metrics are the paper's too (see :func:`evaluate`): UUAS of the minimum
-spanning tree of the predicted distances, distance Spearman averaged within sentence lengths and then over
-lengths 5–50, root accuracy and depth Spearman. Punctuation (UPOS ``PUNCT``; Hewitt's code uses the PTB
-punctuation tags) is left out of the spanning tree, the gold edges and the predicted root. Root accuracy counts
-every sentence as Hewitt's code does: the gold root is the word of depth 0 even when it is punctuation (then
-never found), and a sentence of punctuation only takes its shallowest word of all.
-
-:func:`sentence_scores` keeps each sentence's part of every metric, so intervals and paired comparisons can
-resample sentences (:data:`AGGREGATES` turns the parts back into the metric).
+Word vectors come through the activation cache (all layers in one pass, reused by later runs); each layer gets
+its own distance and depth probe, trained on the training treebank with Hewitt & Manning's regimen, the
+parameters chosen on the dev treebank (lowest dev loss), and scored on dev and, when given, on the test
+treebank. Beside them: the linear-position baseline and a non-contextual one (a probe on layer 0 without
+position embeddings, probe ``distance-nopos`` / ``depth-nopos``). ``seeds`` probes per layer give a mean and a
+Student-t interval; with one seed the interval is a bootstrap over sentences. Sentences that the model's length
+limit cuts are left out and counted.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
-from scipy.sparse.csgraph import minimum_spanning_tree, shortest_path
-from scipy.stats import spearmanr
+import pandas as pd
 
-from .base import Probe, register
+from probekit.core import checks
+from probekit.core import intervals as iv
+from probekit.core.errors import UserError
+from probekit.core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, input_file, option,
+                            optional_input_file, optional_positive, positive, takes)
+from probekit.core.progress import progress
+from probekit.core.result import Result, tidy
+from probekit.probing import structural_probes as sp
+from probekit.probing.structural_compare import comparisons, row_interval
 
-PUNCT = frozenset({"PUNCT"})
-#: the sentence lengths Spearman correlations are averaged over (both ends included)
-SPEARMAN_LENGTHS = (5, 50)
-
-
-def tree_distances(heads) -> np.ndarray:
-    """Path length between every pair of words; ``heads`` are 1-based with 0 for the root."""
-    n = len(heads)
-    rows = [i for i, h in enumerate(heads) if h > 0]
-    adj = np.zeros((n, n))
-    for i in rows:
-        adj[i, heads[i] - 1] = adj[heads[i] - 1, i] = 1
-    return shortest_path(adj, method="D", directed=False, unweighted=True)
+METRICS = sp.METRICS
+NOPOS = "-nopos"
 
 
-def tree_depths(heads) -> np.ndarray:
-    """Edges from each word to the root word (the root word has depth 0)."""
-    depth = np.zeros(len(heads))
-    for i in range(len(heads)):
-        node, d = i, 0
-        while heads[node] > 0:
-            node, d = heads[node] - 1, d + 1
-        depth[i] = d
-    return depth
+class StructuralResult(Result):
+    """``.frame``: one row per (layer or baseline, probe, split, metric) with its 95 % interval (``ci_low``,
+    ``ci_high``, ``n``, ``ci_over``); ``.comparisons``: the paired differences the summary states; ``.history``:
+    loss per epoch; ``.example``: gold and predicted distances of one dev sentence (for the tree figure)."""
+
+    command = "structural"
+
+    def __init__(self, frame, record, history, example, comparisons=None):
+        super().__init__(frame, record)
+        self.history = history
+        self.example = example
+        self.comparisons = comparisons if comparisons is not None else pd.DataFrame()
+
+    def write_files(self, run) -> None:
+        from probekit.core.rundir import write_tidy
+        from probekit.report.structural_report import markdown_report, plot_by_layer, plot_tree
+        from probekit.probing.structural_probes import gold_edges, mst_edges
+
+        write_tidy(run, self.frame)
+        write_tidy(run, self.history, "history.csv")
+        if len(self.comparisons):
+            write_tidy(run, self.comparisons, "comparisons.csv")
+        run.write_text("results.md", markdown_report(self.frame, self.record, self.comparisons))
+        run.save_figure(plot_by_layer(self.frame, self.model), "structural_by_layer")
+        if self.example is not None:
+            ex = self.example
+            gold, pred = gold_edges(ex["heads"], ex["keep"]), mst_edges(ex["predicted"], ex["keep"])
+            run.save_figure(plot_tree(ex["words"], gold, pred, ex["keep"], ex["layer"], self.model), "tree")
+
+    def files(self) -> list[str]:
+        return ["results.csv", "results.md", "structural_by_layer.png"]
 
 
-@dataclass
-class Sentence:
-    """One sentence's word vectors with its gold tree (``keep`` marks the non-punctuation words)."""
-
-    vectors: np.ndarray      # [n, d]
-    heads: list[int]         # 1-based, 0 = root
-    keep: np.ndarray         # [n] bool
-    distances: np.ndarray    # [n, n]
-    depths: np.ndarray       # [n]
-
-    @classmethod
-    def of(cls, vectors: np.ndarray, heads, tags=None, punct=PUNCT) -> "Sentence":
-        keep = np.array([t not in punct for t in (tags or [""] * len(heads))], dtype=bool)
-        return cls(np.asarray(vectors, dtype=np.float32), list(heads), keep, tree_distances(heads),
-                   tree_depths(heads))
-
-
-class DistanceProbe(torch.nn.Module):
-    """‖B(h_i − h_j)‖² for every pair of words of each sentence in a padded batch."""
-
-    def __init__(self, dim: int, rank: int):
-        super().__init__()
-        self.proj = torch.nn.Parameter(torch.empty(dim, rank))
-        torch.nn.init.uniform_(self.proj, -0.05, 0.05)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:           # [B, n, d] → [B, n, n]
-        t = h @ self.proj
-        sq = (t * t).sum(-1)
-        # ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b: no [B, n, n, k] difference tensor
-        return (sq[:, :, None] + sq[:, None, :] - 2 * t @ t.transpose(1, 2)).clamp(min=0)
-
-
-class DepthProbe(torch.nn.Module):
-    """‖B h_i‖² for every word."""
-
-    def __init__(self, dim: int, rank: int):
-        super().__init__()
-        self.proj = torch.nn.Parameter(torch.empty(dim, rank))
-        torch.nn.init.uniform_(self.proj, -0.05, 0.05)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:           # [B, n, d] → [B, n]
-        t = h @ self.proj
-        return (t * t).sum(-1)
-
-
-PROBES = {"distance": DistanceProbe, "depth": DepthProbe}
-
-
-def _batch(sents: list[Sentence], kind: str):
-    n = max(len(s.heads) for s in sents)
-    d = sents[0].vectors.shape[1]
-    h = torch.zeros(len(sents), n, d)
-    lengths = torch.tensor([len(s.heads) for s in sents], dtype=torch.float32)
-    if kind == "distance":
-        gold = torch.zeros(len(sents), n, n)
-        mask = torch.zeros(len(sents), n, n, dtype=torch.bool)
-    else:
-        gold = torch.zeros(len(sents), n)
-        mask = torch.zeros(len(sents), n, dtype=torch.bool)
-    for b, s in enumerate(sents):
-        m = len(s.heads)
-        h[b, :m] = torch.from_numpy(s.vectors)
-        if kind == "distance":
-            gold[b, :m, :m] = torch.from_numpy(s.distances)
-            mask[b, :m, :m] = True
-        else:
-            gold[b, :m] = torch.from_numpy(s.depths)
-            mask[b, :m] = True
-    return h, gold, mask, lengths
-
-
-def loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor, kind: str):
-    """The paper's L1 loss: per sentence Σ|gold − pred| / n² (distance) or / n (depth), averaged over sentences."""
-    err = ((pred - gold).abs() * mask).flatten(1).sum(1)
-    norm = lengths ** 2 if kind == "distance" else lengths
-    return (err / norm).mean()
-
-
-def predict(probe: torch.nn.Module, sents: list[Sentence], batch_size: int = 64, device: str = "cpu"):
-    """The probe's predicted distance matrices or depth vectors, one per sentence."""
-    kind = "distance" if isinstance(probe, DistanceProbe) else "depth"
+def _sentences(store, examples, keep, features) -> list[sp.Sentence]:
     out = []
-    probe.eval()
-    with torch.no_grad():
-        for start in range(0, len(sents), batch_size):
-            chunk = sents[start:start + batch_size]
-            h = _batch(chunk, kind)[0].to(device)
-            pred = probe(h).cpu().numpy()
-            for b, s in enumerate(chunk):
-                m = len(s.heads)
-                out.append(pred[b, :m, :m] if kind == "distance" else pred[b, :m])
+    for i in keep:
+        rows = np.arange(store.offsets[i], store.offsets[i + 1])
+        words = rows[~store.special[rows]]
+        ex = examples[i]
+        if len(words) != len(ex.words):
+            raise UserError(f"{ex.meta.get('source', i)}: {len(ex.words)} words but {len(words)} word vectors")
+        out.append(sp.Sentence.of(np.asarray(features[words], dtype=np.float32), ex.meta["heads"], ex.tags))
     return out
 
 
-#: Hewitt & Manning's regimen: at most this many epochs, a stop after PATIENCE epochs without a better dev
-#: loss (by more than MIN_DELTA), the learning rate ×DECAY each epoch the dev loss does not improve.
-EPOCHS, PATIENCE, MIN_DELTA, DECAY = 40, 5, 1e-4, 0.1
+def _mean_scores(runs: list[dict]) -> dict:
+    """Per-sentence parts averaged over seeds (the paired comparisons resample these)."""
+    return {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0]}
 
 
-def train(kind: str, train_sents: list[Sentence], dev_sents: list[Sentence], *, rank: int, epochs: int = EPOCHS,
-          lr: float = 1e-3, batch_size: int = 20, seed: int = 0, device: str = "cpu", progress=None):
-    """Hewitt & Manning's regimen: Adam, ReduceLROnPlateau (×0.1, patience 0) on the dev loss, early stopping
-    after :data:`PATIENCE` epochs without improvement, the parameters with the lowest dev loss returned."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    dim = train_sents[0].vectors.shape[1]
-    probe = PROBES[kind](dim, rank).to(device)
-    opt = torch.optim.Adam(probe.parameters(), lr=lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=DECAY, patience=0)
-    best, best_epoch, best_state, history = float("inf"), 0, None, []
-    dev_batches = [_batch(dev_sents[i:i + 64], kind) for i in range(0, len(dev_sents), 64)]
-    for epoch in range(1, epochs + 1):
-        probe.train()
-        order = rng.permutation(len(train_sents))
-        total = 0.0
-        rate = opt.param_groups[0]["lr"]
-        for start in range(0, len(order), batch_size):
-            chunk = [train_sents[i] for i in order[start:start + batch_size]]
-            h, gold, mask, lengths = (t.to(device) for t in _batch(chunk, kind))
-            value = loss(probe(h), gold, mask, lengths, kind)
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-            total += float(value.detach()) * len(chunk)
-        probe.eval()
-        with torch.no_grad():
-            dev = sum(float(loss(probe(h.to(device)), g.to(device), m.to(device), n.to(device), kind)) * len(n)
-                      for h, g, m, n in dev_batches) / max(len(dev_sents), 1)
-        plateau.step(dev)
-        history.append({"epoch": epoch, "lr": rate, "train_loss": total / len(train_sents), "dev_loss": dev})
-        if progress is not None:
-            progress(epoch, dev)
-        if best_state is None or dev < best - MIN_DELTA:
-            best, best_epoch = dev, epoch
-            best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
-        elif epoch - best_epoch >= PATIENCE:
-            break
-    probe.load_state_dict(best_state)
-    for h in history:
-        h["kept"] = h["epoch"] == best_epoch
-    return probe, history
+def _resamples(name, value):
+    return checks.integer(name, value, minimum=100)
 
 
-def mst_edges(distances: np.ndarray, keep: np.ndarray) -> set[tuple[int, int]]:
-    """Undirected edges (i < j, indices into the sentence) of the minimum spanning tree over the kept words."""
-    idx = np.flatnonzero(keep)
-    if len(idx) < 2:
-        return set()
-    sub = np.asarray(distances, dtype=np.float64)[np.ix_(idx, idx)]
-    # csgraph treats 0 as "no edge": shift every off-diagonal weight above 0, keeping the order
-    sub = sub - sub.min() + 1.0
-    np.fill_diagonal(sub, 0.0)
-    tree = minimum_spanning_tree(sub).tocoo()
-    return {tuple(sorted((int(idx[a]), int(idx[b])))) for a, b in zip(tree.row, tree.col)}
+@dataclass(frozen=True, kw_only=True)
+class StructuralOptions(ModelOptions, CacheOptions, RunOptions):
+    """The options of :func:`structural` (and ``python -m probekit.structural``)."""
+
+    train: Any = option(help="training treebank (CoNLL-U)", check=input_file)
+    dev: Any = option(help="development treebank (CoNLL-U): picks each probe's parameters (lowest dev loss) and is "
+                           "scored", check=input_file)
+    test: Any = option(None, "test treebank (CoNLL-U), scored with the probes chosen on --dev",
+                       check=optional_input_file)
+    probes: tuple = option(("distance", "depth"), nargs="+", choices=sp.PROBES)
+    rank: int | None = option(None, "rank of the projection (default: the hidden size)", type=int,
+                              check=optional_positive)
+    layers: Any = option(None, "layers to probe (default: 0…L)", type=int, nargs="+")
+    epochs: int = option(sp.EPOCHS, "most epochs per probe (Hewitt & Manning: learning rate x0.1 when the dev loss "
+                                    "stalls, stop after 5 epochs without improvement, the lowest dev loss kept)",
+                         type=int, check=positive)
+    seeds: int = option(1, "probes per layer with seeds seed…seed+N-1: mean and Student-t interval over them "
+                           "(1: a bootstrap interval over sentences)", type=int, check=positive)
+    resamples: int = option(iv.RESAMPLES, "bootstrap resamples", type=int, check=_resamples)
+    lr: float = option(1e-3, "Adam learning rate", type=float, check=above_zero)
+    probe_batch_size: int = option(20, "sentences per probe training step", type=int, check=positive)
+    limit: int | None = option(None, "use only the first N sentences of each file", type=int,
+                               check=optional_positive)
+    skip_bad: bool = option(False, "skip malformed sentences (counted) instead of stopping")
 
 
-def gold_edges(heads, keep: np.ndarray) -> set[tuple[int, int]]:
-    """Undirected (dependent, head) edges whose two words are both kept (punctuation excluded)."""
-    return {tuple(sorted((i, h - 1))) for i, h in enumerate(heads) if h > 0 and keep[i] and keep[h - 1]}
+@takes(StructuralOptions, args=("train", "dev"))
+def structural(o: StructuralOptions) -> StructuralResult:
+    """Distance and depth probes on every layer of ``model`` (or ``layers``), trained on ``train``, chosen on
+    ``dev`` and scored on ``dev`` and ``test`` (CoNLL-U; ``test`` optional). ``rank`` defaults to the hidden
+    size; ``epochs`` is the most the regimen runs. Options: :class:`StructuralOptions`. Returns a
+    :class:`StructuralResult`."""
+    from probekit.core.cache import get_activations
+    from probekit.core.encoder import load_encoder
+    from probekit.corpora.conllu import read_conllu
+    from probekit.core.rundir import run_record
 
+    arguments = o.record()
+    paths = {"train": o.train, "dev": o.dev, **({"test": o.test} if o.test is not None else {})}
+    probes, rank, layers, epochs, lr, seeds, resamples, seed, device = (
+        list(o.probes), o.rank, o.layers, o.epochs, o.lr, o.seeds, o.resamples, o.seed, o.device)
+    limit, skip_bad, model, batch_size, max_length = o.limit, o.skip_bad, o.model, o.batch_size, o.max_length
+    cache_dir, no_cache, dtype, probe_batch_size = o.cache_dir, o.no_cache, o.dtype, o.probe_batch_size
 
-def length_averaged(lengths, values) -> float:
-    """Hewitt & Manning's average: the mean within each sentence length, then the mean over lengths 5–50."""
-    lengths, values = np.asarray(lengths, dtype=np.int64), np.asarray(values, dtype=np.float64)
-    lo, hi = SPEARMAN_LENGTHS
-    use = (lengths >= lo) & (lengths <= hi) & np.isfinite(values)
-    if not use.any():
-        return float("nan")
-    counts = np.bincount(lengths[use], minlength=hi + 1)
-    sums = np.bincount(lengths[use], weights=values[use], minlength=hi + 1)
-    return float(np.mean(sums[counts > 0] / counts[counts > 0]))
+    examples = {s: read_conllu(p, skip_bad=skip_bad, limit=limit) for s, p in paths.items()}
+    for split, ex in examples.items():
+        if not ex:
+            raise UserError(f"--{split} {paths[split]}: no usable sentences")
+    checks.scorable_words("dev", paths["dev"], examples["dev"])
+    encoder = load_encoder(model, device=device)
+    L = encoder.num_layers
+    layers = list(range(L + 1)) if layers is None else [checks.integer("layers", l, minimum=0, maximum=L)
+                                                        for l in ([layers] if isinstance(layers, int) else layers)]
+    rank = rank or encoder.hidden_size
+    nopos = encoder.position_embeddings is not None
+    stores, keep = {}, {}
+    for split, ex in examples.items():
+        stores[split] = get_activations(encoder, ex, cache_dir=cache_dir, use_cache=not no_cache, hidden=True,
+                                        no_position=nopos, max_length=max_length, batch_size=batch_size,
+                                        dtype=dtype)
+        cut = set(stores[split].meta["truncated"])
+        keep[split] = [i for i in range(len(ex)) if i not in cut]
+    if not all(keep.values()):
+        raise UserError("every sentence of a treebank is longer than the model's limit")
+    evals = [s for s in ("dev", "test") if s in paths]
 
+    def sents(split, source):
+        layer, suffix = source
+        feats = stores[split].no_position() if suffix else stores[split].hidden(layer)
+        return _sentences(stores[split], examples[split], keep[split], feats)
 
-def _ratio(correct, total) -> float:
-    t = float(np.sum(total))
-    return float(np.sum(correct)) / t if t else float("nan")
-
-
-#: metric → (the per-sentence columns it needs, how they make the metric)
-AGGREGATES = {"uuas": (("correct", "edges"), _ratio), "dspr": (("length", "dspr"), length_averaged),
-              "root_acc": (("root_hit",), lambda hits: float(np.mean(hits)) if len(hits) else float("nan")),
-              "nspr": (("length", "nspr"), length_averaged)}
-METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
-
-
-def root_guess(pred: np.ndarray, keep: np.ndarray) -> int:
-    """The shallowest non-punctuation word, or the shallowest word when all are punctuation (as Hewitt's code)."""
-    kept = np.flatnonzero(keep)
-    return int(kept[np.argmin(pred[kept])]) if len(kept) else int(np.argmin(pred))
-
-
-def sentence_scores(kind: str, sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Each sentence's share of the metrics: distance — correct MST edges, gold edges, length and the mean
-    Spearman of its rows (NaN outside lengths 5–50); depth — root found (0/1), length and depth Spearman."""
-    lo, hi = SPEARMAN_LENGTHS
-    out: dict[str, list] = {"length": []}
-    for s, pred in zip(sents, predicted):
-        n = len(s.heads)
-        out["length"].append(n)
-        inside = lo <= n <= hi
-        if kind == "distance":
-            gold = gold_edges(s.heads, s.keep)
-            out.setdefault("correct", []).append(len(gold & mst_edges(pred, s.keep)))
-            out.setdefault("edges", []).append(len(gold))
-            rho = (np.nanmean([spearmanr(pred[i], s.distances[i]).statistic for i in range(n)]) if inside
-                   else np.nan)
-            out.setdefault("dspr", []).append(float(rho))
-        else:
-            out.setdefault("root_hit", []).append(float(root_guess(pred, s.keep) == s.heads.index(0)))
-            out.setdefault("nspr", []).append(float(spearmanr(pred, s.depths).statistic) if inside else np.nan)
-    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
-
-
-def aggregate(scores: dict[str, np.ndarray], metric: str) -> float:
-    cols, fn = AGGREGATES[metric]
-    return fn(*[scores[c] for c in cols])
-
-
-def evaluate(kind: str, sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
-    scores = sentence_scores(kind, sents, predicted)
-    return {m: aggregate(scores, m) for m in METRICS[kind]}
-
-
-def evaluate_distances(sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
-    """UUAS (MST of the predicted distances vs gold, punctuation excluded) and the length-averaged Spearman."""
-    return evaluate("distance", sents, predicted)
-
-
-def evaluate_depths(sents: list[Sentence], predicted: list[np.ndarray]) -> dict[str, float]:
-    """Root accuracy over every sentence (Hewitt's count) and the length-averaged depth Spearman."""
-    return evaluate("depth", sents, predicted)
-
-
-def position_predictions(kind: str, sents: list[Sentence]) -> list[np.ndarray]:
-    """The linear-position baseline: distance |i − j| (a right-branching chain) and depth = position."""
-    if kind == "distance":
-        return [np.abs(np.subtract.outer(np.arange(len(s.heads)), np.arange(len(s.heads)))).astype(float)
-                for s in sents]
-    return [np.arange(len(s.heads), dtype=float) for s in sents]
-
-
-def position_baseline(kind: str, sents: list[Sentence]) -> dict[str, float]:
-    """The linear-position baseline's metrics (:func:`position_predictions`)."""
-    return evaluate(kind, sents, position_predictions(kind, sents))
-
-
-class StructuralProbe(Probe):
-    """A structural probe as a scikit-learn estimator: ``X`` a list of :class:`Sentence` (their gold trees are
-    the targets, so ``y`` is unused), ``fit(X, dev=…) → self`` on Hewitt & Manning's regimen (the dev loss
-    selects the epoch; without ``dev`` the training sentences do), ``predict`` the distance matrices or depth
-    vectors, ``score`` the paper's first metric (UUAS or root accuracy). ``rank=None``: the vectors' size.
-    Fitted: ``module_`` (the torch probe), ``history_`` (one row per epoch)."""
-
-    input = "trees"
-    paper = "Hewitt & Manning (2019)"
-    kind = ""
-
-    def __init__(self, rank: int | None = None, epochs: int = EPOCHS, lr: float = 1e-3, batch_size: int = 20,
-                 seed: int = 0, device: str = "cpu"):
-        self.rank, self.epochs, self.lr, self.batch_size = rank, epochs, lr, batch_size
-        self.seed, self.device = seed, device
-
-    def fit(self, X, y=None, dev=None) -> "StructuralProbe":
-        X = list(X)
-        rank = self.rank or X[0].vectors.shape[1]
-        self.module_, self.history_ = train(self.kind, X, list(dev) if dev is not None else X, rank=rank,
-                                            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                                            seed=self.seed, device=self.device)
-        return self
-
-    def predict(self, X) -> list:
-        return predict(self.module_, list(X), device=self.device)
-
-    def score(self, X, y=None) -> float:
-        X = list(X)
-        return float(evaluate(self.kind, X, self.predict(X))[METRICS[self.kind][0]])
-
-
-@register
-class TreeDistanceProbe(StructuralProbe):
-    name = kind = "distance"
-    summary = "‖B(h_i − h_j)‖² fits the tree distance of two words; scored by UUAS of the spanning tree"
-
-
-@register
-class TreeDepthProbe(StructuralProbe):
-    name = kind = "depth"
-    summary = "‖B h_i‖² fits the word's depth in the tree; scored by root accuracy"
+    rows, history, timing, example, scores = [], [], {}, None, {}
+    for split in evals:
+        gold = sents(split, (0, ""))
+        for kind in probes:
+            part = sp.sentence_scores(kind, gold, sp.position_predictions(kind, gold))
+            scores[("linear position", kind, split)] = part
+            for metric in METRICS[kind]:
+                rows.append({"layer": pd.NA, "probe": kind, "baseline": "linear position", "split": split,
+                             "metric": metric, **row_interval(metric, [part], seed, resamples)})
+    sources = [(l, "") for l in layers] + ([(0, NOPOS)] if nopos else [])
+    bar = progress(total=len(sources) * len(probes) * seeds * epochs, desc="structural probes", unit="epoch")
+    for source in sources:
+        layer, suffix = source
+        tr, data = sents("train", source), {s: sents(s, source) for s in evals}
+        for kind in probes:
+            runs: dict[str, list] = {s: [] for s in evals}
+            t0 = time.perf_counter()
+            for k in range(seeds):
+                probe, hist = sp.train(kind, tr, data["dev"], rank=rank, epochs=epochs, lr=lr,
+                                       batch_size=probe_batch_size, seed=seed + k, device=device,
+                                       progress=lambda *_: bar.update(1))
+                bar.update(epochs - len(hist))
+                history += [{"layer": layer, "probe": kind + suffix, "seed": seed + k, **h} for h in hist]
+                for split in evals:
+                    pred = sp.predict(probe, data[split], device=device)
+                    runs[split].append(sp.sentence_scores(kind, data[split], pred))
+                    if split == "dev" and k == 0 and kind == "distance" and not suffix and \
+                            (example is None or layer == max(layers)):
+                        i = int(np.argmin([abs(len(s.heads) - 12) for s in data[split]]))
+                        ex = examples[split][keep[split][i]]
+                        example = {"words": ex.words, "heads": ex.meta["heads"], "predicted": pred[i],
+                                   "keep": data[split][i].keep, "layer": layer}
+            timing[f"{kind}{suffix}/{layer}"] = round(time.perf_counter() - t0, 2)
+            for split in evals:
+                scores[(f"layer {layer}" if not suffix else "layer 0 without positions", kind, split)] = \
+                    _mean_scores(runs[split])
+                for metric in METRICS[kind]:
+                    rows.append({"layer": layer, "probe": kind + suffix, "baseline": "", "split": split,
+                                 "metric": metric, **row_interval(metric, runs[split], seed, resamples)})
+    bar.close()
+    frame = tidy(pd.DataFrame(rows), task="structural", model=encoder.name)
+    compared = comparisons(frame, scores, seed=seed, resamples=resamples)
+    record = run_record(
+        "structural", arguments, encoder=encoder,
+        inputs={**{s: str(p) for s, p in paths.items()}, "rank": rank, "layers": layers,
+                "punctuation": "UPOS PUNCT, left out of MST, gold edges and the predicted root",
+                "root_accuracy": "every sentence, as Hewitt's code counts (gold root = the word of depth 0)",
+                "spearman_lengths": list(sp.SPEARMAN_LENGTHS),
+                "schedule": f"Adam lr {lr}, x{sp.DECAY} when the dev loss does not improve, at most {epochs} epochs, "
+                            f"stop after {sp.PATIENCE} without improvement, lowest dev loss kept",
+                "intervals": "Student t over seeds" if seeds > 1 else
+                             f"BCa bootstrap over sentences ({resamples} resamples, seed {seed})",
+                "non_contextual": "layer 0 without position embeddings" if nopos else None},
+        counts={s: {"sentences": len(examples[s]), "used": len(keep[s]),
+                    "truncated_left_out": len(examples[s]) - len(keep[s])} for s in examples},
+        seconds_per_probe=timing)
+    return StructuralResult(frame, record, pd.DataFrame(history), example, compared)

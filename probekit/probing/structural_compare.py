@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..core import intervals as iv
-from . import structural as sp
+from probekit.core import intervals as iv
+from probekit.probing import structural_probes as sp
 
 LABELS = {"uuas": "UUAS", "dspr": "distance Spearman", "root_acc": "root accuracy", "nspr": "depth Spearman"}
 KIND = {m: k for k, ms in sp.METRICS.items() for m in ms}

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.cache import ActivationStore, get_activations
-from ..core.intervals import over_examples, paired_difference
-from ..core.progress import postfix, progress
-from ..core.encoder import Encoder
-from ..distributed import grid
-from .kinds import make
-from .selection import Sentences
-from .registry import NO_TARGET, ProbingData
+from probekit.core.cache import ActivationStore, get_activations
+from probekit.core.intervals import over_examples, paired_difference
+from probekit.core.progress import postfix, progress
+from probekit.core.encoder import Encoder
+from probekit.core.distributed import grid
+from probekit.probing.kinds import make
+from probekit.probing.selection import Sentences
+from probekit.probing.registry import NO_TARGET, ProbingData
 
 
 def unit_targets(store: ActivationStore, data: ProbingData) -> np.ndarray:
@@ -77,7 +77,7 @@ def sweep(store: ActivationStore, data: ProbingData, *, probes=("linear", "mlp")
         layers.append((0, "-nopos"))
     controls = {}
     if control:
-        from .control import control_targets
+        from probekit.probing.control import control_targets
 
         controls = {s: control_targets(store, data, targets, seed=seed + s) for s in range(seeds)}
     bar = progress(total=len(layers) * len(probes) * seeds, desc="training probes", unit="probe")
@@ -119,7 +119,7 @@ def _layer_sets(path: str, layer: int, suffix: str, split_rows: dict):
 
 def fit_cell(layer, suffix, kind, s, store, data, targets, controls, options, tell=None):
     """One probe of the sweep (layer × probe kind × seed): its rows and per-split correctness. A grid cell
-    (:mod:`probekit.distributed.grid`: on a Ray worker in a session, reading the store from shared storage)."""
+    (:mod:`probekit.core.distributed.grid`: on a Ray worker in a session, reading the store from shared storage)."""
     o, K = options, targets.shape[1]
     split_rows = {sp: data.split_indices(sp) for sp in data.splits}
     train_split, dev_split = data.splits[0], (data.splits[1] if len(data.splits) > 1 else None)
@@ -196,7 +196,7 @@ def _ci(interval) -> dict:
 def _mdl_rows(kind, train, full, dev, data, K, base, split, options, fitted=None) -> list[dict]:
     """MDL rows of one probe. A probe that chose its own hyperparameters on the training split (the linear
     probe's λ per key) hands them to every block's probe, so the blocks differ from it in their data only."""
-    from .mdl import BITS_PER_KBIT, online_codelength
+    from probekit.probing.mdl import BITS_PER_KBIT, online_codelength
 
     fresh = getattr(fitted, "with_chosen", None)
     make = fresh if fresh is not None else (lambda: make_probe(kind, **options))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core.intervals import compare_sentence, paired_difference
+from probekit.core.intervals import compare_sentence, paired_difference
 
 
 def per_sentence(correctness: dict, layer, probe: str, split: str, k: int) -> np.ndarray | None:
@@ -54,7 +54,7 @@ def probe_sentences(df: pd.DataFrame, key_names=()) -> str:
     """Per split and pair of probes (``accuracy_difference`` rows, paired over the same sentences): the pair's
     difference at the layer where either probe scores best, then how many layers each probe wins. With several
     seeds the sentences read the first seed's rows (every seed's are in results.csv)."""
-    from ..core.intervals import Interval
+    from probekit.core.intervals import Interval
 
     diff = df[(df["metric"] == "accuracy_difference") & ~df["probe"].str.endswith("-nopos")]
     if diff.empty:

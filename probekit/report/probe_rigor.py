@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..core.intervals import over_seeds
-from .rundir import markdown_table
+from probekit.core.intervals import over_seeds
+from probekit.core.rundir import markdown_table
 
 TITLES = {"accuracy": "Accuracy", "control_accuracy": "Control-task accuracy (Hewitt & Liang)",
           "selectivity": "Selectivity = accuracy − control accuracy",

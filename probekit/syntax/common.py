@@ -5,13 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import UserError
+from probekit.core.errors import UserError
 
 
 def open_encoder(model, device: str):
     """``model`` as a loaded :class:`~probekit.core.encoder.Encoder` with attention maps (a name, a folder or an
     Encoder already loaded with ``attention=True``)."""
-    from ..core.encoder import Encoder, load_encoder
+    from probekit.core.encoder import Encoder, load_encoder
 
     if isinstance(model, Encoder):
         if not model.attention:
@@ -27,7 +27,7 @@ def model_limit(encoder, max_length: int | None) -> int:
 
 def read_treebank(path, *, skip_bad: bool, limit: int | None, problems: list[str]):
     """A CoNLL-U file's sentences (malformed ones skipped into ``problems`` with ``skip_bad``); none is an error."""
-    from ..corpora.conllu import read_conllu
+    from probekit.corpora.conllu import read_conllu
 
     examples = read_conllu(path, skip_bad=skip_bad, problems=problems, limit=limit, offer_skip=True)
     if not examples:

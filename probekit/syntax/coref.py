@@ -1,8 +1,8 @@
 """``pk.coref(...)``: which attention heads link a pronoun to its antecedent on GAP (Clark et al. 2019 §4.3).
 
 Rows are read by :func:`~probekit.corpora.gap.read_gap`, long texts cut to a window around the mentions
-(:func:`~probekit.syntax.coreference.fit_to_model`), and the model runs once through
-:class:`~probekit.syntax.coreference.CorefHeads`.
+(:func:`~probekit.syntax.coref_heads.fit_to_model`), and the model runs once through
+:class:`~probekit.syntax.coref_heads.CorefHeads`.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.errors import UserError
-from ..core.options import ModelOptions, RunOptions, input_file, option, optional_positive, positive, takes
-from ..report.result import Result
-from .coreference import CorefHeads, CorefHeadScores, fit_to_model
+from probekit.core.errors import UserError
+from probekit.core.options import ModelOptions, RunOptions, input_file, option, optional_positive, positive, takes
+from probekit.core.result import Result
+from probekit.syntax.coref_heads import CorefHeads, CorefHeadScores, fit_to_model
 
 
 class CorefResult(Result):
@@ -22,7 +22,7 @@ class CorefResult(Result):
 
     ``frame``: results.csv (every group × layer × head, and the nearest/first-candidate baselines as rows
     with empty layer/head); ``table``: Clark's Table 2 shape (baselines, then the ``top`` heads, % per pronoun
-    gender); ``scores``: the :class:`~probekit.syntax.coreference.CorefHeadScores` counts.
+    gender); ``scores``: the :class:`~probekit.syntax.coref_heads.CorefHeadScores` counts.
     """
 
     command = "coref"
@@ -33,14 +33,14 @@ class CorefResult(Result):
 
     def figure(self):
         """Layer × head accuracy over all scored examples, with its colour bar."""
-        from .common import head_grids
+        from probekit.syntax.common import head_grids
 
         s = self.scores
         return head_grids([("all pronouns", s.heads["all"] / max(s.n["all"], 1))], num_layers=s.L,
                           num_heads=s.H, title=f"GAP: pronoun attends more to the true name ({self.model})")
 
     def markdown(self) -> str:
-        from ..report.rundir import markdown_table
+        from probekit.core.rundir import markdown_table
 
         n, s, c = self._notes, self.scores, self.record["counts"]
         md = [f"# Coreference heads: {self.model} on {n['gap']}\n",
@@ -58,7 +58,7 @@ class CorefResult(Result):
         return "\n".join(md)
 
     def write_files(self, run) -> None:
-        from ..report.rundir import write_tidy
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         run.write_text("results.md", self.markdown())
@@ -88,10 +88,10 @@ def coref(o: CorefOptions) -> CorefResult:
     all-MiniLM-L6-v2). Options: :class:`CorefOptions`. Returns a :class:`CorefResult`; ``.write(out)`` writes
     what ``python -m probekit.coref`` writes (results.csv, results.md, heads.png, config.json).
     """
-    from ..core.analysis import analyze
-    from ..corpora.gap import GapStats, read_gap
-    from ..report.rundir import run_record
-    from .common import model_limit, open_encoder, stem
+    from probekit.core.analysis import analyze
+    from probekit.corpora.gap import GapStats, read_gap
+    from probekit.core.rundir import run_record
+    from probekit.syntax.common import model_limit, open_encoder, stem
 
     path = gap = o.gap
     problems: list[str] = []

@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core.analysis import Analysis
-from ..corpora.conllu import strip_subtype
-from ..report.result import tidy
+from probekit.core.analysis import Analysis
+from probekit.corpora.conllu import strip_subtype
+from probekit.core.result import tidy
 
 DIRECTIONS = ("dep->head", "head<-dep")
 CLARK_OFFSETS = tuple(range(-3, 3))      # Clark's code: range(-3, 3) = -3..+2
@@ -228,8 +228,8 @@ class DependencyHeads(Analysis):
         self.truncated = 0
 
     def update(self, activations, example) -> None:
-        from ..core.errors import UserError
-        from .common import check_word_units
+        from probekit.core.errors import UserError
+        from probekit.syntax.common import check_word_units
 
         if activations.truncated:
             self.truncated += 1     # a cut sentence has no complete tree to score; counted and reported instead

@@ -13,14 +13,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..corpora.grammar import generate_treebank
-from ..core import checks
-from ..core.errors import UserError
-from ..core.examples import Example
-from ..core.options import (ModelOptions, RunOptions, non_negative, option, optional_input_file,
+from probekit.corpora.grammar import generate_treebank
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
+from probekit.core.options import (ModelOptions, RunOptions, non_negative, option, optional_input_file,
                             optional_positive, positive, takes, whole)
-from ..report.result import Result
-from .dependency_heads import ALL, ALL_NOPUNCT, CLARK_OFFSETS, DEFAULT_OFFSETS, DependencyHeads, DependencyHeadScores
+from probekit.core.result import Result
+from probekit.syntax.dependency_heads import (ALL, ALL_NOPUNCT, CLARK_OFFSETS, DEFAULT_OFFSETS, DependencyHeads,
+                                              DependencyHeadScores)
 
 
 def table1(best: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +57,7 @@ class DepsResult(Result):
     def figure(self):
         """Layer × head accuracy of the most frequent relations, one colour bar; ``None`` when
         ``heatmaps=0``."""
-        from .common import head_grids
+        from probekit.syntax.common import head_grids
 
         rows = self._shown()
         if rows.empty:
@@ -67,7 +68,7 @@ class DepsResult(Result):
                           title=f"Dependency accuracy per head: {self.model}")
 
     def markdown(self, shown: list[str] | None = None) -> str:
-        from ..report.rundir import markdown_table
+        from probekit.core.rundir import markdown_table
 
         n = self._notes
         offsets = n["offsets"]
@@ -89,7 +90,7 @@ class DepsResult(Result):
         return "\n".join(md)
 
     def write_files(self, run) -> None:
-        from ..report.rundir import write_tidy
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         fig = self.figure()
@@ -144,9 +145,9 @@ def deps(o: DepsOptions) -> DepsResult:
     ``.write(out)`` writes what ``python -m probekit.deps`` writes (results.csv, results.md, heads.png,
     config.json).
     """
-    from ..core.analysis import analyze
-    from ..report.rundir import run_record
-    from .common import model_limit, open_encoder, read_treebank
+    from probekit.core.analysis import analyze
+    from probekit.core.rundir import run_record
+    from probekit.syntax.common import model_limit, open_encoder, read_treebank
 
     conllu, limit, seed, grammar, sentences, min_count = o.conllu, o.limit, o.seed, o.grammar, o.sentences, \
         o.min_count

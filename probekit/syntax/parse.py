@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.examples import Example
-from ..core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, input_file, option,
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.examples import Example
+from probekit.core.options import (CacheOptions, ModelOptions, RunOptions, above_zero, input_file, option,
                             optional_positive, positive, takes)
-from ..corpora.conllu import strip_subtype
-from ..report.result import Result, tidy
-from .parsing_probes import LABELS, PROBES, Tree
+from probekit.corpora.conllu import strip_subtype
+from probekit.core.result import Result, tidy
+from probekit.syntax.parsing_probes import LABELS, PROBES, Tree
 
 
 class StoredAttention:
@@ -34,7 +34,7 @@ class StoredAttention:
 
 
 def trees_for(examples: list[Example], keep: list[int], vocab: dict[str, int], lowercase: bool) -> list[Tree]:
-    from .word_vectors import word_rows
+    from probekit.syntax.word_vectors import word_rows
 
     out = []
     for k in keep:
@@ -60,7 +60,7 @@ class ParseResult(Result):
         self.weights, self.table, self._notes = weights, table, notes
 
     def markdown(self) -> str:
-        from ..report.rundir import markdown_table
+        from probekit.core.rundir import markdown_table
 
         n, c = self._notes, self.record["counts"]
         md = [f"# Attention-only parsing probes: {self.model}\n",
@@ -84,7 +84,7 @@ class ParseResult(Result):
         return "\n".join(md)
 
     def write_files(self, run) -> None:
-        from ..report.rundir import write_tidy
+        from probekit.core.rundir import write_tidy
 
         write_tidy(run, self.frame)
         if self.weights is not None:
@@ -144,12 +144,13 @@ def parse(o: ParseOptions) -> ParseResult:
     """
     import torch
 
-    from ..core.cache import get_activations
-    from ..core.progress import progress
-    from ..report.rundir import run_record
-    from .common import model_limit, open_encoder, read_treebank
-    from .parsing_probes import ParsingProbe, evaluate_probe, evaluate_right_branching, top_weights, train_probe
-    from .word_vectors import glove_vectors, model_vectors, vocabulary
+    from probekit.core.cache import get_activations
+    from probekit.core.progress import progress
+    from probekit.core.rundir import run_record
+    from probekit.syntax.common import model_limit, open_encoder, read_treebank
+    from probekit.syntax.parsing_probes import (ParsingProbe, evaluate_probe, evaluate_right_branching, top_weights,
+                                                train_probe)
+    from probekit.syntax.word_vectors import glove_vectors, model_vectors, vocabulary
 
     train, dev, probes, epochs, lr, seed = o.train, o.dev, o.probes, o.epochs, o.lr, o.seed
     word_vectors, skip_bad, limit, cache_dir = o.word_vectors, o.skip_bad, o.limit, o.cache_dir
@@ -170,7 +171,7 @@ def parse(o: ParseOptions) -> ParseResult:
                                             batch_size=batch_size, dtype=o.dtype)
             cut = set(stores[split].meta["truncated"])
         else:
-            from ..core.extraction import encode_examples
+            from probekit.core.extraction import encode_examples
 
             cut = {e.index for e in encode_examples(encoder, ex, max_length=tokens, warn=False) if e.truncated}
         keep[split] = [i for i in range(len(ex)) if i not in cut]

@@ -11,7 +11,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from ..core.errors import UserError
+from probekit.core.errors import UserError
 
 
 def vocabulary(words: Iterable[str], lowercase: bool) -> dict[str, int]:
@@ -50,7 +50,7 @@ def glove_vectors(path: str | Path, vocab: dict[str, int]) -> tuple[torch.Tensor
     table: torch.Tensor | None = None
     found = 0
     dim = None
-    from ..corpora.text import iter_utf8_lines
+    from probekit.corpora.text import iter_utf8_lines
 
     for lineno, line in iter_utf8_lines(path, "word-vector file"):    # strict UTF-8, a line at a time
         parts = line.rstrip(" ").split(" ")

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core import checks
-from ..core.errors import UserError
-from ..core.options import (ModelOptions, RunOptions, batch_size_option, non_negative, option, optional_positive,
+from probekit.core import checks
+from probekit.core.errors import UserError
+from probekit.core.options import (ModelOptions, RunOptions, batch_size_option, non_negative, option, optional_positive,
                             takes)
-from ..report.result import Result, tidy
+from probekit.core.result import Result, tidy
 
 LEVELS = ("token", "word")
 
@@ -60,7 +60,7 @@ class BrowseResult(Result):
         first path written (every one is in ``self.written``). Nothing is written if any path is unusable.
         ``figures`` is accepted for the shared interface; the figure formats follow ``png`` / ``svg``."""
         check_outputs(out, png=png, svg=svg, bertviz=bertviz, layer=self.layer, overwrite=overwrite)
-        from .browser import write_page
+        from probekit.viz.head_view import write_page
 
         self.written = []
         if out is not None:
@@ -76,7 +76,7 @@ class BrowseResult(Result):
 
     def _repr_html_(self) -> str:
         """The page in an isolated frame, then the head figure or layer grid asked for, then the statistics."""
-        from ..report.notebook import result_html
+        from probekit.core.notebook import result_html
 
         figures = []
         if self.layer is not None:
@@ -89,7 +89,7 @@ class BrowseResult(Result):
         return result_html(self, figures=figures, pages=[("page.html", self.page)])
 
     def _figure(self, path) -> None:
-        from .headplots import plot_head, plot_layer_grid
+        from probekit.viz.headplots import plot_head, plot_layer_grid
 
         if self.head is not None:
             plot_head(self.units, self.attention[self.layer - 1, self.head - 1], path,
@@ -130,7 +130,7 @@ def check_outputs(out=None, *, png=None, svg=None, bertviz: bool = False, layer:
 
 def read_sentence(path, n: int):
     """Sentence ``n`` (from 1) of a .txt (non-empty lines) or .conllu file, read by the shared corpus readers."""
-    from ..corpora.sentences import read_sentences
+    from probekit.corpora.sentences import read_sentences
 
     p = checks.input_file("corpus", path, what="corpus")
     n = checks.positive("sentence", n)
@@ -162,7 +162,7 @@ def load_stats(run_dir) -> tuple[pd.DataFrame, str]:
 
 def input_frame(act, encoder, level: str) -> pd.DataFrame:
     """Clark's statistics of this one input per layer and head (tidy), as the page's gallery shows them."""
-    from ..heads.statistics import SpecialTokens, input_stats, unit_classes
+    from probekit.heads.statistics import SpecialTokens, input_stats, unit_classes
 
     classes = unit_classes(act.units, act.special, SpecialTokens.of(encoder.tokenizer))
     rows = []
@@ -226,7 +226,7 @@ def browse(o: BrowseOptions) -> BrowseResult:
     max_length, batch_size, model, device, one_level, top_k = o.max_length, o.batch_size, o.model, o.device, \
         o.one_level, o.top_k
     options = o.record()
-    from ..core.examples import Example
+    from probekit.core.examples import Example
 
     if text is not None:
         example, source = Example(words=None, text=str(text)), str(text)
@@ -235,7 +235,7 @@ def browse(o: BrowseOptions) -> BrowseResult:
         source = " ".join(example.words)
     run_stats, stats_path = load_stats(stats) if stats is not None else (None, None)
 
-    from ..core.encoder import load_encoder
+    from probekit.core.encoder import load_encoder
 
     encoder = load_encoder(None if model is None else str(model), attention=True, device=device)
     L, H = encoder.num_layers, encoder.num_heads
@@ -251,7 +251,7 @@ def browse(o: BrowseOptions) -> BrowseResult:
         raise UserError("the input has no tokens once tokenised")
     frame = input_frame(shown, encoder, level)
 
-    from .browser import HeadMap, notable_head, render_head_view
+    from probekit.viz.head_view import HeadMap, notable_head, render_head_view
 
     t0 = time.perf_counter()
     short = source if len(source) <= 90 else source[:87] + "…"
@@ -277,7 +277,7 @@ def browse(o: BrowseOptions) -> BrowseResult:
                                            f"{first['why']}.")
     except ValueError as exc:  # statistics of another model
         raise UserError(f"--stats {stats_path}: {exc}") from None
-    from ..report.rundir import run_record
+    from probekit.core.rundir import run_record
 
     record = run_record("browse", options, encoder=encoder,
                         inputs={"text": text, "corpus": options["corpus"], "sentence": sentence,
@@ -291,7 +291,7 @@ def browse(o: BrowseOptions) -> BrowseResult:
 
 
 def _attention(encoder, example, level: str, max_length, batch_size: int, warn: bool = True):
-    from ..core.extraction import extract
+    from probekit.core.extraction import extract
 
     acts = list(extract(encoder, [example], hidden=False, attention=True, level=level, max_length=max_length,
                         batch_size=batch_size, desc=f"{level} attention", warn=warn))
@@ -311,7 +311,7 @@ def _bertviz_pages(out: Path, units, attention) -> list[Path]:
 
     _need_bertviz()
     from bertviz import head_view, model_view
-    from .browser import write_page
+    from probekit.viz.head_view import write_page
 
     layers = tuple(torch.from_numpy(np.ascontiguousarray(a)[None]) for a in attention)
     written = []
