@@ -79,10 +79,7 @@ class ClassifyResult(Result):
         cm = self.confusion.reset_index()
         cm.to_csv(run.file("confusion.csv"), index=False, lineterminator="\n")
         run.save_figure(confusion_figure(self.confusion, f"{self.eval_split} — {self.model}"), "confusion")
-        self.predictions.to_csv(run.file("predictions.csv"), index=False, float_format="%.6g", lineterminator="\n")
-        if self.history is not None:
-            self.history.to_csv(run.file("history.csv"), index=False, float_format="%.6g", lineterminator="\n")
-            run.save_figure(learning_curve_figure(self.history, self.model), "learning_curve")
+        write_training(run, self.predictions, self.history, self.model)
         if self._save:
             save_classifier(self.classifier, run.file("classifier.json").parent)
 
@@ -93,6 +90,15 @@ class ClassifyResult(Result):
         if self._save:
             out.append("classifier.json")
         return out
+
+
+def write_training(run, predictions: pd.DataFrame, history: pd.DataFrame | None, model: str) -> None:
+    """What every trained classifier's run folder holds: predictions.csv, and with a training history
+    history.csv and the learning curve."""
+    predictions.to_csv(run.file("predictions.csv"), index=False, float_format="%.6g", lineterminator="\n")
+    if history is not None:
+        history.to_csv(run.file("history.csv"), index=False, float_format="%.6g", lineterminator="\n")
+        run.save_figure(learning_curve_figure(history, model), "learning_curve")
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,13 +21,14 @@ cross-entropy over the sentence's words. UAS counts every non-punctuation word (
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from probekit.core.threads import one_thread
 
 PROBES = ("right-branching", "distance-words", "attn", "attn-words")
 LABELS = {"right-branching": "Right-branching", "distance-words": "Distances + word vectors",
@@ -163,17 +164,6 @@ def _inputs(probe: ParsingProbe, attention: AttentionSource | None, i: int, tree
     return maps, root, v
 
 
-@contextmanager
-def single_thread():
-    """Per-sentence tensors are tiny: thread hand-offs cost more than they save (30× on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train_probe(probe: ParsingProbe, trees: Sequence[Tree], attention: AttentionSource | None,
                 vectors: torch.Tensor | None = None, *, epochs: int = 1, lr: float = 0.002,
                 progress=None) -> list[float]:
@@ -181,7 +171,7 @@ def train_probe(probe: ParsingProbe, trees: Sequence[Tree], attention: Attention
     opt = torch.optim.Adam(probe.parameters(), lr=lr)
     times = []
     probe.train()
-    with single_thread():
+    with one_thread():
         for _ in range(epochs):
             times.append(_epoch(probe, opt, trees, attention, vectors, progress))
     return times
@@ -206,7 +196,7 @@ def evaluate_probe(probe: ParsingProbe, trees: Sequence[Tree], attention: Attent
     """UAS (non-punct words) of the probe's argmax heads."""
     probe.eval()
     uas = UAS()
-    with single_thread():
+    with one_thread():
         for i, tree in enumerate(trees):
             logits = probe(*_inputs(probe, attention, i, tree, vectors))
             uas.add(logits.argmax(1).numpy(), tree)

@@ -78,14 +78,11 @@ class MCResult(Result):
 
     def write_files(self, run) -> None:
         from probekit.classifiers.multiple_choice.saved import save_multiple_choice
-        from probekit.classifiers.report import learning_curve_figure
+        from probekit.classifiers.report import write_training
 
         write_tidy(run, self.frame)
         run.write_text("results.md", markdown_report(self))
-        self.predictions.to_csv(run.file("predictions.csv"), index=False, float_format="%.6g", lineterminator="\n")
-        if self.history is not None:
-            self.history.to_csv(run.file("history.csv"), index=False, float_format="%.6g", lineterminator="\n")
-            run.save_figure(learning_curve_figure(self.history, self.model), "learning_curve")
+        write_training(run, self.predictions, self.history, self.model)
         if self._save:
             save_multiple_choice(self.model_mc, run.file("classifier.json").parent)
 

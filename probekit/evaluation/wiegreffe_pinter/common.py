@@ -15,7 +15,6 @@ frozen learning rate, weight decay and warm-up, ``ctx.batch_size`` and ``ctx.opt
 from __future__ import annotations
 
 import inspect
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 
 from probekit.classifiers.features import Features
 from probekit.classifiers.pooling import PoolingHead
+from probekit.core.threads import one_thread
 
 SHARED = "_shared"
 
@@ -127,18 +127,6 @@ def train_options(ctx, seed: int) -> dict:
 def head_options(ctx) -> dict:
     opts = getattr(ctx.classifier, "options", {}) or {}
     return {"dropout": float(opts.get("dropout", 0.1)), "attention_dim": int(opts.get("attention_dim", 128))}
-
-
-@contextmanager
-def one_thread():
-    """Heads this small gain nothing from intra-op threads, and on a busy machine the threads' spinning costs
-    25× the work (4.5 ms vs 123 ms of CPU per training step measured on the 2-core machine under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def build(factory, seed: int):
