@@ -15,10 +15,19 @@ writes the run folder (results.csv, table.csv, summary.md, keyword_curve.png for
 from __future__ import annotations
 
 import sys
+from dataclasses import make_dataclass
 from pathlib import Path
 
 from probekit.attacks.attack import AttackOptions, attack
 from probekit.cli import classifier_output, command, report_files
+from probekit.core.options import option
+from probekit.core.plugins import load_plugins
+
+#: what only the command line has: where to write, and the plug-in files to load first
+OUTPUT = make_dataclass("AttackOutput", [
+    ("plugin", tuple, option((), "a Python file that registers attacks or attribution methods (repeatable); they "
+                                 "become --attacks / --method choices", action="append", metavar="FILE"))],
+    bases=(classifier_output("the run folder to write", required=True),), frozen=True, kw_only=True)
 
 
 def _prepare(values: dict, out: dict) -> None:
@@ -37,7 +46,7 @@ def _report(result, path, values: dict, out: dict) -> None:
 build_parser, main = command(
     "python -m probekit.attack", "Adversarial attacks: Si et al. (2019) on a multiple-choice model; word shuffle, "
     "distractors and key-word attacks on a classifier.", AttackOptions, attack,
-    classifier_output("the run folder to write", required=True), _report, prepare=_prepare)
+    OUTPUT, _report, prepare=_prepare, load=load_plugins)
 
 if __name__ == "__main__":
     raise SystemExit(main())

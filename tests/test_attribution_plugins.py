@@ -123,6 +123,16 @@ def test_a_plugin_file_adds_a_method_everywhere(tiny_model_dirs, plugin, tmp_pat
         words = clf.encode([ex], warn=False)["words"][0]
         top = longest(words)
         assert r["words"] == words[:top] + words[top + 1:]
+    # and on the attack command line: --plugin is taken, and the run ranks by the plug-in's method
+    from probekit.attack import main as attack_main
+
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in zip(TEXTS, ["pos", "neg", "pos"])))
+    assert attack_main(["--classifier", str(clf_dir), "--data", str(data), "--plugin", str(plugin), "--method",
+                        "word-length", "--attacks", "delete", "--ks", "1", "--draws", "1", "--quiet",
+                        "--out", str(tmp_path / "attack")]) == 0
+    record = json.loads((tmp_path / "attack" / "config.json").read_text())
+    assert record["arguments"]["method"] == "word-length"
 
 
 def test_a_broken_plugin_is_one_line_with_its_file_and_line(tmp_path):
