@@ -176,6 +176,9 @@ def test_compare_same_model_cka_one_js_zero(tiny_pair, tmp_path):
     b = probe[probe["model"] == "base"]["value"].to_numpy()
     f = probe[probe["model"] == "finetuned"]["value"].to_numpy()
     assert np.array_equal(b, f)       # same model, same seed, same cache entry: identical probes
+    change = res.probing[res.probing["metric"] == "accuracy_change"]
+    assert len(change) and (change["value"] == 0).all() and (change["ci_low"] == 0).all()
+    assert "no detectable difference in accuracy between fine-tuned and base" in res.summary()
     assert res.frame["n"].dtype == "Int64" and res.frame[res.frame["task"] == "cka"]["n"].isna().all()
 
 
@@ -212,6 +215,17 @@ def test_compare_perturbed_lower_cka_written(tiny_pair, tmp_path):
     if (rows["ci_high"] < 1).any():
         assert "interval lies below 1" in summary
     assert {"ci_low", "ci_high", "n_words"} <= set(back.columns)
+    # the probes' change is paired over the same sentences: fine-tuned minus base, inside its interval
+    p = res.probing
+    acc = p[p["metric"] == "accuracy"].groupby(["model", "layer", "probe", "split"])
+    change = p[p["metric"] == "accuracy_change"]
+    assert len(change) == len(acc) // 2
+    for r in change.itertuples():
+        ft, bs = (acc.get_group((m, r.layer, r.probe, r.split)) for m in ("finetuned", "base"))
+        assert r.ci_low <= r.value <= r.ci_high and r.n_sentences > 0
+        if ft["n_sentences"].nunique() == 1:     # every sentence has every key: the mean of the keys' accuracies
+            assert r.value == pytest.approx(ft["value"].mean() - bs["value"].mean(), abs=1e-6)
+    assert "(the largest change)" in summary
 
 
 def test_cache_never_serves_base_vectors_to_finetuned(tiny_pair, tmp_path):

@@ -29,6 +29,7 @@ import pandas as pd
 
 from probekit.core import checks
 from probekit.core.errors import UserError
+from probekit.core.intervals import paired_difference
 from probekit.core.options import (CacheOptions, DeviceOptions, SampleOptions, data_root_option, max_length, option,
                             optional_positive, positive, takes)
 from probekit.core.result import Result, tidy
@@ -199,10 +200,12 @@ def compare(o: CompareOptions) -> CompareResult:
         started = time.perf_counter()
         parts = []
         for task in task_objects:
+            results = {}
             for role, enc in zip(ROLES, (bs, ft)):
-                res = _probe(task, enc, probes, o.probe_epochs, task_options.get(task.name, {}), batch_size,
-                             max_length, cache_dir, no_cache, dtype, seed, o.quiet)
-                parts.append(res.frame.assign(model=role))
+                results[role] = _probe(task, enc, probes, o.probe_epochs, task_options.get(task.name, {}),
+                                       batch_size, max_length, cache_dir, no_cache, dtype, seed, o.quiet)
+                parts.append(results[role].frame.assign(model=role))
+            parts.append(probe_changes(task.name, results["base"], results["finetuned"], seed))
         probing = pd.concat(parts, ignore_index=True)
         probe_s = time.perf_counter() - started
 
@@ -239,6 +242,25 @@ def compare(o: CompareOptions) -> CompareResult:
         timing={"joint_pass_s": round(joint_s, 1), "probing_s": round(probe_s, 1)})
     return CompareResult(frame, record, cka=cka, js=js, stats=wide,
                          probing=None if probing is None else probing.reset_index(drop=True))
+
+
+def probe_changes(task: str, base, finetuned, seed: int) -> pd.DataFrame:
+    """``accuracy_change`` rows (model ``base-vs-finetuned``): per layer, probe, split and probe seed, the
+    fine-tuned model's accuracy (mean over the task keys) minus the base's, with a 95% interval from a paired
+    bootstrap over the same sentences (both sweeps probe the same task data with the same seeds)."""
+    rows = []
+    for key, right_base in base.correctness.items():
+        right_ft = finetuned.correctness.get(key)
+        if right_ft is None:
+            continue
+        layer, probe, split, probe_seed = key
+        with np.errstate(all="ignore"):      # a sentence with no target in any key is NaN, dropped as a pair
+            a, b = np.nanmean(right_ft, axis=1), np.nanmean(right_base, axis=1)
+        d = paired_difference(a, b, seed=seed, vectorized=True)
+        rows.append({"task": task, "layer": layer, "probe": probe, "split": split, "seed": probe_seed,
+                     "metric": "accuracy_change", "value": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high,
+                     "n_sentences": d.n, "model": PAIR})
+    return pd.DataFrame(rows)
 
 
 def _same_weights(a, b) -> bool:

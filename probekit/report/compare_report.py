@@ -214,8 +214,9 @@ def summary_markdown(result, top: int = 5) -> str:
               markdown_table(pd.DataFrame(rows)), ""]
     if result.probing is not None:
         lines += ["## Probing (mean accuracy over the task keys)", "",
-                  "Each accuracy has its own 95% interval in results.csv (`ci_low`, `ci_high`); the two models' "
-                  "difference is not tested here.", ""]
+                  "Each accuracy has its own 95% interval in results.csv (`ci_low`, `ci_high`); the change "
+                  "(fine-tuned − base, rows `accuracy_change`) is paired over the same sentences.", "",
+                  *probe_change_sentences(result.probing), ""]
         acc = result.probing[(result.probing["metric"] == "accuracy") & (result.probing["split"] != "train")
                              & ~result.probing["probe"].str.endswith("-nopos")]
         piv = acc.pivot_table(index=["task", "probe", "split", "model"], columns="layer", values="value",
@@ -223,3 +224,24 @@ def summary_markdown(result, top: int = 5) -> str:
         piv.columns = [f"layer {l}" for l in piv.columns]
         lines += [markdown_table(piv.reset_index()), ""]
     return "\n".join(lines) + "\n"
+
+
+def probe_change_sentences(probing: pd.DataFrame) -> list[str]:
+    """Per task, probe and held-out split (the first probe seed): the layer whose accuracy changed most, in a
+    sentence its paired interval supports, and how many layers changed detectably either way."""
+    from probekit.core.intervals import Interval, compare_sentence
+
+    ch = probing[(probing["metric"] == "accuracy_change") & (probing["split"] != "train")
+                 & ~probing["probe"].str.endswith("-nopos")]
+    if not len(ch):
+        return []
+    ch = ch[ch["seed"] == ch["seed"].min()]
+    out = []
+    for (task, probe, split), g in ch.groupby(["task", "probe", "split"], sort=False):
+        top = g.loc[g["value"].abs().idxmax()]
+        diff = Interval(float(top["value"]), float(top["ci_low"]), float(top["ci_high"]), int(top["n_sentences"]))
+        up, down = int((g["ci_low"] > 0).sum()), int((g["ci_high"] < 0).sum())
+        out.append(f"- {task}, {probe}, {split}: at layer {int(top['layer'])} (the largest change), "
+                   f"{compare_sentence('fine-tuned', 'base', diff, quantity='accuracy')}; detectably higher "
+                   f"after fine-tuning at {up} of {len(g)} layers, lower at {down}.")
+    return out
