@@ -147,3 +147,11 @@ def test_sentence_bootstrap_recomputes_each_score_from_summed_sentence_counts():
     worse[np.arange(n), gold] *= np.where(rng.random(n) < 0.5, 0.1, 1.0)
     d = ec.difference("accuracy", part, ec.parts(worse, gold, sentence, C), resamples=500)
     assert d.estimate > 0 and d.ci_low > 0 and d.n == len(np.unique(sentence))
+    # two classes (coref): the F1 of class 1 gets its interval from the same summed counts
+    gold2 = (gold % 2).astype(int)
+    prob2 = np.column_stack([prob[:, 0] + prob[:, 2], prob[:, 1] + prob[:, 3]])
+    part2, full2 = ec.parts(prob2, gold2, sentence, 2), ep.scores(prob2, gold2, 2)
+    table = ec._per_sentence("f1", part2)
+    assert float(ec.AGGREGATES["f1"][1](table.sum(0))) == pytest.approx(full2["f1"], abs=1e-12)
+    row = ec.row_interval("f1", [full2["f1"]], [part2], seed=0, resamples=500)
+    assert row["ci_over"] == "sentences" and row["ci_low"] < full2["f1"] < row["ci_high"]

@@ -6,8 +6,9 @@ micro-F1 (Tenney et al.'s score) from true/false positives and false negatives o
 accuracy from hits and targets, macro-F1 from per-class true/false positives and false negatives of the top
 label, so every score stays the ratio of sums it is. Several seeds give Student's t over seeds instead.
 Comparisons resample the same sentences for both probes (paired): the layer best on dev against the runner-up
-and the non-contextual probe (layer 0 without positions), on test when there is one. F1 of one class (coref's
-"corefers") is shown without an interval.
+and the non-contextual probe (layer 0 without positions), on test when there is one. With two classes the F1
+of class 1 (coref's "corefers") is recomputed the same way, from that class's true/false positives and false
+negatives.
 """
 from __future__ import annotations
 
@@ -40,9 +41,15 @@ def _macro(sums):
     return _f1s(sums[..., :c], sums[..., c:2 * c], sums[..., 2 * c:]).mean(-1)
 
 
+def _class1(sums):
+    c = sums.shape[-1] // 3
+    return _f1s(sums[..., 1], sums[..., c + 1], sums[..., 2 * c + 1])
+
+
 #: metric → (per-target columns summed per sentence, the score of the summed columns)
 AGGREGATES = {"micro_f1": (("tp", "fp", "fn"), _micro), "accuracy": (("correct", "one"), _accuracy),
-              "macro_f1": (("class_tp", "class_fp", "class_fn"), _macro)}
+              "macro_f1": (("class_tp", "class_fp", "class_fn"), _macro),
+              "f1": (("class_tp", "class_fp", "class_fn"), _class1)}       # two classes: F1 of class 1
 
 
 def parts(prob: np.ndarray, gold: np.ndarray, sentence: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
