@@ -396,3 +396,9 @@ def test_a_model_no_better_than_its_baseline_is_flagged():
     assert clf.cautions() == ["rt:test: the model on intact data (0.550) is not above the majority class (0.600); "
                               "a drop under attack says little about this model."]
     assert AttackResult(frame, {}, frame, "classifier", [], chance={"rt:test": 0.5}).cautions() == []
+    # above the baseline, but by less than the intact accuracy's interval: cautioned too
+    wide = frame.assign(ci_low=[0.45, np.nan], ci_high=[0.65, np.nan])
+    (caution,) = AttackResult(wide, {}, wide, "classifier", [], chance={"rt:test": 0.5}).cautions()
+    assert "(0.550, 95% CI 0.450…0.650) is not detectably above the majority class (0.500)" in caution
+    narrow = frame.assign(ci_low=[0.52, np.nan], ci_high=[0.58, np.nan])
+    assert AttackResult(narrow, {}, narrow, "classifier", [], chance={"rt:test": 0.5}).cautions() == []

@@ -92,6 +92,7 @@ class AttackResult(Result):
             f = f[f["metric"].isna() | (f["metric"] == "accuracy")]
         for ds, g in f.groupby("dataset", sort=False):
             intact = g.loc[g["setting"] == "intact", "value"]
+            low = g.loc[g["setting"] == "intact", "ci_low"] if "ci_low" in g.columns else pd.Series(dtype=float)
             if self.kind == "multiple-choice":
                 base = g[g["setting"].isin(mc_run.BASELINES)].set_index("setting")["value"]
             else:
@@ -99,11 +100,18 @@ class AttackResult(Result):
             if intact.empty or base.empty:
                 continue
             name, best = base.idxmax(), float(base.max())
-            if float(intact.iloc[0]) <= best:
-                name = {"random guess": "random guessing", "longest baseline": "the longest-option baseline",
-                        "majority class": "the majority class"}.get(name, name)
-                out.append(f"{ds}: the model on intact data ({float(intact.iloc[0]):.3f}) is not above {name} "
+            name = {"random guess": "random guessing", "longest baseline": "the longest-option baseline",
+                    "majority class": "the majority class"}.get(name, name)
+            value = float(intact.iloc[0])
+            ci_low = float(low.iloc[0]) if len(low) and np.isfinite(low.iloc[0]) else None
+            if value <= best:
+                out.append(f"{ds}: the model on intact data ({value:.3f}) is not above {name} "
                            f"({best:.3f}); a drop under attack says little about this model.")
+            elif ci_low is not None and ci_low <= best:      # above it, but not by more than its interval
+                ci_high = float(g.loc[g["setting"] == "intact", "ci_high"].iloc[0])
+                out.append(f"{ds}: the model on intact data ({value:.3f}, 95% CI {ci_low:.3f}…{ci_high:.3f}) is "
+                           f"not detectably above {name} ({best:.3f}); a drop under attack says little about "
+                           f"this model.")
         return out
 
     def write_files(self, run: RunDir) -> None:

@@ -36,6 +36,12 @@ class Drops:
         key = (setting, k, operation, selection, group)
         self.settings.setdefault(key, []).append(np.asarray(values, dtype=np.float64))
 
+    def intact_interval(self) -> dict:
+        """The intact accuracy's 95% interval over the examples (``ci_low``, ``ci_high``, ``n``): what the
+        caution against a trivial baseline reads."""
+        ci = iv.over_examples(self.intact, seed=self.seed, resamples=self.resamples)
+        return {"ci_low": ci.ci_low, "ci_high": ci.ci_high, "n": ci.n}
+
     def per_example(self, key) -> np.ndarray:
         return np.mean(np.stack(self.settings[key]), axis=0)
 

@@ -57,7 +57,7 @@ def evaluate(classifier, examples, dataset: str, *, ks, draws: int, method: str,
     gold = gold_ids(classifier, examples, dataset)
     base = perturb.predict_ids(classifier, examples, batch_size)
     drops = Drops(dataset, correct(base, gold), seed=seed, **({"resamples": resamples} if resamples else {}))
-    rows = [_row(dataset, "intact", "accuracy", np.mean(base == gold)),
+    rows = [{**_row(dataset, "intact", "accuracy", np.mean(base == gold)), **drops.intact_interval()},
             _row(dataset, "intact", "flip_rate", 0.0)]
     chosen = [get_attack(n) for n in attack_names("single-text", "test") if n in attacks]
     ops = [a.operation for a in chosen if a.kind == "keyword"]

@@ -38,7 +38,7 @@ def evaluate_attacks(model, items, dataset: str, *, attacks, draws: int, seed: i
     intact = evaluate_mc(model, items, batch_size)
     drops = Drops(dataset, correct(intact["predictions"], gold), seed=seed,
                   **({"resamples": resamples} if resamples else {}))
-    rows = [_row(dataset, "intact", intact["accuracy"], group="model")]
+    rows = [{**_row(dataset, "intact", intact["accuracy"], group="model"), **drops.intact_interval()}]
     truncated = {"intact": int(intact.get("truncated", 0))}
     augmented = []
     bar = progress(total=len(attacks) * draws, desc=f"attacks {dataset}", unit="draw")
