@@ -105,6 +105,17 @@ def test_probe_pairs_are_paired_over_the_same_sentences():
     text = probe_sentences(pd.concat([acc, rows.assign(seed=0)]))
     assert "layer 2: no detectable difference in accuracy between linear and mlp" in text   # the best layer
     assert "linear higher on 1, mlp higher on 0, no detectable difference on 1" in text
+    # two seeds: each sentence's accuracy averaged over them, then paired (not the first seed's rows)
+    worse = np.where(rng.random((150, 1)) < 0.5, 0, bad).astype(np.float32)
+    kept2 = {**kept, **{(l, p, "dev", 1): (worse if (l, p) == (2, "mlp") else c)
+                        for (l, p, _, _), c in kept.items()}}
+    rows2 = pd.DataFrame(probe_differences(kept2, ["dev"], [{}]))
+    acc2 = pd.DataFrame([{"layer": l, "probe": p, "split": "dev", "seed": s_, "metric": "accuracy",
+                          "value": float(c.mean())} for (l, p, _, s_), c in kept2.items()])
+    text2 = probe_sentences(pd.concat([acc2, rows2]), (), kept2)
+    d2 = paired_difference(good[:, 0], (good[:, 0] + worse[:, 0]) / 2, seed=0, vectorized=True)
+    assert d2.ci_low > 0                        # at layer 2, mlp's second seed is worse: detected on the average
+    assert "averaged over 2 seeds" in text2 and "linear higher on 2, mlp higher on 0" in text2
 
 
 def test_probe_run_writes_linear_against_mlp(tiny_model_dirs, tmp_path):

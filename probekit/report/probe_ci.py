@@ -50,19 +50,21 @@ def layer_sentences(df: pd.DataFrame, correctness: dict, *, seed: int = 0) -> st
               "results.csv give every accuracy, control accuracy and selectivity its own interval.\n\n")
 
 
-def probe_sentences(df: pd.DataFrame, key_names=()) -> str:
+def probe_sentences(df: pd.DataFrame, key_names=(), correctness: dict | None = None, *, seed: int = 0) -> str:
     """Per split and pair of probes (``accuracy_difference`` rows, paired over the same sentences): the pair's
     difference at the layer where either probe scores best, then how many layers each probe wins. With several
-    seeds the sentences read the first seed's rows (every seed's are in results.csv)."""
+    seeds and the sweep's ``correctness``, each sentence's accuracy is first averaged over the seeds (and the
+    task's keys), and the pair is compared on those, paired over the same sentences."""
     from probekit.core.intervals import Interval
 
     diff = df[(df["metric"] == "accuracy_difference") & ~df["probe"].str.endswith("-nopos")]
     if diff.empty:
         return ""
     acc = df[df["metric"] == "accuracy"]
-    if "seed" in diff.columns:
-        first = diff["seed"].min()
-        diff = diff[diff["seed"] == first]
+    if "seed" in diff.columns and diff["seed"].nunique() > 1:
+        if correctness:
+            return _seed_averaged_pairs(diff, acc, correctness, seed)
+        diff = diff[diff["seed"] == diff["seed"].min()]
     keys = [k for k in key_names if k in diff.columns]
     lines = []
     for split in diff["split"].unique():
@@ -89,3 +91,39 @@ def probe_sentences(df: pd.DataFrame, key_names=()) -> str:
             + "\n\nRows `accuracy_difference` of results.csv (probe `a vs b`, value a − b) give every layer's "
               "difference with its 95 % paired bootstrap interval.\n\n")
 
+
+
+def _seed_averaged_pairs(diff: pd.DataFrame, acc: pd.DataFrame, correctness: dict, seed: int) -> str:
+    """:func:`probe_sentences` over several seeds: per layer, a − b of each sentence's accuracy averaged over the
+    seeds and keys, bootstrapped paired over the sentences."""
+    seeds = diff["seed"].nunique()
+    k = int(acc.groupby([c for c in ("layer", "probe", "split", "seed") if c in acc.columns]).size().max())
+    lines = []
+    for split in diff["split"].unique():
+        for pair in diff["probe"].unique():
+            a, b = pair.split(" vs ")
+            mean = acc[(acc["split"] == split) & acc["probe"].isin([a, b])].groupby("layer")["value"].mean()
+            if mean.empty:
+                continue
+            found = {}
+            for layer in sorted(diff[(diff["split"] == split) & (diff["probe"] == pair)]["layer"].unique()):
+                x, y = (per_sentence(correctness, layer, p, split, k) for p in (a, b))
+                if x is not None and y is not None:
+                    found[layer] = paired_difference(x, y, seed=seed, vectorized=True)
+            if not found:
+                continue
+            best = mean.idxmax()
+            if best in found:
+                text = compare_sentence(a, b, found[best], quantity="accuracy")
+                lines.append(f"- **{split}**, layer {best} (each sentence's accuracy averaged over {seeds} seeds "
+                             f"and the keys): {text}.")
+            wins_a = sum(d.ci_low > 0 for d in found.values())
+            wins_b = sum(d.ci_high < 0 for d in found.values())
+            lines.append(f"- **{split}**, over {len(found)} layer{'' if len(found) == 1 else 's'} (seeds "
+                         f"averaged): {a} higher on {wins_a}, {b} higher on {wins_b}, no detectable difference "
+                         f"on {len(found) - wins_a - wins_b}.")
+    if not lines:
+        return ""
+    return ("## Probe against probe (same layer, paired over the same sentences)\n\n" + "\n".join(lines)
+            + "\n\nRows `accuracy_difference` of results.csv (probe `a vs b`, value a − b) give every layer's, "
+              "key's and seed's difference with its 95 % paired bootstrap interval.\n\n")

@@ -28,7 +28,7 @@ def markdown_report(df: pd.DataFrame, key_names: Sequence[str], *, warning: str 
     text += ("Probes `*-nopos` read layer 0 with the position embeddings removed.\n\n")
     seed = int(df["seed"].min()) if "seed" in df.columns and len(df) else 0
     text += layer_sentences(full, correctness or {}, seed=seed)
-    text += probe_sentences(full, keys)
+    text += probe_sentences(full, keys, correctness or {}, seed=seed)
     for key in keys:
         for split in df["split"].unique():
             sub = df[(df["split"] == split) & ~df["probe"].str.endswith("-nopos")]
