@@ -15,19 +15,14 @@ writes the run folder (results.csv, table.csv, summary.md, keyword_curve.png for
 from __future__ import annotations
 
 import sys
-from dataclasses import make_dataclass
 from pathlib import Path
 
 from probekit.attacks.attack import AttackOptions, attack
 from probekit.cli import classifier_output, command, report_files
-from probekit.core.options import option
 from probekit.core.plugins import load_plugins
 
 #: what only the command line has: where to write, and the plug-in files to load first
-OUTPUT = make_dataclass("AttackOutput", [
-    ("plugin", tuple, option((), "a Python file that registers attacks or attribution methods (repeatable); they "
-                                 "become --attacks / --method choices", action="append", metavar="FILE"))],
-    bases=(classifier_output("the run folder to write", required=True),), frozen=True, kw_only=True)
+OUTPUT = classifier_output("the run folder to write", required=True, plugins="attacks or attribution methods")
 
 
 def _prepare(values: dict, out: dict) -> None:

@@ -20,26 +20,18 @@ from dataclasses import make_dataclass
 from typing import Any
 
 from probekit.attribution.attribute import AttributeOptions, attribute
-from probekit.cli import classifier_output, command, peek
+from probekit.cli import classifier_output, command
 from probekit.core import checks
 from probekit.core.options import option
 from probekit.core.outputs import write_atomic
+from probekit.core.plugins import load_plugins
 
 #: what only the command line has: where to write, what to show, which plug-in files to load first
 OUTPUT = make_dataclass("AttributeOutput", [
-    ("plugin", tuple, option((), "a Python file that registers attribution methods (repeatable); its methods "
-                                 "become --methods choices", action="append", metavar="FILE")),
     ("show", bool, option(False, "print the coloured text (colour only on a terminal)")),
     ("png", Any, option(None, "also write a figure of the first example (all methods) here", metavar="FILE"))],
-    bases=(classifier_output("the run folder to write", required=True),), frozen=True, kw_only=True)
-
-
-def _load_plugins(argv) -> None:
-    """The ``--plugin`` files in ``argv``, loaded before the parser is built so their methods are choices."""
-    from probekit.attribution.plugins import load_plugin
-
-    for path in peek(argv, "--plugin", action="append", default=[]):
-        load_plugin(path)
+    bases=(classifier_output("the run folder to write", required=True, plugins="attribution methods"),),
+    frozen=True, kw_only=True)
 
 
 def _method_options(parser, argv) -> None:
@@ -76,7 +68,7 @@ def _report(result, path, values: dict, out: dict) -> None:
 build_parser, main = command(
     "python -m probekit.attribute", "Word attributions of a classifier (python -m probekit.classify): pooling "
     "weights, gradients, integrated gradients, occlusion, attention, SmoothGrad, GradientSHAP; a coloured-text "
-    "page.", AttributeOptions, attribute, OUTPUT, _report, prepare=_prepare, load=_load_plugins,
+    "page.", AttributeOptions, attribute, OUTPUT, _report, prepare=_prepare, load=load_plugins,
     extend=_method_options)
 
 if __name__ == "__main__":

@@ -14,20 +14,17 @@ table, the papers' figures, config.json).
 from __future__ import annotations
 
 import argparse
-from dataclasses import make_dataclass
 
 from probekit.cli import classifier_output, command
 from probekit.cli.generate import argument_spec
-from probekit.core.options import meta, option
+from probekit.core.options import meta
 from probekit.core.plugins import load_plugins
 from probekit.evaluation.experiments import option_fields
 from probekit.evaluation.faithfulness import FaithfulnessOptions, faithfulness
 
 #: what only the command line has: where to write, and the plug-in files to load first
-OUTPUT = make_dataclass("FaithfulnessOutput", [
-    ("plugin", tuple, option((), "a Python file that registers experiments or attribution methods (repeatable); "
-                                 "they become --experiments / --methods choices", action="append", metavar="FILE"))],
-    bases=(classifier_output("run folder (default runs/faithfulness-<model>-<time>)"),), frozen=True, kw_only=True)
+OUTPUT = classifier_output("run folder (default runs/faithfulness-<model>-<time>)",
+                           plugins="experiments or attribution methods")
 
 
 def _experiment_options(parser, argv) -> None:

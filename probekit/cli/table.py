@@ -25,11 +25,15 @@ class EncoderSource(Options):
                                    action="append", metavar="DIR")
 
 
-def classifier_output(out_help: str, *, required: bool = False) -> type:
+def classifier_output(out_help: str, *, required: bool = False, plugins: str | None = None) -> type:
     """The command-line-only options of a command that reads a saved classifier: ``--out``, ``--overwrite``,
-    ``--figures`` and ``--encoder-source``."""
-    return make_dataclass("ClassifierOutput", [], bases=(output_options(out_help, required=required), EncoderSource),
-                          frozen=True, kw_only=True)
+    ``--figures`` and ``--encoder-source``; with ``plugins`` (what a plug-in file may register, e.g. "attacks or
+    attribution methods") also ``--plugin FILE``, loaded by ``core.plugins.load_plugins`` before parsing."""
+    extra = [] if plugins is None else [
+        ("plugin", tuple, option((), f"a Python file that registers {plugins} (repeatable); they become choices "
+                                     f"of this command", action="append", metavar="FILE"))]
+    return make_dataclass("ClassifierOutput", extra, bases=(output_options(out_help, required=required),
+                                                             EncoderSource), frozen=True, kw_only=True)
 
 
 def report_files(result, path, values: dict, out: dict, note: str = "") -> None:

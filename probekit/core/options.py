@@ -290,6 +290,13 @@ def batch_size_option(default: int = 32):
     return option(default, "sentences per forward pass (default %(default)s)", type=int, check=positive)
 
 
+def ray_option(spread: str):
+    """``--ray auto|ADDRESS``: the call runs in a Ray session, ``spread`` (what) over its workers."""
+    return option(None, f"run on Ray (needs probekit[ray]): auto (a local cluster) or a cluster ADDRESS; {spread} "
+                        f"are spread over its workers (same numbers)", metavar="auto|ADDRESS",
+                  check=lambda name, value: None if value is None else (str(value).strip() or None))
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelOptions(Options):
     """The encoder and how inputs go through it."""
@@ -299,9 +306,7 @@ class ModelOptions(Options):
     max_length: int | None = option(None, "truncate inputs to this many tokens (default: the model's maximum)",
                                     type=int, check=max_length)
     device: str = option("cpu", "torch device (default %(default)s)", check=device)
-    ray: str | None = option(None, "run on Ray (needs probekit[ray]): auto (a local cluster) or a cluster ADDRESS; "
-                                   "extraction and probe grids are spread over its workers", metavar="auto|ADDRESS",
-                             check=lambda name, value: None if value is None else (str(value).strip() or None))
+    ray: str | None = ray_option("extraction and probe grids")
 
 
 @dataclass(frozen=True, kw_only=True)

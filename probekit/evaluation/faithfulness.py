@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from probekit.core.errors import UserError
-from probekit.core.options import DeviceOptions, SampleOptions, data_root_option, option, takes, validate
+from probekit.core.options import (DeviceOptions, SampleOptions, data_root_option, option, ray_option, takes,
+                                   validate)
 from probekit.core.examples import Example
 from probekit.evaluation.base import Context, Outcome
 from probekit.evaluation.experiments import defaults, get, in_order, names, option_fields
@@ -87,10 +88,7 @@ class FaithfulnessOptions(DeviceOptions, SampleOptions):
     data_root: Any = data_root_option()
     cache_dir: Any = option(None, "activation cache folder (default: the user's cache directory)")
     no_cache: bool = option(False, "neither read nor write the activation cache")
-    ray: str | None = option(None, "run on Ray (needs probekit[ray]): auto (a local cluster) or a cluster ADDRESS; "
-                                   "the retrained seeds and λ, and extraction, are spread over its workers (same "
-                                   "numbers)", metavar="auto|ADDRESS",
-                             check=lambda name, value: None if value is None else (str(value).strip() or None))
+    ray: str | None = ray_option("the retrained seeds and λ, and extraction,")
 
 
 @takes(FaithfulnessOptions, args=("classifier", "data"), extra=lambda: option_fields())

@@ -80,16 +80,8 @@ def probe_sentences(df: pd.DataFrame, key_names=(), correctness: dict | None = N
                 key = ", ".join(f"{k} = {r[k]}" for k in keys)
                 text = compare_sentence(a, b, i, quantity="accuracy")
                 lines.append(f"- **{split}**, layer {layer}{f' ({key})' if key else ''}: {text}.")
-            low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
-            wins_a, wins_b = int((low > 0).sum()), int((high < 0).sum())
-            lines.append(f"- **{split}**, over {len(rows)} layer{'' if len(rows) == 1 else 's'}"
-                         f"{' × keys' if keys else ''}: {a} higher on {wins_a}, {b} higher on {wins_b}, no "
-                         f"detectable difference on {len(rows) - wins_a - wins_b}.")
-    if not lines:
-        return ""
-    return ("## Probe against probe (same layer, paired over the same sentences)\n\n" + "\n".join(lines)
-            + "\n\nRows `accuracy_difference` of results.csv (probe `a vs b`, value a − b) give every layer's "
-              "difference with its 95 % paired bootstrap interval.\n\n")
+            lines.append(_wins(split, a, b, rows["ci_low"], rows["ci_high"], " × keys" if keys else ""))
+    return _section(lines, "layer's")
 
 
 
@@ -117,13 +109,22 @@ def _seed_averaged_pairs(diff: pd.DataFrame, acc: pd.DataFrame, correctness: dic
                 text = compare_sentence(a, b, found[best], quantity="accuracy")
                 lines.append(f"- **{split}**, layer {best} (each sentence's accuracy averaged over {seeds} seeds "
                              f"and the keys): {text}.")
-            wins_a = sum(d.ci_low > 0 for d in found.values())
-            wins_b = sum(d.ci_high < 0 for d in found.values())
-            lines.append(f"- **{split}**, over {len(found)} layer{'' if len(found) == 1 else 's'} (seeds "
-                         f"averaged): {a} higher on {wins_a}, {b} higher on {wins_b}, no detectable difference "
-                         f"on {len(found) - wins_a - wins_b}.")
+            lines.append(_wins(split, a, b, [d.ci_low for d in found.values()],
+                               [d.ci_high for d in found.values()], " (seeds averaged)"))
+    return _section(lines, "layer's, key's and seed's")
+
+
+def _wins(split: str, a: str, b: str, lows, highs, what: str) -> str:
+    """How many of the layers' paired intervals favour ``a``, favour ``b``, or cover 0."""
+    low, high = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
+    wins_a, wins_b = int((low > 0).sum()), int((high < 0).sum())
+    return (f"- **{split}**, over {len(low)} layer{'' if len(low) == 1 else 's'}{what}: {a} higher on {wins_a}, "
+            f"{b} higher on {wins_b}, no detectable difference on {len(low) - wins_a - wins_b}.")
+
+
+def _section(lines: list[str], rows: str) -> str:
     if not lines:
         return ""
     return ("## Probe against probe (same layer, paired over the same sentences)\n\n" + "\n".join(lines)
-            + "\n\nRows `accuracy_difference` of results.csv (probe `a vs b`, value a − b) give every layer's, "
-              "key's and seed's difference with its 95 % paired bootstrap interval.\n\n")
+            + f"\n\nRows `accuracy_difference` of results.csv (probe `a vs b`, value a − b) give every {rows} "
+              "difference with its 95 % paired bootstrap interval.\n\n")

@@ -2,7 +2,6 @@
 and experiment grids to it for the duration, and stop a cluster this session started."""
 from __future__ import annotations
 
-import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -65,14 +64,3 @@ def session(address: str | None, *, workers: int | None = None, num_cpus: int | 
         WORKERS.reset(tokens[0])
         if started:
             ray.shutdown()
-
-
-def ray_option(fn):
-    """``fn(..., ray=None)``: the call runs in :func:`session` (for functions whose options are not declared in
-    :mod:`probekit.core.options`, which does this for every command with model options)."""
-    @functools.wraps(fn)
-    def wrapper(*args, ray: str | None = None, **kwargs):
-        with session(check_address("ray", ray)):
-            return fn(*args, **kwargs)
-
-    return wrapper
