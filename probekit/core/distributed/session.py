@@ -21,16 +21,6 @@ def ray_module():
     return ray
 
 
-def check_address(name: str, value):
-    """``--ray``: None (off), ``auto`` (a local cluster) or a cluster address (``HOST:PORT``, ``ray://…``)."""
-    if value is None:
-        return None
-    value = str(value).strip()
-    if not value:
-        raise UserError(f"--{name.replace('_', '-')}: give auto or a cluster address (HOST:PORT or ray://HOST:PORT)")
-    return value
-
-
 def cluster_workers(ray) -> int:
     """One worker per GPU where the cluster has GPUs, else one per CPU."""
     res = ray.cluster_resources()
