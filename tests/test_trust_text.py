@@ -48,6 +48,18 @@ def test_invisible_words_are_left_out_once_per_file_with_rationales_aligned(tmp_
     assert "left out of 2 input(s)" in err[0] and f"first: {p}:1" in err[0]
 
 
+def test_the_same_file_read_again_warns_once_but_inline_inputs_warn_every_time(tmp_path, capsys):
+    p = tmp_path / "again.tsv"
+    p.write_text("a \u200b film\tpos\n", encoding="utf-8")
+    for _ in range(3):                                   # a named set read for train, dev and test
+        assert read_file(p, what="--train")[0].text == "a film"
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    inline = [Example(words=None, text="x \u200b y", meta={"source": "--text 1"})]
+    for _ in range(2):
+        assert drop_invisible(inline, "--text")[0].text == "x y"
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
 def test_a_line_of_only_invisible_characters_is_an_error_naming_it(tmp_path):
     p = tmp_path / "d.tsv"
     p.write_text("fine film\tpos\n\u200b \u00ad\tneg\n", encoding="utf-8")

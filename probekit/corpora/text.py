@@ -81,10 +81,24 @@ def drop_invisible(examples: Sequence[Example], where: str, *, skip_empty: bool 
                            tags=ex.tags, meta=meta))
         dropped, inputs, first = dropped + n, inputs + 1, first or source
     if dropped:
-        print(f"probekit: warning: {where}: {dropped} word(s) made only of invisible characters (such as U+200B "
-              f"zero-width space or U+00AD soft hyphen) were left out of {inputs} input(s) (first: {first})",
-              file=sys.stderr)
+        _warn(where, f"probekit: warning: {where}: {dropped} word(s) made only of invisible characters (such as "
+                   f"U+200B zero-width space or U+00AD soft hyphen) were left out of {inputs} input(s) "
+                   f"(first: {first})")
     return out
+
+
+_WARNED: set[str] = set()
+
+
+def _warn(where: str, line: str) -> None:
+    """Print ``line`` to stderr, once per process for a file: a named data set read for its train, dev and test
+    splits parses the same file three times and would say the same thing three times. Inputs that are not files
+    (``--text``, Python lists) warn every time."""
+    if Path(where).is_file():
+        if line in _WARNED:
+            return
+        _WARNED.add(line)
+    print(line, file=sys.stderr)
 
 
 def read_utf8(path: str | Path, what: str = "corpus") -> str:
