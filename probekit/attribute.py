@@ -56,8 +56,9 @@ def _prepare(values: dict, out: dict) -> None:
 def _report(result, path, values: dict, out: dict) -> None:
     if out["show"]:
         print(result.ansi(color=sys.stdout.isatty()))
-    if out["png"]:
-        fig = result.figure(int(result.frame["example"].iloc[0]))
+    first = result.first_example() if out["png"] else None
+    if first is not None:
+        fig = result.figure(first)
         write_atomic(out["png"], lambda tmp: fig.savefig(tmp, dpi=150, format="png"), name="png")
     flagged = result.record["counts"].get("ig_flagged", 0)
     note = f"; integrated gradients flagged on {flagged} example(s) (|delta| > 5%)" if flagged else ""

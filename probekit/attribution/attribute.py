@@ -66,9 +66,14 @@ class AttributionResult(Result):
         title = f"attributions — {self.record.get('classifier', {}).get('path') or self.model}"
         for name, page in self.attributions.pages(title=title):
             run.write_text(name, page)
-        first = next((i for i, e in enumerate(self.attributions) if len(e.units)), None)
+        first = self.first_example()
         if first is not None and self.attributions.methods:
             run.save_figure(self.figure(first), "example")
+
+    def first_example(self) -> int | None:
+        """The index of the first example with a unit to show (the one ``example.png`` draws), found without
+        building the whole table."""
+        return next((i for i, e in enumerate(self.attributions) if len(e.units)), None)
 
     def files(self) -> list[str]:
         return ["attributions.csv", "agreement.csv", "attributions.html"]
