@@ -113,7 +113,7 @@ def retrain_one(setting, attack, train, dev, tests, seed, base_model, options, b
 
 def _absolute(model):
     """A model folder as an absolute path (a Ray worker may start elsewhere); a model id or object unchanged."""
-    if isinstance(model, (str, Path)) and Path(model).exists():
+    if isinstance(model, (str, Path)) and str(model) and Path(model).exists():
         return str(Path(model).resolve())
     return model
 
