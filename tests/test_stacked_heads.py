@@ -45,6 +45,11 @@ def test_stacked_forward_is_each_heads_forward():
         assert _close(alpha[m, :, :a.shape[1]], a)
         assert torch.all(alpha[m, :, a.shape[1]:] == 0)            # the wider batch's extra columns: α = 0
         assert torch.allclose(alpha[m].sum(1), torch.ones(7))
+    # evaluation: every member on the same examples, their vectors read once (the shared path)
+    logits, alpha = stack.outputs(feats, batch_size=8)
+    for m, head in enumerate(heads):
+        a, p = wp_common.head_outputs(head, feats)
+        assert _close(torch.softmax(logits[m].double(), -1), p) and _close(alpha[m].double(), a)
 
 
 def test_fit_heads_equals_fit_head_one_at_a_time():

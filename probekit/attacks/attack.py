@@ -22,7 +22,7 @@ import pandas as pd
 
 from probekit.core import checks
 from probekit.core.options import (DeviceOptions, SampleOptions, data_root_option, max_length, option,
-                                   optional_above_zero, optional_positive, positive, takes)
+                                   optional_above_zero, optional_positive, positive, ray_option, takes)
 from probekit.core.examples import seeded_sample
 from probekit.core.errors import UserError
 from probekit.core.result import Result, tidy
@@ -225,6 +225,7 @@ class AttackOptions(DeviceOptions, SampleOptions):
                                          "(default 9999)", type=int, check=_resamples)
     batch_size: int = option(16, "items per forward pass (default %(default)s)", type=int, check=positive)
     data_root: Any = data_root_option()
+    ray: str | None = ray_option("the un-answerable retrainings")
     overwrite: bool = option(False, "replace an existing --augment file", cli=False)
 
     def check(self) -> None:
@@ -242,7 +243,8 @@ def attack(o: AttackOptions) -> AttackResult:
     every random setting; ``ks`` the percentages of words of the key-word attacks; ``method`` the attribution
     method ranking the words. Multiple choice only: ``train``/``dev`` (with ``epochs``, ``lr``, ``max_length``)
     retrain on the un-answerable versions (``unanswerable``: a subset of P-Shuffle Q-Shuffle PQ-Shuffle P-Remove
-    Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable). ``augment``
+    Q-Remove PQ-Remove, default all six), checkpoints under ``checkpoints/<setting>`` (resumable); with ``ray``
+    (``"auto"`` or a cluster address) the retrainings run as Ray tasks, the same table. ``augment``
     must not exist (unless ``overwrite``) and must not be one of the run's inputs; it is written whole or not
     at all. ``resamples``: bootstrap resamples of the drops' 95 % intervals (default 9999). Options:
     :class:`AttackOptions`.

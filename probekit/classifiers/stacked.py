@@ -2,7 +2,9 @@
 
 Retraining experiments (Wiegreffe & Pinter's seeds and their λ grid) train M heads on the same fixed vectors,
 one after another. Stacked, a step is a few batched products instead of M × a dozen small ones, and the score
-layer tanh(W h) runs on the real units only (packed per member), not on the padding of each batch.
+layer tanh(W h) runs on the real units only (packed per member), not on the padding of each batch. That
+product and its gradient for W are most of the work: on RT with the MiniLM vectors, one-at-a-time training
+scores about twice as many (padded) units, so about half the CPU is where the stacked path can get.
 
 Each member keeps everything a separate run has: its initial weights (copied from the head it stands for), its
 batch order (a generator seeded with its seed), its dropout masks (a second generator seeded with its seed, drawn
@@ -44,28 +46,52 @@ class StackedAttention(nn.Module):
         return [self.out_w, self.out_b]
 
     def forward(self, feats: Features, idx: torch.Tensor, dropout: list[torch.Generator] | None = None):
-        """(logits [M, B, C], α [M, B, U]) of member m on examples ``idx[m]`` ([M, B]); ``dropout``: the
-        members' generators (training), None for eval mode. U is the longest example of any member's batch;
-        the extra columns have α = 0 exactly, as padding has."""
-        M, B = idx.shape
+        """(logits [M, B, C], α [M, B, U]) of member m on examples ``idx[m]`` ([M, B]), or of every member on
+        the same examples ``idx`` ([B]); ``dropout``: the members' generators (training), None for eval mode.
+        U is the longest example of the batch; the extra columns have α = 0 exactly, as padding has.
+
+        Only real units are scored (packed per member). With the same examples for all members (evaluation),
+        their vectors are read once and scored by all members' W in one product."""
+        M, K, flat, pad = self.M, self.K, feats.flat, feats.pad_row
+        same = idx.dim() == 1
+        B = idx.shape[-1]
         width = max(int(feats.lengths[idx].max()), 1)
-        rows = feats.index[idx, :width].to(feats.flat.device)          # [M, B, U]
-        mask = rows != feats.pad_row
-        flat_mask = mask.reshape(M, -1)
-        counts = flat_mask.sum(1)
-        member, pos = flat_mask.nonzero(as_tuple=True)                 # row-major: grouped by member
-        slot = torch.arange(len(member), device=rows.device) - (counts.cumsum(0) - counts)[member]
-        packed = torch.full((M, max(int(counts.max()), 1)), feats.pad_row, dtype=torch.long, device=rows.device)
-        packed[member, slot] = rows.reshape(M, -1)[member, pos]
-        h = feats.flat[packed].float()                                  # [M, P, D]: real units only
-        s = torch.bmm(torch.tanh(torch.bmm(h, self.W.transpose(1, 2))), self.v.transpose(1, 2))   # [M, P, K]
-        scores = s.new_zeros(M, B * width, self.K)
-        scores = scores.index_put((member, pos), s[member, slot])
-        scores = scores.view(M, B, width, self.K)
+        rows = feats.index[idx, :width].to(flat.device)                # [M or 1, B, U]
+        mask = rows != pad
+        if same:
+            pos = mask.reshape(-1).nonzero(as_tuple=True)[0]
+            P = max(len(pos), 1)
+            h = flat.index_select(0, rows.reshape(-1)[pos]).float()                  # [P, D]
+            z = (h @ self.W.reshape(-1, h.shape[1]).T).view(len(pos), M, -1).transpose(0, 1)  # [M, P, A]
+            member = torch.arange(M, device=rows.device).repeat_interleave(len(pos))
+            slot = torch.arange(len(pos), device=rows.device).repeat(M)
+            pos = pos.repeat(M)
+            mask = mask.expand(M, -1, -1)
+        else:
+            flat_mask = mask.reshape(M, -1)
+            counts = flat_mask.sum(1)
+            P = max(int(counts.max()), 1)
+            member, pos = flat_mask.nonzero(as_tuple=True)             # row-major: grouped by member
+            slot = torch.arange(len(member), device=rows.device) - (counts.cumsum(0) - counts)[member]
+            packed = torch.full((M, P), pad, dtype=torch.long, device=rows.device)
+            packed[member, slot] = rows.reshape(M, -1)[member, pos]
+            h = flat.index_select(0, packed.reshape(-1)).view(M, P, -1).float()     # [M, P, D]
+            z = torch.bmm(h, self.W.transpose(1, 2))                                  # [M, P, A]
+        s = torch.bmm(torch.tanh(z), self.v.transpose(1, 2))                          # [M, P, K]
+        # back to the examples' unit positions: (m, j) reads packed row m·P + slot, padding a zero row
+        where = torch.full((M, B * width), M * P, dtype=torch.long, device=rows.device)
+        where[member, pos] = member * P + slot
+        scores = torch.cat([s.reshape(M * P, K), s.new_zeros(1, K)]).index_select(0, where.reshape(-1))
+        scores = scores.view(M, B, width, K)
         alpha = masked_softmax(scores, mask.unsqueeze(-1).expand_as(scores), dim=2)   # [M, B, U, K]
-        weighted = alpha.reshape(M, B * width, self.K)[member, pos].unsqueeze(-1) * h[member, slot].unsqueeze(1)
-        pooled = h.new_zeros(M * B, self.K, h.shape[-1]).index_add(0, member * B + pos // width, weighted)
-        pooled = pooled.view(M, B, -1)          # Σ_u α_u h_u over the real units of each example
+        if same:        # Σ_u α_u h_u over the examples' vectors, read once for all members
+            units = flat.index_select(0, rows.reshape(-1)).view(B, width, -1).float()
+            pooled = torch.einsum("mbuk,bud->mbkd", alpha, units)
+        else:           # a small batch: one product of a [B, P] block matrix of α with the packed vectors
+            block = alpha.new_zeros(M, P, B, K).index_put(
+                (member, slot, pos // width), alpha.reshape(M, B * width, K)[member, pos])
+            pooled = torch.matmul(block.view(M, P, B * K).transpose(1, 2), h)        # [M, B·K, D]
+        pooled = pooled.reshape(M, B, -1)
         if dropout is not None and self.p > 0:
             keep = 1.0 - self.p
             noise = torch.stack([torch.empty(B, pooled.shape[-1]).bernoulli_(keep, generator=g).div_(keep)
@@ -81,10 +107,10 @@ class StackedAttention(nn.Module):
         N, W = feats.index.shape
         logits, alpha = [], torch.zeros(self.M, N, W)
         for start in range(0, N, batch_size):
-            idx = torch.arange(start, min(start + batch_size, N)).expand(self.M, -1)
+            idx = torch.arange(start, min(start + batch_size, N))
             lg, a = self(feats, idx)
             logits.append(lg.cpu())
-            alpha[:, start:start + idx.shape[1], :a.shape[-1]] = a.cpu()
+            alpha[:, start:start + len(idx), :a.shape[-1]] = a.cpu()
         return torch.cat(logits, 1) if logits else torch.zeros(self.M, 0, self.out_b.shape[1]), alpha
 
     def state(self, m: int) -> dict:

@@ -72,23 +72,50 @@ def retrain(train, dev, tests: dict, *, settings, checkpoints, seed: int, base_m
             batch_size: int, device: str = "cpu", quiet: bool):
     """Rows for the un-answerable retrainings: one model per setting (trained with ``options``, see
     :func:`probekit.attacks.attack.training_options`), evaluated on every intact test set (``batch_size`` items per
-    forward pass)."""
-    from probekit.classifiers.multiple_choice.train import evaluate_mc, train_multiple_choice
+    forward pass); and each retraining's seconds. The retrainings are cells of an experiment grid
+    (``distributed.grid``): one after another here, Ray tasks under ``--ray`` (a GPU each with ``--device cuda``),
+    their rows in the order of ``settings`` either way. A task retried after its worker died resumes from the
+    setting's checkpoint (``checkpoints/<setting>``: shared storage on a cluster)."""
+    from probekit.core.distributed import grid
 
+    on_ray = grid.WORKERS.get() is not None
+    cells = {f"un-answerable retraining {name}": dict(setting=name, attack=get_attack(name)) for name in settings}
+    shared = dict(train=train, dev=dev, tests=tests, seed=seed, base_model=_absolute(base_model),
+                  options=options, batch_size=batch_size, device=device, quiet=quiet or on_ray,
+                  checkpoints=None if checkpoints is None else str(Path(checkpoints).resolve()))
+    done = grid.run(retrain_one, cells, shared=shared,
+                    num_gpus=1 if on_ray and str(device).startswith("cuda") else 0)
     rows, timing = [], {}
+    for name, (cell_rows, seconds) in zip(settings, done.values()):
+        rows += cell_rows
+        timing[name] = seconds
+    return rows, timing
+
+
+def retrain_one(setting, attack, train, dev, tests, seed, base_model, options, batch_size, device, quiet,
+                checkpoints):
+    """One un-answerable retraining (a grid cell): the model trained on ``attack``'s version of ``train`` and
+    ``dev``, its rows on the intact ``tests``, and its seconds."""
     import time
 
-    for name in settings:
-        fn = get_attack(name)().apply
-        t0 = time.perf_counter()
-        folder = None if checkpoints is None else Path(checkpoints) / name
-        model, _ = train_multiple_choice(fn(train, seed), fn(dev, seed + 1), model=base_model, seed=seed,
-                                         checkpoint=folder, device=device, quiet=quiet, **options)
-        timing[name] = round(time.perf_counter() - t0, 1)
-        for dataset, items in tests.items():
-            rows.append(_row(dataset, f"trained on {name}", evaluate_mc(model, items, batch_size)["accuracy"],
-                             group="un-answerable training"))
-    return rows, timing
+    from probekit.classifiers.multiple_choice.train import evaluate_mc, train_multiple_choice
+
+    fn = attack().apply
+    t0 = time.perf_counter()
+    folder = None if checkpoints is None else Path(checkpoints) / setting
+    model, _ = train_multiple_choice(fn(train, seed), fn(dev, seed + 1), model=base_model, seed=seed,
+                                     checkpoint=folder, device=device, quiet=quiet, **options)
+    seconds = round(time.perf_counter() - t0, 1)
+    rows = [_row(dataset, f"trained on {setting}", evaluate_mc(model, items, batch_size)["accuracy"],
+                 group="un-answerable training") for dataset, items in tests.items()]
+    return rows, seconds
+
+
+def _absolute(model):
+    """A model folder as an absolute path (a Ray worker may start elsewhere); a model id or object unchanged."""
+    if isinstance(model, (str, Path)) and str(model) and Path(model).exists():
+        return str(Path(model).resolve())
+    return model
 
 
 def table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 and experiment grids to it for the duration, and stop a cluster this session started."""
 from __future__ import annotations
 
+import socket
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -27,6 +28,21 @@ def cluster_workers(ray) -> int:
     return max(int(res.get("GPU", 0)) or int(res.get("CPU", 1)), 1)
 
 
+def reachable(address: str, *, timeout: float = 5.0) -> None:
+    """A one-line error unless the head at ``HOST:PORT`` (or ``ray://HOST:PORT``) accepts a TCP connection within
+    ``timeout`` seconds: ``ray.init`` itself retries an unreachable address for minutes."""
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")                      # [IPv6]:PORT
+    if not host or not port.isdigit():
+        raise UserError(f"--ray {address}: expected auto, HOST:PORT of a Ray cluster's head or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        why = "no answer within {:g} s".format(timeout) if isinstance(exc, TimeoutError) else (exc.strerror or exc)
+        raise UserError(f"--ray {address}: cannot reach the Ray cluster ({why})") from None
+
+
 @contextmanager
 def session(address: str | None, *, workers: int | None = None, num_cpus: int | None = None):
     """Run the block on Ray (``address`` None: in this process, nothing changes). ``workers`` caps the tasks
@@ -34,6 +50,8 @@ def session(address: str | None, *, workers: int | None = None, num_cpus: int | 
     if address is None:
         yield None
         return
+    if address != "auto":
+        reachable(address)
     ray = ray_module()
     from probekit.core.extraction import SHARDED
     from probekit.core.distributed.sharded_extraction import ShardedExtraction

@@ -191,23 +191,30 @@ def retrained_many(ctx, heads: list, seeds: list[int], names=("eval",)) -> list[
     opts.pop("seed")
     cells = {f"seeds {[seeds[i] for i in g]}": dict(heads=[heads[i] for i in g], seeds=[seeds[i] for i in g])
              for g in grid.groups(len(heads))}
-    states = grid.run(fit_group, cells, shared=dict(train=tr.feats, y_train=tr.y, dev=dv.feats, y_dev=dv.y,
-                                                    options=opts))
+    done = grid.run(fit_group, cells, shared=dict(train=tr.feats, y_train=tr.y, dev=dv.feats, y_dev=dv.y,
+                                                  options=opts, splits=[data(ctx)[n].feats for n in names]))
     out = []
-    for h, state in zip(heads, (s for group in states.values() for s in group)):
+    for h, (state, outputs) in zip(heads, (r for group in done.values() for r in group)):
         h.load_state_dict(state)
         h.to("cpu").eval()
-        out.append([head_outputs(h, data(ctx)[n].feats) for n in names])
+        out.append(outputs)
     return out
 
 
-def fit_group(heads, seeds, train, y_train, dev, y_dev, options) -> list[dict]:
-    """Train ``heads`` stacked (one per seed); their best-epoch weights. A grid cell (``distributed.grid``)."""
-    from probekit.classifiers.stacked import fit_heads
+def fit_group(heads, seeds, train, y_train, dev, y_dev, options, splits=()) -> list[tuple[dict, list]]:
+    """Train ``heads`` stacked (one per seed); per head, its best-epoch weights and its (α, probabilities) on
+    each of ``splits`` (the stack evaluated in one pass per split). A grid cell (``distributed.grid``)."""
+    from probekit.classifiers.stacked import StackedAttention, fit_heads
 
     with one_thread():
         fit_heads(heads, train, y_train, dev, y_dev, seeds=seeds, **options)
-    return [{k: v.cpu() for k, v in h.state_dict().items()} for h in heads]
+        stack = StackedAttention(heads).eval()
+        outputs = []
+        for feats in splits:
+            logits, alpha = stack.outputs(feats.to(options["device"]))
+            outputs.append((alpha.double(), torch.softmax(logits.double(), -1)))
+    return [({k: v.cpu() for k, v in h.state_dict().items()}, [(a[m], p[m]) for a, p in outputs])
+            for m, h in enumerate(heads)]
 
 
 def scores(probs, y) -> dict:
