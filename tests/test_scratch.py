@@ -212,3 +212,56 @@ def test_a_pair_given_to_a_single_text_model_is_one_error(lstm):
     clf = lstm[0].classifier
     with pytest.raises(pk.UserError, match="a pair"):
         clf.encode([Example(words=["a", "film"], words_b=["good"], meta={"source": "x.jsonl:3"})])
+
+
+def test_kept_epoch_is_jain_wallace_best_dev_auc_after_the_first(lstm):
+    result, folder = lstm
+    hist = result.history
+    assert "dev_auc" in hist.columns and hist.attrs["selection"] == "dev_auc"
+    later = hist[hist["epoch"] > 1]
+    best = later.sort_values(["dev_auc", "dev_loss"], ascending=[False, True]).iloc[0]["epoch"]
+    assert hist.loc[hist["best"], "epoch"].tolist() == [best]
+    record = result.record
+    assert record["best_epoch"] == best and record["selection"]["measure"] == "dev_auc"
+    assert record["arguments"]["dropout"] == 0.0 and result.classifier.input_dropout.p == 0.0
+
+
+def test_dev_auc_is_roc_auc_of_the_class_1_score():
+    from sklearn.metrics import roc_auc_score
+
+    from probekit.classifiers.scratch_train import dev_auc, selection
+
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(50, 2)), rng.integers(0, 2, 50)
+    p1 = np.exp(logits[:, 1]) / np.exp(logits).sum(1)
+    assert dev_auc(logits, y) == pytest.approx(roc_auc_score(y, p1))
+    assert selection(2, y) == "dev_auc"
+    assert selection(3, [0, 1, 2]) == selection(2, [1, 1]) == "dev_accuracy"   # SNLI; one-class dev
+
+
+def test_three_classes_keep_the_best_dev_accuracy():
+    from probekit.classifiers.scratch_train import train_scratch
+
+    rng = random.Random(4)
+    exs = [Example(words=None, text=f"{w} the film", meta={"label": w}) for w in rng.choices(["x", "y", "z"], k=60)]
+    vocab = Vocabulary.build(exs)
+    clf = ScratchClassifier(vocab, ["x", "y", "z"], encoder="average", embedding_dim=6, hidden_dim=4)
+    y = [["x", "y", "z"].index(e.meta["label"]) for e in exs]
+    hist, _, _ = train_scratch(clf, {"train": exs, "dev": exs[:30]}, {"train": y, "dev": y[:30]}, epochs=3,
+                               lr=1e-2, batch_size=8, weight_decay=1e-5, seed=0)
+    assert hist.attrs["selection"] == "dev_accuracy" and "dev_auc" not in hist.columns
+    later = hist[hist["epoch"] > 1]
+    kept = hist.loc[hist["best"]].iloc[0]
+    assert kept["epoch"] > 1 and kept["dev_accuracy"] == later["dev_accuracy"].max()
+
+
+def test_jain_wallace_optimizer_amsgrad_and_no_decay_on_attention(lstm):
+    from probekit.classifiers.scratch_train import jw_optimizer
+
+    clf = lstm[0].classifier
+    opt = jw_optimizer(clf)
+    assert all(g["amsgrad"] for g in opt.param_groups)
+    decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert decay[id(clf.head.W.weight)] == decay[id(clf.head.v.weight)] == 0.0
+    assert decay[id(clf.head.out.weight)] == decay[id(clf.embedding_layer.weight)] == 1e-5
+    assert len(decay) == sum(1 for p in clf.parameters() if p.requires_grad)

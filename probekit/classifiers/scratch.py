@@ -82,7 +82,7 @@ class ScratchClassifier(LabelledModel):
     level = "word"
 
     def __init__(self, vocab: Vocabulary, labels: Sequence[str], *, encoder: str = "lstm", head: str = "attention",
-                 embedding_dim: int | None = None, hidden_dim: int | None = None, dropout: float = 0.1,
+                 embedding_dim: int | None = None, hidden_dim: int | None = None, dropout: float = 0.0,
                  attention_dim: int = 128, n_heads: int = 4, max_length: int = 512, pairs: bool = False):
         super().__init__()
         if encoder not in ENCODERS or head not in SCRATCH_HEADS:
