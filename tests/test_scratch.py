@@ -260,7 +260,7 @@ def test_jain_wallace_optimizer_amsgrad_and_no_decay_on_attention(lstm):
 
     clf = lstm[0].classifier
     opt = jw_optimizer(clf)
-    assert all(g["amsgrad"] for g in opt.param_groups)
+    assert all(g["amsgrad"] and g["fused"] for g in opt.param_groups)
     decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
     assert decay[id(clf.head.W.weight)] == decay[id(clf.head.v.weight)] == 0.0
     assert decay[id(clf.head.out.weight)] == decay[id(clf.embedding_layer.weight)] == 1e-5
