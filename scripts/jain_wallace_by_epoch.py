@@ -1,15 +1,14 @@
 """Jain & Wallace's Kendall τ table of the RT BiLSTM after every training epoch, not only the selected one.
 
 Trains Jain & Wallace's BiLSTM with tanh attention (``classify --encoder lstm``: embedding 300, hidden 128, Adam
-1e-3 with amsgrad, weight decay 1e-5 but none on the attention, no dropout, batches of 32) on ``rt:train`` and, after each epoch, runs ``pk.faithfulness`` τ (their
-§4.1 definitions: gradient × input w.r.t. the word embeddings with the attention detached, leave-one-out TVD
-with the word deleted, scipy's tau-b per example over the real words) on the first ``--limit`` ``rt:test``
-sentences. Prints one row per epoch: dev loss, accuracy and ROC-AUC (what Jain & Wallace's trainer selects
-on), test accuracy, the median probability of the
-predicted class on those sentences (how saturated the model is), and the three mean τ with their 95 %
-bootstrap intervals, then the epoch ``classify`` keeps (their rule: best dev ROC-AUC after the first
-epoch). It shows whether "τ(gradient, LOO) above τ(attention, gradient)" depends on how long the
-model was trained.
+1e-3 with amsgrad, weight decay 1e-5 but none on the attention, no dropout, batches of 32) on ``rt:train`` and,
+after each epoch, runs ``pk.faithfulness`` τ (their §4.1 definitions: gradient × input w.r.t. the word
+embeddings with the attention detached, leave-one-out TVD with the word deleted, scipy's tau-b per example over
+the real words) on the first ``--limit`` ``rt:test`` sentences. Prints one row per epoch: dev loss, accuracy and
+ROC-AUC (what Jain & Wallace's trainer selects on), test accuracy, the median probability of the predicted
+class on those sentences (how saturated the model is), and the three mean τ with their 95 % bootstrap
+intervals; then the epoch ``classify`` keeps (their rule: best dev ROC-AUC after the first epoch). It shows
+whether "τ(gradient, LOO) above τ(attention, gradient)" depends on how long the model was trained.
 
     python scripts/jain_wallace_by_epoch.py [--epochs 8] [--limit 200] [--seed 0] [--data-root DIR]
 """
@@ -44,7 +43,8 @@ def main() -> None:
     y = {s: label_ids(exs, labels, s) for s, exs in splits.items()}
     clf, _ = build_model(splits["train"], labels, encoder="lstm", head="attention", units="word", min_count=1,
                          max_size=None, vectors=None, embedding_dim=None, hidden_dim=None,
-                         dropout=SCRATCH_DEFAULTS["dropout"], attention_dim=128, n_heads=4, max_length=None, seed=args.seed)
+                         dropout=SCRATCH_DEFAULTS["dropout"], attention_dim=128, n_heads=4, max_length=None,
+                         seed=args.seed)
     test, dev = clf.tokenize(splits["test"], warn=False), clf.tokenize(splits["dev"], warn=False)
     evaluated = splits["test"][:args.limit]
     print("| epoch | dev loss | dev accuracy | dev ROC-AUC | test accuracy | median p(predicted) | "

@@ -1,10 +1,11 @@
 """Reproduction: the attention-faithfulness papers' own models beside probekit's numbers, in one table.
 
 Trains the papers' architectures from scratch (Jain & Wallace §3: BiLSTM, CNN and the non-contextual "average"
-encoder, each with additive tanh attention pooling, 8 epochs, Adam 1e-3, best dev epoch) on RT sentence
-polarity (``rt:train``/``rt:dev``; the source sentences of SST, but not SST's split or its phrase labels) and
-on SNLI pairs (``snli:*``: seeded 80/10/10 parts of SNLI's *dev* set, since that is the SNLI data at hand;
-the paper trained on the 550k training pairs), then runs ``pk.faithfulness`` on the first ``--limit`` test
+encoder, each with additive tanh attention pooling, 8 epochs, Adam 1e-3 with amsgrad, no dropout, the epoch of
+best dev ROC-AUC after the first, or of best dev accuracy for SNLI's three classes, as their trainers keep) on RT
+sentence polarity (``rt:train``/``rt:dev``; the source sentences of SST, but not SST's split or its phrase
+labels) and on SNLI pairs (``snli:*``: seeded 80/10/10 parts of SNLI's *dev* set, since that is the SNLI data
+at hand; the paper trained on the 550k training pairs), then runs ``pk.faithfulness`` on the first ``--limit`` test
 examples and writes one table: setup, quantity, our value, the paper's value (data set named), the
 difference, and where our data differ from the paper's. ``--transformer`` adds the bundled pre-trained
 encoder (frozen, attention pooling) on RT in the same table.

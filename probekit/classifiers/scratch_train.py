@@ -87,9 +87,9 @@ def train_scratch(clf: ScratchClassifier, splits: dict, y: dict, *, epochs: int,
     epoch only when it is the only one, as Jain & Wallace save from their second epoch on).
 
     Returns (learning curve, logits per split, truncated inputs per split); the curve's ``attrs["epoch_s"]``
-    holds each epoch's training seconds, ``attrs["selection"]`` the dev measure. ``n_threads``: torch threads while training (``batching.threads``).
-    ``on_epoch(epoch, clf)`` is called after each epoch's dev evaluation, the model in eval mode (analyses of
-    the model as training goes on)."""
+    holds each epoch's training seconds, ``attrs["selection"]`` the dev measure. ``n_threads``: torch threads
+    while training (``batching.threads``). ``on_epoch(epoch, clf)`` is called after each epoch's dev evaluation,
+    the model in eval mode (analyses of the model as training goes on)."""
     with threads(n_threads):
         return _train(clf, splits, y, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
                       seed=seed, on_epoch=on_epoch)
