@@ -265,3 +265,24 @@ def test_jain_wallace_optimizer_amsgrad_and_no_decay_on_attention(lstm):
     assert decay[id(clf.head.W.weight)] == decay[id(clf.head.v.weight)] == 0.0
     assert decay[id(clf.head.out.weight)] == decay[id(clf.embedding_layer.weight)] == 1e-5
     assert len(decay) == sum(1 for p in clf.parameters() if p.requires_grad)
+
+
+def test_bilstm_over_padding_equals_the_packed_sequence():
+    from torch import nn
+
+    torch.manual_seed(0)
+    exs = [Example(words=None, text=" ".join(f"w{i % 17}" for i in range(n))) for n in (1, 3, 7, 12, 5, 30, 2)]
+    clf = ScratchClassifier(Vocabulary.build(exs), ["a", "b"], encoder="lstm", embedding_dim=10, hidden_dim=6)
+    clf.train()                                  # the training path too (no dropout inside the LSTM)
+    batch = clf.encode(exs)
+    emb = clf.embedding_layer(batch["input_ids"])
+    mask = batch["attention_mask"].bool()
+    out, last = clf._encode_sequence(emb, mask)
+    packed = nn.utils.rnn.pack_padded_sequence(emb, mask.sum(1), batch_first=True, enforce_sorted=False)
+    ref, (h, _) = clf.rnn(packed)
+    ref, _ = nn.utils.rnn.pad_packed_sequence(ref, batch_first=True, total_length=emb.shape[1])
+    assert torch.allclose(out, ref * mask.unsqueeze(-1), atol=1e-6)
+    assert torch.allclose(last, torch.cat([h[0], h[1]], -1), atol=1e-6)
+    g1 = torch.autograd.grad(out.sum() + last.sum(), clf.rnn.weight_hh_l0_reverse)[0]
+    g2 = torch.autograd.grad((ref * mask.unsqueeze(-1)).sum() + h.sum(), clf.rnn.weight_hh_l0_reverse)[0]
+    assert torch.allclose(g1, g2, atol=1e-5)
