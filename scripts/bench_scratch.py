@@ -11,7 +11,7 @@ padded rows; same numbers to float rounding) and prints the ratio of the two, me
 
     nice python scripts/bench_scratch.py [--epochs 2] [--threads 1] [--before] [--faithfulness 500]
         [--out DIR] [--classifier DIR] [--experiments tau permutation …] [--wp-epochs 8] [--adversary-epochs 80]
-        [--seeds 5]
+        [--seeds 5] [--lambdas …]
 
 CPU time (``time.process_time``) is the figure to compare on a shared machine; wall time is printed beside it.
 """
@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--adversary-epochs", type=int, default=None,
                     help="most epochs of each end-to-end adversary (default: the paper's 80)")
     ap.add_argument("--seeds", type=int, default=None, help="Wiegreffe & Pinter's retrained seeds (default 5)")
+    ap.add_argument("--lambdas", type=float, nargs="+", default=None,
+                    help="end-to-end adversary's λ (default: the paper's five)")
     ap.add_argument("--before", action="store_true",
                     help="also train as before (per-parameter Adam loop, packed BiLSTM); print the CPU ratio")
     args = ap.parse_args()
@@ -107,6 +109,12 @@ def train(args, fast: bool = True):
     return folder, cpu
 
 
+def epochs_run(result) -> str:
+    """The epochs each early-stopped training ran (the end-to-end adversary's, one per λ), if any."""
+    runs = [int(v) for t in result.tables.values() if "metric" in t for v in t.loc[t["metric"] == "epochs", "value"]]
+    return f"; epochs trained: {', '.join(map(str, runs))}" if runs else ""
+
+
 def suite(folder, args) -> None:
     """Each experiment in its own run, so each gets its own CPU time (the Wiegreffe & Pinter ones then do not
     share the base model's outputs, which costs one forward pass over the splits each)."""
@@ -114,15 +122,15 @@ def suite(folder, args) -> None:
     from probekit.evaluation.experiments import names
 
     options = {k: v for k, v in (("epochs", args.wp_epochs), ("adversary_epochs", args.adversary_epochs),
-                                 ("seeds", args.seeds)) if v}
+                                 ("seeds", args.seeds), ("lambdas", args.lambdas)) if v}
     total_cpu, total_wall = 0.0, 0.0
     for name in args.experiments or names():
         wall, cpu = time.perf_counter(), time.process_time()
-        pk.faithfulness(folder, "rt:test", limit=args.faithfulness, train="rt:train", dev="rt:dev", quiet=True,
-                        data_root=args.data_root, experiments=[name], **options)
+        res = pk.faithfulness(folder, "rt:test", limit=args.faithfulness, train="rt:train", dev="rt:dev",
+                              quiet=True, data_root=args.data_root, experiments=[name], **options)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         total_cpu, total_wall = total_cpu + cpu, total_wall + wall
-        print(f"  {name:<14} {cpu:8.1f} s CPU {wall:8.1f} s wall", flush=True)
+        print(f"  {name:<14} {cpu:8.1f} s CPU {wall:8.1f} s wall{epochs_run(res)}", flush=True)
     print(f"faithfulness on {args.faithfulness} rt:test examples: {total_cpu:.1f} s CPU, {total_wall:.1f} s wall "
           f"(target ≤ 600 s CPU)")
 
