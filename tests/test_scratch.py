@@ -253,6 +253,9 @@ def test_three_classes_keep_the_best_dev_accuracy():
     later = hist[hist["epoch"] > 1]
     kept = hist.loc[hist["best"]].iloc[0]
     assert kept["epoch"] > 1 and kept["dev_accuracy"] == later["dev_accuracy"].max()
+    one, _, _ = train_scratch(clf, {"train": exs, "dev": exs[:30]}, {"train": y, "dev": y[:30]}, epochs=1,
+                              lr=1e-2, batch_size=8, weight_decay=1e-5, seed=0)
+    assert one["best"].tolist() == [True]          # a single epoch is kept although Jain & Wallace skip it
 
 
 def test_jain_wallace_optimizer_amsgrad_and_no_decay_on_attention(lstm):
