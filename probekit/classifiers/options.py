@@ -87,8 +87,10 @@ class ClassifyOptions(ModelOptions, CacheOptions, SampleOptions):
     encoder: str = option("frozen", "frozen encoder (cached word vectors), none: pool the input word embeddings, or "
                                     "an encoder trained from scratch over its own vocabulary: lstm (BiLSTM, Jain & "
                                     "Wallace), cnn (Conv1D k=3 + ReLU), average (per-unit Linear + tanh, no "
-                                    f"context); defaults for these: {SCRATCH_DEFAULTS['epochs']} epochs, Adam lr "
-                                    f"{SCRATCH_DEFAULTS['lr']:g}, weight decay {SCRATCH_DEFAULTS['weight_decay']:g}",
+                                    f"context); defaults for these (Jain & Wallace's): {SCRATCH_DEFAULTS['epochs']} "
+                                    f"epochs, Adam (amsgrad) lr {SCRATCH_DEFAULTS['lr']:g}, weight decay "
+                                    f"{SCRATCH_DEFAULTS['weight_decay']:g} (none on the attention), no dropout, the "
+                                    "epoch of best dev ROC-AUC (accuracy for 3+ classes) after the first kept",
                           choices=("frozen", "none", *SCRATCH))
     finetune: bool = option(False, "fine-tune the encoder with the head")
     level: str = option("word", "pool word vectors (mean of their sub-tokens) or sub-tokens",
