@@ -289,3 +289,26 @@ def test_bilstm_over_padding_equals_the_packed_sequence():
     g1 = torch.autograd.grad(out.sum() + last.sum(), clf.rnn.weight_hh_l0_reverse)[0]
     g2 = torch.autograd.grad((ref * mask.unsqueeze(-1)).sum() + h.sum(), clf.rnn.weight_hh_l0_reverse)[0]
     assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_fused_adam_takes_the_per_parameter_loop_steps(lstm, data):
+    import copy
+
+    from probekit.classifiers.scratch_train import jw_optimizer
+
+    models = [copy.deepcopy(lstm[0].classifier).train() for _ in range(2)]
+    opts = [jw_optimizer(m) for m in models]
+    for group in opts[1].param_groups:
+        group["fused"] = False                       # torch's default CPU Adam, one parameter at a time
+    batch = {k: v for k, v in models[0].encode(data[0][:16]).items() if k != "words"}
+    y = torch.tensor([int(e.meta["label"] == "pos") for e in data[0][:16]])
+    for _ in range(3):
+        for m, opt in zip(models, opts):
+            loss = torch.nn.functional.cross_entropy(m(**batch), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for (name, a), (_, b) in zip(models[0].named_parameters(), models[1].named_parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    moved = models[0].head.W.weight - lstm[0].classifier.head.W.weight
+    assert moved.abs().max() > 1e-4                   # the steps did something
