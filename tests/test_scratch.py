@@ -312,3 +312,9 @@ def test_fused_adam_takes_the_per_parameter_loop_steps(lstm, data):
         assert torch.allclose(a, b, atol=1e-6), name
     moved = models[0].head.W.weight - lstm[0].classifier.head.W.weight
     assert moved.abs().max() > 1e-4                   # the steps did something
+
+
+def test_dev_auc_of_non_finite_logits_is_nan():
+    from probekit.classifiers.scratch_train import dev_auc
+
+    assert np.isnan(dev_auc(np.array([[0.0, np.nan], [0.0, 1.0]]), [0, 1]))

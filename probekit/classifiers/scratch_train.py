@@ -9,6 +9,7 @@ same numbers.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -46,12 +47,14 @@ def selection(n_classes: int, y_dev) -> str:
 
 
 def dev_auc(logits, y) -> float:
-    """ROC-AUC of the class-1 score (logit difference, monotone in p(class 1)) against the labels."""
+    """ROC-AUC of the class-1 score (logit difference, monotone in p(class 1)) against the labels; NaN when a
+    logit is not finite (a diverged epoch, never kept over a finite one)."""
     from sklearn.metrics import roc_auc_score
     import numpy as np
 
     lg = np.asarray(logits, dtype=np.float64)
-    return float(roc_auc_score(np.asarray(y), lg[:, 1] - lg[:, 0]))
+    score = lg[:, 1] - lg[:, 0]
+    return float(roc_auc_score(np.asarray(y), score)) if np.isfinite(score).all() else math.nan
 
 
 def build_model(train_examples, labels, *, encoder: str, head: str, units: str, min_count: int,
@@ -106,7 +109,7 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epo
     yt = torch.as_tensor(y["train"])
     loss_fn = torch.nn.CrossEntropyLoss()
     criterion = selection(clf.n_classes, y["dev"])
-    rows, best, best_state, times = [], None, None, []
+    rows, best, best_state, best_epoch, times = [], None, None, epochs, []
     for epoch in range(1, epochs + 1):
         clf.train()
         total, t0 = 0.0, time.perf_counter()
@@ -132,13 +135,14 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epo
         rows.append(row)
         if epoch > 1 or epochs == 1:
             score = (row[criterion], -dev_loss)
-            if best is None or score > best:
+            if best is None or score > best or (math.isnan(best[0]) and not math.isnan(score[0])):
                 best, best_epoch = score, epoch
                 best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
         if on_epoch is not None:
             clf.eval()
             on_epoch(epoch, clf)
-    clf.load_state_dict(best_state)
+    if best_state is not None:                   # else: no epoch to choose from, the last one stays
+        clf.load_state_dict(best_state)
     clf.eval()
     logits = {name: live_logits(clf, enc, 128) for name, enc in encoded.items()}
     history = _history(rows)
