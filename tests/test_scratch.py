@@ -212,3 +212,109 @@ def test_a_pair_given_to_a_single_text_model_is_one_error(lstm):
     clf = lstm[0].classifier
     with pytest.raises(pk.UserError, match="a pair"):
         clf.encode([Example(words=["a", "film"], words_b=["good"], meta={"source": "x.jsonl:3"})])
+
+
+def test_kept_epoch_is_jain_wallace_best_dev_auc_after_the_first(lstm):
+    result, folder = lstm
+    hist = result.history
+    assert "dev_auc" in hist.columns and hist.attrs["selection"] == "dev_auc"
+    later = hist[hist["epoch"] > 1]
+    best = later.sort_values(["dev_auc", "dev_loss"], ascending=[False, True]).iloc[0]["epoch"]
+    assert hist.loc[hist["best"], "epoch"].tolist() == [best]
+    record = result.record
+    assert record["best_epoch"] == best and record["selection"]["measure"] == "dev_auc"
+    assert record["arguments"]["dropout"] == 0.0 and result.classifier.input_dropout.p == 0.0
+
+
+def test_dev_auc_is_roc_auc_of_the_class_1_score():
+    from sklearn.metrics import roc_auc_score
+
+    from probekit.classifiers.scratch_train import dev_auc, selection
+
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(50, 2)), rng.integers(0, 2, 50)
+    p1 = np.exp(logits[:, 1]) / np.exp(logits).sum(1)
+    assert dev_auc(logits, y) == pytest.approx(roc_auc_score(y, p1))
+    assert selection(2, y) == "dev_auc"
+    assert selection(3, [0, 1, 2]) == selection(2, [1, 1]) == "dev_accuracy"   # SNLI; one-class dev
+
+
+def test_three_classes_keep_the_best_dev_accuracy():
+    from probekit.classifiers.scratch_train import train_scratch
+
+    rng = random.Random(4)
+    exs = [Example(words=None, text=f"{w} the film", meta={"label": w}) for w in rng.choices(["x", "y", "z"], k=60)]
+    vocab = Vocabulary.build(exs)
+    clf = ScratchClassifier(vocab, ["x", "y", "z"], encoder="average", embedding_dim=6, hidden_dim=4)
+    y = [["x", "y", "z"].index(e.meta["label"]) for e in exs]
+    hist, _, _ = train_scratch(clf, {"train": exs, "dev": exs[:30]}, {"train": y, "dev": y[:30]}, epochs=3,
+                               lr=1e-2, batch_size=8, weight_decay=1e-5, seed=0)
+    assert hist.attrs["selection"] == "dev_accuracy" and "dev_auc" not in hist.columns
+    later = hist[hist["epoch"] > 1]
+    kept = hist.loc[hist["best"]].iloc[0]
+    assert kept["epoch"] > 1 and kept["dev_accuracy"] == later["dev_accuracy"].max()
+    one, _, _ = train_scratch(clf, {"train": exs, "dev": exs[:30]}, {"train": y, "dev": y[:30]}, epochs=1,
+                              lr=1e-2, batch_size=8, weight_decay=1e-5, seed=0)
+    assert one["best"].tolist() == [True]          # a single epoch is kept although Jain & Wallace skip it
+
+
+def test_jain_wallace_optimizer_amsgrad_and_no_decay_on_attention(lstm):
+    from probekit.classifiers.scratch_train import jw_optimizer
+
+    clf = lstm[0].classifier
+    opt = jw_optimizer(clf)
+    assert all(g["amsgrad"] and g["fused"] for g in opt.param_groups)
+    decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert decay[id(clf.head.W.weight)] == decay[id(clf.head.v.weight)] == 0.0
+    assert decay[id(clf.head.out.weight)] == decay[id(clf.embedding_layer.weight)] == 1e-5
+    assert len(decay) == sum(1 for p in clf.parameters() if p.requires_grad)
+
+
+def test_bilstm_over_padding_equals_the_packed_sequence():
+    from torch import nn
+
+    torch.manual_seed(0)
+    exs = [Example(words=None, text=" ".join(f"w{i % 17}" for i in range(n))) for n in (1, 3, 7, 12, 5, 30, 2)]
+    clf = ScratchClassifier(Vocabulary.build(exs), ["a", "b"], encoder="lstm", embedding_dim=10, hidden_dim=6)
+    clf.train()                                  # the training path too (no dropout inside the LSTM)
+    batch = clf.encode(exs)
+    emb = clf.embedding_layer(batch["input_ids"])
+    mask = batch["attention_mask"].bool()
+    out, last = clf._encode_sequence(emb, mask)
+    packed = nn.utils.rnn.pack_padded_sequence(emb, mask.sum(1), batch_first=True, enforce_sorted=False)
+    ref, (h, _) = clf.rnn(packed)
+    ref, _ = nn.utils.rnn.pad_packed_sequence(ref, batch_first=True, total_length=emb.shape[1])
+    assert torch.allclose(out, ref * mask.unsqueeze(-1), atol=1e-6)
+    assert torch.allclose(last, torch.cat([h[0], h[1]], -1), atol=1e-6)
+    g1 = torch.autograd.grad(out.sum() + last.sum(), clf.rnn.weight_hh_l0_reverse)[0]
+    g2 = torch.autograd.grad((ref * mask.unsqueeze(-1)).sum() + h.sum(), clf.rnn.weight_hh_l0_reverse)[0]
+    assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_fused_adam_takes_the_per_parameter_loop_steps(lstm, data):
+    import copy
+
+    from probekit.classifiers.scratch_train import jw_optimizer
+
+    models = [copy.deepcopy(lstm[0].classifier).train() for _ in range(2)]
+    opts = [jw_optimizer(m) for m in models]
+    for group in opts[1].param_groups:
+        group["fused"] = False                       # torch's default CPU Adam, one parameter at a time
+    batch = {k: v for k, v in models[0].encode(data[0][:16]).items() if k != "words"}
+    y = torch.tensor([int(e.meta["label"] == "pos") for e in data[0][:16]])
+    for _ in range(3):
+        for m, opt in zip(models, opts):
+            loss = torch.nn.functional.cross_entropy(m(**batch), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for (name, a), (_, b) in zip(models[0].named_parameters(), models[1].named_parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    moved = models[0].head.W.weight - lstm[0].classifier.head.W.weight
+    assert moved.abs().max() > 1e-4                   # the steps did something
+
+
+def test_dev_auc_of_non_finite_logits_is_nan():
+    from probekit.classifiers.scratch_train import dev_auc
+
+    assert np.isnan(dev_auc(np.array([[0.0, np.nan], [0.0, 1.0]]), [0, 1]))

@@ -66,9 +66,10 @@ def classify(o: ClassifyOptions) -> ClassifyResult:
     batch_size = DEFAULT_BATCH_SIZE if o.batch_size is None else o.batch_size
     given = {k: f"{len(v)} examples" for k, v in (("train", train), ("dev", dev), ("test", test))
              if isinstance(v, (list, tuple)) and not _specs(v)}
+    dropout = o.dropout if o.dropout is not None else SCRATCH_DEFAULTS["dropout"] if scratch else 0.1
     arguments = {**o.record(), **given, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                 "weight_decay": weight_decay}         # the record says what was used, not None
-    data_root, max_length, dropout = o.data_root, o.max_length, o.dropout
+                 "weight_decay": weight_decay, "dropout": dropout}   # the record says what was used, not None
+    data_root, max_length = o.data_root, o.max_length
     if o.load is not None:
         return _evaluate_saved(o.load, dev=dev, test=test, batch_size=batch_size, device=device,
                                data_root=data_root, arguments=arguments)

@@ -56,7 +56,7 @@ def _fraction(name, value):
 
 
 def _dropout(name, value):
-    return checks.number(name, value, minimum=0, maximum=0.99)
+    return None if value is None else checks.number(name, value, minimum=0, maximum=0.99)
 
 
 def _layer(name, value):
@@ -87,8 +87,10 @@ class ClassifyOptions(ModelOptions, CacheOptions, SampleOptions):
     encoder: str = option("frozen", "frozen encoder (cached word vectors), none: pool the input word embeddings, or "
                                     "an encoder trained from scratch over its own vocabulary: lstm (BiLSTM, Jain & "
                                     "Wallace), cnn (Conv1D k=3 + ReLU), average (per-unit Linear + tanh, no "
-                                    f"context); defaults for these: {SCRATCH_DEFAULTS['epochs']} epochs, Adam lr "
-                                    f"{SCRATCH_DEFAULTS['lr']:g}, weight decay {SCRATCH_DEFAULTS['weight_decay']:g}",
+                                    f"context); defaults for these (Jain & Wallace's): {SCRATCH_DEFAULTS['epochs']} "
+                                    f"epochs, Adam (amsgrad) lr {SCRATCH_DEFAULTS['lr']:g}, weight decay "
+                                    f"{SCRATCH_DEFAULTS['weight_decay']:g} (none on the attention), no dropout, the "
+                                    "epoch of best dev ROC-AUC (accuracy for 3+ classes) after the first kept",
                           choices=("frozen", "none", *SCRATCH))
     finetune: bool = option(False, "fine-tune the encoder with the head")
     level: str = option("word", "pool word vectors (mean of their sub-tokens) or sub-tokens",
@@ -96,7 +98,8 @@ class ClassifyOptions(ModelOptions, CacheOptions, SampleOptions):
     layer: int | None = option(None, "hidden layer the head reads (default: the last)", type=int, check=_layer)
     attention_dim: int = option(128, "size of W in the attention score vᵀtanh(W h)", type=int, check=positive)
     n_heads: int = option(4, "pooling heads of attention-multi", type=int, check=positive)
-    dropout: float = option(0.1, "dropout before the output layer", type=float, check=_dropout)
+    dropout: float | None = option(None, "dropout before the output layer (default 0.1; 0 for encoders from "
+                                         "scratch, as Jain & Wallace train them)", type=float, check=_dropout)
     units: str = option("word", "encoders from scratch: word: whitespace-separated words; char: every character; "
                                 "auto: CJK script one character at a time, other text as words", choices=UNITS)
     min_count: int = option(1, "encoders from scratch: keep units seen at least this often in --train (others "

@@ -82,7 +82,7 @@ class ScratchClassifier(LabelledModel):
     level = "word"
 
     def __init__(self, vocab: Vocabulary, labels: Sequence[str], *, encoder: str = "lstm", head: str = "attention",
-                 embedding_dim: int | None = None, hidden_dim: int | None = None, dropout: float = 0.1,
+                 embedding_dim: int | None = None, hidden_dim: int | None = None, dropout: float = 0.0,
                  attention_dim: int = 128, n_heads: int = 4, max_length: int = 512, pairs: bool = False):
         super().__init__()
         if encoder not in ENCODERS or head not in SCRATCH_HEADS:
@@ -125,16 +125,37 @@ class ScratchClassifier(LabelledModel):
         lengths = mask.sum(1)
         m = mask.unsqueeze(-1).to(x.dtype)
         if self.encoder_mode == "lstm":
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                                       enforce_sorted=False)
-            out, (h, _) = self.rnn(packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-            return out * m, torch.cat([h[0], h[1]], -1) * (lengths > 0).unsqueeze(-1).to(x.dtype)
+            out, h = self._bilstm(x, lengths.clamp(min=1))
+            return out * m, h * (lengths > 0).unsqueeze(-1).to(x.dtype)
         if self.encoder_mode == "cnn":
             out = torch.relu(self.conv((x * m).transpose(1, 2))).transpose(1, 2) * m
         else:
             out = torch.tanh(self.proj(x)) * m
         return out, out.masked_fill(~mask.bool().unsqueeze(-1), 0.0).max(1).values
+
+    def _bilstm(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The BiLSTM over right-padded rows, as a packed sequence would run it: the forward direction over the
+        padded rows (padding only follows the real units), the backward one over each row reversed within its
+        length, so neither reads padding before a real unit. (outputs [B, T, 2H], last states [B, 2H].) Padded
+        tensors take torch's fused CPU kernel, which a packed sequence of unequal lengths cannot: 1.7× less CPU
+        per BiLSTM forward and backward, equal to float rounding (``scripts/bench_scratch.py``)."""
+        r, B = self.rnn, x.shape[0]
+        zeros = (x.new_zeros(1, B, r.hidden_size), x.new_zeros(1, B, r.hidden_size))
+
+        def run(inp, suffix):
+            w = [getattr(r, f"{k}_l0{suffix}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            return torch.lstm(inp, zeros, w, True, 1, 0.0, self.training, False, True)[0]
+
+        pos = torch.arange(x.shape[1], device=x.device)
+        inside = pos < lengths.unsqueeze(1)
+        rev = torch.where(inside, (lengths.unsqueeze(1) - 1 - pos).clamp(min=0), pos)   # reverse within length
+        rev = rev.unsqueeze(-1)
+        fwd = run(x, "")
+        bwd_rev = run(torch.gather(x, 1, rev.expand(-1, -1, x.shape[2])), "_reverse")
+        bwd = torch.gather(bwd_rev, 1, rev.expand(-1, -1, bwd_rev.shape[2]))
+        last = (lengths - 1).view(B, 1, 1).expand(-1, 1, fwd.shape[2])
+        h = torch.cat([fwd.gather(1, last)[:, 0], bwd_rev.gather(1, last)[:, 0]], -1)
+        return torch.cat([fwd, bwd], -1), h
 
     def units(self, input_ids, attention_mask, token_type_ids=None, word_ids=None):
         """(unit vectors [B, U, D], mask [B, U], zeros [B, D]): the encoder's outputs at the units (premise units

@@ -26,7 +26,7 @@ import torch
 from probekit.classifiers.batching import length_batches, threads
 from probekit.classifiers.pooling import PoolingHead
 from probekit.classifiers.scratch import ScratchClassifier
-from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS
+from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS, jw_optimizer
 from probekit.evaluation.wiegreffe_pinter.common import adversarial_loss, lowest_loss
 
 #: Wiegreffe & Pinter's diagnostic MLP width
@@ -76,19 +76,6 @@ def outputs(model, examples, width: int, alpha=None, batch_size: int = 128):
     return a, probs
 
 
-def _optimizer(model, attention_decay: bool = True):
-    """Adam (amsgrad), lr 1e-3, weight decay 1e-5; none on the attention parameters unless ``attention_decay``
-    (Jain & Wallace's trainer, which Wiegreffe & Pinter's adversary is trained with)."""
-    att = [p for n, p in model.named_parameters() if n.startswith(("head.W.", "head.v."))]
-    ids = {id(p) for p in att}
-    rest = [p for p in model.parameters() if id(p) not in ids]
-    wd = SCRATCH_DEFAULTS["weight_decay"]
-    groups = [{"params": rest, "weight_decay": wd}]
-    if att:
-        groups.append({"params": att, "weight_decay": wd if attention_decay else 0.0})
-    return torch.optim.Adam(groups, lr=SCRATCH_DEFAULTS["lr"], amsgrad=True)
-
-
 def adversary(clf, train, base_alpha: torch.Tensor, base_probs: torch.Tensor, lam: float, *, seed: int,
               epochs: int, patience: int, batch_size: int = 32):
     """A fresh model of ``clf``'s configuration trained on the adversarial loss; (model, per-epoch losses)."""
@@ -96,7 +83,7 @@ def adversary(clf, train, base_alpha: torch.Tensor, base_probs: torch.Tensor, la
     model = ScratchClassifier(clf.vocab, clf.labels, **clf.config()).to(clf.device)
     enc = model.tokenize(train, warn=False)
     a_base, p_base = base_alpha.float().to(clf.device), base_probs.float().to(clf.device)
-    opt = _optimizer(model, attention_decay=False)
+    opt = jw_optimizer(model)
     gen = torch.Generator().manual_seed(seed)
 
     def epoch():
@@ -137,7 +124,7 @@ def diagnostic(clf, weights: str, train, dev, y_train, y_dev, *, seed: int, epoc
     enc = {"train": model.tokenize(train, warn=False), "dev": model.tokenize(dev, warn=False)}
     tables = imposed or {}
     yt = torch.as_tensor(y_train)
-    opt = _optimizer(model)
+    opt = jw_optimizer(model, attention_decay=True)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
     best, state = None, copy.deepcopy(model.state_dict())
