@@ -16,14 +16,15 @@ the measured MiniLM figures (6 layers, hidden 384, 12 heads, 22.7M parameters):
 - memory: the driver holds one window (16 batches) of Activations at a time, so memory does not grow with
   the corpus; a worker holds the model (1.3 GB float32) and one batch.
 
-Measured on the 2-core development machine (load average 30, shared by other work; RT, 300 sentences, MiniLM):
-24.8 units per sentence, 134 kB of cache per sentence, 45.5 ms CPU per sentence; one process 74 s wall, 1 Ray
-worker 28 s, 2 Ray workers 32 s (0.88×: with the cores already oversubscribed a second worker only adds
-contention), the three cache entries byte-identical. Scaled to bert-large on 1M sentences: 1.27 TB of hidden
-states (+0.47 TB with attention), about 180 CPU-hours (about 90 h of wall on 2 cores). The single node stops at
-disk first (a laptop's or a small VM's disk holds no 1.3 TB entry; a shared file system for ``--cache-dir``
-does), then at time; memory does not stop it (flat in corpus size: the driver holds one window, a worker the
-1.3 GB model and one batch).
+Measured on the 2-core development machine with little else running (load average 1.5; 8,000 RT sentences,
+MiniLM): one process 90.0 s wall (two torch threads), 1 Ray worker 66.6 s, 2 Ray workers 36.6 s (1.82×), the
+three cache entries byte-identical; 24.8 units, 133.6 kB of cache and 14.9 ms CPU per sentence. Scaled to
+bert-large on 1M sentences: 1.27 TB of hidden states (+0.47 TB with attention), about 59 CPU-hours (29 h of wall
+on 2 cores). The single node stops at disk first (a laptop's or a small VM's disk holds no 1.3 TB entry; a
+shared file system for ``--cache-dir`` does), then at time; memory does not stop it (flat in corpus size: the
+driver holds one window, a worker the 1.3 GB model and one batch). With few windows (1,000 sentences: two) each
+worker's start-up dominates and 2 workers are slower than 1 (11.9 s against 9.1 s); under heavy load (30 on 2
+cores) a second worker only adds contention.
 
     nice python scripts/bench_ray.py --data-root /work/shared/data [--limit 400] [--batch-size 32]
 """
