@@ -8,6 +8,9 @@ tokenizer gives the same ids that way (``pieces.py``), by the tokenizer otherwis
 """
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
+
 import numpy as np
 import torch
 
@@ -52,12 +55,38 @@ def empty_input(classifier) -> dict:
     return batch
 
 
+#: Tokens (rows × length) one forward pass of deletion variants may hold; rows of a pass share their length.
+VARIANT_TOKENS = 8192
+#: Variants encoded per tokenizer / piece-assembly call before they are grouped by length.
+ENCODE_ROWS = 512
+_SHARED: ContextVar[dict | None] = ContextVar("probekit_shared_variants", default=None)
+
+
+@contextlib.contextmanager
+def shared_variants():
+    """Inside the block every :func:`class_distributions` call (occlusion's, ERASER's) shares one memo per
+    classifier: an input (token ids, types and word ids) already run is never run again."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _memo(classifier) -> dict:
+    shared = _SHARED.get()
+    return {} if shared is None else shared.setdefault(id(classifier), {})
+
+
 def class_distributions(classifier, examples, batch_size: int, *, desc: str | None = None,
                         pieces: Pieces | None = None) -> np.ndarray:
-    """Class probabilities [N, C] of every example, under no_grad, in batches of similar length (little
-    padding); an example without words is ``[CLS] [SEP]``. ``desc`` names a progress bar, shown for long runs;
-    ``pieces`` a word-piece cache to reuse across calls (the variants of one run share their words).
-    Occlusion, Jain & Wallace's leave-one-out and ERASER's erasures all re-run the classifier this way."""
+    """Class probabilities [N, C] of every example under inference mode; an example without words is
+    ``[CLS] [SEP]``. Inputs are encoded a window at a time, then run grouped by token count with no padding (a
+    pass holds rows of one length, up to ``VARIANT_TOKENS`` tokens and at least ``batch_size`` rows); identical
+    inputs run once (across calls too, inside :func:`shared_variants`). Rows differ from a padded batch's only
+    by float rounding (~1e-7). ``desc`` names a progress bar, shown for long runs; ``pieces`` a word-piece cache
+    to reuse across calls (the variants of one run share their words). Occlusion, Jain & Wallace's
+    leave-one-out and ERASER's erasures all re-run the classifier this way."""
     from probekit.core.progress import progress
 
     def size(e):
@@ -71,13 +100,39 @@ def class_distributions(classifier, examples, batch_size: int, *, desc: str | No
     bar = progress(total=len(full), desc=desc, unit="input") if desc and len(full) > 4 * batch_size else None
     encode = (pieces or Pieces(classifier)).encode if ASSEMBLE and hasattr(classifier, "tokenize") else \
         (lambda chunk: classifier.encode(chunk, warn=False))
-    with torch.no_grad():
-        for start in range(0, len(full), batch_size):
-            rows = full[start:start + batch_size]
-            batch = encode([examples[j] for j in rows])
-            out[rows] = torch.softmax(classifier(**model_inputs(batch)).float(), -1).cpu().numpy()
-            if bar is not None:
-                bar.update(len(rows))
+    memo = _memo(classifier)
+    waiting: dict[bytes, list[int]] = {}
+    groups: dict[int, list] = {}
+    known = 0
+    with torch.inference_mode():
+        for start in range(0, len(full), ENCODE_ROWS):
+            rows = full[start:start + ENCODE_ROWS]
+            batch = model_inputs(encode([examples[j] for j in rows]))
+            lengths = batch["attention_mask"].sum(1).tolist()
+            for b, (j, L) in enumerate(zip(rows, lengths)):
+                row = {k: v[b, :L] for k, v in batch.items()}
+                key = b"".join(v.cpu().numpy().tobytes() for v in row.values())
+                if key in memo:
+                    out[j] = memo[key]
+                    known += 1
+                elif key in waiting:
+                    waiting[key].append(j)
+                else:
+                    waiting[key] = [j]
+                    groups.setdefault(L, []).append((key, row))
+        if bar is not None:
+            bar.update(known)
+        for L in sorted(groups):
+            group, step = groups[L], max(batch_size, VARIANT_TOKENS // max(L, 1))
+            for start in range(0, len(group), step):
+                part = group[start:start + step]
+                inputs = {k: torch.stack([r[k] for _, r in part]) for k in part[0][1]}
+                probs = torch.softmax(classifier(**inputs).float(), -1).cpu().numpy()
+                for (key, _), p in zip(part, probs):
+                    memo[key] = p
+                    out[waiting[key]] = p
+                if bar is not None:
+                    bar.update(sum(len(waiting[key]) for key, _ in part))
         if empty:
             out[empty] = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu().numpy()[0]
     if bar is not None:

@@ -148,6 +148,16 @@ def first_flips(evaluate: Evaluator, pairs, pred, max_words: int = 0, bar=None) 
 
 
 def run(ctx: Context) -> Outcome:
+    """The experiment; ``ctx.quiet`` silences its progress bars, and every deletion variant (occlusion's inside
+    the attribution, ERASER's own) is run once however many methods, bins and flip sizes produce it."""
+    from probekit.attribution.occlusion import shared_variants
+    from probekit.core.progress import quiet
+
+    with quiet(ctx.quiet), shared_variants():
+        return _run(ctx)
+
+
+def _run(ctx: Context) -> Outcome:
     from probekit.attribution import registry
     from probekit.attribution.explain import explain
     from probekit.core.progress import progress
