@@ -4,7 +4,8 @@ target class's probability drops, p(x) − p(x without the word). Positive: the 
 The word is removed from the text itself (not masked or replaced by [PAD]), as Jain & Wallace's
 ``remove_and_run`` does, so the remaining words are re-encoded: from each word's cached token pieces where the
 tokenizer gives the same ids that way (``pieces.py``), by the tokenizer otherwise. Deleting the only word leaves
-``[CLS] [SEP]``. In a pair the word is removed from its own segment.
+``[CLS] [SEP]``. In a pair the word is removed from its own segment. Variants run grouped by token count, each
+distinct input once (:func:`class_distributions`), which ERASER shares with its own deletions.
 """
 from __future__ import annotations
 
@@ -78,6 +79,17 @@ def _memo(classifier) -> dict:
     return {} if shared is None else shared.setdefault(id(classifier), {})
 
 
+def by_characters(examples) -> tuple[list[int], list[int]]:
+    """(indices of the examples with words, fewest characters first; indices of those without any)."""
+    def size(e):
+        words = (e.words or []) + (e.words_b or [])
+        return sum(len(w) + 1 for w in words) if words else len((e.text or "").strip())
+
+    sizes = [size(e) for e in examples]
+    return (sorted((j for j in range(len(examples)) if sizes[j] > 0), key=lambda j: sizes[j]),
+            [j for j in range(len(examples)) if sizes[j] == 0])
+
+
 def class_distributions(classifier, examples, batch_size: int, *, desc: str | None = None,
                         pieces: Pieces | None = None) -> np.ndarray:
     """Class probabilities [N, C] of every example under inference mode; an example without words is
@@ -89,14 +101,8 @@ def class_distributions(classifier, examples, batch_size: int, *, desc: str | No
     leave-one-out and ERASER's erasures all re-run the classifier this way."""
     from probekit.core.progress import progress
 
-    def size(e):
-        words = (e.words or []) + (e.words_b or [])
-        return sum(len(w) + 1 for w in words) if words else len((e.text or "").strip())
-
-    sizes = [size(e) for e in examples]
     out = np.zeros((len(examples), classifier.n_classes))
-    full = sorted((j for j in range(len(examples)) if sizes[j] > 0), key=lambda j: sizes[j])
-    empty = [j for j in range(len(examples)) if sizes[j] == 0]
+    full, empty = by_characters(examples)
     bar = progress(total=len(full), desc=desc, unit="input") if desc and len(full) > 4 * batch_size else None
     encode = (pieces or Pieces(classifier)).encode if ASSEMBLE and hasattr(classifier, "tokenize") else \
         (lambda chunk: classifier.encode(chunk, warn=False))
