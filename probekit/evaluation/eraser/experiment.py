@@ -29,8 +29,8 @@ Word scores come from one ``attribution.explain`` call over all examples with ``
 integrated gradients (50 Gauss–Legendre steps, forward and backward) packs its steps × examples into passes of its
 own row budget (``ig_rows``). Every deletion variant — occlusion's inside the attribution, the bins', the flips' —
 is run once per distinct input (``occlusion.shared_variants``), in passes of one token count (no padding). Both are
-at their floor (the passes' matrix products): IG is about half of the CPU time, the variants the other half, and
-the bootstrap intervals (vectorized: all resamples at once) about 1 %.
+at their floor (the passes' matrix products): IG is about 40 % of the CPU time, the variants about 55 %, and the
+bootstrap intervals (vectorized: all resamples at once) about 1 %.
 
 With ``ctx.rationales`` (examples carrying ``meta["rationale"]``, 0/1 per word: HateXplain), plausibility per
 method against the human rationale r, under ERASER's names and definitions (``eraser_metrics``): AUPRC,
