@@ -55,22 +55,28 @@ def leave_one_out(words):
     return [Example(words=[w for j, w in enumerate(words) if j != i]) for i in range(len(words))]
 
 
-def test_each_distinct_variant_runs_once_unpadded_with_one_at_a_time_numbers(clf):
+def test_each_distinct_variant_runs_once_unpadded_with_one_at_a_time_numbers(clf, monkeypatch):
     a, b = TEXTS[0].split(), TEXTS[1].split()
     variants = leave_one_out(a) + leave_one_out(b) + leave_one_out(a)[:3] + [Example(words=a)] * 4
     distinct = len(a) + len(b) + 1
     passes = Passes(clf)
     try:
         with occlusion.shared_variants():
-            got = occlusion.class_distributions(clf, variants, 2)
+            got = occlusion.class_distributions(clf, variants, 2, share=True)
             assert passes.rows == distinct and passes.padded == 0
             again = occlusion.class_distributions(clf, leave_one_out(b) + [Example(words=b)], 2)
             assert passes.rows == distinct + 1                      # only the full b was new
+            occlusion.class_distributions(clf, [Example(words=b)], 2)
+            assert passes.rows == distinct + 2                      # a call without share= reads, never writes
         occlusion.class_distributions(clf, leave_one_out(b), 2)
-        assert passes.rows == distinct + 1 + len(b)                 # outside the block nothing is shared
+        assert passes.rows == distinct + 2 + len(b)                 # outside the block nothing is shared
+        monkeypatch.setattr(occlusion, "WINDOW_ROWS", 3)            # windows of 3: the same numbers, one run each
+        windowed = occlusion.class_distributions(clf, variants, 2)
+        assert passes.rows == distinct + 2 + len(b) + distinct
     finally:
         passes.handle.remove()
     np.testing.assert_allclose(got, one_at_a_time(clf, variants, 2), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(windowed, got, atol=1e-6, rtol=0)
     np.testing.assert_allclose(again, one_at_a_time(clf, leave_one_out(b) + [Example(words=b)], 2), atol=1e-6,
                                rtol=0)
     np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-6)

@@ -10,6 +10,7 @@ distinct input once (:func:`class_distributions`), which ERASER shares with its 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from contextvars import ContextVar
 
 import numpy as np
@@ -58,25 +59,20 @@ def empty_input(classifier) -> dict:
 
 #: Tokens (rows × length) one forward pass of deletion variants may hold; rows of a pass share their length.
 VARIANT_TOKENS = 8192
-#: Variants encoded per tokenizer / piece-assembly call before they are grouped by length.
-ENCODE_ROWS = 512
+#: Variants encoded per tokenizer / piece-assembly call, and per window grouped by length (memory stays flat).
+ENCODE_ROWS, WINDOW_ROWS = 512, 8192
 _SHARED: ContextVar[dict | None] = ContextVar("probekit_shared_variants", default=None)
 
 
 @contextlib.contextmanager
 def shared_variants():
-    """Inside the block every :func:`class_distributions` call (occlusion's, ERASER's) shares one memo per
-    classifier: an input (token ids, types and word ids) already run is never run again."""
+    """Inside the block the inputs of every ``class_distributions(..., share=True)`` call (occlusion's) are
+    remembered per classifier, and every call (ERASER's too) reads them: such an input is never run again."""
     token = _SHARED.set({})
     try:
         yield
     finally:
         _SHARED.reset(token)
-
-
-def _memo(classifier) -> dict:
-    shared = _SHARED.get()
-    return {} if shared is None else shared.setdefault(id(classifier), {})
 
 
 def by_characters(examples) -> tuple[list[int], list[int]]:
@@ -91,14 +87,15 @@ def by_characters(examples) -> tuple[list[int], list[int]]:
 
 
 def class_distributions(classifier, examples, batch_size: int, *, desc: str | None = None,
-                        pieces: Pieces | None = None) -> np.ndarray:
+                        pieces: Pieces | None = None, share: bool = False) -> np.ndarray:
     """Class probabilities [N, C] of every example under inference mode; an example without words is
-    ``[CLS] [SEP]``. Inputs are encoded a window at a time, then run grouped by token count with no padding (a
+    ``[CLS] [SEP]``. Inputs are encoded and grouped by token count a window at a time and run with no padding (a
     pass holds rows of one length, up to ``VARIANT_TOKENS`` tokens and at least ``batch_size`` rows); identical
-    inputs run once (across calls too, inside :func:`shared_variants`). Rows differ from a padded batch's only
-    by float rounding (~1e-7). ``desc`` names a progress bar, shown for long runs; ``pieces`` a word-piece cache
-    to reuse across calls (the variants of one run share their words). Occlusion, Jain & Wallace's
-    leave-one-out and ERASER's erasures all re-run the classifier this way."""
+    inputs run once (key: a digest of the ids, types and word ids), across calls too inside
+    :func:`shared_variants` (``share``: remember this call's). Rows differ from a padded batch's only by float
+    rounding. ``desc`` names a progress bar, shown for long runs; ``pieces`` a word-piece cache to reuse across
+    calls (the variants of one run share their words). Occlusion, Jain & Wallace's leave-one-out and ERASER's
+    erasures all re-run the classifier this way."""
     from probekit.core.progress import progress
 
     out = np.zeros((len(examples), classifier.n_classes))
@@ -106,49 +103,63 @@ def class_distributions(classifier, examples, batch_size: int, *, desc: str | No
     bar = progress(total=len(full), desc=desc, unit="input") if desc and len(full) > 4 * batch_size else None
     encode = (pieces or Pieces(classifier)).encode if ASSEMBLE and hasattr(classifier, "tokenize") else \
         (lambda chunk: classifier.encode(chunk, warn=False))
-    memo = _memo(classifier)
-    waiting: dict[bytes, list[int]] = {}
-    groups: dict[int, list] = {}
-    known = 0
+    shared = _SHARED.get()
+    shared = None if shared is None else shared.setdefault(id(classifier), {})
+    seen: dict[bytes, np.ndarray] = {}
     with torch.inference_mode():
-        for start in range(0, len(full), ENCODE_ROWS):
-            rows = full[start:start + ENCODE_ROWS]
-            batch = model_inputs(encode([examples[j] for j in rows]))
-            lengths = batch["attention_mask"].sum(1).tolist()
-            for b, (j, L) in enumerate(zip(rows, lengths)):
-                row = {k: v[b, :L] for k, v in batch.items()}
-                key = b"".join(v.cpu().numpy().tobytes() for v in row.values())
-                if key in memo:
-                    out[j] = memo[key]
-                    known += 1
-                elif key in waiting:
-                    waiting[key].append(j)
-                else:
-                    waiting[key] = [j]
-                    groups.setdefault(L, []).append((key, row))
-        if bar is not None:
-            bar.update(known)
-        for L in sorted(groups):
-            group, step = groups[L], max(batch_size, VARIANT_TOKENS // max(L, 1))
-            for start in range(0, len(group), step):
-                part = group[start:start + step]
-                inputs = {k: torch.stack([r[k] for _, r in part]) for k in part[0][1]}
-                probs = torch.softmax(classifier(**inputs).float(), -1).cpu().numpy()
-                for (key, _), p in zip(part, probs):
-                    memo[key] = p
-                    out[waiting[key]] = p
-                if bar is not None:
-                    bar.update(sum(len(waiting[key]) for key, _ in part))
+        for start in range(0, len(full), WINDOW_ROWS):
+            _window(classifier, [(j, examples[j]) for j in full[start:start + WINDOW_ROWS]], encode, batch_size,
+                    out, seen, shared, bar)
         if empty:
             out[empty] = torch.softmax(classifier(**empty_input(classifier)).float(), -1).cpu().numpy()[0]
+    if share and shared is not None:
+        shared.update(seen)
     if bar is not None:
         bar.close()
     return out
 
 
-def probabilities(classifier, examples, target, batch_size: int) -> np.ndarray:
+def _window(classifier, items, encode, batch_size: int, out, seen: dict, shared: dict | None, bar) -> None:
+    """Encode ``items`` ((index, example) pairs), look each input up, run the new ones by token count."""
+    waiting: dict[bytes, list[int]] = {}
+    groups: dict[int, list] = {}
+    known = 0
+    for start in range(0, len(items), ENCODE_ROWS):
+        chunk = items[start:start + ENCODE_ROWS]
+        batch = model_inputs(encode([e for _, e in chunk]))
+        lengths = batch["attention_mask"].sum(1).tolist()
+        for b, ((j, _), L) in enumerate(zip(chunk, lengths)):
+            row = {k: v[b, :L] for k, v in batch.items()}
+            key = hashlib.blake2b(b"".join(v.cpu().numpy().tobytes() for v in row.values()), digest_size=16).digest()
+            hit = seen.get(key)
+            if hit is None and shared is not None:
+                hit = shared.get(key)
+            if hit is not None:
+                out[j] = hit
+                known += 1
+            elif key in waiting:
+                waiting[key].append(j)
+            else:
+                waiting[key] = [j]
+                groups.setdefault(L, []).append((key, row))
+    if bar is not None:
+        bar.update(known)
+    for L in sorted(groups):
+        group, step = groups[L], max(batch_size, VARIANT_TOKENS // max(L, 1))
+        for start in range(0, len(group), step):
+            part = group[start:start + step]
+            inputs = {k: torch.stack([r[k] for _, r in part]) for k in part[0][1]}
+            probs = torch.softmax(classifier(**inputs).float(), -1).cpu().numpy()
+            for (key, _), p in zip(part, probs):
+                seen[key] = p
+                out[waiting[key]] = p
+            if bar is not None:
+                bar.update(sum(len(waiting[key]) for key, _ in part))
+
+
+def probabilities(classifier, examples, target, batch_size: int, share: bool = False) -> np.ndarray:
     """p(target_i | example_i) for every example (see :func:`class_distributions`)."""
-    p = class_distributions(classifier, examples, batch_size)
+    p = class_distributions(classifier, examples, batch_size, share=share)
     return p[np.arange(len(examples)), np.asarray(target, dtype=int)] if len(examples) else np.zeros(0)
 
 
@@ -172,7 +183,7 @@ class Occlusion(AttributionMethod):
             for i in range(len(ws)):
                 variants.append(without_word(examples[b], ws, i))
                 owner.append(b)
-        p = probabilities(classifier, variants, [t[b] for b in owner], state.batch_size)
+        p = probabilities(classifier, variants, [t[b] for b in owner], state.batch_size, share=True)
         W = max((len(w) for w in words), default=0)
         scores = torch.zeros(len(words), max(W, 1), dtype=torch.float64)
         k = 0
