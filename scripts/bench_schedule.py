@@ -59,7 +59,7 @@ def old_schedule():
     return patched()
 
 
-def _old_class_distributions(classifier, examples, batch_size, *, desc=None, pieces=None):
+def _old_class_distributions(classifier, examples, batch_size, *, desc=None, pieces=None, share=False):
     """Deletion variants as before: every one re-tokenised, padded batches of ``batch_size`` sorted by
     characters, under no_grad, no memo across calls (ERASER's own (example, kept words) cache still applies)."""
     from probekit.attribution.occlusion import by_characters, empty_input
