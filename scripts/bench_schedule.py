@@ -13,7 +13,7 @@
      must agree (values within float32 rounding of the logits, the same rows and tiers). Target ≤ 0.5×.
      The bootstrap's cost does not grow with the examples while the passes' does, so the ratio rises with
      ``--sentences``: the new path's passes are at their floor (IG's 50 × (forward + backward), one forward per
-     distinct variant), the old one's ~20 % above it (1.64 against 1.38 s of CPU per RT sentence).
+     distinct variant), the old one's ~20 % above it (≈ 1.6 against 1.3 s of CPU per RT sentence).
 
 The classifier is a frozen attention-pooling head on the bundled all-MiniLM-L6-v2 trained by ``pk.classify``
 on ``--train`` RT train sentences (``--classifier DIR`` loads a saved one; ``--save-classifier DIR`` saves it).
