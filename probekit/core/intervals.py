@@ -166,9 +166,10 @@ def compare_sentence(name_a: str, name_b: str, diff: Interval, *, quantity: str 
 
 
 def ranking(scores: Mapping[str, np.ndarray], *, higher_is_better: bool = True, seed: int = 0,
-            statistic: Callable = np.mean, resamples: int = RESAMPLES) -> list[list[str]]:
+            statistic: Callable = np.mean, resamples: int = RESAMPLES, vectorized: bool = False) -> list[list[str]]:
     """Names in tiers, best first. Methods are ordered by ``statistic``; each tier starts at the best remaining
-    method and takes every other one whose paired difference to it has an interval covering 0 (a tie)."""
+    method and takes every other one whose paired difference to it has an interval covering 0 (a tie).
+    ``vectorized``: as for :func:`over_examples`."""
     sign = 1.0 if higher_is_better else -1.0
     order = sorted(scores, key=lambda k: -sign * statistic(_clean(scores[k])) if len(_clean(scores[k])) else np.inf)
     tiers: list[list[str]] = []
@@ -177,7 +178,8 @@ def ranking(scores: Mapping[str, np.ndarray], *, higher_is_better: bool = True, 
         lead = left.pop(0)
         tier, rest = [lead], []
         for name in left:
-            d = paired_difference(scores[lead], scores[name], statistic=statistic, seed=seed, resamples=resamples)
+            d = paired_difference(scores[lead], scores[name], statistic=statistic, seed=seed, resamples=resamples,
+                                  vectorized=vectorized)
             (rest if d.excludes_zero else tier).append(name)
         tiers.append(tier)
         left = rest

@@ -101,29 +101,49 @@ def _f1(p: float, r: float) -> float:
     return 0.0 if p == 0 or r == 0 else 2 * p * r / (p + r)
 
 
-def micro_f1(rows: np.ndarray) -> float:
+def _ratio(a, b):
+    """a / b elementwise, 0 where b is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
+
+
+def _f1s(p, r):
+    """F1 of precisions and recalls, elementwise (0 where either is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((p == 0) | (r == 0), 0.0, 2 * p * r / np.where(p + r > 0, p + r, 1))
+
+
+# The aggregates take rows [..., n, k] (one example a row) and reduce the last two axes, so a bootstrap can
+# hand them every resample at once ([resamples, n, k]); on a plain [n, k] array they give one number.
+
+def micro_f1(rows: np.ndarray):
     """F1 of the pooled precision Σhits/Σpredicted and recall Σhits/Σtrue; rows are (hits, predicted, true)."""
-    hits, pred, true = rows[:, 0].sum(), rows[:, 1].sum(), rows[:, 2].sum()
-    return _f1(hits / pred if pred else 0.0, hits / true if true else 0.0)
+    s = np.asarray(rows, dtype=np.float64).sum(-2)
+    hits, pred, true = s[..., 0], s[..., 1], s[..., 2]
+    return _f1s(_ratio(hits, pred), _ratio(hits, true))[()]
 
 
-def macro_token_f1(rows: np.ndarray) -> float:
+def macro_token_f1(rows: np.ndarray):
     """Mean over examples of each example's F1 (ERASER ``instance_macro``)."""
-    f = [_f1(h / p if p else 0.0, h / t if t else 0.0) for h, p, t in rows]
-    return float(np.mean(f)) if len(f) else float("nan")
+    rows = np.asarray(rows, dtype=np.float64)
+    if not rows.shape[-2]:
+        return float("nan")
+    h, p, t = rows[..., 0], rows[..., 1], rows[..., 2]
+    return _f1s(_ratio(h, p), _ratio(h, t)).mean(-1)[()]
 
 
-def macro_iou_f1(rows: np.ndarray) -> float:
+def macro_iou_f1(rows: np.ndarray):
     """F1 of the mean per-example precision (over examples with a predicted span) and the mean per-example recall
     (over examples with a rationale span), as ERASER's ``partial_match_score`` macro."""
-    hits, pred, true = rows[:, 0], rows[:, 1], rows[:, 2]
-    p = np.mean(hits[pred > 0] / pred[pred > 0]) if (pred > 0).any() else 0.0
-    r = np.mean(hits[true > 0] / true[true > 0]) if (true > 0).any() else 0.0
-    return _f1(float(p), float(r))
+    rows = np.asarray(rows, dtype=np.float64)
+    hits, pred, true = rows[..., 0], rows[..., 1], rows[..., 2]
+    p = _ratio(_ratio(hits, pred).sum(-1), (pred > 0).sum(-1))
+    r = _ratio(_ratio(hits, true).sum(-1), (true > 0).sum(-1))
+    return _f1s(p, r)[()]
 
 
-def _mean(rows: np.ndarray) -> float:
-    return float(rows[:, 0].mean())
+def _mean(rows: np.ndarray):
+    return np.asarray(rows, dtype=np.float64)[..., 0].mean(-1)[()]
 
 
 @dataclass

@@ -23,12 +23,14 @@ RANDOM = "random"
 def indexed(metric: Metric, methods) -> tuple[dict, object]:
     """(method → row indices into the stacked parts, NaN where the example does not count; the statistic that
     aggregates the rows of resampled indices). Method j's example e is row j·N + e, so a paired resample of
-    example positions draws the same examples for every method."""
+    example positions draws the same examples for every method. The statistic is vectorized (``axis``: the
+    bootstrap hands it every resample at once, [resamples, n] indices), as the aggregates reduce the last axes."""
     N = metric.parts[methods[0]].shape[0]
     stacked = np.concatenate([metric.parts[m] for m in methods])
 
-    def statistic(idx):
-        return metric.aggregate(stacked[np.asarray(idx, dtype=np.int64)])
+    def statistic(idx, axis=-1):
+        idx = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
+        return metric.aggregate(stacked[idx])
 
     scores = {}
     for j, m in enumerate(methods):
@@ -43,10 +45,11 @@ def assess(ctx, metric: Metric, rankings) -> tuple[dict, list[list[str]]]:
     methods = list(rankings)
     scores, statistic = indexed(metric, methods)
     seed, resamples = int(ctx.seed), stats.resamples(ctx)
-    out = {m: iv.over_examples(scores[m], statistic=statistic, seed=seed, resamples=resamples) for m in methods}
+    out = {m: iv.over_examples(scores[m], statistic=statistic, seed=seed, resamples=resamples, vectorized=True)
+           for m in methods}
     usable = {m: s for m, s in scores.items() if out[m].n}
     tiers = iv.ranking(usable, higher_is_better=metric.higher, seed=seed, statistic=statistic,
-                       resamples=resamples) if usable else []
+                       resamples=resamples, vectorized=True) if usable else []
     tiers += [[m for m in methods if m not in usable]] if len(usable) < len(methods) else []
     return out, tiers
 
@@ -55,7 +58,7 @@ def versus_random(ctx, metric: Metric, rankings, lead: str) -> iv.Interval:
     """``lead`` − random on the same examples, paired bootstrap."""
     scores, statistic = indexed(metric, list(rankings))
     return iv.paired_difference(scores[lead], scores[RANDOM], statistic=statistic, seed=int(ctx.seed),
-                                resamples=stats.resamples(ctx))
+                                resamples=stats.resamples(ctx), vectorized=True)
 
 
 def per_k_intervals(ctx, per_k: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +66,8 @@ def per_k_intervals(ctx, per_k: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (m, k), g in per_k.groupby(["method", "k"], sort=False):
         for metric in ("comprehensiveness", "sufficiency"):
-            i = stats.over_examples(ctx, g[metric].to_numpy(np.float64))
+            i = iv.over_examples(g[metric].to_numpy(np.float64), seed=int(ctx.seed), resamples=stats.resamples(ctx),
+                                 vectorized=True)
             rows.append(dict(method=m, k=k, metric=metric, value=i.estimate, aggregate="mean over examples",
                              **stats.columns(i)))
     return pd.DataFrame(rows)
