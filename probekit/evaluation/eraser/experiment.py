@@ -123,6 +123,7 @@ class Evaluator:
 
     @property
     def passes(self) -> int:
+        """Distinct inputs asked for (``counts["distinct_inputs"]``); those occlusion already ran are not run again."""
         return len(self.cache)
 
 
@@ -225,7 +226,7 @@ def _run(ctx: Context) -> Outcome:
     per_ex["flip_fraction_flipped"] = flipped
     out.counts = {"examples": N, "single_word": sum(u.n < 2 for u in units),
                   "nan_scores": int(sum(np.isnan(s).sum() for m in methods for s in scores[m])),
-                  "forward_passes": evaluate.passes}
+                  "distinct_inputs": evaluate.passes}
     for m in rankings:
         out.counts[f"never_flip_{m}"] = sum(1 for (e, mm), v in flip.items() if mm == m and v is None)
 
