@@ -255,20 +255,29 @@ class EdgeProbeClassifier(ClassifierMixin, Probe):
     summary = "self-attentive span pooling over a scalar mix, an MLP, one sigmoid per label; micro-F1"
 
     def __init__(self, pair: bool = False, epochs: int = 10, lr: float = LR, batch_size: int = BATCH,
-                 val_interval: int = VAL_INTERVAL, seed: int = 0, device: str = "cpu"):
+                 val_interval: int = VAL_INTERVAL, seed: int = 0, device: str = "cpu", layers=None):
         self.pair, self.epochs, self.lr, self.batch_size = pair, epochs, lr, batch_size
-        self.val_interval, self.seed, self.device = val_interval, seed, device
+        self.val_interval, self.seed, self.device, self.layers = val_interval, seed, device, layers
+
+    def _layers(self, X: Spans) -> list[int]:
+        """The table layers the probe mixes: ``layers`` (a one-layer or cumulative probe), else all of them."""
+        return list(range(X.table.shape[0])) if self.layers is None else list(self.layers)
 
     def fit(self, X: Spans, y=None, dev: Spans | None = None) -> "EdgeProbeClassifier":
         dev = X if dev is None else dev
-        self.module_ = train_probe(X.table, dev.table, list(range(X.table.shape[0])), X.targets, dev.targets,
+        self.module_ = train_probe(X.table, dev.table, self._layers(X), X.targets, dev.targets,
                                    pair=self.pair, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
                                    val_interval=self.val_interval, seed=self.seed, device=self.device)
         self.classes_ = np.array(X.targets.classes)
         return self
 
     def predict_proba(self, X: Spans) -> np.ndarray:
-        return predict(self.module_, X.table, X.targets, device=self.device)
+        table = X.table if self.layers is None else X.table[self._layers(X)]
+        return predict(self.module_, table, X.targets, device=self.device)
+
+    def mix_weights(self) -> np.ndarray:
+        """The fitted scalar mix's softmax weights, one per mixed layer (Tenney et al.'s Fig. 1 bars)."""
+        return self.module_.mix.weights().detach().cpu().numpy()
 
     def predict(self, X: Spans) -> np.ndarray:
         return self.predict_proba(X).argmax(-1)

@@ -218,20 +218,20 @@ def edges(o: EdgesOptions) -> EdgesResult:
             values: dict = {}
             per: dict = {s: [] for s in evals}
             for k in range(seeds):
-                probe = ep.train_probe(tables[(name, "train", *suffix)], tables[(name, "dev", *suffix)], layers, tr,
-                                       targets["dev"], pair=PAIR[task], epochs=epochs, lr=lr,
-                                       batch_size=probe_batch_size, val_interval=val_interval, seed=seed + k,
-                                       device=device)
+                probe = ep.EdgeProbeClassifier(pair=PAIR[task], epochs=epochs, lr=lr, batch_size=probe_batch_size,
+                                               val_interval=val_interval, seed=seed + k, device=device,
+                                               layers=tuple(layers))
+                probe.fit(ep.Spans(tables[(name, "train", *suffix)], tr),
+                          dev=ep.Spans(tables[(name, "dev", *suffix)], targets["dev"]))
                 for s in evals:
-                    sub = tables[(name, s, *suffix)][layers]
-                    prob = ep.predict(probe, sub, targets[s], device=device)
+                    prob = probe.predict_proba(ep.Spans(tables[(name, s, *suffix)], targets[s]))
                     for metric, value in ep.scores(prob, targets[s].labels, len(tr.classes)).items():
                         values.setdefault((s, metric), []).append(value)
                     per[s].append(ec.parts(prob, targets[s].labels, sentences[s], len(tr.classes)))
                     if kind == "layer" and top == 0 or kind == "cumulative":
                         cumulative[s, k].append(values[s, "micro_f1"][-1])
                 if kind == "cumulative" and top == L:
-                    mix_weights.append(probe.mix.weights().detach().cpu().numpy())
+                    mix_weights.append(probe.mix_weights())
                 bar.update(1)
             for (s, metric), vals in values.items():
                 out.append({"task": task, "probe": kind, "layer": top, "split": s, "metric": metric,
