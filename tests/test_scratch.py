@@ -1,6 +1,7 @@
 """Encoders trained from scratch (lstm, cnn, average): training, the Classifier interface, saving, analyses."""
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -178,6 +179,7 @@ def test_wiegreffe_pinter_adversary_and_diagnostic_train_whole_models(lstm, data
     a_dev, p_dev = wp_whole.outputs(diag, dev, 8, imposed["dev"])
     assert torch.allclose(a_dev, imposed["dev"], atol=1e-6)              # pooled with exactly the given α
     uniform = wp_whole.diagnostic(clf, "uniform", train, dev, y_train, y_dev, seed=2, epochs=1)
+    assert uniform.kept_epoch == 1 and diag.kept_epoch == 2        # the classifiers' rule: never epoch 1 of 2+
     a_u, _ = wp_whole.outputs(uniform, dev[:1], 8)
     assert torch.allclose(a_u[0, :5], torch.full((5,), 0.2, dtype=torch.float64))
 
@@ -318,3 +320,11 @@ def test_dev_auc_of_non_finite_logits_is_nan():
     from probekit.classifiers.scratch_train import dev_auc
 
     assert np.isnan(dev_auc(np.array([[0.0, np.nan], [0.0, 1.0]]), [0, 1]))
+
+
+def test_a_diverged_epoch_never_beats_a_finite_one_and_ties_go_to_the_lower_dev_loss():
+    from probekit.classifiers.scratch_train import better
+
+    assert better((0.7, -0.5), None)
+    assert not better((math.nan, -0.1), (0.6, -0.9)) and better((0.6, -0.9), (math.nan, -0.1))
+    assert better((0.8, -0.9), (0.7, -0.1)) and not better((0.7, -0.3), (0.7, -0.2))

@@ -57,6 +57,12 @@ def dev_auc(logits, y) -> float:
     return float(roc_auc_score(np.asarray(y), score)) if np.isfinite(score).all() else math.nan
 
 
+def better(score: tuple, best: tuple | None) -> bool:
+    """Whether an epoch's (dev measure, −dev loss) beats the kept epoch's; a NaN measure (a diverged epoch) never
+    beats a finite one, and a finite one always beats NaN."""
+    return best is None or score > best or (math.isnan(best[0]) and not math.isnan(score[0]))
+
+
 def build_model(train_examples, labels, *, encoder: str, head: str, units: str, min_count: int,
                 max_size: int | None, vectors, embedding_dim: int | None, hidden_dim: int | None, dropout: float,
                 attention_dim: int, n_heads: int, max_length: int | None, seed: int) -> tuple[ScratchClassifier, dict]:
@@ -135,7 +141,7 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epo
         rows.append(row)
         if epoch > 1 or epochs == 1:
             score = (row[criterion], -dev_loss)
-            if best is None or score > best or (math.isnan(best[0]) and not math.isnan(score[0])):
+            if better(score, best):
                 best, best_epoch = score, epoch
                 best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
         if on_epoch is not None:

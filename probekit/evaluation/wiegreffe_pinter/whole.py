@@ -26,7 +26,7 @@ import torch
 from probekit.classifiers.batching import length_batches, threads
 from probekit.classifiers.pooling import PoolingHead
 from probekit.classifiers.scratch import ScratchClassifier
-from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS, jw_optimizer
+from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS, better, dev_auc, jw_optimizer, selection
 from probekit.evaluation.wiegreffe_pinter.common import adversarial_loss, lowest_loss
 
 #: Wiegreffe & Pinter's diagnostic MLP width
@@ -107,8 +107,10 @@ def adversary(clf, train, base_alpha: torch.Tensor, base_probs: torch.Tensor, la
 def diagnostic(clf, weights: str, train, dev, y_train, y_dev, *, seed: int, epochs: int | None = None,
                imposed: dict | None = None, batch_size: int = 32):
     """A fresh non-contextual model (``average`` encoder) pooled with ``weights`` ("trained", "uniform",
-    "imposed": ``imposed["train"]``/``["dev"]`` [N, W] per split), trained on cross-entropy, best dev epoch
-    kept. Returns the model (its ``head.alpha`` must be set for an imposed head: see :func:`outputs`)."""
+    "imposed": ``imposed["train"]``/``["dev"]`` [N, W] per split), trained on cross-entropy, the epoch kept by
+    the rule every from-scratch model follows (Jain & Wallace's: the best dev ROC-AUC after the first epoch for
+    two classes, else accuracy; :func:`~probekit.classifiers.scratch_train.selection`). Returns the model (its
+    ``head.alpha`` must be set for an imposed head: see :func:`outputs`; ``kept_epoch``: the epoch kept)."""
     from probekit.evaluation.wiegreffe_pinter.common import UniformHead
 
     cfg = {**clf.config(), "encoder": "average", "head": "attention", "hidden_dim": HIDDEN}
@@ -127,9 +129,10 @@ def diagnostic(clf, weights: str, train, dev, y_train, y_dev, *, seed: int, epoc
     opt = jw_optimizer(model, attention_decay=True)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
-    best, state = None, copy.deepcopy(model.state_dict())
+    best, state, kept = None, copy.deepcopy(model.state_dict()), 0
+    n_epochs, criterion = int(epochs or SCRATCH_DEFAULTS["epochs"]), selection(C, y_dev)
     with threads(1):
-        for _ in range(int(epochs or SCRATCH_DEFAULTS["epochs"])):
+        for epoch in range(1, n_epochs + 1):
             model.train()
             for idx in length_batches(enc["train"], batch_size, gen):
                 logits, _ = _forward(model, enc["train"], idx, tables.get("train"))
@@ -138,9 +141,13 @@ def diagnostic(clf, weights: str, train, dev, y_train, y_dev, *, seed: int, epoc
                 loss.backward()
                 opt.step()
             _, p = outputs(model, dev, 1, tables.get("dev"))
-            acc = float((p.argmax(1).numpy() == np.asarray(y_dev)).mean())
-            dev_loss = float(-np.log(p.numpy()[np.arange(len(y_dev)), y_dev].clip(1e-12)).mean())
-            if best is None or (acc, -dev_loss) > best:
-                best, state = (acc, -dev_loss), copy.deepcopy(model.state_dict())
+            p = p.numpy()
+            logp = np.log(p.clip(1e-12))
+            dev_loss = float(-logp[np.arange(len(y_dev)), y_dev].mean())
+            measure = (dev_auc(logp, y_dev) if criterion == "dev_auc"
+                       else float((p.argmax(1) == np.asarray(y_dev)).mean()))
+            if (epoch > 1 or n_epochs == 1) and better((measure, -dev_loss), best):
+                best, state, kept = (measure, -dev_loss), copy.deepcopy(model.state_dict()), epoch
     model.load_state_dict(state)
+    model.kept_epoch = kept
     return model.eval()
