@@ -63,6 +63,23 @@ def better(score: tuple, best: tuple | None) -> bool:
     return best is None or score > best or (math.isnan(best[0]) and not math.isnan(score[0]))
 
 
+class KeptEpoch:
+    """Which epoch of an ``epochs``-long training a from-scratch model keeps: the :func:`better` (dev measure,
+    −dev loss) from the second epoch on (Jain & Wallace save from their second epoch), the first only when it is
+    the only one. ``epoch`` is the one kept so far (None before any)."""
+
+    def __init__(self, epochs: int):
+        self.epochs, self.best, self.epoch = epochs, None, None
+
+    def offer(self, epoch: int, measure: float, dev_loss: float) -> bool:
+        """Whether ``epoch`` is now the kept one (the caller then saves its weights)."""
+        score = (measure, -dev_loss)
+        if (epoch == 1 and self.epochs > 1) or not better(score, self.best):
+            return False
+        self.best, self.epoch = score, epoch
+        return True
+
+
 def build_model(train_examples, labels, *, encoder: str, head: str, units: str, min_count: int,
                 max_size: int | None, vectors, embedding_dim: int | None, hidden_dim: int | None, dropout: float,
                 attention_dim: int, n_heads: int, max_length: int | None, seed: int) -> tuple[ScratchClassifier, dict]:
@@ -115,7 +132,7 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epo
     yt = torch.as_tensor(y["train"])
     loss_fn = torch.nn.CrossEntropyLoss()
     criterion = selection(clf.n_classes, y["dev"])
-    rows, best, best_state, best_epoch, times = [], None, None, epochs, []
+    rows, kept, best_state, times = [], KeptEpoch(epochs), None, []
     for epoch in range(1, epochs + 1):
         clf.train()
         total, t0 = 0.0, time.perf_counter()
@@ -139,11 +156,8 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epo
         if criterion == "dev_auc":
             row["dev_auc"] = dev_auc(dev_logits, y["dev"])
         rows.append(row)
-        if epoch > 1 or epochs == 1:
-            score = (row[criterion], -dev_loss)
-            if better(score, best):
-                best, best_epoch = score, epoch
-                best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
+        if kept.offer(epoch, row[criterion], dev_loss):
+            best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
         if on_epoch is not None:
             clf.eval()
             on_epoch(epoch, clf)
@@ -152,7 +166,7 @@ def _train(clf, splits, y, *, epochs, lr, batch_size, weight_decay, seed, on_epo
     clf.eval()
     logits = {name: live_logits(clf, enc, 128) for name, enc in encoded.items()}
     history = _history(rows)
-    history["best"] = history["epoch"] == best_epoch
+    history["best"] = history["epoch"] == (kept.epoch or epochs)
     history.attrs["epoch_s"], history.attrs["selection"] = times, criterion
     return history, logits, truncated
 

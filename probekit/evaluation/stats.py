@@ -25,9 +25,11 @@ def resamples(ctx) -> int:
     return int(ctx.option("resamples"))
 
 
-def over_examples(ctx, values, statistic: Callable = np.mean) -> Interval:
-    """``statistic`` of per-example ``values`` (NaN dropped) with a bootstrap interval over the examples."""
-    return iv.over_examples(values, statistic=statistic, seed=int(ctx.seed), resamples=resamples(ctx))
+def over_examples(ctx, values, statistic: Callable = np.mean, *, vectorized: bool = False) -> Interval:
+    """``statistic`` of per-example ``values`` (NaN dropped) with a bootstrap interval over the examples
+    (``vectorized``: as for :func:`probekit.core.intervals.over_examples`)."""
+    return iv.over_examples(values, statistic=statistic, seed=int(ctx.seed), resamples=resamples(ctx),
+                            vectorized=vectorized)
 
 
 def share(ctx, flags) -> Interval:

@@ -66,8 +66,7 @@ def per_k_intervals(ctx, per_k: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (m, k), g in per_k.groupby(["method", "k"], sort=False):
         for metric in ("comprehensiveness", "sufficiency"):
-            i = iv.over_examples(g[metric].to_numpy(np.float64), seed=int(ctx.seed), resamples=stats.resamples(ctx),
-                                 vectorized=True)
+            i = stats.over_examples(ctx, g[metric].to_numpy(np.float64), vectorized=True)
             rows.append(dict(method=m, k=k, metric=metric, value=i.estimate, aggregate="mean over examples",
                              **stats.columns(i)))
     return pd.DataFrame(rows)

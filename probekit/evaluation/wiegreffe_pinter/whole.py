@@ -26,7 +26,7 @@ import torch
 from probekit.classifiers.batching import length_batches, threads
 from probekit.classifiers.pooling import PoolingHead
 from probekit.classifiers.scratch import ScratchClassifier
-from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS, better, dev_auc, jw_optimizer, selection
+from probekit.classifiers.scratch_train import SCRATCH_DEFAULTS, KeptEpoch, dev_auc, jw_optimizer, selection
 from probekit.evaluation.wiegreffe_pinter.common import adversarial_loss, lowest_loss
 
 #: Wiegreffe & Pinter's diagnostic MLP width
@@ -129,8 +129,8 @@ def diagnostic(clf, weights: str, train, dev, y_train, y_dev, *, seed: int, epoc
     opt = jw_optimizer(model, attention_decay=True)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
-    best, state, kept = None, copy.deepcopy(model.state_dict()), 0
     n_epochs, criterion = int(epochs or SCRATCH_DEFAULTS["epochs"]), selection(C, y_dev)
+    state, kept = copy.deepcopy(model.state_dict()), KeptEpoch(n_epochs)
     with threads(1):
         for epoch in range(1, n_epochs + 1):
             model.train()
@@ -146,8 +146,8 @@ def diagnostic(clf, weights: str, train, dev, y_train, y_dev, *, seed: int, epoc
             dev_loss = float(-logp[np.arange(len(y_dev)), y_dev].mean())
             measure = (dev_auc(logp, y_dev) if criterion == "dev_auc"
                        else float((p.argmax(1) == np.asarray(y_dev)).mean()))
-            if (epoch > 1 or n_epochs == 1) and better((measure, -dev_loss), best):
-                best, state, kept = (measure, -dev_loss), copy.deepcopy(model.state_dict()), epoch
+            if kept.offer(epoch, measure, dev_loss):
+                state = copy.deepcopy(model.state_dict())
     model.load_state_dict(state)
-    model.kept_epoch = kept
+    model.kept_epoch = kept.epoch
     return model.eval()
